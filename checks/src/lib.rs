@@ -1,0 +1,1 @@
+//! Health checkers (TCP, HTTP, TLS, UDP, script) with rise/fall thresholds. Built in the control-plane issue.

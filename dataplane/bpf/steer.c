@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+// xlb steering program: redirect to the AF_XDP socket of this queue only the
+// frames the dataplane owns, pass everything else to the kernel.
+//
+// Owned frames:
+//   * IPv4 to a virtual service (dst addr, dst port, proto) in `services`;
+//   * IPv4 fragments to a VIP address (key with port 0, proto 0): the
+//     dataplane counts and drops them, since it cannot classify them by port;
+//   * NAT replies: IPv4 from a real server (src addr, src port, proto) in
+//     `reals` whose destination is not one of the director's own addresses
+//     (those are health-check replies for the kernel).
+// ARP, VRRP (proto 112), ICMP, IPv6 and all other traffic pass to the kernel.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+// Same layout as dataplane::steer::EndpointKey: network byte order fields.
+struct endpoint_key {
+	__u32 addr;
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct endpoint_key);
+	__type(value, __u32);
+} services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct endpoint_key);
+	__type(value, __u32);
+} reals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+} locals SEC(".maps");
+
+static __always_inline int to_dataplane(struct xdp_md *ctx)
+{
+	// XDP_PASS when no socket is bound on this queue (daemon starting/stopping).
+	return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+}
+
+SEC("xdp")
+int xlb_steer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	void *cursor = eth + 1;
+	__u16 ethertype;
+
+	if (cursor > end)
+		return XDP_PASS;
+	ethertype = eth->h_proto;
+	if (ethertype == bpf_htons(ETH_P_8021Q)) {
+		struct vlan_hdr *vlan = cursor;
+		if ((void *)(vlan + 1) > end)
+			return XDP_PASS;
+		ethertype = vlan->encap_proto;
+		cursor = vlan + 1;
+	}
+	if (ethertype != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+
+	struct iphdr *ip = cursor;
+	if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
+		return XDP_PASS;
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return XDP_PASS;
+
+	struct endpoint_key key = {};
+	// Any fragment (MF set or offset non-zero): no reliable ports to look at.
+	if (ip->frag_off & bpf_htons(0x3fff)) {
+		key.addr = ip->daddr;
+		if (bpf_map_lookup_elem(&services, &key))
+			return to_dataplane(ctx);
+		return XDP_PASS;
+	}
+
+	// TCP and UDP both start with source port, destination port.
+	__u16 *ports = (void *)ip + ip->ihl * 4;
+	if ((void *)(ports + 2) > end)
+		return XDP_PASS;
+
+	key.addr = ip->daddr;
+	key.port = ports[1];
+	key.proto = ip->protocol;
+	if (bpf_map_lookup_elem(&services, &key))
+		return to_dataplane(ctx);
+
+	key.addr = ip->saddr;
+	key.port = ports[0];
+	if (bpf_map_lookup_elem(&reals, &key)) {
+		__u32 dst = ip->daddr;
+		if (!bpf_map_lookup_elem(&locals, &dst))
+			return to_dataplane(ctx);
+	}
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,382 @@
+//! Packet in, exact packet out: frames built with etherparse, the output
+//! parsed back with etherparse and its checksums recomputed from scratch.
+
+use super::*;
+use crate::conn::Timeouts;
+use crate::sched::SchedulerKind;
+use crate::snapshot::{PortInfo, RealServer, VirtualService};
+use crate::stats::new_gauges;
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+
+const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 1];
+const OUT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 0];
+const IN_MAC: [u8; 6] = [0x02, 0xd1, 0, 0, 0, 1];
+const RS_MAC: [[u8; 6]; 2] = [[0x02, 0x55, 0, 0, 0, 1], [0x02, 0x55, 0, 0, 0, 2]];
+const CLIENT: [u8; 4] = [10, 0, 1, 2];
+const VIP: [u8; 4] = [10, 0, 1, 100];
+const RS: [[u8; 4]; 2] = [[10, 0, 2, 11], [10, 0, 2, 12]];
+const OUTSIDE: PortId = 0;
+const INSIDE: PortId = 1;
+
+fn ip(a: [u8; 4]) -> u32 {
+    u32::from_be_bytes(a)
+}
+
+fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
+    let reals = (0..2)
+        .map(|i| RealServer {
+            id: 10 + i as u32,
+            addr: ip(RS[i]),
+            port: if forwarding == Forwarding::Nat {
+                8080
+            } else {
+                80
+            },
+            weight: weights[i],
+            egress: INSIDE,
+            mac: Some(RS_MAC[i]),
+        })
+        .collect();
+    let svc = VirtualService {
+        id: 3,
+        name: "web".into(),
+        vip: ip(VIP),
+        port: 80,
+        proto,
+        forwarding,
+        scheduler: SchedulerKind::Rr,
+        reals,
+    };
+    let ports = vec![
+        PortInfo {
+            name: "outside".into(),
+            ifindex: 1,
+            mac: OUT_MAC,
+        },
+        PortInfo {
+            name: "inside".into(),
+            ifindex: 2,
+            mac: IN_MAC,
+        },
+    ];
+    Snapshot::new(1, ports, vec![svc], Timeouts::default(), new_gauges()).unwrap()
+}
+
+fn tcp(src: ([u8; 4], u16), dst: ([u8; 4], u16), macs: ([u8; 6], [u8; 6]), flags: &str) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src.0, dst.0, 64)
+        .tcp(src.1, dst.1, 1000, 64000);
+    let b = match flags {
+        "S" => b.syn(),
+        "SA" => b.syn().ack(2000),
+        "A" => b.ack(2000),
+        "FA" => b.fin().ack(2000),
+        _ => b,
+    };
+    let payload: &[u8] = if flags == "A" {
+        b"GET / HTTP/1.0\r\n\r\n"
+    } else {
+        b""
+    };
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+fn udp(src: ([u8; 4], u16), dst: ([u8; 4], u16), macs: ([u8; 6], [u8; 6])) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src.0, dst.0, 64)
+        .udp(src.1, dst.1)
+        .write(&mut v, b"ping")
+        .unwrap();
+    v
+}
+
+/// Everything etherparse sees in a frame, with checksums verified.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    ttl: u8,
+}
+
+fn inspect(frame: &[u8]) -> Seen {
+    let p = SlicedPacket::from_ethernet(frame).expect("etherparse reads the output");
+    let eth = match p.link.unwrap() {
+        etherparse::LinkSlice::Ethernet2(e) => e,
+        l => panic!("{l:?}"),
+    };
+    let Some(NetSlice::Ipv4(ipv4)) = p.net else {
+        panic!("not ipv4")
+    };
+    let h = ipv4.header();
+    // The IP checksum etherparse computes from scratch must equal ours.
+    assert_eq!(
+        h.header_checksum(),
+        h.to_header().calc_header_checksum(),
+        "ip checksum"
+    );
+    let (sport, dport) = match p.transport.unwrap() {
+        TransportSlice::Tcp(t) => {
+            let want = t
+                .to_header()
+                .calc_checksum_ipv4(&h.to_header(), t.payload())
+                .unwrap();
+            assert_eq!(t.checksum(), want, "tcp checksum");
+            (t.source_port(), t.destination_port())
+        }
+        TransportSlice::Udp(u) => {
+            let want = u
+                .to_header()
+                .calc_checksum_ipv4(&h.to_header(), u.payload())
+                .unwrap();
+            assert_eq!(u.checksum(), want, "udp checksum");
+            (u.source_port(), u.destination_port())
+        }
+        t => panic!("{t:?}"),
+    };
+    Seen {
+        src_mac: eth.source(),
+        dst_mac: eth.destination(),
+        src: (h.source(), sport),
+        dst: (h.destination(), dport),
+        ttl: h.ttl(),
+    }
+}
+
+struct Rig {
+    fwd: Forwarder,
+    snap: Snapshot,
+    stats: WorkerStats,
+}
+
+impl Rig {
+    fn new(snap: Snapshot) -> Rig {
+        let mut fwd = Forwarder::new(1024);
+        fwd.adopt(&snap);
+        Rig {
+            fwd,
+            snap,
+            stats: WorkerStats::default(),
+        }
+    }
+    fn run(&mut self, ingress: PortId, frame: &mut Vec<u8>) -> Verdict {
+        self.fwd
+            .process(&self.snap, &self.stats, 100, ingress, frame)
+    }
+}
+
+#[test]
+fn nat_rewrites_both_ways_with_exact_headers() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    assert_eq!(
+        inspect(&syn),
+        Seen {
+            src_mac: IN_MAC,
+            dst_mac: RS_MAC[0],
+            src: (CLIENT, 40000),
+            dst: (RS[0], 8080),
+            ttl: 63
+        }
+    );
+
+    let mut synack = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(rig.run(INSIDE, &mut synack), Verdict::Forward(OUTSIDE));
+    assert_eq!(
+        inspect(&synack),
+        Seen {
+            src_mac: OUT_MAC,
+            dst_mac: CLIENT_MAC,
+            src: (VIP, 80),
+            dst: (CLIENT, 40000),
+            ttl: 63
+        }
+    );
+
+    // Data on the same connection goes to the same server; the payload is untouched.
+    let mut data = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    let payload_before = data[54..].to_vec();
+    assert_eq!(rig.run(OUTSIDE, &mut data), Verdict::Forward(INSIDE));
+    assert_eq!(inspect(&data).dst, (RS[0], 8080));
+    assert_eq!(data[54..], payload_before[..]);
+
+    let conn = rig.fwd.table.iter().next().unwrap();
+    assert_eq!(conn.state, TcpState::Established);
+    assert_eq!(rig.snap.gauges[10].active(), 1);
+    assert_eq!(rig.stats.reals[10].packets_in.get(), 2);
+    assert_eq!(rig.stats.reals[10].packets_out.get(), 1);
+    assert_eq!(rig.stats.services[3].conns.get(), 1);
+}
+
+#[test]
+fn nat_udp_rewrites_and_keeps_zero_checksum_zero() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, crate::wire::IPPROTO_UDP, [1, 1]));
+    let mut q = udp((CLIENT, 5353), (VIP, 80), (CLIENT_MAC, OUT_MAC));
+    assert_eq!(rig.run(OUTSIDE, &mut q), Verdict::Forward(INSIDE));
+    assert_eq!(inspect(&q).dst, (RS[0], 8080));
+
+    let mut nocsum = udp((CLIENT, 5354), (VIP, 80), (CLIENT_MAC, OUT_MAC));
+    nocsum[40] = 0;
+    nocsum[41] = 0;
+    assert_eq!(rig.run(OUTSIDE, &mut nocsum), Verdict::Forward(INSIDE));
+    assert_eq!(&nocsum[40..42], &[0, 0]);
+    assert_eq!(&nocsum[30..34], &RS[1], "second flow, round robin");
+
+    let mut reply = udp((RS[0], 8080), (CLIENT, 5353), (RS_MAC[0], IN_MAC));
+    assert_eq!(rig.run(INSIDE, &mut reply), Verdict::Forward(OUTSIDE));
+    assert_eq!(inspect(&reply).src, (VIP, 80));
+    assert_eq!(
+        rig.snap.gauges[10].inactive(),
+        1,
+        "UDP counts as inactive, as in IPVS"
+    );
+}
+
+#[test]
+fn dr_changes_only_the_destination_mac() {
+    let mut rig = Rig::new(snapshot(Forwarding::Dr, IPPROTO_TCP, [1, 1]));
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    let before = syn.clone();
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    assert_eq!(&syn[0..6], &RS_MAC[0]);
+    assert_eq!(&syn[6..12], &IN_MAC);
+    assert_eq!(
+        syn[12..],
+        before[12..],
+        "IP header and payload untouched, TTL included"
+    );
+    // No reply index in DR: a packet from the real server is not ours.
+    let mut reply = tcp((RS[0], 80), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(
+        rig.run(INSIDE, &mut reply),
+        Verdict::Drop(DropReason::NoService)
+    );
+}
+
+#[test]
+fn misses_and_non_syn_are_dropped_and_counted() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let mut other = tcp((CLIENT, 40000), (VIP, 81), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        rig.run(OUTSIDE, &mut other),
+        Verdict::Drop(DropReason::NoService)
+    );
+    let mut ack = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    let before = ack.clone();
+    assert_eq!(
+        rig.run(OUTSIDE, &mut ack),
+        Verdict::Drop(DropReason::NoConnection)
+    );
+    assert_eq!(ack, before, "a dropped frame is not modified");
+    assert_eq!(rig.stats.drops(DropReason::NoService), 1);
+    assert_eq!(rig.stats.drops(DropReason::NoConnection), 1);
+    assert!(rig.fwd.table.is_empty());
+}
+
+#[test]
+fn malformed_frames_are_counted_never_forwarded() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let good = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    let mut short = good[..30].to_vec();
+    assert_eq!(
+        rig.run(OUTSIDE, &mut short),
+        Verdict::Drop(DropReason::BadIpHeader)
+    );
+    let mut lying = good.clone();
+    lying[17] = 200; // total length 200 in a 54-byte frame
+    assert_eq!(
+        rig.run(OUTSIDE, &mut lying),
+        Verdict::Drop(DropReason::BadIpLength)
+    );
+    let mut frag = good.clone();
+    frag[20] = 0x20;
+    assert_eq!(
+        rig.run(OUTSIDE, &mut frag),
+        Verdict::Drop(DropReason::Fragment)
+    );
+    let mut ttl1 = good.clone();
+    ttl1[22] = 1;
+    assert_eq!(
+        rig.run(OUTSIDE, &mut ttl1),
+        Verdict::Drop(DropReason::TtlExpired)
+    );
+    for n in 0..good.len() {
+        let mut f = good[..n].to_vec();
+        assert!(matches!(rig.run(OUTSIDE, &mut f), Verdict::Drop(_)));
+    }
+}
+
+#[test]
+fn quiesced_and_removed_servers_get_no_new_connections() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [0, 1]));
+    for p in 0..4 {
+        let mut syn = tcp((CLIENT, 41000 + p), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+        assert_eq!(&syn[30..34], &RS[1]);
+    }
+    // Reload without server 11: its connections end, a new SYN goes elsewhere.
+    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    snap = Snapshot::new(
+        2,
+        snap.ports.clone(),
+        vec![VirtualService {
+            reals: vec![snap.services[0].reals[0].clone()],
+            ..snap.services[0].clone()
+        }],
+        Timeouts::default(),
+        rig.snap.gauges.clone(),
+    )
+    .unwrap();
+    rig.snap = snap;
+    rig.fwd.adopt(&rig.snap);
+    let mut data = tcp((CLIENT, 41000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(
+        rig.run(OUTSIDE, &mut data),
+        Verdict::Drop(DropReason::RealRemoved)
+    );
+    let mut syn = tcp((CLIENT, 41000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    assert_eq!(&syn[30..34], &RS[0]);
+}
+
+#[test]
+fn unresolved_neighbour_blocks_scheduling() {
+    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    for r in &mut snap.services[0].reals {
+        r.mac = None;
+    }
+    let snap = Snapshot::new(
+        1,
+        snap.ports.clone(),
+        snap.services.clone(),
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap();
+    let mut rig = Rig::new(snap);
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        rig.run(OUTSIDE, &mut syn),
+        Verdict::Drop(DropReason::NoRealServer)
+    );
+}
+
+#[test]
+fn expiry_releases_gauges() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    rig.run(OUTSIDE, &mut syn);
+    assert_eq!(rig.snap.gauges[10].inactive(), 1);
+    // SYN_RECV lives 60 s; sweep far enough past it.
+    for _ in 0..(1024 / SWEEP_BUDGET + 1) {
+        rig.fwd.end_batch(&rig.snap, &rig.stats, 100 + 61);
+    }
+    assert!(rig.fwd.table.is_empty());
+    assert_eq!(rig.snap.gauges[10].inactive(), 0);
+    assert_eq!(rig.stats.conns_expired.get(), 1);
+}

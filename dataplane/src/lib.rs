@@ -1,0 +1,9 @@
+//! xlb's dataplane: per-core workers that poll AF_XDP rings, parse frames
+//! with zero-copy views, keep connection tables and forward in NAT or DR mode.
+
+pub mod conn;
+pub mod forward;
+pub mod sched;
+pub mod snapshot;
+pub mod stats;
+pub mod wire;

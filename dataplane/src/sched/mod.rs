@@ -1,0 +1,166 @@
+//! Schedulers: pick a real server for a new connection, with IPVS semantics.
+//!
+//! Every scheduler implements `Scheduler`; a worker holds one instance per
+//! virtual service, built when it adopts a snapshot (so rebuilding per-service
+//! state such as a Maglev table happens off the hot path). The input is the
+//! service's real servers, their shared active/inactive gauges and the flow's
+//! tuple (for the hashing schedulers).
+
+mod lc;
+mod rr;
+mod wrr;
+
+use crate::conn::FlowKey;
+use crate::snapshot::RealServer;
+use crate::stats::ConnGauge;
+use std::fmt;
+use std::str::FromStr;
+
+pub use lc::{LeastConn, WeightedLeastConn};
+pub use rr::RoundRobin;
+pub use wrr::WeightedRoundRobin;
+
+/// What a scheduler sees of the service when it picks.
+pub struct Candidates<'a> {
+    pub reals: &'a [RealServer],
+    /// Indexed by `RealServer::id`.
+    pub gauges: &'a [ConnGauge],
+}
+
+impl Candidates<'_> {
+    /// IPVS's `ip_vs_dest_conn_overhead`: active connections weigh 256
+    /// times an inactive one.
+    pub fn overhead(&self, i: usize) -> u64 {
+        let g = &self.gauges[self.reals[i].id as usize];
+        (g.active() << 8) + g.inactive()
+    }
+}
+
+pub trait Scheduler: Send {
+    /// Index into `c.reals` of the server for a new connection, or `None`
+    /// when no server may take one.
+    fn schedule(&mut self, c: &Candidates<'_>, flow: &FlowKey) -> Option<usize>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchedulerKind {
+    Rr,
+    Wrr,
+    Lc,
+    Wlc,
+}
+
+impl SchedulerKind {
+    pub const ALL: [SchedulerKind; 4] = [
+        SchedulerKind::Rr,
+        SchedulerKind::Wrr,
+        SchedulerKind::Lc,
+        SchedulerKind::Wlc,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedulerKind::Rr => "rr",
+            SchedulerKind::Wrr => "wrr",
+            SchedulerKind::Lc => "lc",
+            SchedulerKind::Wlc => "wlc",
+        }
+    }
+
+    /// A fresh scheduler for a service with these real servers.
+    pub fn build(self, reals: &[RealServer]) -> Box<dyn Scheduler> {
+        match self {
+            SchedulerKind::Rr => Box::new(RoundRobin::default()),
+            SchedulerKind::Wrr => Box::new(WeightedRoundRobin::new(reals)),
+            SchedulerKind::Lc => Box::new(LeastConn),
+            SchedulerKind::Wlc => Box::new(WeightedLeastConn),
+        }
+    }
+}
+
+impl fmt::Display for SchedulerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scheduler {0:?}; known: rr, wrr, lc, wlc")]
+pub struct UnknownScheduler(pub String);
+
+impl FromStr for SchedulerKind {
+    type Err = UnknownScheduler;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SchedulerKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownScheduler(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::stats::new_gauges;
+    use std::sync::Arc;
+
+    pub fn reals(weights: &[u32]) -> Vec<RealServer> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| RealServer {
+                id: i as u32,
+                addr: 0x0a00_0000 + i as u32,
+                port: 80,
+                weight: w,
+                egress: 0,
+                mac: Some([2, 0, 0, 0, 0, i as u8]),
+            })
+            .collect()
+    }
+
+    pub fn flow(n: u32) -> FlowKey {
+        FlowKey {
+            src: n,
+            dst: 1,
+            sport: (n % 60000) as u16,
+            dport: 80,
+            proto: 6,
+        }
+    }
+
+    /// Run `n` picks, counting each pick as a new active connection (or not).
+    pub fn picks(
+        kind: SchedulerKind,
+        reals: &[RealServer],
+        n: u32,
+        count_active: bool,
+    ) -> (Vec<usize>, Arc<[ConnGauge]>) {
+        let gauges = new_gauges();
+        let mut s = kind.build(reals);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let c = Candidates {
+                reals,
+                gauges: &gauges,
+            };
+            let Some(p) = s.schedule(&c, &flow(i)) else {
+                break;
+            };
+            if count_active {
+                gauges[reals[p].id as usize].change(None, Some(true));
+            }
+            out.push(p);
+        }
+        (out, gauges)
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_lists_known() {
+        for k in SchedulerKind::ALL {
+            assert_eq!(k.name().parse::<SchedulerKind>(), Ok(k));
+        }
+        let e = "maglev".parse::<SchedulerKind>().unwrap_err().to_string();
+        assert!(e.contains("rr, wrr, lc, wlc"), "{e}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The immutable service table the workers forward with. The control thread
+//! builds a new `Snapshot` for every change (reload, neighbour, health) and
+//! publishes it with an atomic pointer swap; a worker picks the newest one at
+//! a batch boundary and never waits for the control thread.
+
+use crate::conn::Timeouts;
+use crate::sched::SchedulerKind;
+use crate::stats::{ConnGauge, MAX_REALS, MAX_SERVICES};
+use hashbrown::HashMap;
+use std::sync::Arc;
+
+/// Index of a dataplane port (an interface the daemon owns) in `Snapshot::ports`.
+pub type PortId = u8;
+/// Stable id of a real server (same service, address and port keep their id
+/// across reloads), indexing counters and `Snapshot::reals`.
+pub type RealId = u32;
+pub type ServiceId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Forwarding {
+    Nat,
+    Dr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    pub name: String,
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    pub id: RealId,
+    pub addr: u32,
+    pub port: u16,
+    pub weight: u32,
+    /// Port the real server is reached through.
+    pub egress: PortId,
+    /// From the kernel's neighbour table; `None` until resolved.
+    pub mac: Option<[u8; 6]>,
+}
+
+impl RealServer {
+    /// Whether the scheduler may give it new connections.
+    pub fn schedulable(&self) -> bool {
+        self.weight > 0 && self.mac.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualService {
+    pub id: ServiceId,
+    pub name: String,
+    pub vip: u32,
+    pub port: u16,
+    pub proto: u8,
+    pub forwarding: Forwarding,
+    pub scheduler: SchedulerKind,
+    pub reals: Vec<RealServer>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SnapshotError {
+    #[error("real server id {0} is out of range (at most {MAX_REALS} real servers)")]
+    RealIdRange(RealId),
+    #[error("service id {0} is out of range (at most {MAX_SERVICES} services)")]
+    ServiceIdRange(ServiceId),
+    #[error("more than 255 dataplane ports")]
+    TooManyPorts,
+}
+
+/// Where an existing connection's packets go: kept per real server id so a
+/// connection survives reloads as long as its real server exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealRoute {
+    pub addr: u32,
+    pub port: u16,
+    pub egress: PortId,
+    pub mac: Option<[u8; 6]>,
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub ports: Vec<PortInfo>,
+    pub services: Vec<VirtualService>,
+    pub timeouts: Timeouts,
+    pub gauges: Arc<[ConnGauge]>,
+    by_endpoint: HashMap<(u32, u16, u8), usize>,
+    reals: Vec<Option<RealRoute>>,
+}
+
+impl Snapshot {
+    pub fn new(
+        generation: u64,
+        ports: Vec<PortInfo>,
+        services: Vec<VirtualService>,
+        timeouts: Timeouts,
+        gauges: Arc<[ConnGauge]>,
+    ) -> Result<Snapshot, SnapshotError> {
+        if ports.len() > 255 {
+            return Err(SnapshotError::TooManyPorts);
+        }
+        let mut by_endpoint = HashMap::new();
+        let mut reals = vec![None; MAX_REALS];
+        for (i, s) in services.iter().enumerate() {
+            if s.id as usize >= MAX_SERVICES {
+                return Err(SnapshotError::ServiceIdRange(s.id));
+            }
+            by_endpoint.insert((s.vip, s.port, s.proto), i);
+            for r in &s.reals {
+                let slot = reals
+                    .get_mut(r.id as usize)
+                    .ok_or(SnapshotError::RealIdRange(r.id))?;
+                *slot = Some(RealRoute {
+                    addr: r.addr,
+                    port: r.port,
+                    egress: r.egress,
+                    mac: r.mac,
+                });
+            }
+        }
+        Ok(Snapshot {
+            generation,
+            ports,
+            services,
+            timeouts,
+            gauges,
+            by_endpoint,
+            reals,
+        })
+    }
+
+    #[inline]
+    pub fn service(&self, vip: u32, port: u16, proto: u8) -> Option<(usize, &VirtualService)> {
+        let i = *self.by_endpoint.get(&(vip, port, proto))?;
+        Some((i, &self.services[i]))
+    }
+
+    #[inline]
+    pub fn real(&self, id: RealId) -> Option<&RealRoute> {
+        self.reals.get(id as usize)?.as_ref()
+    }
+
+    /// An empty table: the daemon forwards nothing until configured.
+    pub fn empty(gauges: Arc<[ConnGauge]>) -> Snapshot {
+        Snapshot::new(0, Vec::new(), Vec::new(), Timeouts::default(), gauges)
+            .expect("an empty snapshot is always valid")
+    }
+}

@@ -1,0 +1,188 @@
+//! Counters the workers publish and the control thread sums. Each worker owns
+//! its `WorkerStats` (single writer: a relaxed load + store, no locked
+//! instruction per packet); only connection gauges, touched once per
+//! connection event, are shared between workers.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Highest number of real servers / virtual services a snapshot may hold;
+/// ids index fixed counter arrays so the hot path never allocates.
+pub const MAX_REALS: usize = 16384;
+pub const MAX_SERVICES: usize = 4096;
+
+/// A counter with exactly one writing thread.
+#[derive(Default, Debug)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Why the dataplane dropped a frame. Every drop is counted under one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    ShortEthernet,
+    Ipv6,
+    UnknownEthertype,
+    BadIpHeader,
+    BadIpLength,
+    Fragment,
+    UnsupportedProtocol,
+    BadL4Header,
+    TtlExpired,
+    /// Neither a virtual service nor a reply of a known connection.
+    NoService,
+    /// TCP segment without SYN and without a connection (IPVS does the same).
+    NoConnection,
+    /// Every real server of the service has weight 0, is disabled or unresolved.
+    NoRealServer,
+    ConnTableFull,
+    /// The connection's real server left the configuration.
+    RealRemoved,
+    /// The real server's MAC is not (yet) in the kernel's neighbour table.
+    NoNeighbour,
+    TxRingFull,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 16] = [
+        DropReason::ShortEthernet,
+        DropReason::Ipv6,
+        DropReason::UnknownEthertype,
+        DropReason::BadIpHeader,
+        DropReason::BadIpLength,
+        DropReason::Fragment,
+        DropReason::UnsupportedProtocol,
+        DropReason::BadL4Header,
+        DropReason::TtlExpired,
+        DropReason::NoService,
+        DropReason::NoConnection,
+        DropReason::NoRealServer,
+        DropReason::ConnTableFull,
+        DropReason::RealRemoved,
+        DropReason::NoNeighbour,
+        DropReason::TxRingFull,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::ShortEthernet => "short_ethernet",
+            DropReason::Ipv6 => "ipv6",
+            DropReason::UnknownEthertype => "unknown_ethertype",
+            DropReason::BadIpHeader => "bad_ip_header",
+            DropReason::BadIpLength => "bad_ip_length",
+            DropReason::Fragment => "fragment",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::BadL4Header => "bad_l4_header",
+            DropReason::TtlExpired => "ttl_expired",
+            DropReason::NoService => "no_service",
+            DropReason::NoConnection => "no_connection",
+            DropReason::NoRealServer => "no_real_server",
+            DropReason::ConnTableFull => "conn_table_full",
+            DropReason::RealRemoved => "real_removed",
+            DropReason::NoNeighbour => "no_neighbour",
+            DropReason::TxRingFull => "tx_ring_full",
+        }
+    }
+}
+
+/// Traffic through one real server or one virtual service, as `ipvsadm --stats`.
+#[derive(Default, Debug)]
+pub struct TrafficCounters {
+    pub conns: Counter,
+    pub packets_in: Counter,
+    pub packets_out: Counter,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+}
+
+#[derive(Debug)]
+pub struct WorkerStats {
+    pub rx_packets: Counter,
+    pub tx_packets: Counter,
+    pub rx_batches: Counter,
+    pub poll_iterations: Counter,
+    pub ip_options: Counter,
+    pub conns_created: Counter,
+    pub conns_expired: Counter,
+    pub conns_live: Counter,
+    drops: [Counter; DropReason::ALL.len()],
+    pub reals: Box<[TrafficCounters]>,
+    pub services: Box<[TrafficCounters]>,
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        WorkerStats {
+            rx_packets: Counter::default(),
+            tx_packets: Counter::default(),
+            rx_batches: Counter::default(),
+            poll_iterations: Counter::default(),
+            ip_options: Counter::default(),
+            conns_created: Counter::default(),
+            conns_expired: Counter::default(),
+            conns_live: Counter::default(),
+            drops: Default::default(),
+            reals: (0..MAX_REALS).map(|_| TrafficCounters::default()).collect(),
+            services: (0..MAX_SERVICES)
+                .map(|_| TrafficCounters::default())
+                .collect(),
+        }
+    }
+}
+
+impl WorkerStats {
+    #[inline]
+    pub fn drop(&self, reason: DropReason) {
+        self.drops[reason as usize].add(1);
+    }
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize].get()
+    }
+    pub fn set_conns_live(&self, n: u64) {
+        self.conns_live.0.store(n, Relaxed);
+    }
+}
+
+/// Active/inactive connection counts of one real server across all workers
+/// (IPVS `activeconns`/`inactconns`), read by the `lc`/`wlc` schedulers.
+#[derive(Default, Debug)]
+pub struct ConnGauge {
+    pub active: AtomicI64,
+    pub inactive: AtomicI64,
+}
+
+impl ConnGauge {
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed).max(0) as u64
+    }
+    pub fn inactive(&self) -> u64 {
+        self.inactive.load(Relaxed).max(0) as u64
+    }
+    /// Move one connection between the active/inactive columns.
+    pub fn change(&self, was_active: Option<bool>, now_active: Option<bool>) {
+        if was_active == now_active {
+            return;
+        }
+        match was_active {
+            Some(true) => self.active.fetch_sub(1, Relaxed),
+            Some(false) => self.inactive.fetch_sub(1, Relaxed),
+            None => 0,
+        };
+        match now_active {
+            Some(true) => self.active.fetch_add(1, Relaxed),
+            Some(false) => self.inactive.fetch_add(1, Relaxed),
+            None => 0,
+        };
+    }
+}
+
+pub fn new_gauges() -> std::sync::Arc<[ConnGauge]> {
+    (0..MAX_REALS).map(|_| ConnGauge::default()).collect()
+}

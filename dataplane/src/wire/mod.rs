@@ -1,0 +1,19 @@
+//! Zero-copy views of the frames the dataplane forwards: Ethernet (+802.1Q),
+//! IPv4, TCP and UDP headers, and RFC 1624 incremental checksums.
+//!
+//! `Frame::parse` is the one place that checks lengths; everything after it
+//! trusts the offsets it returns. IPv6 is recognised and reported as
+//! unsupported (the steering program passes it to the kernel).
+
+pub mod checksum;
+pub mod frame;
+pub mod headers;
+
+pub use frame::{Frame, ParseError};
+pub use headers::{EthHdr, Ipv4Hdr, TcpHdr, UdpHdr, VlanHdr};
+
+pub const ETH_P_IPV4: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_P_8021Q: u16 = 0x8100;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
