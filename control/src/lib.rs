@@ -1,1 +1,5 @@
+//! xlb's control plane: configuration, the daemon's wiring of dataplane
+//! workers, neighbour resolution, stats and the unix-socket API.
 
+pub mod config;
+pub mod net;

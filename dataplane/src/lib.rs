@@ -6,4 +6,7 @@ pub mod forward;
 pub mod sched;
 pub mod snapshot;
 pub mod stats;
+pub mod steer;
 pub mod wire;
+pub mod worker;
+pub mod xsk;

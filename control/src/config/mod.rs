@@ -1,0 +1,542 @@
+//! Configuration: TOML parsed into `raw` structs, then validated whole into
+//! the checked `Config` the daemon builds snapshots from. Every problem is
+//! reported (not only the first) as `file:line:col: what` plus how to fix it.
+
+mod raw;
+
+use raw::{RawConfig, RawVirtualServer};
+use std::collections::HashSet;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use xlb_dataplane::conn::{TcpState, Timeouts};
+use xlb_dataplane::sched::SchedulerKind;
+use xlb_dataplane::snapshot::Forwarding;
+use xlb_dataplane::stats::{MAX_REALS, MAX_SERVICES};
+use xlb_dataplane::steer::AttachMode;
+use xlb_dataplane::worker::PollMode;
+use xlb_dataplane::xsk::BindMode;
+
+pub const DEFAULT_SOCKET: &str = "/run/xlb/xlbd.sock";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file.
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )?;
+        } else {
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        }
+        if let Some(h) = &self.help {
+            write!(f, "\n  help: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All the errors of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    pub socket: PathBuf,
+    pub interfaces: Vec<String>,
+    /// One worker per entry; `None` = not pinned.
+    pub cores: Vec<Option<usize>>,
+    pub poll: PollMode,
+    pub xdp_mode: AttachMode,
+    pub bind: BindMode,
+    pub conn_table_size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServerDef {
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDef {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub protocol: u8,
+    pub scheduler: SchedulerKind,
+    pub forwarding: Forwarding,
+    pub reals: Vec<RealServerDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub daemon: DaemonSettings,
+    pub timeouts: Timeouts,
+    pub services: Vec<ServiceDef>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                message: format!("cannot read the file: {e}"),
+                help: Some("check the path and that xlb may read it".into()),
+            }])
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let mut v = Validator {
+            path,
+            text,
+            errors: Vec::new(),
+        };
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let help = if e.message().contains("unknown field") {
+                    Some("remove or correct the key; docs/config.md lists every key".to_string())
+                } else {
+                    None
+                };
+                v.error(&span, e.message().trim().to_string(), help);
+                return Err(ConfigErrors(v.errors));
+            }
+        };
+        let cfg = v.check(raw);
+        if v.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(v.errors))
+        }
+    }
+
+    pub fn total_reals(&self) -> usize {
+        self.services.iter().map(|s| s.reals.len()).sum()
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, span: &Range<usize>, message: String, help: Option<String>) {
+        let (line, col) = if span.start == 0 && span.end == 0 {
+            (0, 0)
+        } else {
+            line_col(self.text, span.start)
+        };
+        self.errors.push(ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            col,
+            message,
+            help,
+        });
+    }
+
+    fn check(&mut self, raw: RawConfig) -> Config {
+        let d = raw.daemon;
+        let poll = match d.poll.as_ref().map(|s| (s.span(), s.get_ref().as_str())) {
+            None | Some((_, "wakeup")) => PollMode::Wakeup,
+            Some((_, "busy-poll")) => PollMode::BusyPoll,
+            Some((span, other)) => {
+                self.error(
+                    &span,
+                    format!("unknown poll mode {other:?}"),
+                    Some("use \"wakeup\" or \"busy-poll\"".into()),
+                );
+                PollMode::Wakeup
+            }
+        };
+        let xdp_mode = match d
+            .xdp_mode
+            .as_ref()
+            .map(|s| (s.span(), s.get_ref().as_str()))
+        {
+            None | Some((_, "driver")) => AttachMode::Driver,
+            Some((_, "generic")) => AttachMode::Generic,
+            Some((span, other)) => {
+                self.error(
+                    &span,
+                    format!("unknown xdp_mode {other:?}"),
+                    Some("use \"driver\" (native XDP) or \"generic\"".into()),
+                );
+                AttachMode::Driver
+            }
+        };
+        let bind = match d.bind.as_ref().map(|s| (s.span(), s.get_ref().as_str())) {
+            None | Some((_, "auto")) => BindMode::Auto,
+            Some((_, "copy")) => BindMode::Copy,
+            Some((_, "zero-copy")) => BindMode::ZeroCopy,
+            Some((span, other)) => {
+                self.error(
+                    &span,
+                    format!("unknown bind mode {other:?}"),
+                    Some("use \"auto\", \"copy\" or \"zero-copy\"".into()),
+                );
+                BindMode::Auto
+            }
+        };
+        let cores: Vec<Option<usize>> = match (&d.cores, &d.workers) {
+            (Some(c), Some(w)) if c.get_ref().len() != *w.get_ref() as usize => {
+                self.error(
+                    &w.span(),
+                    format!(
+                        "workers = {} but cores lists {}",
+                        w.get_ref(),
+                        c.get_ref().len()
+                    ),
+                    Some("give one core per worker, or drop `workers`".into()),
+                );
+                c.get_ref().iter().map(|&c| Some(c)).collect()
+            }
+            (Some(c), _) if c.get_ref().is_empty() => {
+                self.error(
+                    &c.span(),
+                    "cores is empty".into(),
+                    Some("list at least one core, e.g. cores = [1]".into()),
+                );
+                vec![None]
+            }
+            (Some(c), _) => c.get_ref().iter().map(|&c| Some(c)).collect(),
+            (None, Some(w)) if *w.get_ref() == 0 || *w.get_ref() > 256 => {
+                self.error(
+                    &w.span(),
+                    format!("workers = {} is out of range", w.get_ref()),
+                    Some("use 1 to 256 workers".into()),
+                );
+                vec![None]
+            }
+            (None, Some(w)) => vec![None; *w.get_ref() as usize],
+            (None, None) => vec![None],
+        };
+        let conn_table_size = match &d.conn_table_size {
+            None => 1 << 20,
+            Some(n) if *n.get_ref() < 1024 || *n.get_ref() > (1 << 28) => {
+                self.error(
+                    &n.span(),
+                    format!("conn_table_size = {} is out of range", n.get_ref()),
+                    Some("use 1024 to 268435456 connections per worker".into()),
+                );
+                1 << 20
+            }
+            Some(n) => *n.get_ref() as usize,
+        };
+        let mut seen_if = HashSet::new();
+        for i in &d.interfaces {
+            if i.get_ref().is_empty() || i.get_ref().len() >= 16 {
+                self.error(
+                    &i.span(),
+                    format!("{:?} is not a valid interface name", i.get_ref()),
+                    Some("interface names are 1 to 15 characters".into()),
+                );
+            } else if !seen_if.insert(i.get_ref().clone()) {
+                self.error(
+                    &i.span(),
+                    format!("interface {} is listed twice", i.get_ref()),
+                    None,
+                );
+            }
+        }
+        if d.interfaces.is_empty() && !raw.virtual_server.is_empty() {
+            self.error(
+                &(0..0),
+                "[daemon] interfaces is empty but virtual servers are configured".into(),
+                Some(
+                    "list the NICs the dataplane owns, e.g. interfaces = [\"eth0\", \"eth1\"]"
+                        .into(),
+                ),
+            );
+        }
+
+        let mut timeouts = Timeouts::default();
+        let t = &raw.timeouts;
+        for (field, states) in [
+            (&t.tcp, &[TcpState::Established][..]),
+            (&t.tcp_fin, &[TcpState::FinWait, TcpState::TimeWait][..]),
+        ] {
+            if let Some(v) = field {
+                if *v.get_ref() == 0 {
+                    self.error(
+                        &v.span(),
+                        "a timeout of 0 would expire connections at once".into(),
+                        Some(
+                            "use seconds > 0; IPVS defaults: tcp 900, tcp_fin 120, udp 300".into(),
+                        ),
+                    );
+                }
+                for s in states {
+                    timeouts.tcp[*s as usize] = *v.get_ref();
+                }
+            }
+        }
+        if let Some(v) = &t.udp {
+            if *v.get_ref() == 0 {
+                self.error(
+                    &v.span(),
+                    "a timeout of 0 would expire connections at once".into(),
+                    Some("use seconds > 0; IPVS default for udp is 300".into()),
+                );
+            }
+            timeouts.udp = *v.get_ref();
+        }
+
+        let mut services = Vec::new();
+        let mut seen = HashSet::new();
+        for vs in raw.virtual_server {
+            if let Some(s) = self.service(vs, &mut seen) {
+                services.push(s);
+            }
+        }
+        if services.len() > MAX_SERVICES {
+            self.error(
+                &(0..0),
+                format!(
+                    "{} virtual servers; at most {MAX_SERVICES} are supported",
+                    services.len()
+                ),
+                None,
+            );
+        }
+        let reals: usize = services.iter().map(|s| s.reals.len()).sum();
+        if reals > MAX_REALS {
+            self.error(
+                &(0..0),
+                format!("{reals} real servers in all; at most {MAX_REALS} are supported"),
+                None,
+            );
+        }
+        Config {
+            path: self.path.to_path_buf(),
+            daemon: DaemonSettings {
+                socket: PathBuf::from(d.socket.unwrap_or_else(|| DEFAULT_SOCKET.into())),
+                interfaces: d.interfaces.into_iter().map(|s| s.into_inner()).collect(),
+                cores,
+                poll,
+                xdp_mode,
+                bind,
+                conn_table_size,
+            },
+            timeouts,
+            services,
+        }
+    }
+
+    fn ipv4(&mut self, s: &toml::Spanned<String>, what: &str) -> Option<Ipv4Addr> {
+        match s.get_ref().parse::<Ipv4Addr>() {
+            Ok(a) if a.is_unspecified() || a.is_broadcast() || a.is_multicast() => {
+                self.error(
+                    &s.span(),
+                    format!("{what} {a} cannot be used"),
+                    Some("use a unicast IPv4 address".into()),
+                );
+                None
+            }
+            Ok(a) => Some(a),
+            Err(_) if s.get_ref().parse::<std::net::Ipv6Addr>().is_ok() => {
+                self.error(
+                    &s.span(),
+                    format!(
+                        "{what} {} is IPv6, which the dataplane does not forward yet",
+                        s.get_ref()
+                    ),
+                    Some("use an IPv4 address".into()),
+                );
+                None
+            }
+            Err(_) => {
+                self.error(
+                    &s.span(),
+                    format!("{what} {:?} is not an IPv4 address", s.get_ref()),
+                    Some("write it as a dotted quad, e.g. \"192.0.2.10\"".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, p: &toml::Spanned<u32>, what: &str) -> Option<u16> {
+        match u16::try_from(*p.get_ref()) {
+            Ok(v) if v > 0 => Some(v),
+            _ => {
+                self.error(
+                    &p.span(),
+                    format!("{what} {} is not a port", p.get_ref()),
+                    Some("use 1 to 65535".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn service(
+        &mut self,
+        vs: RawVirtualServer,
+        seen: &mut HashSet<(Ipv4Addr, u16, u8)>,
+    ) -> Option<ServiceDef> {
+        let addr = self.ipv4(&vs.address, "virtual server address");
+        let port = self.port(&vs.port, "virtual server port");
+        let protocol = match vs.protocol.get_ref().to_ascii_lowercase().as_str() {
+            "tcp" => Some(xlb_dataplane::wire::IPPROTO_TCP),
+            "udp" => Some(xlb_dataplane::wire::IPPROTO_UDP),
+            other => {
+                self.error(
+                    &vs.protocol.span(),
+                    format!("unknown protocol {other:?}"),
+                    Some("use \"tcp\" or \"udp\"".into()),
+                );
+                None
+            }
+        };
+        let scheduler = match vs.scheduler.get_ref().parse::<SchedulerKind>() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error(
+                    &vs.scheduler.span(),
+                    e.to_string(),
+                    Some("pick one of the known schedulers".into()),
+                );
+                None
+            }
+        };
+        let forwarding = match vs.forwarding.get_ref().to_ascii_lowercase().as_str() {
+            "nat" | "masq" => Some(Forwarding::Nat),
+            "dr" | "direct" | "route" => Some(Forwarding::Dr),
+            "tun" => {
+                self.error(
+                    &vs.forwarding.span(),
+                    "tunnel forwarding (TUN) is not supported".into(),
+                    Some("use \"nat\" or \"dr\"".into()),
+                );
+                None
+            }
+            other => {
+                self.error(
+                    &vs.forwarding.span(),
+                    format!("unknown forwarding {other:?}"),
+                    Some("use \"nat\" or \"dr\"".into()),
+                );
+                None
+            }
+        };
+        let (addr, port, protocol) = (addr?, port?, protocol?);
+        if !seen.insert((addr, port, protocol)) {
+            self.error(
+                &vs.address.span(),
+                format!(
+                    "virtual server {addr}:{port} {} is defined twice",
+                    vs.protocol.get_ref()
+                ),
+                Some("merge the two definitions".into()),
+            );
+        }
+        let mut reals = Vec::new();
+        let mut seen_r = HashSet::new();
+        for r in &vs.real_server {
+            let a = self.ipv4(&r.address, "real server address");
+            let p = match &r.port {
+                Some(p) => self.port(p, "real server port"),
+                None => Some(port),
+            };
+            let w = match u32::try_from(*r.weight.get_ref()) {
+                Ok(w) if w <= 65535 => Some(w),
+                _ => {
+                    self.error(
+                        &r.weight.span(),
+                        format!("weight {} is out of range", r.weight.get_ref()),
+                        Some("use 0 (quiesced) to 65535".into()),
+                    );
+                    None
+                }
+            };
+            if let (Some(Forwarding::Dr), Some(p)) = (forwarding, p) {
+                if p != port {
+                    let span = r
+                        .port
+                        .as_ref()
+                        .map(|p| p.span())
+                        .unwrap_or(r.address.span());
+                    self.error(&span, format!("real server port {p} differs from the virtual server port {port}, which DR cannot do"),
+                        Some(format!("DR only changes the MAC address: use port = {port}, or forwarding = \"nat\"")));
+                }
+            }
+            let (Some(a), Some(p), Some(w)) = (a, p, w) else {
+                continue;
+            };
+            if !seen_r.insert((a, p)) {
+                self.error(
+                    &r.address.span(),
+                    format!("real server {a}:{p} is listed twice in this virtual server"),
+                    Some("remove one".into()),
+                );
+                continue;
+            }
+            reals.push(RealServerDef {
+                address: a,
+                port: p,
+                weight: w,
+            });
+        }
+        Some(ServiceDef {
+            name: vs.name.unwrap_or_else(|| format!("{addr}:{port}")),
+            address: addr,
+            port,
+            protocol,
+            scheduler: scheduler?,
+            forwarding: forwarding?,
+            reals,
+        })
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,77 @@
+//! The TOML as written: plain serde structs, with spans kept on every value
+//! that validation may complain about so errors can name line and column.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    #[serde(default)]
+    pub virtual_server: Vec<RawVirtualServer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub socket: Option<String>,
+    #[serde(default)]
+    pub interfaces: Vec<Spanned<String>>,
+    pub workers: Option<Spanned<u32>>,
+    pub cores: Option<Spanned<Vec<usize>>>,
+    pub poll: Option<Spanned<String>>,
+    pub xdp_mode: Option<Spanned<String>>,
+    pub bind: Option<Spanned<String>>,
+    pub conn_table_size: Option<Spanned<u64>>,
+}
+
+/// ipvsadm --set's three timeouts, in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    pub tcp: Option<Spanned<u32>>,
+    pub tcp_fin: Option<Spanned<u32>>,
+    pub udp: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVirtualServer {
+    pub name: Option<String>,
+    pub address: Spanned<String>,
+    pub port: Spanned<u32>,
+    #[serde(default = "default_protocol")]
+    pub protocol: Spanned<String>,
+    #[serde(default = "default_scheduler")]
+    pub scheduler: Spanned<String>,
+    #[serde(default = "default_forwarding")]
+    pub forwarding: Spanned<String>,
+    #[serde(default)]
+    pub real_server: Vec<RawRealServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRealServer {
+    pub address: Spanned<String>,
+    pub port: Option<Spanned<u32>>,
+    #[serde(default = "default_weight")]
+    pub weight: Spanned<i64>,
+}
+
+fn default_protocol() -> Spanned<String> {
+    Spanned::new(0..0, "tcp".into())
+}
+fn default_scheduler() -> Spanned<String> {
+    Spanned::new(0..0, "wlc".into())
+}
+fn default_forwarding() -> Spanned<String> {
+    Spanned::new(0..0, "nat".into())
+}
+fn default_weight() -> Spanned<i64> {
+    Spanned::new(0..0, 1)
+}

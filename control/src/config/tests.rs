@@ -1,0 +1,162 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(Path::new("t.toml"), text)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+const OK: &str = r#"
+[daemon]
+interfaces = ["eth0"]
+[[virtual_server]]
+address = "192.0.2.1"
+port = 80
+[[virtual_server.real_server]]
+address = "198.51.100.1"
+weight = 2
+"#;
+
+#[test]
+fn examples_validate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for name in ["nat.toml", "dr.toml"] {
+        let c = Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!c.services.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn defaults_follow_ipvs_and_keepalived() {
+    let c = parse(OK).unwrap();
+    let s = &c.services[0];
+    assert_eq!(s.scheduler, SchedulerKind::Wlc);
+    assert_eq!(s.forwarding, Forwarding::Nat);
+    assert_eq!(s.protocol, 6);
+    assert_eq!(
+        s.reals[0],
+        RealServerDef {
+            address: "198.51.100.1".parse().unwrap(),
+            port: 80,
+            weight: 2
+        }
+    );
+    assert_eq!(c.daemon.socket, PathBuf::from(DEFAULT_SOCKET));
+    assert_eq!(c.timeouts, Timeouts::default());
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let e = errors("[daemon]\ninterfaces = [\"eth0\"\n");
+    // The unclosed array is noticed where the file ends.
+    assert!(e[0].starts_with("t.toml:3:1: invalid array"), "{e:?}");
+}
+
+#[test]
+fn unknown_key_is_an_error_with_help() {
+    let e = errors("[daemon]\ninterfacez = []\n");
+    assert!(
+        e[0].starts_with("t.toml:2:1: unknown field `interfacez`"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("help:"), "{e:?}");
+}
+
+#[test]
+fn every_semantic_error_is_reported_with_its_place() {
+    let text = r#"[daemon]
+interfaces = ["eth0"]
+[[virtual_server]]
+address = "192.0.2.300"
+port = 80
+scheduler = "maglev"
+[[virtual_server]]
+address = "192.0.2.1"
+port = 70000
+[[virtual_server]]
+address = "192.0.2.2"
+port = 80
+forwarding = "dr"
+[[virtual_server.real_server]]
+address = "198.51.100.1"
+port = 8080
+weight = -1
+"#;
+    let e = errors(text);
+    assert!(
+        e.iter().any(|m| m.starts_with(
+            "t.toml:4:11: virtual server address \"192.0.2.300\" is not an IPv4 address"
+        )),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m
+                .starts_with("t.toml:6:13: unknown scheduler \"maglev\"; known: rr, wrr, lc, wlc")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("t.toml:9:8: virtual server port 70000 is not a port")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("t.toml:16:8: real server port 8080 differs")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("t.toml:17:10: weight -1 is out of range")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn duplicates_are_rejected() {
+    let text = format!("{OK}[[virtual_server]]\naddress = \"192.0.2.1\"\nport = 80\n");
+    let e = errors(&text);
+    assert!(
+        e.iter()
+            .any(|m| m.contains("t.toml:11:11: virtual server 192.0.2.1:80 tcp is defined twice")),
+        "{e:#?}"
+    );
+    let text = format!("{OK}[[virtual_server.real_server]]\naddress = \"198.51.100.1\"\n");
+    let e = errors(&text);
+    assert!(e.iter().any(|m| m.contains("is listed twice")), "{e:#?}");
+}
+
+#[test]
+fn services_need_interfaces() {
+    let e = errors("[[virtual_server]]\naddress = \"192.0.2.1\"\nport = 80\n");
+    assert!(e[0].contains("interfaces is empty"), "{e:?}");
+}
+
+#[test]
+fn ipv6_vip_says_not_supported() {
+    let e = errors(
+        "[daemon]\ninterfaces=[\"e\"]\n[[virtual_server]]\naddress = \"2001:db8::1\"\nport = 80\n",
+    );
+    assert!(
+        e[0].contains("is IPv6, which the dataplane does not forward yet"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn timeouts_map_to_ipvs_states() {
+    let c = parse(&format!(
+        "{OK}[timeouts]\ntcp = 100\ntcp_fin = 20\nudp = 30\n"
+    ))
+    .unwrap();
+    assert_eq!(c.timeouts.tcp(TcpState::Established), 100);
+    assert_eq!(c.timeouts.tcp(TcpState::TimeWait), 20);
+    assert_eq!(c.timeouts.udp, 30);
+}

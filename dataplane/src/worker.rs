@@ -1,0 +1,249 @@
+//! A pinned worker: polls the AF_XDP sockets of its queue on every dataplane
+//! port, forwards in batches, and never blocks on the control thread.
+//!
+//! Per batch: reclaim TX completions into the free list, top up fill rings,
+//! take up to `BATCH` RX descriptors per port, run the forwarder on each
+//! frame in place, queue forwarded descriptors on the egress port's TX ring
+//! (same UMEM: no copy), then one wakeup syscall per port that needs it.
+
+use crate::forward::{Forwarder, Verdict};
+use crate::snapshot::Snapshot;
+use crate::stats::{DropReason, WorkerStats};
+use crate::xsk::{Umem, XdpDesc, XskConfig, XskError, XskSocket};
+use arc_swap::ArcSwap;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+pub const BATCH: usize = 64;
+const FRAME_SIZE: u32 = 4096;
+
+#[derive(Debug, Clone)]
+pub struct PortSpec {
+    pub ifname: String,
+    pub ifindex: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollMode {
+    /// Sleep in poll(2) when idle: low CPU, some latency on the first packet.
+    Wakeup,
+    /// Spin: lowest latency, one core at 100%.
+    BusyPoll,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub index: usize,
+    /// Core to pin to (core_affinity id); `None` leaves it to the scheduler.
+    pub core: Option<usize>,
+    /// Queue this worker serves on every port.
+    pub queue: u32,
+    pub ports: Vec<PortSpec>,
+    pub xsk: XskConfig,
+    pub poll: PollMode,
+    pub table_capacity: usize,
+}
+
+pub struct Worker {
+    cfg: WorkerConfig,
+    // Declared before `umem`: sockets must close before their UMEM is unmapped.
+    sockets: Vec<XskSocket>,
+    umem: Umem,
+}
+
+/// A running worker: its counters and thread.
+pub struct WorkerHandle {
+    pub index: usize,
+    pub stats: Arc<WorkerStats>,
+    pub zero_copy: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Worker {
+    /// Create the UMEM and bind one socket per port. The caller then points
+    /// each port's XSK map entry at `socket_fds()` and calls `spawn`.
+    pub fn bind(cfg: WorkerConfig) -> Result<Worker, XskError> {
+        let per_port = cfg.xsk.fill_size + cfg.xsk.tx_size;
+        let umem = Umem::new(per_port * cfg.ports.len() as u32, FRAME_SIZE).map_err(|e| {
+            XskError::Sys {
+                what: "allocate UMEM",
+                ifname: "-".into(),
+                queue: cfg.queue,
+                source: e,
+                hint: "",
+            }
+        })?;
+        let mut sockets: Vec<XskSocket> = Vec::with_capacity(cfg.ports.len());
+        for p in &cfg.ports {
+            let s = XskSocket::bind(
+                &umem,
+                &p.ifname,
+                p.ifindex,
+                cfg.queue,
+                sockets.first(),
+                &cfg.xsk,
+            )?;
+            sockets.push(s);
+        }
+        Ok(Worker { cfg, sockets, umem })
+    }
+
+    pub fn socket_fds(&self) -> Vec<RawFd> {
+        self.sockets.iter().map(|s| s.fd()).collect()
+    }
+
+    pub fn spawn(
+        self,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<WorkerHandle> {
+        let stats = Arc::new(WorkerStats::default());
+        let index = self.cfg.index;
+        let zero_copy = self.sockets.first().is_some_and(|s| s.zero_copy);
+        let st = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("xlb-worker-{index}"))
+            .spawn(move || self.run(&snapshot, &stop, &st))?;
+        Ok(WorkerHandle {
+            index,
+            stats,
+            zero_copy,
+            thread: Some(thread),
+        })
+    }
+
+    fn run(mut self, snapshot: &ArcSwap<Snapshot>, stop: &AtomicBool, stats: &WorkerStats) {
+        if let Some(core) = self.cfg.core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                tracing::warn!(
+                    worker = self.cfg.index,
+                    core,
+                    "could not pin worker to core"
+                );
+            }
+        }
+        let nports = self.sockets.len();
+        let mut fwd = Forwarder::new(self.cfg.table_capacity);
+        let mut free: Vec<u64> = (0..self.umem.frames())
+            .map(|i| self.umem.frame_addr(i))
+            .collect();
+        let mut pending: Vec<Vec<XdpDesc>> = (0..nports)
+            .map(|_| Vec::with_capacity(BATCH * nports))
+            .collect();
+        let mut rx = [XdpDesc::default(); BATCH];
+        let mut comp = [0u64; BATCH * 4];
+        let mut pollfds: Vec<libc::pollfd> = self
+            .sockets
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        tracing::info!(worker = self.cfg.index, queue = self.cfg.queue, core = ?self.cfg.core, "worker running");
+
+        while !stop.load(Ordering::Relaxed) {
+            let snap = snapshot.load();
+            fwd.adopt(&snap);
+            let now = coarse_seconds();
+            stats.poll_iterations.add(1);
+            let mut received = 0usize;
+
+            for p in 0..nports {
+                let sock = &mut self.sockets[p];
+                // Frames the kernel finished sending come back to the pool.
+                let n = sock.comp.consume(&mut comp);
+                for &a in &comp[..n] {
+                    free.push(self.umem.frame_base(a));
+                }
+                // Keep the fill ring topped up from the pool.
+                if !free.is_empty() {
+                    let want = free.len().min(BATCH * 2);
+                    let start = free.len() - want;
+                    let done = sock.fill.produce(&free[start..]);
+                    free.truncate(free.len() - done);
+                    if done > 0 && sock.fill.needs_wakeup() {
+                        sock.kick_rx();
+                    }
+                }
+                let n = sock.rx.consume(&mut rx);
+                received += n;
+                for d in &rx[..n] {
+                    let Some(buf) = self.umem.bytes_mut(d.addr, d.len) else {
+                        stats.drop(DropReason::ShortEthernet);
+                        free.push(self.umem.frame_base(d.addr));
+                        continue;
+                    };
+                    match fwd.process(&snap, stats, now, p as u8, buf) {
+                        Verdict::Forward(out) if (out as usize) < nports => {
+                            pending[out as usize].push(*d);
+                        }
+                        _ => free.push(self.umem.frame_base(d.addr)),
+                    }
+                }
+            }
+            if received > 0 {
+                stats.rx_packets.add(received as u64);
+                stats.rx_batches.add(1);
+            }
+
+            for p in 0..nports {
+                let sock = &mut self.sockets[p];
+                let q = &mut pending[p];
+                if !q.is_empty() {
+                    let sent = sock.tx.produce(q);
+                    stats.tx_packets.add(sent as u64);
+                    for d in &q[sent..] {
+                        stats.drop(DropReason::TxRingFull);
+                        free.push(self.umem.frame_base(d.addr));
+                    }
+                    q.clear();
+                }
+                // Copy mode sends a bounded batch per syscall: keep kicking
+                // while the kernel has descriptors left.
+                if sock.tx.outstanding() > 0 && (sock.tx.needs_wakeup() || !sock.zero_copy) {
+                    sock.kick_tx();
+                }
+            }
+            fwd.end_batch(&snap, stats, now);
+            drop(snap);
+
+            if received == 0 {
+                match self.cfg.poll {
+                    PollMode::BusyPoll => std::hint::spin_loop(),
+                    PollMode::Wakeup => {
+                        let busy_tx = self.sockets.iter().any(|s| s.tx.outstanding() > 0);
+                        let timeout = if busy_tx { 0 } else { 50 };
+                        // SAFETY: pollfds is a valid array of nports pollfd.
+                        unsafe {
+                            libc::poll(pollfds.as_mut_ptr(), nports as libc::nfds_t, timeout)
+                        };
+                    }
+                }
+            }
+        }
+        tracing::info!(worker = self.cfg.index, "worker stopped");
+    }
+}
+
+/// Seconds on a monotonic clock, cheap enough to read once per batch.
+pub fn coarse_seconds() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u32
+}
