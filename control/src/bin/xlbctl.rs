@@ -1,1 +1,168 @@
-fn main() {}
+//! xlbctl: the operator's command line for xlb (the ipvsadm of xlbd).
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use xlb_control::api::{client, Request, Status};
+use xlb_control::config::{Config, DEFAULT_SOCKET};
+
+#[derive(Parser)]
+#[command(name = "xlbctl", version, about = "Control and inspect a running xlbd")]
+struct Args {
+    /// xlbd's unix socket.
+    #[arg(long, global = true, default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a configuration file without starting anything; exits 2 on errors.
+    CheckConfig { file: PathBuf },
+    /// List virtual services and real servers, like `ipvsadm -Ln`.
+    Show {
+        /// Traffic counters (connections, packets, bytes), like `ipvsadm -Ln --stats`.
+        #[arg(long)]
+        stats: bool,
+        /// Dataplane worker counters and drops by reason.
+        #[arg(long)]
+        workers: bool,
+        /// Machine-readable output (the API's JSON).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.cmd {
+        Cmd::CheckConfig { file } => match Config::load(&file) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({} virtual servers, {} real servers)",
+                    file.display(),
+                    c.services.len(),
+                    c.total_reals()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Show {
+            stats,
+            workers,
+            json,
+        } => {
+            let resp = match client::call(&args.socket, &Request::Show) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("xlbctl: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let Some(status) = resp.status.filter(|_| resp.ok) else {
+                eprintln!("xlbctl: xlbd refused: {}", resp.error.unwrap_or_default());
+                return ExitCode::from(1);
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).expect("serializes")
+                );
+            } else {
+                print!("{}", render(&status, stats, workers));
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn render(s: &Status, stats: bool, workers: bool) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "xlb Virtual Server version {} (config {})",
+        env!("CARGO_PKG_VERSION"),
+        s.config
+    );
+    if stats {
+        let _ = writeln!(
+            o,
+            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes"
+        );
+        let _ = writeln!(o, "  -> RemoteAddress:Port");
+    } else {
+        let _ = writeln!(o, "Prot LocalAddress:Port Scheduler Flags");
+        let _ = writeln!(
+            o,
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
+        );
+    }
+    for v in &s.services {
+        let local = format!("{}:{}", v.address, v.port);
+        if stats {
+            let t = &v.traffic;
+            let _ = writeln!(
+                o,
+                "{:<4} {:<30} {:>6} {:>8} {:>8} {:>8} {:>8}",
+                v.protocol, local, t.conns, t.packets_in, t.packets_out, t.bytes_in, t.bytes_out
+            );
+        } else {
+            let _ = writeln!(o, "{:<4} {} {}", v.protocol, local, v.scheduler);
+        }
+        for r in &v.reals {
+            let remote = format!("{}:{}", r.address, r.port);
+            let mark = if r.resolved {
+                ""
+            } else {
+                "  (no neighbour entry yet)"
+            };
+            if stats {
+                let t = &r.traffic;
+                let _ = writeln!(
+                    o,
+                    "  -> {:<30} {:>6} {:>8} {:>8} {:>8} {:>8}{mark}",
+                    remote, t.conns, t.packets_in, t.packets_out, t.bytes_in, t.bytes_out
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "  -> {:<28} {:<7} {:<6} {:<10} {:<9}{mark}",
+                    remote, v.forwarding, r.weight, r.active, r.inactive
+                );
+            }
+        }
+    }
+    if workers {
+        for w in &s.workers {
+            let _ = writeln!(
+                o,
+                "worker {} ({}): rx {} tx {} batches {} polls {} conns live {} created {} expired {}",
+                w.index,
+                if w.zero_copy { "zero-copy" } else { "copy" },
+                w.rx_packets, w.tx_packets, w.rx_batches, w.poll_iterations, w.conns_live, w.conns_created, w.conns_expired
+            );
+            let drops: Vec<String> = w
+                .drops
+                .iter()
+                .filter(|(_, &n)| n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  drops: {}",
+                if drops.is_empty() {
+                    "none".to_string()
+                } else {
+                    drops.join(" ")
+                }
+            );
+        }
+    }
+    o
+}

@@ -1,0 +1,94 @@
+//! The operator API: JSON lines over a unix socket (mode 0600). A request is
+//! one JSON object on one line, e.g. `{"cmd":"show"}`; the answer is one line,
+//! `{"ok":true,...}` or `{"ok":false,"error":"..."}`. `xlbctl` speaks exactly
+//! this, so scripts can too (`socat - UNIX-CONNECT:/run/xlb/xlbd.sock`).
+//! docs/api.md documents each command.
+
+pub mod client;
+pub mod server;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    /// Services, real servers, connection counts and traffic, worker counters.
+    Show,
+    Ping,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub conns: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Traffic {
+    pub fn add(&mut self, t: &xlb_dataplane::stats::TrafficCounters) {
+        self.conns += t.conns.get();
+        self.packets_in += t.packets_in.get();
+        self.packets_out += t.packets_out.get();
+        self.bytes_in += t.bytes_in.get();
+        self.bytes_out += t.bytes_out.get();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealStatus {
+    pub address: String,
+    pub port: u16,
+    pub weight: u32,
+    /// MAC known from the kernel's neighbour table.
+    pub resolved: bool,
+    pub active: u64,
+    pub inactive: u64,
+    pub traffic: Traffic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub protocol: String,
+    pub scheduler: String,
+    pub forwarding: String,
+    pub traffic: Traffic,
+    pub reals: Vec<RealStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    pub index: usize,
+    pub zero_copy: bool,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_batches: u64,
+    pub poll_iterations: u64,
+    pub conns_live: u64,
+    pub conns_created: u64,
+    pub conns_expired: u64,
+    pub ip_options: u64,
+    pub drops: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub generation: u64,
+    pub config: String,
+    pub services: Vec<ServiceStatus>,
+    pub workers: Vec<WorkerStatus>,
+}

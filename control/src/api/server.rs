@@ -1,0 +1,103 @@
+//! The API listener: a thread on the unix socket answering one JSON request
+//! per line. It reads the daemon's state through lock-free handles only, so
+//! a slow client never delays forwarding or the control loop.
+
+use super::{Request, Response, Status};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Something that can describe the daemon's state at any moment.
+pub trait StatusSource: Send + Sync + 'static {
+    fn status(&self) -> Status;
+}
+
+pub struct ApiServer {
+    path: PathBuf,
+}
+
+impl ApiServer {
+    /// Bind the socket (parent directory 0700, socket 0600) and serve on a
+    /// thread. A stale socket file from a dead daemon is replaced; a live
+    /// daemon's is not.
+    pub fn start(path: &Path, source: Arc<dyn StatusSource>) -> std::io::Result<ApiServer> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir)?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!(
+                        "another xlbd answers on {}; stop it or use --socket",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        std::thread::Builder::new()
+            .name("xlb-api".into())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let source = source.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("xlb-api-conn".into())
+                        .spawn(move || serve(stream, &*source));
+                }
+            })?;
+        Ok(ApiServer {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn serve(stream: UnixStream, source: &dyn StatusSource) {
+    let Ok(mut out) = stream.try_clone() else {
+        return;
+    };
+    let reader = BufReader::new(stream);
+    for line in reader.lines() {
+        let Ok(line) = line else { return };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Ping) => Response {
+                ok: true,
+                error: None,
+                status: None,
+            },
+            Ok(Request::Show) => Response {
+                ok: true,
+                error: None,
+                status: Some(source.status()),
+            },
+            Err(e) => Response {
+                ok: false,
+                error: Some(format!(
+                    "bad request: {e}; send one JSON object per line, e.g. {{\"cmd\":\"show\"}}"
+                )),
+                status: None,
+            },
+        };
+        let mut text = serde_json::to_string(&resp).expect("responses serialize");
+        text.push('\n');
+        if out.write_all(text.as_bytes()).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Turn a checked `Config` plus what the kernel says (interfaces, neighbours)
+//! into a dataplane `Snapshot` and the steering program's rules.
+
+use super::ids::Ids;
+use crate::config::Config;
+use crate::net::ifaces::Interface;
+use crate::net::neigh::NeighbourTable;
+use std::collections::HashSet;
+use std::sync::Arc;
+use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
+use xlb_dataplane::stats::ConnGauge;
+use xlb_dataplane::steer::{EndpointKey, SteeringRules};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    #[error(
+        "interface {0} does not exist in this network namespace; \
+             fix [daemon] interfaces or create the interface"
+    )]
+    NoInterface(String),
+    #[error(
+        "real server {addr} of {service} is not on a directly connected subnet of \
+             any dataplane interface ({interfaces}); give one of them an address in its \
+             subnet, or list the interface that reaches it"
+    )]
+    Unreachable {
+        service: String,
+        addr: std::net::Ipv4Addr,
+        interfaces: String,
+    },
+    #[error("{0}")]
+    Snapshot(#[from] xlb_dataplane::snapshot::SnapshotError),
+}
+
+pub struct Built {
+    pub snapshot: Snapshot,
+    pub rules: SteeringRules,
+    /// (ifindex, address) of every real server, for neighbour upkeep.
+    pub neighbours: Vec<(u32, std::net::Ipv4Addr)>,
+}
+
+pub fn build(
+    cfg: &Config,
+    ifaces: &[Interface],
+    neigh: &NeighbourTable,
+    ids: &mut Ids,
+    generation: u64,
+    gauges: Arc<[ConnGauge]>,
+) -> Result<Built, BuildError> {
+    let mut ports = Vec::new();
+    let mut port_ifaces = Vec::new();
+    for name in &cfg.daemon.interfaces {
+        let i = ifaces
+            .iter()
+            .find(|i| &i.name == name)
+            .ok_or_else(|| BuildError::NoInterface(name.clone()))?;
+        ports.push(PortInfo {
+            name: name.clone(),
+            ifindex: i.ifindex,
+            mac: i.mac,
+        });
+        port_ifaces.push(i);
+    }
+    let mut rules = SteeringRules::default();
+    for i in ifaces {
+        rules
+            .locals
+            .extend(i.ipv4.iter().map(|(a, _)| u32::from(*a)));
+    }
+    let mut services = Vec::new();
+    let mut keep_s = HashSet::new();
+    let mut keep_r = HashSet::new();
+    let mut neighbours = Vec::new();
+    for s in &cfg.services {
+        let skey = (s.address, s.port, s.protocol);
+        keep_s.insert(skey);
+        let vip = u32::from(s.address);
+        rules
+            .services
+            .insert(EndpointKey::new(vip, s.port, s.protocol));
+        rules.services.insert(EndpointKey::new(vip, 0, 0));
+        let mut reals = Vec::new();
+        for r in &s.reals {
+            let egress = port_ifaces
+                .iter()
+                .position(|i| i.on_link(r.address))
+                .ok_or_else(|| BuildError::Unreachable {
+                    service: s.name.clone(),
+                    addr: r.address,
+                    interfaces: cfg.daemon.interfaces.join(", "),
+                })?;
+            let ifindex = port_ifaces[egress].ifindex;
+            let rkey = (skey, r.address, r.port);
+            keep_r.insert(rkey);
+            if s.forwarding == Forwarding::Nat {
+                rules
+                    .reals
+                    .insert(EndpointKey::new(u32::from(r.address), r.port, s.protocol));
+            }
+            neighbours.push((ifindex, r.address));
+            reals.push(RealServer {
+                id: ids.real(&rkey),
+                addr: u32::from(r.address),
+                port: r.port,
+                weight: r.weight,
+                egress: egress as u8,
+                mac: neigh.get(&(ifindex, r.address)).copied(),
+            });
+        }
+        services.push(VirtualService {
+            id: ids.service(&skey),
+            name: s.name.clone(),
+            vip,
+            port: s.port,
+            proto: s.protocol,
+            forwarding: s.forwarding,
+            scheduler: s.scheduler,
+            reals,
+        });
+    }
+    ids.services.retain(&keep_s);
+    ids.reals.retain(&keep_r);
+    neighbours.sort();
+    neighbours.dedup();
+    let snapshot = Snapshot::new(generation, ports, services, cfg.timeouts, gauges)?;
+    Ok(Built {
+        snapshot,
+        rules,
+        neighbours,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use xlb_dataplane::stats::new_gauges;
+
+    fn iface(name: &str, idx: u32, addr: &str) -> Interface {
+        Interface {
+            name: name.into(),
+            ifindex: idx,
+            mac: [2, 0, 0, 0, 0, idx as u8],
+            ipv4: vec![(addr.parse().unwrap(), 24)],
+        }
+    }
+
+    #[test]
+    fn builds_ports_routes_macs_and_steering_rules() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/nat.toml");
+        let cfg = Config::load(&root).unwrap();
+        let ifaces = vec![
+            iface("out0", 5, "10.200.1.1"),
+            iface("in0", 6, "10.200.2.1"),
+        ];
+        let mut neigh = NeighbourTable::new();
+        neigh.insert((6, "10.200.2.11".parse().unwrap()), [2, 0x55, 0, 0, 0, 11]);
+        let mut ids = Ids::default();
+        let b = build(&cfg, &ifaces, &neigh, &mut ids, 1, new_gauges()).unwrap();
+        let web = &b.snapshot.services[0];
+        assert_eq!(web.reals[0].egress, 1);
+        assert_eq!(web.reals[0].mac, Some([2, 0x55, 0, 0, 0, 11]));
+        assert_eq!(web.reals[1].mac, None);
+        assert!(b
+            .rules
+            .services
+            .contains(&EndpointKey::new(0x0ac8_0164, 80, 6)));
+        assert!(b
+            .rules
+            .reals
+            .contains(&EndpointKey::new(0x0ac8_020b, 8080, 6)));
+        assert!(b.rules.locals.contains(&0x0ac8_0201));
+        assert_eq!(b.neighbours.len(), 3);
+        // A rebuild keeps ids.
+        let b2 = build(&cfg, &ifaces, &neigh, &mut ids, 2, new_gauges()).unwrap();
+        assert_eq!(b2.snapshot.services[0].reals[2].id, web.reals[2].id);
+    }
+
+    #[test]
+    fn missing_interface_and_unreachable_real_are_clear_errors() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/nat.toml");
+        let cfg = Config::load(&root).unwrap();
+        let e = build(
+            &cfg,
+            &[iface("out0", 5, "10.200.1.1")],
+            &NeighbourTable::new(),
+            &mut Ids::default(),
+            1,
+            new_gauges(),
+        );
+        assert_eq!(e.err(), Some(BuildError::NoInterface("in0".into())));
+        let ifaces = vec![iface("out0", 5, "10.200.1.1"), iface("in0", 6, "10.9.9.1")];
+        let e = build(
+            &cfg,
+            &ifaces,
+            &NeighbourTable::new(),
+            &mut Ids::default(),
+            1,
+            new_gauges(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string()
+                .contains("real server 10.200.2.11 of web is not on a directly connected subnet"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! The daemon: attaches the steering program, binds and starts the workers,
+//! publishes snapshots, and keeps real servers' MACs fresh from the kernel's
+//! neighbour table. Workers only ever read what it publishes.
+
+mod build;
+mod ids;
+
+pub use build::{build, BuildError, Built};
+pub use ids::Ids;
+
+use crate::api::server::StatusSource;
+use crate::api::{RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
+use crate::config::Config;
+use crate::net::{ifaces, neigh::Netlink};
+use arc_swap::ArcSwap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use xlb_dataplane::snapshot::{Forwarding, Snapshot};
+use xlb_dataplane::stats::{new_gauges, ConnGauge, DropReason, WorkerStats};
+use xlb_dataplane::steer::Steering;
+use xlb_dataplane::worker::{PortSpec, Worker, WorkerConfig, WorkerHandle};
+use xlb_dataplane::xsk::XskConfig;
+
+/// How often every real server's neighbour entry is re-poked so the kernel
+/// keeps confirming it (its own reachable time is 30 s by default).
+const NEIGH_REFRESH: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Build(#[from] BuildError),
+    #[error("{0}")]
+    Steer(#[from] xlb_dataplane::steer::SteerError),
+    #[error("{0}")]
+    Xsk(#[from] xlb_dataplane::xsk::XskError),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// The daemon's view shared with the API thread: lock-free handles only.
+pub struct Shared {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub workers: Vec<(Arc<WorkerStats>, bool)>,
+    pub config_path: String,
+}
+
+pub struct Daemon {
+    cfg: Config,
+    shared: Arc<Shared>,
+    gauges: Arc<[ConnGauge]>,
+    ids: Ids,
+    generation: u64,
+    netlink: Netlink,
+    neighbours: Vec<(u32, Ipv4Addr)>,
+    last_full_poke: Instant,
+    stop: Arc<AtomicBool>,
+    workers: Vec<WorkerHandle>,
+    // Dropped last: detaching the programs after the workers stopped.
+    _steering: Vec<Steering>,
+}
+
+impl Daemon {
+    pub fn start(cfg: Config) -> Result<Daemon, StartError> {
+        let io = |what| move |source| StartError::Io { what, source };
+        let mut netlink = Netlink::open().map_err(io("open rtnetlink"))?;
+        let all = ifaces::all().map_err(io("list interfaces"))?;
+        let gauges = new_gauges();
+        let mut ids = Ids::default();
+        // First pass only to learn which neighbours to resolve.
+        let first = build(&cfg, &all, &Default::default(), &mut ids, 1, gauges.clone())?;
+        for &(ifindex, addr) in &first.neighbours {
+            if let Err(e) = netlink.poke(ifindex, addr) {
+                tracing::warn!(%addr, error = %e, "cannot ask the kernel to resolve a real server");
+            }
+        }
+        let table = netlink.neighbours().map_err(io("read neighbour table"))?;
+        let built = build(&cfg, &all, &table, &mut ids, 1, gauges.clone())?;
+
+        let mut steering = Vec::new();
+        for name in &cfg.daemon.interfaces {
+            let mut s = Steering::attach(name, cfg.daemon.xdp_mode)?;
+            s.sync(&built.rules)?;
+            steering.push(s);
+        }
+        let snapshot = Arc::new(ArcSwap::from_pointee(built.snapshot));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ports: Vec<PortSpec> = snapshot
+            .load()
+            .ports
+            .iter()
+            .map(|p| PortSpec {
+                ifname: p.name.clone(),
+                ifindex: p.ifindex,
+            })
+            .collect();
+        let mut workers = Vec::new();
+        for (i, core) in cfg.daemon.cores.iter().enumerate() {
+            let w = Worker::bind(WorkerConfig {
+                index: i,
+                core: *core,
+                queue: i as u32,
+                ports: ports.clone(),
+                xsk: XskConfig {
+                    mode: cfg.daemon.bind,
+                    ..Default::default()
+                },
+                poll: cfg.daemon.poll,
+                table_capacity: cfg.daemon.conn_table_size,
+            })?;
+            for (s, fd) in steering.iter_mut().zip(w.socket_fds()) {
+                s.set_socket(i as u32, fd)?;
+            }
+            workers.push(
+                w.spawn(snapshot.clone(), stop.clone())
+                    .map_err(io("start worker thread"))?,
+            );
+        }
+        for w in &workers {
+            tracing::info!(
+                worker = w.index,
+                zero_copy = w.zero_copy,
+                "AF_XDP sockets bound"
+            );
+        }
+        let shared = Arc::new(Shared {
+            snapshot,
+            workers: workers
+                .iter()
+                .map(|w| (w.stats.clone(), w.zero_copy))
+                .collect(),
+            config_path: cfg.path.display().to_string(),
+        });
+        Ok(Daemon {
+            cfg,
+            shared,
+            gauges,
+            ids,
+            generation: 1,
+            netlink,
+            neighbours: built.neighbours,
+            last_full_poke: Instant::now(),
+            stop,
+            workers,
+            _steering: steering,
+        })
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Periodic upkeep: re-poke neighbours (all every NEIGH_REFRESH, the
+    /// unresolved ones each call) and republish when a MAC changed.
+    pub fn tick(&mut self) {
+        let snap = self.shared.snapshot.load_full();
+        let unresolved: Vec<(u32, Ipv4Addr)> = snap
+            .services
+            .iter()
+            .flat_map(|s| s.reals.iter())
+            .filter(|r| r.mac.is_none())
+            .map(|r| {
+                (
+                    snap.ports[r.egress as usize].ifindex,
+                    Ipv4Addr::from(r.addr),
+                )
+            })
+            .collect();
+        let full = self.last_full_poke.elapsed() >= NEIGH_REFRESH;
+        let to_poke = if full {
+            self.neighbours.clone()
+        } else {
+            unresolved
+        };
+        if full {
+            self.last_full_poke = Instant::now();
+        }
+        for (ifindex, addr) in to_poke {
+            if let Err(e) = self.netlink.poke(ifindex, addr) {
+                tracing::debug!(%addr, error = %e, "neighbour poke failed");
+            }
+        }
+        let table = match self.netlink.neighbours() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the neighbour table");
+                return;
+            }
+        };
+        let changed = snap.services.iter().flat_map(|s| s.reals.iter()).any(|r| {
+            let ifindex = snap.ports[r.egress as usize].ifindex;
+            table.get(&(ifindex, Ipv4Addr::from(r.addr))).copied() != r.mac
+        });
+        if !changed {
+            return;
+        }
+        let all = match ifaces::all() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list interfaces");
+                return;
+            }
+        };
+        match build(
+            &self.cfg,
+            &all,
+            &table,
+            &mut self.ids,
+            self.generation + 1,
+            self.gauges.clone(),
+        ) {
+            Ok(b) => {
+                self.generation += 1;
+                for s in &b.snapshot.services {
+                    for r in &s.reals {
+                        let old = snap.real(r.id).and_then(|o| o.mac);
+                        if old != r.mac {
+                            tracing::info!(service = %s.name, real = %Ipv4Addr::from(r.addr),
+                                mac = ?r.mac.map(fmt_mac), "real server neighbour changed");
+                        }
+                    }
+                }
+                self.neighbours = b.neighbours;
+                self.shared.snapshot.store(Arc::new(b.snapshot));
+            }
+            Err(e) => tracing::warn!(error = %e, "keeping the running configuration"),
+        }
+    }
+
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers {
+            w.join();
+        }
+    }
+}
+
+fn fmt_mac(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl StatusSource for Shared {
+    fn status(&self) -> Status {
+        let snap = self.snapshot.load();
+        let sum = |pick: &dyn Fn(&WorkerStats) -> &xlb_dataplane::stats::TrafficCounters| {
+            let mut t = Traffic::default();
+            for (w, _) in &self.workers {
+                t.add(pick(w));
+            }
+            t
+        };
+        let services = snap
+            .services
+            .iter()
+            .map(|s| ServiceStatus {
+                name: s.name.clone(),
+                address: Ipv4Addr::from(s.vip).to_string(),
+                port: s.port,
+                protocol: if s.proto == xlb_dataplane::wire::IPPROTO_TCP {
+                    "TCP"
+                } else {
+                    "UDP"
+                }
+                .into(),
+                scheduler: s.scheduler.name().into(),
+                forwarding: match s.forwarding {
+                    Forwarding::Nat => "Masq",
+                    Forwarding::Dr => "Route",
+                }
+                .into(),
+                traffic: sum(&|w| &w.services[s.id as usize]),
+                reals: s
+                    .reals
+                    .iter()
+                    .map(|r| RealStatus {
+                        address: Ipv4Addr::from(r.addr).to_string(),
+                        port: r.port,
+                        weight: r.weight,
+                        resolved: r.mac.is_some(),
+                        active: snap.gauges[r.id as usize].active(),
+                        inactive: snap.gauges[r.id as usize].inactive(),
+                        traffic: sum(&|w| &w.reals[r.id as usize]),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(index, (w, zc))| WorkerStatus {
+                index,
+                zero_copy: *zc,
+                rx_packets: w.rx_packets.get(),
+                tx_packets: w.tx_packets.get(),
+                rx_batches: w.rx_batches.get(),
+                poll_iterations: w.poll_iterations.get(),
+                conns_live: w.conns_live.get(),
+                conns_created: w.conns_created.get(),
+                conns_expired: w.conns_expired.get(),
+                ip_options: w.ip_options.get(),
+                drops: DropReason::ALL
+                    .iter()
+                    .map(|r| (r.name().to_string(), w.drops(*r)))
+                    .collect(),
+            })
+            .collect();
+        Status {
+            generation: snap.generation,
+            config: self.config_path.clone(),
+            services,
+            workers,
+        }
+    }
+}

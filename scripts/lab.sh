@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The xlb lab: network namespaces joined by veth pairs and two bridges.
+#
+#   client (c0 10.200.1.2) --+                     +-- rs1 (r0 10.200.2.11)
+#                            |                     +-- rs2 (r0 10.200.2.12)
+#                  br-out (sw 10.200.1.254)   br-in (sw 10.200.2.254)
+#                            |                     +-- rs3 (r0 10.200.2.13)
+#        director  out0 10.200.1.1 + VIP 10.200.1.100  in0 10.200.2.1
+#
+# "sw" is the switch and also the router that DR replies take back to the
+# client. Real servers run scripts/lab/rs-server.py: HTTP on 80 and 8080,
+# UDP echo on 53 and 5353, answering with their name.
+#
+# Usage: scripts/lab.sh up [PREFIX]        create (prints the prefix)
+#        scripts/lab.sh mode nat|dr PREFIX  real servers' gateway for NAT or DR
+#        scripts/lab.sh down PREFIX        remove everything the lab made
+# Every name carries PREFIX (default: xlb-<pid>-<random>), so runs never
+# collide; state (PIDs) lives in /tmp/PREFIX.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+VIP=10.200.1.100
+RS_ADDRS=(10.200.2.11 10.200.2.12 10.200.2.13)
+
+ns() { echo "$P-$1"; }
+in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+up() {
+  mkdir -p "/tmp/$P"
+  for n in cli dir sw rs1 rs2 rs3; do
+    ip netns add "$(ns $n)"
+    ip -n "$(ns $n)" link set lo up
+  done
+  ip -n "$(ns sw)" link add br-out type bridge
+  ip -n "$(ns sw)" link add br-in type bridge
+  # veth pairs are created with each end directly in its namespace.
+  ip link add c0 netns "$(ns cli)" type veth peer name o-cli netns "$(ns sw)"
+  ip link add out0 netns "$(ns dir)" type veth peer name o-dir netns "$(ns sw)"
+  ip link add in0 netns "$(ns dir)" type veth peer name i-dir netns "$(ns sw)"
+  for i in 1 2 3; do
+    ip link add r0 netns "$(ns rs$i)" type veth peer name "i-rs$i" netns "$(ns sw)"
+  done
+  for p in o-cli o-dir; do ip -n "$(ns sw)" link set "$p" master br-out up; done
+  for p in i-dir i-rs1 i-rs2 i-rs3; do ip -n "$(ns sw)" link set "$p" master br-in up; done
+  ip -n "$(ns sw)" addr add 10.200.1.254/24 dev br-out
+  ip -n "$(ns sw)" addr add 10.200.2.254/24 dev br-in
+  ip -n "$(ns sw)" link set br-out up
+  ip -n "$(ns sw)" link set br-in up
+  in_ns sw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
+
+  ip -n "$(ns cli)" addr add 10.200.1.2/24 dev c0
+  ip -n "$(ns cli)" link set c0 up
+  ip -n "$(ns cli)" route add default via 10.200.1.1
+
+  ip -n "$(ns dir)" addr add 10.200.1.1/24 dev out0
+  # The VIP, as keepalived's virtual_ipaddress would add it on the master.
+  ip -n "$(ns dir)" addr add "$VIP/32" dev out0
+  ip -n "$(ns dir)" addr add 10.200.2.1/24 dev in0
+  ip -n "$(ns dir)" link set out0 up
+  ip -n "$(ns dir)" link set in0 up
+  in_ns dir sysctl -qw net.ipv4.ip_forward=1
+
+  for i in 1 2 3; do
+    local r; r=$(ns rs$i)
+    ip -n "$r" addr add "${RS_ADDRS[$((i-1))]}/24" dev r0
+    ip -n "$r" link set r0 up
+    # DR: the VIP on lo, never answered for by ARP (the digest's recipe).
+    ip -n "$r" addr add "$VIP/32" dev lo
+    ip netns exec "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.r0.arp_ignore=1 net.ipv4.conf.r0.arp_announce=2
+  done
+  # Senders compute full checksums and segment themselves: a veth would
+  # otherwise hand XDP a partial checksum or a 64 KB GSO frame that a real
+  # NIC never delivers.
+  ethtool_off "$(ns cli)" c0
+  for i in 1 2 3; do ethtool_off "$(ns rs$i)" r0; done
+  mode nat
+  for i in 1 2 3; do
+    ip netns exec "$(ns rs$i)" python3 "$here/lab/rs-server.py" "rs$i" 80,8080 53,5353 \
+      >"/tmp/$P/rs$i.log" 2>&1 &
+    echo $! >"/tmp/$P/rs$i.pid"
+  done
+  # Wait until every server listens.
+  for i in 1 2 3; do
+    for _ in $(seq 50); do
+      in_ns "rs$i" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080' 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+  echo "$P"
+}
+
+ethtool_off() {
+  ip netns exec "$1" ethtool -K "$2" tx off gso off gro off >/dev/null 2>&1 || true
+}
+
+mode() {
+  local gw
+  case "$1" in
+    nat) gw=10.200.2.1 ;;   # replies must cross the director to be un-NATed
+    dr) gw=10.200.2.254 ;;  # replies go straight to the router, not the director
+    *) echo "lab.sh: mode must be nat or dr" >&2; exit 2 ;;
+  esac
+  for i in 1 2 3; do ip -n "$(ns rs$i)" route replace default via "$gw"; done
+}
+
+down() {
+  for f in /tmp/"$P"/*.pid; do
+    [ -e "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+  done
+  for n in cli dir sw rs1 rs2 rs3; do ip netns del "$(ns $n)" 2>/dev/null || true; done
+  rm -rf "/tmp/$P"
+}
+
+cmd=${1:-}
+case "$cmd" in
+  up) P=${2:-xlb-$$-$RANDOM}; up ;;
+  mode) P=${3:?prefix}; mode "${2:?nat|dr}" ;;
+  down) P=${2:?prefix}; down ;;
+  *) echo "usage: $0 up [PREFIX] | mode nat|dr PREFIX | down PREFIX" >&2; exit 2 ;;
+esac
