@@ -198,9 +198,7 @@ impl Worker {
                 stats.rx_batches.add(1);
             }
 
-            for p in 0..nports {
-                let sock = &mut self.sockets[p];
-                let q = &mut pending[p];
+            for (sock, q) in self.sockets.iter_mut().zip(pending.iter_mut()) {
                 if !q.is_empty() {
                     let sent = sock.tx.produce(q);
                     stats.tx_packets.add(sent as u64);

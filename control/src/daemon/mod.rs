@@ -27,12 +27,18 @@ use xlb_dataplane::xsk::XskConfig;
 /// keeps confirming it (its own reachable time is 30 s by default).
 const NEIGH_REFRESH: Duration = Duration::from_secs(10);
 
+impl From<xlb_dataplane::steer::SteerError> for StartError {
+    fn from(e: xlb_dataplane::steer::SteerError) -> Self {
+        StartError::Steer(Box::new(e))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]
     Build(#[from] BuildError),
     #[error("{0}")]
-    Steer(#[from] xlb_dataplane::steer::SteerError),
+    Steer(Box<xlb_dataplane::steer::SteerError>),
     #[error("{0}")]
     Xsk(#[from] xlb_dataplane::xsk::XskError),
     #[error("{what}: {source}")]

@@ -163,7 +163,7 @@ impl Rig {
             stats: WorkerStats::default(),
         }
     }
-    fn run(&mut self, ingress: PortId, frame: &mut Vec<u8>) -> Verdict {
+    fn run(&mut self, ingress: PortId, frame: &mut [u8]) -> Verdict {
         self.fwd
             .process(&self.snap, &self.stats, 100, ingress, frame)
     }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The xlb demo: builds xlbd, brings up the lab (client, director, three real
+# servers in network namespaces), starts xlbd on examples/nat.toml, sends
+# real HTTP and UDP traffic through the VIP, shows the per-real-server
+# counts, then tears everything down. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+scripts/install-deps.sh
+echo "== building"; cargo build --release --quiet
+BIN=target/release
+P=$(scripts/lab.sh up "xlb-demo-$$")
+SOCK=/tmp/$P/xlbd.sock
+cleanup() {
+  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  scripts/lab.sh down "$P"
+}
+trap cleanup EXIT
+echo "== lab $P up; starting xlbd on examples/nat.toml (VIP 10.200.1.100, NAT, wrr 3:2:1)"
+ip netns exec "$P-dir" "$BIN/xlbd" --config examples/nat.toml --socket "$SOCK" >"/tmp/$P/xlbd.log" 2>&1 &
+pid=$!
+# Ready when the API answers and every real server's MAC is known.
+for _ in $(seq 150); do
+  out=$("$BIN/xlbctl" --socket "$SOCK" show 2>/dev/null) && ! grep -q "no neighbour" <<<"$out" && break
+  sleep 0.1
+done
+"$BIN/xlbctl" --socket "$SOCK" show
+echo "== 60 HTTP requests from the client to http://10.200.1.100/ (a new connection each)"
+ip netns exec "$P-cli" bash -c 'for i in $(seq 60); do curl -s --max-time 3 http://10.200.1.100/ || echo failed; done' |
+  sort | uniq -c | sed 's/^/   /'
+echo "== 30 UDP queries to 10.200.1.100:53 (rr)"
+ip netns exec "$P-cli" python3 -c '
+import socket, collections
+c = collections.Counter()
+for i in range(30):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+    s.sendto(b"hello", ("10.200.1.100", 53))
+    try: c[s.recv(100).split()[0].decode()] += 1
+    except socket.timeout: c["failed"] += 1
+for k in sorted(c): print("   %4d %s" % (c[k], k))'
+echo "== xlbctl show (connections per real server)"
+"$BIN/xlbctl" --socket "$SOCK" show
+echo "== xlbctl show --stats --workers"
+"$BIN/xlbctl" --socket "$SOCK" show --stats --workers
+echo "== done; tearing the lab down"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and running xlb's lab needs, from Debian's packages.
+# Idempotent: only missing packages are installed. Needs root.
+set -euo pipefail
+pkgs=(clang llvm libbpf-dev linux-libc-dev gcc iproute2 ethtool curl python3 iptables)
+[ "${1:-}" = "--bench" ] && pkgs+=(dpdk)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: this machine kind ships Rust via rustup (~/.cargo/bin)" >&2
+  exit 1
+fi

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every xlb test: formatting and lints, unit and packet-in/packet-out tests,
+# then the lab tests in network namespaces (root). Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+scripts/install-deps.sh
+echo "== cargo fmt --check"; cargo fmt --all --check
+echo "== cargo clippy"; cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"; cargo test --workspace --quiet 2>&1 | tee /tmp/xlb-cargo-test.log
+echo "== cargo build --release"; cargo build --workspace --release --quiet
+echo "== lab tests"; tests/lab/run.sh
