@@ -9,7 +9,7 @@
 use crate::forward::{Forwarder, Verdict};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
-use crate::xsk::{Umem, XdpDesc, XskConfig, XskError, XskSocket};
+use crate::xsk::{refill, Umem, XdpDesc, XskConfig, XskError, XskSocket};
 use arc_swap::ArcSwap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,14 +168,8 @@ impl Worker {
                     free.push(self.umem.frame_base(a));
                 }
                 // Keep the fill ring topped up from the pool.
-                if !free.is_empty() {
-                    let want = free.len().min(BATCH * 2);
-                    let start = free.len() - want;
-                    let done = sock.fill.produce(&free[start..]);
-                    free.truncate(free.len() - done);
-                    if done > 0 && sock.fill.needs_wakeup() {
-                        sock.kick_rx();
-                    }
+                if refill(&mut sock.fill, &mut free, BATCH * 2) > 0 && sock.fill.needs_wakeup() {
+                    sock.kick_rx();
                 }
                 let n = sock.rx.consume(&mut rx);
                 received += n;

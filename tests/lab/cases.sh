@@ -129,3 +129,16 @@ test_bad_config_is_refused_with_its_place() {
   "$BIN/xlbctl" check-config "$ROOT/examples/dr.toml" >/dev/null
   rm -rf "$dir"
 }
+
+test_static_neighbour_entries_are_left_alone() {
+  lab_up
+  local mac
+  mac=$(ip -n "$P-rs1" link show r0 | awk '/ether/{print $2}')
+  ip -n "$P-dir" neigh replace 10.200.2.11 lladdr "$mac" dev in0 nud permanent
+  start_xlbd "$ROOT/examples/nat.toml"
+  sleep 1.5  # a few control ticks
+  # An operator's static entry must stay static (NTF_USE would make it dynamic).
+  ip -n "$P-dir" neigh show 10.200.2.11 | grep -q PERMANENT ||
+    { echo "FAIL: entry became: $(ip -n "$P-dir" neigh show 10.200.2.11)"; return 1; }
+  assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding with a static entry"
+}

@@ -104,7 +104,9 @@ pub fn build(
                 port: r.port,
                 weight: r.weight,
                 egress: egress as u8,
-                mac: neigh.get(&(ifindex, r.address)).copied(),
+                mac: neigh
+                    .get(&(ifindex, r.address))
+                    .and_then(|n| n.usable_mac()),
             });
         }
         services.push(VirtualService {
@@ -154,7 +156,11 @@ mod tests {
             iface("in0", 6, "10.200.2.1"),
         ];
         let mut neigh = NeighbourTable::new();
-        neigh.insert((6, "10.200.2.11".parse().unwrap()), [2, 0x55, 0, 0, 0, 11]);
+        let entry = crate::net::neigh::Neighbour {
+            mac: Some([2, 0x55, 0, 0, 0, 11]),
+            state: 0x02,
+        };
+        neigh.insert((6, "10.200.2.11".parse().unwrap()), entry);
         let mut ids = Ids::default();
         let b = build(&cfg, &ifaces, &neigh, &mut ids, 1, new_gauges()).unwrap();
         let web = &b.snapshot.services[0];

@@ -11,21 +11,17 @@ pub use ids::Ids;
 use crate::api::server::StatusSource;
 use crate::api::{RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
 use crate::config::Config;
-use crate::net::{ifaces, neigh::Netlink};
+use crate::net::ifaces;
+use crate::net::neigh::{needs_poke, NeighbourTable, Netlink};
 use arc_swap::ArcSwap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use xlb_dataplane::snapshot::{Forwarding, Snapshot};
 use xlb_dataplane::stats::{new_gauges, ConnGauge, DropReason, WorkerStats};
 use xlb_dataplane::steer::Steering;
 use xlb_dataplane::worker::{PortSpec, Worker, WorkerConfig, WorkerHandle};
 use xlb_dataplane::xsk::XskConfig;
-
-/// How often every real server's neighbour entry is re-poked so the kernel
-/// keeps confirming it (its own reachable time is 30 s by default).
-const NEIGH_REFRESH: Duration = Duration::from_secs(10);
 
 impl From<xlb_dataplane::steer::SteerError> for StartError {
     fn from(e: xlb_dataplane::steer::SteerError) -> Self {
@@ -63,7 +59,6 @@ pub struct Daemon {
     generation: u64,
     netlink: Netlink,
     neighbours: Vec<(u32, Ipv4Addr)>,
-    last_full_poke: Instant,
     stop: Arc<AtomicBool>,
     workers: Vec<WorkerHandle>,
     // Dropped last: detaching the programs after the workers stopped.
@@ -79,11 +74,8 @@ impl Daemon {
         let mut ids = Ids::default();
         // First pass only to learn which neighbours to resolve.
         let first = build(&cfg, &all, &Default::default(), &mut ids, 1, gauges.clone())?;
-        for &(ifindex, addr) in &first.neighbours {
-            if let Err(e) = netlink.poke(ifindex, addr) {
-                tracing::warn!(%addr, error = %e, "cannot ask the kernel to resolve a real server");
-            }
-        }
+        let table = netlink.neighbours().map_err(io("read neighbour table"))?;
+        poke_missing(&mut netlink, &first.neighbours, &table);
         let table = netlink.neighbours().map_err(io("read neighbour table"))?;
         let built = build(&cfg, &all, &table, &mut ids, 1, gauges.clone())?;
 
@@ -149,7 +141,6 @@ impl Daemon {
             generation: 1,
             netlink,
             neighbours: built.neighbours,
-            last_full_poke: Instant::now(),
             stop,
             workers,
             _steering: steering,
@@ -160,36 +151,11 @@ impl Daemon {
         self.shared.clone()
     }
 
-    /// Periodic upkeep: re-poke neighbours (all every NEIGH_REFRESH, the
-    /// unresolved ones each call) and republish when a MAC changed.
+    /// Periodic upkeep: ask the kernel to resolve real servers whose entry
+    /// is missing, failed or stale (it never sees our traffic, so nothing
+    /// else would), and republish when a MAC changed.
     pub fn tick(&mut self) {
         let snap = self.shared.snapshot.load_full();
-        let unresolved: Vec<(u32, Ipv4Addr)> = snap
-            .services
-            .iter()
-            .flat_map(|s| s.reals.iter())
-            .filter(|r| r.mac.is_none())
-            .map(|r| {
-                (
-                    snap.ports[r.egress as usize].ifindex,
-                    Ipv4Addr::from(r.addr),
-                )
-            })
-            .collect();
-        let full = self.last_full_poke.elapsed() >= NEIGH_REFRESH;
-        let to_poke = if full {
-            self.neighbours.clone()
-        } else {
-            unresolved
-        };
-        if full {
-            self.last_full_poke = Instant::now();
-        }
-        for (ifindex, addr) in to_poke {
-            if let Err(e) = self.netlink.poke(ifindex, addr) {
-                tracing::debug!(%addr, error = %e, "neighbour poke failed");
-            }
-        }
         let table = match self.netlink.neighbours() {
             Ok(t) => t,
             Err(e) => {
@@ -197,9 +163,13 @@ impl Daemon {
                 return;
             }
         };
+        poke_missing(&mut self.netlink, &self.neighbours, &table);
         let changed = snap.services.iter().flat_map(|s| s.reals.iter()).any(|r| {
             let ifindex = snap.ports[r.egress as usize].ifindex;
-            table.get(&(ifindex, Ipv4Addr::from(r.addr))).copied() != r.mac
+            table
+                .get(&(ifindex, Ipv4Addr::from(r.addr)))
+                .and_then(|n| n.usable_mac())
+                != r.mac
         });
         if !changed {
             return;
@@ -241,6 +211,16 @@ impl Daemon {
         self.stop.store(true, Ordering::Relaxed);
         for w in self.workers {
             w.join();
+        }
+    }
+}
+
+fn poke_missing(netlink: &mut Netlink, wanted: &[(u32, Ipv4Addr)], table: &NeighbourTable) {
+    for &(ifindex, addr) in wanted {
+        if needs_poke(table.get(&(ifindex, addr))) {
+            if let Err(e) = netlink.poke(ifindex, addr) {
+                tracing::warn!(%addr, error = %e, "cannot ask the kernel to resolve a real server");
+            }
         }
     }
 }

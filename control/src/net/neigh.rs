@@ -21,8 +21,15 @@ const NLM_F_CREATE: u16 = 0x400;
 const NDA_DST: u16 = 1;
 const NDA_LLADDR: u16 = 2;
 const NTF_USE: u8 = 0x01;
-/// REACHABLE | STALE | DELAY | PROBE | NOARP | PERMANENT: a usable MAC.
-const NUD_USABLE: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80;
+const NUD_REACHABLE: u16 = 0x02;
+const NUD_STALE: u16 = 0x04;
+const NUD_DELAY: u16 = 0x08;
+const NUD_PROBE: u16 = 0x10;
+const NUD_NOARP: u16 = 0x40;
+const NUD_PERMANENT: u16 = 0x80;
+/// States whose MAC may be used.
+const NUD_USABLE: u16 =
+    NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -46,8 +53,36 @@ struct NdMsg {
     kind: u8,
 }
 
-/// (ifindex, address) -> MAC for every usable IPv4 neighbour.
-pub type NeighbourTable = HashMap<(u32, Ipv4Addr), [u8; 6]>;
+/// One kernel neighbour entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbour {
+    pub mac: Option<[u8; 6]>,
+    /// NUD_* state bits.
+    pub state: u16,
+}
+
+impl Neighbour {
+    /// The MAC, if the entry's state makes it usable.
+    pub fn usable_mac(&self) -> Option<[u8; 6]> {
+        self.mac.filter(|_| self.state & NUD_USABLE != 0)
+    }
+}
+
+/// Whether the kernel should be asked to (re)resolve an address with this
+/// entry (`None`: no entry). Static entries (PERMANENT, NOARP) are the
+/// operator's and are never touched: NTF_USE would turn them into dynamic
+/// ones. Entries being confirmed (REACHABLE, DELAY, PROBE) need nothing.
+pub fn needs_poke(entry: Option<&Neighbour>) -> bool {
+    match entry {
+        None => true,
+        Some(n) => {
+            n.state & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_DELAY | NUD_PROBE) == 0
+        }
+    }
+}
+
+/// (ifindex, address) -> entry, for every IPv4 neighbour entry.
+pub type NeighbourTable = HashMap<(u32, Ipv4Addr), Neighbour>;
 
 pub struct Netlink {
     fd: OwnedFd,
@@ -168,9 +203,6 @@ impl Netlink {
                 return;
             }
             let nd: NdMsg = read(body);
-            if nd.state & NUD_USABLE == 0 {
-                return;
-            }
             let (mut dst, mut mac) = (None, None);
             let mut attrs = &body[size_of::<NdMsg>()..];
             while attrs.len() >= 4 {
@@ -187,8 +219,14 @@ impl Netlink {
                 }
                 attrs = &attrs[align4(alen).min(attrs.len())..];
             }
-            if let (Some(d), Some(m)) = (dst, mac) {
-                table.insert((nd.ifindex as u32, d), m);
+            if let Some(d) = dst {
+                table.insert(
+                    (nd.ifindex as u32, d),
+                    Neighbour {
+                        mac,
+                        state: nd.state,
+                    },
+                );
             }
         })?;
         Ok(table)
@@ -240,5 +278,23 @@ mod tests {
         // Whatever the table holds, the dump must parse and end with DONE.
         let mut nl = Netlink::open().unwrap();
         nl.neighbours().unwrap();
+    }
+
+    #[test]
+    fn static_and_confirmed_entries_are_never_poked() {
+        let n = |state| {
+            Some(Neighbour {
+                mac: Some([2, 0, 0, 0, 0, 1]),
+                state,
+            })
+        };
+        assert!(!needs_poke(n(NUD_PERMANENT).as_ref()));
+        assert!(!needs_poke(n(NUD_NOARP).as_ref()));
+        assert!(!needs_poke(n(NUD_REACHABLE).as_ref()));
+        assert!(needs_poke(n(NUD_STALE).as_ref()));
+        assert!(needs_poke(n(0x20).as_ref()), "FAILED is retried");
+        assert!(needs_poke(None));
+        assert_eq!(n(0x20).unwrap().usable_mac(), None);
+        assert_eq!(n(NUD_STALE).unwrap().usable_mac(), Some([2, 0, 0, 0, 0, 1]));
     }
 }

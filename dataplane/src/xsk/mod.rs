@@ -12,7 +12,7 @@ mod socket;
 mod sys;
 mod umem;
 
-pub use ring::{ConsumerRing, ProducerRing};
+pub use ring::{refill, ConsumerRing, ProducerRing};
 pub use socket::{BindMode, XskConfig, XskError, XskSocket};
 pub use sys::XdpDesc;
 pub use umem::Umem;

@@ -315,7 +315,7 @@ fn map_ring<T>(
             descs: base.add(off.desc as usize).cast::<T>(),
             mask: size - 1,
             size,
-            _map: Mapping { ptr, len },
+            _map: Mapping::Mmap { ptr, len },
         })
     }
 }

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Side-by-side forwarding benchmark (64-byte UDP, one flow), packets counted
+# at the real server:
+#   generator: dpdk-testpmd txonly over net_af_xdp in the client namespace,
+#              forwarding lcore on core 1
+#   forwarders in the director namespace, on core 0, one at a time:
+#     kernel IP forwarding, kernel iptables DNAT, dpdk-testpmd io-forward
+#     (no logic: the ceiling), xlbd NAT (one busy-polling worker)
+# Prints each figure per run, then median/min/max and the ratios.
+# Usage: bench/lab.sh [RUNS]   (default 3; about 70 s per run). Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUNS=${1:-3}
+P=xlbb-$$-$RANDOM
+VIP=10.200.1.10
+OUT=bench/results; mkdir -p "$OUT" "/tmp/$P"
+scripts/install-deps.sh --bench
+command -v dpdk-testpmd >/dev/null || apt-get install -y -qq dpdk-dev >/dev/null
+cargo build --release --quiet
+[ -d /sys/fs/bpf ] && { mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; }
+
+down() {
+  [ -n "${xlbd:-}" ] && kill "$xlbd" 2>/dev/null
+  for n in cli dir rs1; do ip netns del "$P-$n" 2>/dev/null || true; done
+  rm -rf "/tmp/$P"
+}
+trap down EXIT
+for n in cli dir rs1; do ip netns add "$P-$n"; ip -n "$P-$n" link set lo up; done
+ip link add c0 netns "$P-cli" type veth peer name out0 netns "$P-dir"
+ip link add in0 netns "$P-dir" type veth peer name r0 netns "$P-rs1"
+ip -n "$P-cli" addr add 10.200.1.2/24 dev c0; ip -n "$P-dir" addr add 10.200.1.1/24 dev out0
+ip -n "$P-dir" addr add 10.200.2.1/24 dev in0; ip -n "$P-rs1" addr add 10.200.2.2/24 dev r0
+for x in "cli c0" "dir out0" "dir in0" "rs1 r0"; do set -- $x; ip -n "$P-$1" link set "$2" up; done
+ip -n "$P-cli" route add default via 10.200.1.1
+ip -n "$P-rs1" route add default via 10.200.2.1
+ip netns exec "$P-dir" sysctl -qw net.ipv4.ip_forward=1
+# The sink drops everything, ARP included: give the director a static entry.
+clang -O2 -target bpf -I/usr/include/"$(gcc -dumpmachine)" -c bench/xdp_sink.c -o "/tmp/$P/sink.o"
+R0=$(ip -n "$P-rs1" link show r0 | awk '/ether/{print $2}')
+D0=$(ip -n "$P-dir" link show out0 | awk '/ether/{print $2}')
+ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent
+ip -n "$P-rs1" link set dev r0 xdp obj "/tmp/$P/sink.o" sec xdp
+ip -n "$P-dir" addr add "$VIP/32" dev out0
+cat >"/tmp/$P/xlb.toml" <<EOT
+[daemon]
+interfaces = ["out0", "in0"]
+cores = [0]
+poll = "busy-poll"
+[[virtual_server]]
+address = "$VIP"
+port = 9              # testpmd txonly sends UDP 9 -> 9
+protocol = "udp"
+scheduler = "rr"
+[[virtual_server.real_server]]
+address = "10.200.2.2"
+EOT
+
+rx() { ip netns exec "$P-rs1" cat /sys/class/net/r0/statistics/rx_packets; }
+gen() {
+  ip netns exec "$P-cli" timeout 16 dpdk-testpmd --file-prefix "$P-gen" --no-huge -m 1024 --no-pci \
+    -l 0,1 --main-lcore 0 --vdev net_af_xdp0,iface=c0 -- --forward-mode=txonly --txpkts=64 \
+    --eth-peer=0,"$D0" --tx-ip=10.200.1.2,"$1" --auto-start --nb-cores=1 -i \
+    >"/tmp/$P/gen.log" 2>&1 < <(sleep 13; echo quit)
+}
+pin_neigh() { ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent; }
+measure() { # name dst-ip -> prints pps
+  # testpmd's net_af_xdp bounces the link, which flushes even permanent
+  # neighbour entries; the sink drops ARP, so pin the entry every time.
+  pin_neigh
+  gen "$2" &
+  local g=$! a; sleep 6; a=$(rx); sleep 5; local b; b=$(rx); wait $g || true
+  echo $(( (b - a) / 5 ))
+}
+declare -A res
+ipt() { ip netns exec "$P-dir" iptables "$@"; }
+for run in $(seq "$RUNS"); do
+  res[kernel,$run]=$(measure kernel 10.200.2.2)
+  ipt -t nat -A PREROUTING -d "$VIP" -p udp -j DNAT --to-destination 10.200.2.2
+  res[iptables,$run]=$(measure iptables "$VIP")
+  ipt -t nat -F PREROUTING
+  ip netns exec "$P-dir" timeout 30 dpdk-testpmd --file-prefix "$P-fwd" --no-huge -m 1024 --no-pci \
+    -l 0,1 --main-lcore 1 --vdev net_af_xdp0,iface=out0 --vdev net_af_xdp1,iface=in0 -- \
+    --forward-mode=io --auto-start --nb-cores=1 -i >"/tmp/$P/fwd.log" 2>&1 < <(sleep 24; echo quit) &
+  fwd=$!; sleep 4
+  res[testpmd,$run]=$(measure testpmd 10.200.2.2)
+  wait $fwd || true
+  pin_neigh
+  ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "/tmp/$P/xlb.toml" \
+    --socket "/tmp/$P/xlbd.sock" >"/tmp/$P/xlbd.log" 2>&1 &
+  xlbd=$!; sleep 2
+  res[xlbd,$run]=$(measure xlbd "$VIP")
+  "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --stats --workers >"/tmp/$P/xlbd-$run.txt" || true
+  kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
+  echo "run $run: kernel=${res[kernel,$run]} iptables=${res[iptables,$run]} testpmd=${res[testpmd,$run]} xlbd=${res[xlbd,$run]} pps"
+  for n in kernel iptables testpmd xlbd; do echo "$n ${res[$n,$run]}"; done >>"/tmp/$P/results"
+done
+grep -E "drops|worker" "/tmp/$P/xlbd-$RUNS.txt" || true
+python3 - "/tmp/$P/results" <<'PY'
+import sys, statistics
+res = {}
+for line in open(sys.argv[1]):
+    name, v = line.split(); res.setdefault(name, []).append(int(v))
+print("path        median      min      max  (pps)")
+for n in ("kernel", "iptables", "testpmd", "xlbd"):
+    v = res[n]; print(f"{n:<10} {statistics.median(v):>8.0f} {min(v):>8} {max(v):>8}")
+# Ratios per run (side by side), then their median.
+r_tp = [x / t for x, t in zip(res["xlbd"], res["testpmd"]) if t]
+r_ip = [x / t for x, t in zip(res["xlbd"], res["iptables"]) if t]
+print(f"nat_vs_testpmd={statistics.median(r_tp):.2f} (min {min(r_tp):.2f}, max {max(r_tp):.2f})")
+print(f"nat_vs_iptables={statistics.median(r_ip):.2f} (min {min(r_ip):.2f}, max {max(r_ip):.2f})")
+PY
