@@ -11,7 +11,8 @@
 # client. Real servers run scripts/lab/rs-server.py: HTTP on 80 and 8080,
 # UDP echo on 53 and 5353, answering with their name.
 #
-# Usage: scripts/lab.sh up [PREFIX]        create (prints the prefix)
+# Usage: scripts/lab.sh up [PREFIX]        create (prints the prefix);
+#                                          LAB_QUEUES=N: N queues per director port
 #        scripts/lab.sh mode nat|dr PREFIX  real servers' gateway for NAT or DR
 #        scripts/lab.sh down PREFIX        remove everything the lab made
 # Every name carries PREFIX (default: xlb-<pid>-<random>), so runs never
@@ -34,8 +35,12 @@ up() {
   ip -n "$(ns sw)" link add br-in type bridge
   # veth pairs are created with each end directly in its namespace.
   ip link add c0 netns "$(ns cli)" type veth peer name o-cli netns "$(ns sw)"
-  ip link add out0 netns "$(ns dir)" type veth peer name o-dir netns "$(ns sw)"
-  ip link add in0 netns "$(ns dir)" type veth peer name i-dir netns "$(ns sw)"
+  # LAB_QUEUES>1 gives the director's ports several queues (one worker
+  # each): a veth delivers on the queue the sender transmitted on, which the
+  # sender picks per flow, so NAT replies can land on another worker.
+  local q="numtxqueues ${LAB_QUEUES:-1} numrxqueues ${LAB_QUEUES:-1}"
+  ip link add out0 netns "$(ns dir)" $q type veth peer name o-dir netns "$(ns sw)" $q
+  ip link add in0 netns "$(ns dir)" $q type veth peer name i-dir netns "$(ns sw)" $q
   for i in 1 2 3; do
     ip link add r0 netns "$(ns rs$i)" type veth peer name "i-rs$i" netns "$(ns sw)"
   done

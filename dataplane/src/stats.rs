@@ -112,6 +112,8 @@ pub struct WorkerStats {
     pub conns_created: Counter,
     pub conns_expired: Counter,
     pub conns_live: Counter,
+    /// Packets of another worker's connection (found in its table).
+    pub remote_hits: Counter,
     drops: [Counter; DropReason::ALL.len()],
     pub reals: Box<[TrafficCounters]>,
     pub services: Box<[TrafficCounters]>,
@@ -128,6 +130,7 @@ impl Default for WorkerStats {
             conns_created: Counter::default(),
             conns_expired: Counter::default(),
             conns_live: Counter::default(),
+            remote_hits: Counter::default(),
             drops: Default::default(),
             reals: (0..MAX_REALS).map(|_| TrafficCounters::default()).collect(),
             services: (0..MAX_SERVICES)

@@ -6,6 +6,7 @@
 //! frame in place, queue forwarded descriptors on the egress port's TX ring
 //! (same UMEM: no copy), then one wakeup syscall per port that needs it.
 
+use crate::conn::SharedTable;
 use crate::forward::{Forwarder, Verdict};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
@@ -48,6 +49,7 @@ pub struct WorkerConfig {
 
 pub struct Worker {
     cfg: WorkerConfig,
+    fwd: Forwarder,
     // Declared before `umem`: sockets must close before their UMEM is unmapped.
     sockets: Vec<XskSocket>,
     umem: Umem,
@@ -95,7 +97,23 @@ impl Worker {
             )?;
             sockets.push(s);
         }
-        Ok(Worker { cfg, sockets, umem })
+        let fwd = Forwarder::new(cfg.table_capacity);
+        Ok(Worker {
+            cfg,
+            fwd,
+            sockets,
+            umem,
+        })
+    }
+
+    /// This worker's connection table as the other workers read it.
+    pub fn conn_table(&self) -> Arc<SharedTable> {
+        self.fwd.table.shared()
+    }
+
+    /// The other workers' tables, searched when a packet misses this one.
+    pub fn set_peers(&mut self, peers: Vec<Arc<SharedTable>>) {
+        self.fwd.set_peers(peers);
     }
 
     pub fn socket_fds(&self) -> Vec<RawFd> {
@@ -133,7 +151,7 @@ impl Worker {
             }
         }
         let nports = self.sockets.len();
-        let mut fwd = Forwarder::new(self.cfg.table_capacity);
+        let fwd = &mut self.fwd;
         let mut free: Vec<u64> = (0..self.umem.frames())
             .map(|i| self.umem.frame_addr(i))
             .collect();

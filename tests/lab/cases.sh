@@ -142,3 +142,23 @@ test_static_neighbour_entries_are_left_alone() {
     { echo "FAIL: entry became: $(ip -n "$P-dir" neigh show 10.200.2.11)"; return 1; }
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding with a static entry"
 }
+
+test_nat_replies_on_another_workers_queue_are_forwarded() {
+  # Two queues per director port, one worker each: a connection's replies
+  # often arrive on the other worker's queue (DESIGN.md, problem 2).
+  LAB_QUEUES=2 lab_up
+  local cfg=/tmp/$P/two.toml
+  sed 's/^cores = \[1\]/cores = [0, 1]/' "$ROOT/examples/nat.toml" >"$cfg"
+  start_xlbd "$cfg"
+  local out
+  out=$(http_split 60 http://$VIP/)
+  assert_eq "$(sed -E 's/.*fail=([0-9]+).*/\1/' <<<"$out")" 0 "failed requests with two workers ($out)"
+  # Both workers received traffic, and some replies were found in the other
+  # worker's table.
+  local w0 w1 remote
+  w0=$(json_get 's["workers"][0]["rx_packets"]'); w1=$(json_get 's["workers"][1]["rx_packets"]')
+  remote=$(json_get 'sum(w["remote_hits"] for w in s["workers"])')
+  [ "$w0" -gt 0 ] && [ "$w1" -gt 0 ] || { echo "FAIL: traffic on one worker only: $w0 / $w1"; return 1; }
+  [ "$remote" -gt 0 ] || { echo "FAIL: no packet was handled from another worker's table"; return 1; }
+  echo "worker0 rx=$w0 worker1 rx=$w1 remote_hits=$remote"
+}

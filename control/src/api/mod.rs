@@ -81,6 +81,8 @@ pub struct WorkerStatus {
     pub conns_live: u64,
     pub conns_created: u64,
     pub conns_expired: u64,
+    /// Packets of another worker's connection this worker forwarded.
+    pub remote_hits: u64,
     pub ip_options: u64,
     pub drops: BTreeMap<String, u64>,
 }

@@ -96,7 +96,7 @@ impl Daemon {
                 ifindex: p.ifindex,
             })
             .collect();
-        let mut workers = Vec::new();
+        let mut bound = Vec::new();
         for (i, core) in cfg.daemon.cores.iter().enumerate() {
             let w = Worker::bind(WorkerConfig {
                 index: i,
@@ -113,6 +113,20 @@ impl Daemon {
             for (s, fd) in steering.iter_mut().zip(w.socket_fds()) {
                 s.set_socket(i as u32, fd)?;
             }
+            bound.push(w);
+        }
+        // Every worker reads the others' tables: replies may arrive on
+        // another queue than their connection's (docs/design/conn-table.md).
+        let tables: Vec<_> = bound.iter().map(|w| w.conn_table()).collect();
+        let mut workers = Vec::new();
+        for (i, mut w) in bound.into_iter().enumerate() {
+            let peers = tables
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, t)| t.clone())
+                .collect();
+            w.set_peers(peers);
             workers.push(
                 w.spawn(snapshot.clone(), stop.clone())
                     .map_err(io("start worker thread"))?,
@@ -291,6 +305,7 @@ impl StatusSource for Shared {
                 conns_live: w.conns_live.get(),
                 conns_created: w.conns_created.get(),
                 conns_expired: w.conns_expired.get(),
+                remote_hits: w.remote_hits.get(),
                 ip_options: w.ip_options.get(),
                 drops: DropReason::ALL
                     .iter()

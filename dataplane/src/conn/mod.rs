@@ -1,17 +1,19 @@
-//! The connection table: one per worker, bounded, with IPVS's per-state
+//! Connections: one table per worker, bounded, with IPVS's per-state
 //! timeouts. Expiry is lazy (checked on lookup) plus a sweep hand that visits
 //! a fixed number of slots per batch, so no packet ever waits for a scan.
+//! Other workers read a table without locks (`table.rs`).
 //!
-//! Memory: a NAT connection is one `Conn` slot and two index entries (the
-//! client's tuple and the real server's reply tuple); DR has one index entry.
+//! A NAT connection has two index entries (the client's tuple and the real
+//! server's reply tuple); DR has one.
 
+mod table;
 mod tcp_state;
 
+pub use table::{ConnTable, RemoteNote, SharedTable, TableFull};
 pub use tcp_state::{Direction, TcpState, Timeouts};
 
 use crate::snapshot::{Forwarding, PortId, RealId, ServiceId};
 use crate::wire::IPPROTO_TCP;
-use hashbrown::HashMap;
 
 /// A packet's 5-tuple as it appears on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,128 +82,12 @@ impl Conn {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("connection table full ({0} entries)")]
-pub struct TableFull(pub usize);
-
-pub struct ConnTable {
-    index: HashMap<FlowKey, (u32, Side)>,
-    slots: Vec<Option<Conn>>,
-    free: Vec<u32>,
-    hand: usize,
-}
-
-impl ConnTable {
-    /// All memory is taken here: lookups and inserts never allocate.
-    pub fn with_capacity(capacity: usize) -> ConnTable {
-        assert!(capacity > 0 && capacity <= u32::MAX as usize);
-        ConnTable {
-            index: HashMap::with_capacity(capacity * 2),
-            slots: vec![None; capacity],
-            free: (0..capacity as u32).rev().collect(),
-            hand: 0,
-        }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Bytes of table memory per connection slot (index entries included).
-    pub fn bytes_per_entry() -> usize {
-        // hashbrown: key + value + one control byte per bucket, buckets at
-        // most 8/7 of entries; two index entries per NAT connection.
-        let bucket = core::mem::size_of::<(FlowKey, (u32, Side))>() + 1;
-        core::mem::size_of::<Option<Conn>>() + 4 + 2 * bucket * 8 / 7
-    }
-
-    /// The live connection a packet with `key` belongs to. An expired entry
-    /// is removed here and reported through `on_expire`.
-    #[inline]
-    pub fn lookup(
-        &mut self,
-        key: &FlowKey,
-        now: u32,
-        on_expire: impl FnOnce(&Conn),
-    ) -> Option<(u32, Side)> {
-        let (idx, side) = *self.index.get(key)?;
-        let conn = self.slots[idx as usize].as_ref()?;
-        if expired(conn.expires, now) {
-            let conn = *conn;
-            self.remove(idx);
-            on_expire(&conn);
-            return None;
-        }
-        Some((idx, side))
-    }
-
-    #[inline]
-    pub fn get_mut(&mut self, idx: u32) -> &mut Conn {
-        self.slots[idx as usize]
-            .as_mut()
-            .expect("index entries point at live slots")
-    }
-
-    pub fn insert(&mut self, conn: Conn) -> Result<u32, TableFull> {
-        let idx = self.free.pop().ok_or(TableFull(self.slots.len()))?;
-        self.index.insert(conn.client_key(), (idx, Side::Client));
-        if conn.forwarding == Forwarding::Nat {
-            self.index.insert(conn.real_key(), (idx, Side::Real));
-        }
-        self.slots[idx as usize] = Some(conn);
-        Ok(idx)
-    }
-
-    pub fn remove(&mut self, idx: u32) -> Option<Conn> {
-        let conn = self.slots[idx as usize].take()?;
-        self.index.remove(&conn.client_key());
-        if conn.forwarding == Forwarding::Nat {
-            self.index.remove(&conn.real_key());
-        }
-        self.free.push(idx);
-        Some(conn)
-    }
-
-    /// Visit up to `budget` slots from where the last sweep stopped, freeing
-    /// expired entries. Called once per batch: a full pass over a table of
-    /// N slots takes N / budget batches.
-    pub fn sweep(&mut self, now: u32, budget: usize, mut on_expire: impl FnMut(&Conn)) {
-        let n = self.slots.len();
-        for _ in 0..budget.min(n) {
-            let idx = self.hand;
-            self.hand = if idx + 1 == n { 0 } else { idx + 1 };
-            if let Some(c) = &self.slots[idx] {
-                if expired(c.expires, now) {
-                    let c = self.remove(idx as u32).expect("slot was live");
-                    on_expire(&c);
-                }
-            }
-        }
-    }
-
-    /// Every live connection (control-plane listings and tests).
-    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
-        self.slots.iter().flatten()
-    }
-}
-
-/// Wrapping comparison: the worker clock is seconds in a u32.
-#[inline]
-fn expired(expires: u32, now: u32) -> bool {
-    (now.wrapping_sub(expires) as i32) >= 0
-}
-
 #[cfg(test)]
 mod tests {
+    use super::table::expired;
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
     fn conn(client: u32, fwd: Forwarding, expires: u32) -> Conn {
         Conn {
@@ -216,22 +102,25 @@ mod tests {
             real_port: 8080,
             service: 0,
             client_port: 0,
-            client_mac: [0; 6],
+            client_mac: [2, 3, 4, 5, 6, 7],
             state: TcpState::SynRecv,
             expires,
         }
     }
 
     #[test]
-    fn nat_entries_are_found_from_both_sides() {
+    fn nat_entries_are_found_from_both_sides_and_round_trip() {
         let mut t = ConnTable::with_capacity(4);
         let c = conn(1, Forwarding::Nat, 100);
         let idx = t.insert(c).unwrap();
         assert_eq!(
             t.lookup(&c.client_key(), 10, |_| {}),
-            Some((idx, Side::Client))
+            Some((idx, Side::Client, c))
         );
-        assert_eq!(t.lookup(&c.real_key(), 10, |_| {}), Some((idx, Side::Real)));
+        assert_eq!(
+            t.lookup(&c.real_key(), 10, |_| {}),
+            Some((idx, Side::Real, c))
+        );
         let d = conn(2, Forwarding::Dr, 100);
         t.insert(d).unwrap();
         assert_eq!(t.lookup(&d.real_key(), 10, |_| {}), None);
@@ -246,6 +135,59 @@ mod tests {
         assert_eq!(t.insert(conn(3, Forwarding::Nat, 100)), Err(TableFull(2)));
         t.remove(b).unwrap();
         assert!(t.insert(conn(3, Forwarding::Nat, 100)).is_ok());
+        assert_eq!(
+            t.lookup(&conn(2, Forwarding::Nat, 0).client_key(), 1, |_| {}),
+            None
+        );
+    }
+
+    #[test]
+    fn fills_to_capacity_at_scale() {
+        let cap = 100_000;
+        let mut t = ConnTable::with_capacity(cap);
+        for i in 0..cap as u32 {
+            t.insert(conn(i, Forwarding::Nat, 1000)).unwrap();
+        }
+        for i in (0..cap as u32).step_by(997) {
+            let c = conn(i, Forwarding::Nat, 1000);
+            assert!(t.lookup(&c.real_key(), 1, |_| {}).is_some(), "{i}");
+        }
+        assert!(
+            t.bytes_per_conn() <= 128,
+            "{} bytes per connection",
+            t.bytes_per_conn()
+        );
+    }
+
+    #[test]
+    fn sequential_ports_of_one_client_fill_the_table() {
+        // The common real pattern (one client or NAT gateway, ports counting
+        // up); a weak hash overflowed buckets at 62% here.
+        // 2^17 slots: the index is sized so that a full table runs at the
+        // highest load factor (5/7), where plain two-choice placement fails.
+        let cap = 1 << 17;
+        let mut t = ConnTable::with_capacity(cap);
+        let key = |i: u32| {
+            let mut c = conn(7 + i / 64000, Forwarding::Nat, 1000);
+            c.cport = (1024 + i % 64000) as u16;
+            c
+        };
+        for i in 0..cap as u32 {
+            t.insert(key(i))
+                .unwrap_or_else(|e| panic!("{e} after {i} connections"));
+        }
+        // Displacement moved entries around: every one must still be found.
+        for i in 0..cap as u32 {
+            let c = key(i);
+            assert!(
+                t.lookup(&c.client_key(), 1, |_| {}).is_some(),
+                "client side of {i}"
+            );
+            assert!(
+                t.lookup(&c.real_key(), 1, |_| {}).is_some(),
+                "real side of {i}"
+            );
+        }
     }
 
     #[test]
@@ -253,10 +195,10 @@ mod tests {
         let mut t = ConnTable::with_capacity(8);
         let c = conn(1, Forwarding::Nat, 50);
         t.insert(c).unwrap();
-        let mut expired = 0;
-        assert!(t.lookup(&c.client_key(), 49, |_| expired += 1).is_some());
-        assert!(t.lookup(&c.client_key(), 50, |_| expired += 1).is_none());
-        assert_eq!((expired, t.len()), (1, 0));
+        let mut n = 0;
+        assert!(t.lookup(&c.client_key(), 49, |_| n += 1).is_some());
+        assert!(t.lookup(&c.client_key(), 50, |_| n += 1).is_none());
+        assert_eq!((n, t.len()), (1, 0));
         assert_eq!(
             t.lookup(&c.real_key(), 50, |_| {}),
             None,
@@ -267,10 +209,34 @@ mod tests {
             t.insert(conn(10 + i, Forwarding::Nat, 5)).unwrap();
         }
         let mut seen = 0;
-        t.sweep(6, 3, |_| seen += 1);
+        t.sweep(6, 3, |_, _| {}, |_| seen += 1);
         assert_eq!((seen, t.len()), (3, 5));
-        t.sweep(6, 100, |_| seen += 1);
+        t.sweep(6, 100, |_, _| {}, |_| seen += 1);
         assert_eq!((seen, t.len()), (8, 0));
+    }
+
+    #[test]
+    fn remote_notes_extend_life_and_reach_the_owner() {
+        let mut t = ConnTable::with_capacity(4);
+        let c = conn(1, Forwarding::Nat, 50);
+        let idx = t.insert(c).unwrap();
+        let peer = t.shared();
+        let (pidx, side, pc) = peer.find(&c.real_key()).unwrap();
+        assert_eq!((pidx, side, pc), (idx, Side::Real, c));
+        peer.note_remote(idx, false, 0x11, 200);
+        // Past its own deadline but not the remote one: alive.
+        assert!(t.lookup(&c.client_key(), 60, |_| {}).is_some());
+        let mut merged = None;
+        t.sweep(60, 4, |_, note| merged = Some(note), |_| {});
+        assert_eq!(
+            merged,
+            Some(RemoteNote {
+                input_flags: 0,
+                output_flags: 0x11,
+                expires: Some(200)
+            })
+        );
+        assert_eq!(t.take_note(idx), None, "a note is taken once");
     }
 
     #[test]
@@ -280,8 +246,40 @@ mod tests {
     }
 
     #[test]
-    fn entry_memory_is_within_budget() {
-        let b = ConnTable::bytes_per_entry();
-        assert!(b <= 128, "{b} bytes per connection");
+    fn a_reader_never_sees_a_torn_connection() {
+        // The writer churns slots; every connection it writes has
+        // vip == !client and real_addr == client, so a torn read would show.
+        let mut t = ConnTable::with_capacity(64);
+        let shared = t.shared();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let reader = std::thread::spawn(move || {
+            let mut checked = 0u64;
+            while !s2.load(Ordering::Relaxed) {
+                for client in 0..64u32 {
+                    let mut c = conn(client, Forwarding::Nat, 9);
+                    c.vip = !client;
+                    c.real_addr = client;
+                    if let Some((_, _, got)) = shared.find(&c.client_key()) {
+                        assert_eq!(got.vip, !got.client);
+                        assert_eq!(got.real_addr, got.client);
+                        checked += 1;
+                    }
+                }
+            }
+            checked
+        });
+        for round in 0..20_000u32 {
+            let client = round % 64;
+            let mut c = conn(client, Forwarding::Nat, round);
+            c.vip = !client;
+            c.real_addr = client;
+            if let Some((idx, _, _)) = t.lookup(&c.client_key(), 0, |_| {}) {
+                t.remove(idx);
+            }
+            t.insert(c).unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0, "the reader found connections");
     }
 }

@@ -76,6 +76,12 @@ impl TcpState {
         TABLE[dir as usize][event][self as usize]
     }
 
+    /// The state stored as `self as u8`; unknown values read as NONE.
+    pub fn from_u8(v: u8) -> TcpState {
+        const ALL: [TcpState; 11] = [NO, ES, SS, SR, FW, TW, CL, CW, LA, LI, SA];
+        ALL.get(usize::from(v)).copied().unwrap_or(NO)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             NO => "NONE",

@@ -4,12 +4,13 @@
 
 pub mod rewrite;
 
-use crate::conn::{Conn, ConnTable, Direction, FlowKey, Side, TcpState};
+use crate::conn::{Conn, ConnTable, Direction, FlowKey, RemoteNote, SharedTable, Side, TcpState};
 use crate::sched::{Candidates, Scheduler};
 use crate::snapshot::{Forwarding, PortId, Snapshot};
-use crate::stats::{DropReason, WorkerStats};
-use crate::wire::{Frame, ParseError, IPPROTO_TCP};
+use crate::stats::{ConnGauge, DropReason, WorkerStats};
+use crate::wire::{Frame, ParseError, TcpHdr, IPPROTO_TCP};
 use rewrite::Endpoint;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -21,21 +22,36 @@ pub enum Verdict {
 /// Connections examined by the expiry sweep per batch.
 pub const SWEEP_BUDGET: usize = 64;
 
-/// One worker's forwarding state: its connection table and its schedulers
-/// for the snapshot it forwards with.
+/// One worker's forwarding state: its connection table, read-only views of
+/// the other workers' tables, and its schedulers for the current snapshot.
 pub struct Forwarder {
     pub table: ConnTable,
+    peers: Vec<Arc<SharedTable>>,
     schedulers: Vec<Box<dyn Scheduler>>,
     generation: Option<u64>,
+}
+
+/// Where the connection a packet belongs to lives.
+#[derive(Clone, Copy)]
+enum Owner {
+    Local(u32),
+    Peer(usize, u32),
 }
 
 impl Forwarder {
     pub fn new(table_capacity: usize) -> Forwarder {
         Forwarder {
             table: ConnTable::with_capacity(table_capacity),
+            peers: Vec::new(),
             schedulers: Vec::new(),
             generation: None,
         }
+    }
+
+    /// The other workers' tables, searched when a packet misses this one
+    /// (a NAT reply that RSS put on this worker's queue).
+    pub fn set_peers(&mut self, peers: Vec<Arc<SharedTable>>) {
+        self.peers = peers;
     }
 
     /// Adopt a snapshot: rebuild per-service scheduler state when it changed.
@@ -52,13 +68,19 @@ impl Forwarder {
         self.generation = Some(snap.generation);
     }
 
-    /// Housekeeping once per batch: expire a bounded number of entries.
+    /// Housekeeping once per batch: fold in other workers' notes and expire
+    /// a bounded number of entries.
     pub fn end_batch(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32) {
         let gauges = &snap.gauges;
-        self.table.sweep(now, SWEEP_BUDGET, |c| {
-            gauges[c.real as usize].change(Some(c.is_active()), None);
-            stats.conns_expired.add(1);
-        });
+        self.table.sweep(
+            now,
+            SWEEP_BUDGET,
+            |c, note| merge_note(c, note, snap),
+            |c| {
+                gauges[c.real as usize].change(Some(c.is_active()), None);
+                stats.conns_expired.add(1);
+            },
+        );
         stats.set_conns_live(self.table.len() as u64);
     }
 
@@ -91,23 +113,37 @@ impl Forwarder {
             gauges[c.real as usize].change(Some(c.is_active()), None);
             stats.conns_expired.add(1);
         });
-        let (idx, side) = match hit {
-            Some(h) => h,
-            None => match self.new_conn(snap, stats, now, ingress, &f, &key, buf) {
-                Ok(idx) => (idx, Side::Client),
-                Err(reason) => return drop(stats, reason),
+        let (owner, side, mut conn) = match hit {
+            Some((idx, side, mut c)) => {
+                if let Some(note) = self.table.take_note(idx) {
+                    merge_note(&mut c, note, snap);
+                }
+                (Owner::Local(idx), side, c)
+            }
+            None => match self.find_in_peers(&key, now) {
+                Some(found) => {
+                    stats.remote_hits.add(1);
+                    found
+                }
+                None => match self.new_conn(snap, stats, now, ingress, &f, &key, buf) {
+                    Ok((idx, c)) => (Owner::Local(idx), Side::Client, c),
+                    Err(reason) => return drop(stats, reason),
+                },
             },
         };
-        let len = (f.end - f.l3) as u64;
-        let conn = self.table.get_mut(idx);
         let Some(route) = snap.real(conn.real).copied() else {
             // Its real server left the configuration: the connection goes
             // (IPVS expire_nodest_conn), a retried SYN gets a new server.
-            let c = self.table.remove(idx).expect("live");
-            gauges[c.real as usize].change(Some(c.is_active()), None);
+            // A peer's connection is left to its owner.
+            if let Owner::Local(idx) = owner {
+                let c = self.table.remove(idx).expect("live");
+                gauges[c.real as usize].change(Some(c.is_active()), None);
+            }
             return drop(stats, DropReason::RealRemoved);
         };
-        match side {
+        let len = (f.end - f.l3) as u64;
+        let (real, service) = (conn.real as usize, conn.service as usize);
+        let verdict = match side {
             Side::Client => {
                 let Some(mac) = route.mac else {
                     return drop(stats, DropReason::NoNeighbour);
@@ -115,17 +151,10 @@ impl Forwarder {
                 if conn.forwarding == Forwarding::Nat && !rewrite::decrement_ttl(buf, &f) {
                     return drop(stats, DropReason::TtlExpired);
                 }
-                let dir = match conn.forwarding {
-                    Forwarding::Nat => Direction::Input,
-                    Forwarding::Dr => Direction::InputOnly,
-                };
-                track(conn, snap, dir, f.tcp_flags, now);
                 if conn.forwarding == Forwarding::Nat {
                     rewrite::nat(buf, &f, Endpoint::Destination, route.addr, route.port);
                 }
-                let src_mac = snap.ports[route.egress as usize].mac;
-                rewrite::set_macs(buf, src_mac, mac);
-                let (real, service) = (conn.real as usize, conn.service as usize);
+                rewrite::set_macs(buf, snap.ports[route.egress as usize].mac, mac);
                 stats.reals[real].packets_in.add(1);
                 stats.reals[real].bytes_in.add(len);
                 stats.services[service].packets_in.add(1);
@@ -136,19 +165,46 @@ impl Forwarder {
                 if !rewrite::decrement_ttl(buf, &f) {
                     return drop(stats, DropReason::TtlExpired);
                 }
-                track(conn, snap, Direction::Output, f.tcp_flags, now);
-                let (vip, vport, port, mac) =
-                    (conn.vip, conn.vport, conn.client_port, conn.client_mac);
-                let (real, service) = (conn.real as usize, conn.service as usize);
-                rewrite::nat(buf, &f, Endpoint::Source, vip, vport);
-                rewrite::set_macs(buf, snap.ports[port as usize].mac, mac);
+                rewrite::nat(buf, &f, Endpoint::Source, conn.vip, conn.vport);
+                let port = conn.client_port;
+                rewrite::set_macs(buf, snap.ports[port as usize].mac, conn.client_mac);
                 stats.reals[real].packets_out.add(1);
                 stats.reals[real].bytes_out.add(len);
                 stats.services[service].packets_out.add(1);
                 stats.services[service].bytes_out.add(len);
                 Verdict::Forward(port)
             }
+        };
+        let dir = match (side, conn.forwarding) {
+            (Side::Real, _) => Direction::Output,
+            (Side::Client, Forwarding::Nat) => Direction::Input,
+            (Side::Client, Forwarding::Dr) => Direction::InputOnly,
+        };
+        match owner {
+            Owner::Local(idx) => {
+                track(&mut conn, Some(gauges), dir, f.tcp_flags, now, snap);
+                self.table.update(idx, &conn);
+            }
+            Owner::Peer(p, idx) => {
+                // The owner applies the flags (and the gauges) later; the
+                // deadline is computed here so the owner keeps it alive.
+                track(&mut conn, None, dir, f.tcp_flags, now, snap);
+                let input = side == Side::Client;
+                self.peers[p].note_remote(idx, input, f.tcp_flags, conn.expires);
+            }
         }
+        verdict
+    }
+
+    fn find_in_peers(&self, key: &FlowKey, now: u32) -> Option<(Owner, Side, Conn)> {
+        self.peers.iter().enumerate().find_map(|(p, t)| {
+            let (idx, side, c) = t.find(key)?;
+            // A connection idle past its own deadline is the owner's to
+            // expire; but a remote note may have extended it, so only a
+            // long-dead one is skipped.
+            let stale = now.wrapping_sub(c.expires) as i32 > 3600;
+            (!stale).then_some((Owner::Peer(p, idx), side, c))
+        })
     }
 
     #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
@@ -161,15 +217,12 @@ impl Forwarder {
         f: &Frame,
         key: &FlowKey,
         buf: &[u8],
-    ) -> Result<u32, DropReason> {
+    ) -> Result<(u32, Conn), DropReason> {
         let (si, svc) = snap
             .service(f.dst, f.dport, f.proto)
             .ok_or(DropReason::NoService)?;
         // As IPVS without sloppy_tcp: only a SYN starts a TCP connection.
-        if f.proto == IPPROTO_TCP
-            && f.tcp_flags & (crate::wire::TcpHdr::SYN | crate::wire::TcpHdr::ACK)
-                != crate::wire::TcpHdr::SYN
-        {
+        if f.proto == IPPROTO_TCP && f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) != TcpHdr::SYN {
             return Err(DropReason::NoConnection);
         }
         let cands = Candidates {
@@ -206,25 +259,60 @@ impl Forwarder {
         stats.conns_created.add(1);
         stats.reals[real.id as usize].conns.add(1);
         stats.services[svc.id as usize].conns.add(1);
-        Ok(idx)
+        Ok((idx, conn))
     }
 }
 
-/// Advance the connection's state and idle deadline, keeping the shared
-/// active/inactive gauges in step.
+/// Advance the connection's state and idle deadline; with `gauges`, keep
+/// the shared active/inactive counts in step (only the owner does).
 #[inline]
-fn track(conn: &mut Conn, snap: &Snapshot, dir: Direction, flags: u8, now: u32) {
+fn track(
+    conn: &mut Conn,
+    gauges: Option<&[ConnGauge]>,
+    dir: Direction,
+    flags: u8,
+    now: u32,
+    snap: &Snapshot,
+) {
     let timeout = if conn.proto == IPPROTO_TCP {
         let was = conn.is_active();
         conn.state = conn.state.next(dir, flags);
-        if was != conn.is_active() {
-            snap.gauges[conn.real as usize].change(Some(was), Some(conn.is_active()));
+        if let Some(g) = gauges {
+            if was != conn.is_active() {
+                g[conn.real as usize].change(Some(was), Some(conn.is_active()));
+            }
         }
         snap.timeouts.tcp(conn.state)
     } else {
         snap.timeouts.udp
     };
     conn.expires = now.wrapping_add(timeout);
+}
+
+/// Fold what other workers saw into the owner's copy: their TCP flags
+/// (client side first, then the real server's, in IPVS's event priority)
+/// and the later of the two deadlines.
+fn merge_note(conn: &mut Conn, note: RemoteNote, snap: &Snapshot) {
+    let g = Some(&snap.gauges[..]);
+    let expires = conn.expires;
+    let input_dir = match conn.forwarding {
+        Forwarding::Nat => Direction::Input,
+        Forwarding::Dr => Direction::InputOnly,
+    };
+    for (dir, flags) in [
+        (input_dir, note.input_flags),
+        (Direction::Output, note.output_flags),
+    ] {
+        for bit in [TcpHdr::SYN, TcpHdr::ACK, TcpHdr::FIN, TcpHdr::RST] {
+            if flags & bit != 0 {
+                track(conn, g, dir, bit, 0, snap);
+            }
+        }
+    }
+    conn.expires = match note.expires {
+        Some(e) if (e.wrapping_sub(expires) as i32) > 0 => e,
+        _ => expires,
+    };
 }
 
 #[inline]

@@ -380,3 +380,59 @@ fn expiry_releases_gauges() {
     assert_eq!(rig.snap.gauges[10].inactive(), 0);
     assert_eq!(rig.stats.conns_expired.get(), 1);
 }
+
+#[test]
+fn replies_on_another_worker_use_the_owners_connection() {
+    let snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let stats_a = WorkerStats::default();
+    let stats_b = WorkerStats::default();
+    let mut a = Forwarder::new(64);
+    let mut b = Forwarder::new(64);
+    a.set_peers(vec![b.table.shared()]);
+    b.set_peers(vec![a.table.shared()]);
+    a.adopt(&snap);
+    b.adopt(&snap);
+
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        a.process(&snap, &stats_a, 100, OUTSIDE, &mut syn),
+        Verdict::Forward(INSIDE)
+    );
+    // The SYN-ACK lands on worker b: rewritten exactly as the owner would.
+    let mut synack = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(
+        b.process(&snap, &stats_b, 101, INSIDE, &mut synack),
+        Verdict::Forward(OUTSIDE)
+    );
+    assert_eq!(
+        inspect(&synack),
+        Seen {
+            src_mac: OUT_MAC,
+            dst_mac: CLIENT_MAC,
+            src: (VIP, 80),
+            dst: (CLIENT, 40000),
+            ttl: 63
+        }
+    );
+    assert_eq!(stats_b.remote_hits.get(), 1);
+    assert!(b.table.is_empty(), "b created nothing");
+
+    let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    a.process(&snap, &stats_a, 102, OUTSIDE, &mut ack);
+    assert_eq!(a.table.iter().next().unwrap().state, TcpState::Established);
+    assert_eq!(snap.gauges[10].active(), 1);
+
+    // The server closes; its FIN is seen only by b. The owner folds it in
+    // at its next sweep: ESTABLISHED -> FIN_WAIT, no longer active.
+    let mut fin = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "FA");
+    assert_eq!(
+        b.process(&snap, &stats_b, 103, INSIDE, &mut fin),
+        Verdict::Forward(OUTSIDE)
+    );
+    a.end_batch(&snap, &stats_a, 103);
+    assert_eq!(a.table.iter().next().unwrap().state, TcpState::FinWait);
+    assert_eq!(
+        (snap.gauges[10].active(), snap.gauges[10].inactive()),
+        (0, 1)
+    );
+}

@@ -1,0 +1,148 @@
+//! Per-packet cost of the forwarder as live connections grow, and the cost
+//! of finding a connection in this worker's table versus another worker's.
+//!
+//! For each table size N: create N NAT connections (one SYN each), then
+//! time `Forwarder::process` on data packets of randomly chosen existing
+//! connections (client side on the owner, reply side on a second worker).
+//! Prints ns/packet (best of 5 rounds) and the ratio to the smallest size.
+//! Usage: cargo run --release -p xlb-bench --bin conn_scale [MAX_N]
+
+use etherparse::PacketBuilder;
+use std::hint::black_box;
+use std::time::Instant;
+use xlb_dataplane::conn::Timeouts;
+use xlb_dataplane::forward::{Forwarder, Verdict};
+use xlb_dataplane::sched::SchedulerKind;
+use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
+use xlb_dataplane::stats::{new_gauges, WorkerStats};
+
+const VIP: [u8; 4] = [10, 0, 1, 100];
+
+fn snapshot() -> Snapshot {
+    let reals = (0..4u32)
+        .map(|i| RealServer {
+            id: i,
+            addr: u32::from_be_bytes([10, 0, 2, 10 + i as u8]),
+            port: 8080,
+            weight: 1,
+            egress: 1,
+            mac: Some([2, 0x55, 0, 0, 0, i as u8]),
+        })
+        .collect();
+    let svc = VirtualService {
+        id: 0,
+        name: "bench".into(),
+        vip: u32::from_be_bytes(VIP),
+        port: 80,
+        proto: 6,
+        forwarding: Forwarding::Nat,
+        scheduler: SchedulerKind::Rr,
+        reals,
+    };
+    let ports = vec![
+        PortInfo {
+            name: "out".into(),
+            ifindex: 1,
+            mac: [2, 0xd0, 0, 0, 0, 0],
+        },
+        PortInfo {
+            name: "in".into(),
+            ifindex: 2,
+            mac: [2, 0xd1, 0, 0, 0, 1],
+        },
+    ];
+    Snapshot::new(1, ports, vec![svc], Timeouts::default(), new_gauges()).unwrap()
+}
+
+fn client(i: u32) -> ([u8; 4], u16) {
+    let a = 0x0b00_0000 + i / 50_000;
+    (a.to_be_bytes(), 10_000 + (i % 50_000) as u16)
+}
+
+fn frame(src: ([u8; 4], u16), dst: ([u8; 4], u16), syn: bool) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([2, 0xc1, 0, 0, 0, 1], [2, 0xd0, 0, 0, 0, 0])
+        .ipv4(src.0, dst.0, 64)
+        .tcp(src.1, dst.1, 1, 64000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut v = Vec::new();
+    b.write(&mut v, &[0u8; 10]).unwrap();
+    v
+}
+
+fn main() {
+    let max: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let snap = snapshot();
+    let mut sizes = vec![1_000u32, 10_000, 100_000, 1_000_000, 10_000_000];
+    sizes.retain(|&n| n <= max);
+    println!(
+        "{:>10} {:>12} {:>12} {:>12} {:>10}",
+        "conns", "own ns/pkt", "peer ns/pkt", "bytes/conn", "own vs 1k"
+    );
+    let mut base = None;
+    for &n in &sizes {
+        let stats = WorkerStats::default();
+        let mut owner = Forwarder::new(n as usize);
+        let mut other = Forwarder::new(1024);
+        other.set_peers(vec![owner.table.shared()]);
+        owner.adopt(&snap);
+        other.adopt(&snap);
+        for i in 0..n {
+            let mut f = frame(client(i), (VIP, 80), true);
+            let v = owner.process(&snap, &stats, 1, 0, &mut f);
+            assert!(
+                matches!(v, Verdict::Forward(1)),
+                "connection {i} of {n}: {v:?}"
+            );
+        }
+        // Packets of random existing connections, prepared in advance.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let picks: Vec<u32> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % u64::from(n)) as u32
+            })
+            .collect();
+        let fwd_frames: Vec<Vec<u8>> = picks
+            .iter()
+            .map(|&i| frame(client(i), (VIP, 80), false))
+            .collect();
+        // Reply tuples: which real server got connection i is rr: i % 4.
+        let rep_frames: Vec<Vec<u8>> = picks
+            .iter()
+            .map(|&i| frame(([10, 0, 2, 10 + (i % 4) as u8], 8080), client(i), false))
+            .collect();
+        let time = |fwd: &mut Forwarder, frames: &[Vec<u8>]| {
+            let mut best = f64::MAX;
+            let mut work: Vec<Vec<u8>> = frames.to_vec();
+            for _ in 0..5 {
+                for (w, f) in work.iter_mut().zip(frames) {
+                    w.copy_from_slice(f);
+                }
+                let t = Instant::now();
+                for w in work.iter_mut() {
+                    black_box(fwd.process(&snap, &stats, 2, 0, w));
+                }
+                best = best.min(t.elapsed().as_nanos() as f64 / frames.len() as f64);
+            }
+            best
+        };
+        let own = time(&mut owner, &fwd_frames);
+        let peer = time(&mut other, &rep_frames);
+        assert_eq!(
+            stats.drops(xlb_dataplane::stats::DropReason::NoService),
+            0,
+            "every packet found its connection"
+        );
+        let b = *base.get_or_insert(own);
+        println!(
+            "{n:>10} {own:>12.1} {peer:>12.1} {:>12} {:>10.2}",
+            owner.table.bytes_per_conn(),
+            own / b
+        );
+    }
+}
