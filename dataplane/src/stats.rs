@@ -70,6 +70,21 @@ impl DropReason {
         DropReason::TxRingFull,
     ];
 
+    /// Reasons that happen after a packet is matched to a service (and
+    /// maybe a real server), so they are also counted there.
+    pub const ATTRIBUTABLE: [DropReason; 6] = [
+        DropReason::NoConnection,
+        DropReason::NoRealServer,
+        DropReason::ConnTableFull,
+        DropReason::RealRemoved,
+        DropReason::NoNeighbour,
+        DropReason::TtlExpired,
+    ];
+
+    fn attributable_index(self) -> Option<usize> {
+        Self::ATTRIBUTABLE.iter().position(|&r| r == self)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DropReason::ShortEthernet => "short_ethernet",
@@ -100,6 +115,16 @@ pub struct TrafficCounters {
     pub packets_out: Counter,
     pub bytes_in: Counter,
     pub bytes_out: Counter,
+    /// Indexed like `DropReason::ATTRIBUTABLE`.
+    pub drops: [Counter; DropReason::ATTRIBUTABLE.len()],
+}
+
+impl TrafficCounters {
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        reason
+            .attributable_index()
+            .map_or(0, |i| self.drops[i].get())
+    }
 }
 
 #[derive(Debug)]
@@ -144,6 +169,21 @@ impl WorkerStats {
     #[inline]
     pub fn drop(&self, reason: DropReason) {
         self.drops[reason as usize].add(1);
+    }
+
+    /// Count a drop on the worker and on the service (and real server) the
+    /// packet belonged to.
+    #[inline]
+    pub fn drop_at(&self, reason: DropReason, service: u32, real: Option<u32>) {
+        self.drop(reason);
+        if let Some(i) = reason.attributable_index() {
+            if let Some(s) = self.services.get(service as usize) {
+                s.drops[i].add(1);
+            }
+            if let Some(r) = real.and_then(|r| self.reals.get(r as usize)) {
+                r.drops[i].add(1);
+            }
+        }
     }
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize].get()

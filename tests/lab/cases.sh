@@ -92,7 +92,7 @@ test_malformed_frames_are_counted_and_dropped() {
   local dmac
   dmac=$(ip -n "$P-dir" link show out0 | awk '/ether/{print $2}')
   # Raw frames to VIP:80 that the steering program hands to the dataplane:
-  # 5 with an IP total length beyond the frame, 4 fragments.
+  # 5 with an IP total length beyond the frame, 4 fragments, 3 bare ACKs.
   in_client python3 - "$dmac" "$VIP" <<'PY'
 import socket, struct, sys
 dmac = bytes.fromhex(sys.argv[1].replace(":", ""))
@@ -100,16 +100,19 @@ vip = socket.inet_aton(sys.argv[2]); cli = socket.inet_aton("10.200.1.2")
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("c0", 0))
 smac = s.getsockname()[4]
-def frame(total_len, frag):
-    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 0x50, 0x02, 1024, 0, 0)
+def frame(total_len, frag, flags=0x02):
+    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 0x50, flags, 1024, 0, 0)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total_len, 1, frag, 64, 6, 0, cli, vip)
     return dmac + smac + b"\x08\x00" + ip + tcp
 for _ in range(5): s.send(frame(1400, 0))
 for _ in range(4): s.send(frame(40, 0x2000))
+for _ in range(3): s.send(frame(40, 0, flags=0x10))  # ACK, no connection
 PY
   sleep 0.5
   assert_eq "$(json_get 's["workers"][0]["drops"]["bad_ip_length"]')" 5 "bad_ip_length drops"
   assert_eq "$(json_get 's["workers"][0]["drops"]["fragment"]')" 4 "fragment drops"
+  # Drops after classification are also charged to the service.
+  assert_eq "$(json_get 's["services"][0]["traffic"]["drops"].get("no_connection", 0)')" 3 "service no_connection drops"
   # And the daemon still forwards.
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding after bad frames"
 }

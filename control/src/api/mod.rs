@@ -34,6 +34,9 @@ pub struct Traffic {
     pub packets_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Drops by reason charged to this service or real server (non-zero only).
+    #[serde(default)]
+    pub drops: BTreeMap<String, u64>,
 }
 
 impl Traffic {
@@ -43,6 +46,16 @@ impl Traffic {
         self.packets_out += t.packets_out.get();
         self.bytes_in += t.bytes_in.get();
         self.bytes_out += t.bytes_out.get();
+        for r in xlb_dataplane::stats::DropReason::ATTRIBUTABLE {
+            let n = t.drops(r);
+            if n > 0 {
+                *self.drops.entry(r.name().to_string()).or_default() += n;
+            }
+        }
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.drops.values().sum()
     }
 }
 

@@ -81,6 +81,14 @@ fn main() -> ExitCode {
     }
 }
 
+fn drop_detail(t: &xlb_control::api::Traffic) -> String {
+    if t.drops.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = t.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(" ({})", parts.join(" "))
+}
+
 fn render(s: &Status, stats: bool, workers: bool) -> String {
     use std::fmt::Write;
     let mut o = String::new();
@@ -93,7 +101,7 @@ fn render(s: &Status, stats: bool, workers: bool) -> String {
     if stats {
         let _ = writeln!(
             o,
-            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes"
+            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes    Drops"
         );
         let _ = writeln!(o, "  -> RemoteAddress:Port");
     } else {
@@ -109,8 +117,16 @@ fn render(s: &Status, stats: bool, workers: bool) -> String {
             let t = &v.traffic;
             let _ = writeln!(
                 o,
-                "{:<4} {:<30} {:>6} {:>8} {:>8} {:>8} {:>8}",
-                v.protocol, local, t.conns, t.packets_in, t.packets_out, t.bytes_in, t.bytes_out
+                "{:<4} {:<30} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}{}",
+                v.protocol,
+                local,
+                t.conns,
+                t.packets_in,
+                t.packets_out,
+                t.bytes_in,
+                t.bytes_out,
+                t.total_drops(),
+                drop_detail(t)
             );
         } else {
             let _ = writeln!(o, "{:<4} {} {}", v.protocol, local, v.scheduler);
@@ -126,8 +142,15 @@ fn render(s: &Status, stats: bool, workers: bool) -> String {
                 let t = &r.traffic;
                 let _ = writeln!(
                     o,
-                    "  -> {:<30} {:>6} {:>8} {:>8} {:>8} {:>8}{mark}",
-                    remote, t.conns, t.packets_in, t.packets_out, t.bytes_in, t.bytes_out
+                    "  -> {:<30} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}{}{mark}",
+                    remote,
+                    t.conns,
+                    t.packets_in,
+                    t.packets_out,
+                    t.bytes_in,
+                    t.bytes_out,
+                    t.total_drops(),
+                    drop_detail(t)
                 );
             } else {
                 let _ = writeln!(

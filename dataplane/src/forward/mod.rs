@@ -6,7 +6,7 @@ pub mod rewrite;
 
 use crate::conn::{Conn, ConnTable, Direction, FlowKey, RemoteNote, SharedTable, Side, TcpState};
 use crate::sched::{Candidates, Scheduler};
-use crate::snapshot::{Forwarding, PortId, Snapshot};
+use crate::snapshot::{Forwarding, PortId, ServiceId, Snapshot};
 use crate::stats::{ConnGauge, DropReason, WorkerStats};
 use crate::wire::{Frame, ParseError, TcpHdr, IPPROTO_TCP};
 use rewrite::Endpoint;
@@ -127,7 +127,11 @@ impl Forwarder {
                 }
                 None => match self.new_conn(snap, stats, now, ingress, &f, &key, buf) {
                     Ok((idx, c)) => (Owner::Local(idx), Side::Client, c),
-                    Err(reason) => return drop(stats, reason),
+                    Err((reason, None)) => return drop(stats, reason),
+                    Err((reason, Some(service))) => {
+                        stats.drop_at(reason, service, None);
+                        return Verdict::Drop(reason);
+                    }
                 },
             },
         };
@@ -139,17 +143,22 @@ impl Forwarder {
                 let c = self.table.remove(idx).expect("live");
                 gauges[c.real as usize].change(Some(c.is_active()), None);
             }
-            return drop(stats, DropReason::RealRemoved);
+            stats.drop_at(DropReason::RealRemoved, conn.service, None);
+            return Verdict::Drop(DropReason::RealRemoved);
         };
         let len = (f.end - f.l3) as u64;
         let (real, service) = (conn.real as usize, conn.service as usize);
+        let drop = |reason| {
+            stats.drop_at(reason, conn.service, Some(conn.real));
+            Verdict::Drop(reason)
+        };
         let verdict = match side {
             Side::Client => {
                 let Some(mac) = route.mac else {
-                    return drop(stats, DropReason::NoNeighbour);
+                    return drop(DropReason::NoNeighbour);
                 };
                 if conn.forwarding == Forwarding::Nat && !rewrite::decrement_ttl(buf, &f) {
-                    return drop(stats, DropReason::TtlExpired);
+                    return drop(DropReason::TtlExpired);
                 }
                 if conn.forwarding == Forwarding::Nat {
                     rewrite::nat(buf, &f, Endpoint::Destination, route.addr, route.port);
@@ -163,7 +172,7 @@ impl Forwarder {
             }
             Side::Real => {
                 if !rewrite::decrement_ttl(buf, &f) {
-                    return drop(stats, DropReason::TtlExpired);
+                    return drop(DropReason::TtlExpired);
                 }
                 rewrite::nat(buf, &f, Endpoint::Source, conn.vip, conn.vport);
                 let port = conn.client_port;
@@ -217,13 +226,14 @@ impl Forwarder {
         f: &Frame,
         key: &FlowKey,
         buf: &[u8],
-    ) -> Result<(u32, Conn), DropReason> {
+    ) -> Result<(u32, Conn), (DropReason, Option<ServiceId>)> {
         let (si, svc) = snap
             .service(f.dst, f.dport, f.proto)
-            .ok_or(DropReason::NoService)?;
+            .ok_or((DropReason::NoService, None))?;
+        let fail = |r| (r, Some(svc.id));
         // As IPVS without sloppy_tcp: only a SYN starts a TCP connection.
         if f.proto == IPPROTO_TCP && f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) != TcpHdr::SYN {
-            return Err(DropReason::NoConnection);
+            return Err(fail(DropReason::NoConnection));
         }
         let cands = Candidates {
             reals: &svc.reals,
@@ -231,7 +241,7 @@ impl Forwarder {
         };
         let ri = self.schedulers[si]
             .schedule(&cands, key)
-            .ok_or(DropReason::NoRealServer)?;
+            .ok_or(fail(DropReason::NoRealServer))?;
         let real = &svc.reals[ri];
         let mut client_mac = [0u8; 6];
         client_mac.copy_from_slice(&buf[6..12]);
@@ -254,7 +264,7 @@ impl Forwarder {
         let idx = self
             .table
             .insert(conn)
-            .map_err(|_| DropReason::ConnTableFull)?;
+            .map_err(|_| fail(DropReason::ConnTableFull))?;
         snap.gauges[real.id as usize].change(None, Some(conn.is_active()));
         stats.conns_created.add(1);
         stats.reals[real.id as usize].conns.add(1);

@@ -275,6 +275,8 @@ fn misses_and_non_syn_are_dropped_and_counted() {
     assert_eq!(ack, before, "a dropped frame is not modified");
     assert_eq!(rig.stats.drops(DropReason::NoService), 1);
     assert_eq!(rig.stats.drops(DropReason::NoConnection), 1);
+    // The second belonged to service 3: counted there too.
+    assert_eq!(rig.stats.services[3].drops(DropReason::NoConnection), 1);
     assert!(rig.fwd.table.is_empty());
 }
 
