@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The xlb demo: builds xlbd, brings up the lab (client, director, three real
-# servers in network namespaces), starts xlbd on examples/nat.toml, sends
+# servers in network namespaces), starts xlbd on the embedded NAT example
+# (`xlbctl example nat`, the same file as examples/nat.toml), sends
 # real HTTP and UDP traffic through the VIP, shows the per-real-server
 # counts, then tears everything down. Needs root.
 set -euo pipefail
@@ -16,8 +17,10 @@ cleanup() {
   scripts/lab.sh down "$P"
 }
 trap cleanup EXIT
-echo "== lab $P up; starting xlbd on examples/nat.toml (VIP 10.200.1.100, NAT, wrr 3:2:1)"
-ip netns exec "$P-dir" "$BIN/xlbd" --config examples/nat.toml --socket "$SOCK" >"/tmp/$P/xlbd.log" 2>&1 &
+echo "== lab $P up; starting xlbd on the default NAT config (xlbctl example nat: VIP 10.200.1.100, wrr 3:2:1)"
+"$BIN/xlbctl" example nat >"/tmp/$P/xlb.toml"
+"$BIN/xlbctl" check-config "/tmp/$P/xlb.toml"
+ip netns exec "$P-dir" "$BIN/xlbd" --config "/tmp/$P/xlb.toml" --socket "$SOCK" >"/tmp/$P/xlbd.log" 2>&1 &
 pid=$!
 # Ready when the API answers and every real server's MAC is known.
 for _ in $(seq 150); do

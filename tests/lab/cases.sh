@@ -7,6 +7,9 @@ test_nat_tcp_split_follows_wrr_weights() {
   # wrr 3:2:1, one worker, sequential new connections: exactly 30/20/10.
   assert_eq "$(http_split 60 http://$VIP/)" "rs1=30 rs2=20 rs3=10 fail=0" "NAT wrr split"
   assert_eq "$(json_get 's["services"][0]["traffic"]["conns"]')" 60 "service connection count"
+  # The veth NIC profile was picked for both ports.
+  [ "$(grep -c 'driver=veth profile="veth"' "/tmp/$P/xlbd.log")" = 2 ] ||
+    { echo "FAIL: NIC profile not applied:"; grep -i profile "/tmp/$P/xlbd.log"; return 1; }
 }
 
 test_nat_large_transfer_is_byte_exact() {

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use xlb_control::api::{client, Request, Status};
 use xlb_control::config::{Config, DEFAULT_SOCKET};
 
+const EXAMPLE_NAT: &str = include_str!("../../../examples/nat.toml");
+const EXAMPLE_DR: &str = include_str!("../../../examples/dr.toml");
+
 #[derive(Parser)]
 #[command(name = "xlbctl", version, about = "Control and inspect a running xlbd")]
 struct Args {
@@ -20,6 +23,11 @@ struct Args {
 enum Cmd {
     /// Validate a configuration file without starting anything; exits 2 on errors.
     CheckConfig { file: PathBuf },
+    /// Print an annotated example configuration (nat or dr) to start from.
+    Example {
+        #[arg(value_parser = ["nat", "dr"])]
+        kind: String,
+    },
     /// List virtual services and real servers, like `ipvsadm -Ln`.
     Show {
         /// Traffic counters (connections, packets, bytes), like `ipvsadm -Ln --stats`.
@@ -37,6 +45,17 @@ enum Cmd {
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.cmd {
+        Cmd::Example { kind } => {
+            print!(
+                "{}",
+                if kind == "nat" {
+                    EXAMPLE_NAT
+                } else {
+                    EXAMPLE_DR
+                }
+            );
+            ExitCode::SUCCESS
+        }
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
                 println!(

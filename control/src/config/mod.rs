@@ -75,9 +75,10 @@ pub struct DaemonSettings {
     pub interfaces: Vec<String>,
     /// One worker per entry; `None` = not pinned.
     pub cores: Vec<Option<usize>>,
-    pub poll: PollMode,
-    pub xdp_mode: AttachMode,
-    pub bind: BindMode,
+    /// `None`: from the NIC profile of the interfaces' driver.
+    pub poll: Option<PollMode>,
+    pub xdp_mode: Option<AttachMode>,
+    pub bind: Option<BindMode>,
     pub conn_table_size: usize,
 }
 
@@ -178,15 +179,16 @@ impl Validator<'_> {
     fn check(&mut self, raw: RawConfig) -> Config {
         let d = raw.daemon;
         let poll = match d.poll.as_ref().map(|s| (s.span(), s.get_ref().as_str())) {
-            None | Some((_, "wakeup")) => PollMode::Wakeup,
-            Some((_, "busy-poll")) => PollMode::BusyPoll,
+            None => None,
+            Some((_, "wakeup")) => Some(PollMode::Wakeup),
+            Some((_, "busy-poll")) => Some(PollMode::BusyPoll),
             Some((span, other)) => {
                 self.error(
                     &span,
                     format!("unknown poll mode {other:?}"),
                     Some("use \"wakeup\" or \"busy-poll\"".into()),
                 );
-                PollMode::Wakeup
+                None
             }
         };
         let xdp_mode = match d
@@ -194,28 +196,30 @@ impl Validator<'_> {
             .as_ref()
             .map(|s| (s.span(), s.get_ref().as_str()))
         {
-            None | Some((_, "driver")) => AttachMode::Driver,
-            Some((_, "generic")) => AttachMode::Generic,
+            None => None,
+            Some((_, "driver")) => Some(AttachMode::Driver),
+            Some((_, "generic")) => Some(AttachMode::Generic),
             Some((span, other)) => {
                 self.error(
                     &span,
                     format!("unknown xdp_mode {other:?}"),
                     Some("use \"driver\" (native XDP) or \"generic\"".into()),
                 );
-                AttachMode::Driver
+                None
             }
         };
         let bind = match d.bind.as_ref().map(|s| (s.span(), s.get_ref().as_str())) {
-            None | Some((_, "auto")) => BindMode::Auto,
-            Some((_, "copy")) => BindMode::Copy,
-            Some((_, "zero-copy")) => BindMode::ZeroCopy,
+            None => None,
+            Some((_, "auto")) => Some(BindMode::Auto),
+            Some((_, "copy")) => Some(BindMode::Copy),
+            Some((_, "zero-copy")) => Some(BindMode::ZeroCopy),
             Some((span, other)) => {
                 self.error(
                     &span,
                     format!("unknown bind mode {other:?}"),
                     Some("use \"auto\", \"copy\" or \"zero-copy\"".into()),
                 );
-                BindMode::Auto
+                None
             }
         };
         let cores: Vec<Option<usize>> = match (&d.cores, &d.workers) {

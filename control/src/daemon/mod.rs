@@ -13,6 +13,7 @@ use crate::api::{RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
 use crate::config::Config;
 use crate::net::ifaces;
 use crate::net::neigh::{needs_poke, NeighbourTable, Netlink};
+use crate::nic::{self, NicProfile};
 use arc_swap::ArcSwap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,6 @@ use xlb_dataplane::snapshot::{Forwarding, Snapshot};
 use xlb_dataplane::stats::{new_gauges, ConnGauge, DropReason, WorkerStats};
 use xlb_dataplane::steer::Steering;
 use xlb_dataplane::worker::{PortSpec, Worker, WorkerConfig, WorkerHandle};
-use xlb_dataplane::xsk::XskConfig;
 
 impl From<xlb_dataplane::steer::SteerError> for StartError {
     fn from(e: xlb_dataplane::steer::SteerError) -> Self {
@@ -79,9 +79,10 @@ impl Daemon {
         let table = netlink.neighbours().map_err(io("read neighbour table"))?;
         let built = build(&cfg, &all, &table, &mut ids, 1, gauges.clone())?;
 
+        let nic = effective_nic_settings(&cfg);
         let mut steering = Vec::new();
         for name in &cfg.daemon.interfaces {
-            let mut s = Steering::attach(name, cfg.daemon.xdp_mode)?;
+            let mut s = Steering::attach(name, nic.xdp_mode)?;
             s.sync(&built.rules)?;
             steering.push(s);
         }
@@ -103,11 +104,8 @@ impl Daemon {
                 core: *core,
                 queue: i as u32,
                 ports: ports.clone(),
-                xsk: XskConfig {
-                    mode: cfg.daemon.bind,
-                    ..Default::default()
-                },
-                poll: cfg.daemon.poll,
+                xsk: nic.rings,
+                poll: nic.poll,
                 table_capacity: cfg.daemon.conn_table_size,
             })?;
             for (s, fd) in steering.iter_mut().zip(w.socket_fds()) {
@@ -227,6 +225,37 @@ impl Daemon {
             w.join();
         }
     }
+}
+
+/// The NIC profile of the interfaces' driver, with the config's explicit
+/// keys applied on top. With mixed drivers the first interface's profile is
+/// used, and the difference is logged.
+fn effective_nic_settings(cfg: &Config) -> NicProfile {
+    let mut chosen: Option<NicProfile> = None;
+    for name in &cfg.daemon.interfaces {
+        let driver = nic::driver_of(name).unwrap_or_else(|e| {
+            tracing::warn!(interface = %name, error = %e, "cannot read the driver; using the default NIC profile");
+            "default".into()
+        });
+        let p = nic::profile_for(&driver);
+        tracing::info!(interface = %name, %driver, profile = p.driver, "NIC profile");
+        match chosen {
+            None => chosen = Some(p),
+            Some(c) if c != p => tracing::warn!(
+                interface = %name, profile = p.driver, using = c.driver,
+                "interfaces have different NIC profiles; using the first interface's"
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut p = chosen.unwrap_or_else(|| nic::profile_for("default"));
+    let d = &cfg.daemon;
+    p.poll = d.poll.unwrap_or(p.poll);
+    p.xdp_mode = d.xdp_mode.unwrap_or(p.xdp_mode);
+    p.bind = d.bind.unwrap_or(p.bind);
+    p.rings.mode = p.bind;
+    tracing::info!(poll = ?p.poll, xdp_mode = ?p.xdp_mode, bind = ?p.bind, "dataplane settings");
+    p
 }
 
 fn poke_missing(netlink: &mut Netlink, wanted: &[(u32, Ipv4Addr)], table: &NeighbourTable) {

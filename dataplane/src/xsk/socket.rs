@@ -19,7 +19,7 @@ pub enum BindMode {
     Copy,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XskConfig {
     pub rx_size: u32,
     pub tx_size: u32,
