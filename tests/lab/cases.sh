@@ -168,3 +168,16 @@ test_nat_replies_on_another_workers_queue_are_forwarded() {
   [ "$remote" -gt 0 ] || { echo "FAIL: no packet was handled from another worker's table"; return 1; }
   echo "worker0 rx=$w0 worker1 rx=$w1 remote_hits=$remote"
 }
+
+test_sigkilled_daemon_leaves_nothing_that_blocks_a_restart() {
+  lab_up
+  start_xlbd "$ROOT/examples/nat.toml"
+  kill -9 "$XLBD_PID"; wait "$XLBD_PID" 2>/dev/null || true; XLBD_PID=
+  # The XDP program went with the process (bpf_link), so traffic falls back
+  # to the kernel instead of a dead socket.
+  if ip -n "$P-dir" link show out0 | grep -q xdp; then
+    echo "FAIL: XDP program still attached after SIGKILL"; return 1
+  fi
+  start_xlbd "$ROOT/examples/nat.toml"   # replaces the stale socket file
+  assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding after restart"
+}
