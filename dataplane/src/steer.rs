@@ -136,35 +136,16 @@ impl Steering {
     /// Make the maps hold exactly `rules` (additions first, so a reload never
     /// has a moment where a kept service is missing).
     pub fn sync(&mut self, rules: &SteeringRules) -> Result<(), SteerError> {
-        self.sync_endpoints("services", &rules.services)?;
-        self.sync_endpoints("reals", &rules.reals)?;
-        let want: HashSet<u32> = rules.locals.iter().map(|a| a.to_be()).collect();
-        let ifname = self.ifname.clone();
-        let e = move |source| SteerError::Map {
-            ifname: ifname.clone(),
-            map: "locals",
-            source,
-        };
-        let mut map: BpfHashMap<&mut MapData, u32, u32> =
-            BpfHashMap::try_from(self.bpf.map_mut("locals").expect("locals map")).map_err(&e)?;
-        for k in &want {
-            map.insert(k, 1, 0).map_err(&e)?;
-        }
-        let stale: Vec<u32> = map
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !want.contains(k))
-            .collect();
-        for k in stale {
-            map.remove(&k).map_err(&e)?;
-        }
-        Ok(())
+        self.sync_map("services", &rules.services)?;
+        self.sync_map("reals", &rules.reals)?;
+        let locals: HashSet<u32> = rules.locals.iter().map(|a| a.to_be()).collect();
+        self.sync_map("locals", &locals)
     }
 
-    fn sync_endpoints(
+    fn sync_map<K: Pod + Eq + std::hash::Hash>(
         &mut self,
         name: &'static str,
-        want: &HashSet<EndpointKey>,
+        want: &HashSet<K>,
     ) -> Result<(), SteerError> {
         let ifname = self.ifname.clone();
         let e = move |source| SteerError::Map {
@@ -172,13 +153,13 @@ impl Steering {
             map: name,
             source,
         };
-        let mut map: BpfHashMap<&mut MapData, EndpointKey, u32> =
+        let mut map: BpfHashMap<&mut MapData, K, u32> =
             BpfHashMap::try_from(self.bpf.map_mut(name).expect("map defined in steer.c"))
                 .map_err(&e)?;
         for k in want {
             map.insert(k, 1, 0).map_err(&e)?;
         }
-        let stale: Vec<EndpointKey> = map
+        let stale: Vec<K> = map
             .keys()
             .filter_map(Result::ok)
             .filter(|k| !want.contains(k))

@@ -178,50 +178,31 @@ impl Validator<'_> {
 
     fn check(&mut self, raw: RawConfig) -> Config {
         let d = raw.daemon;
-        let poll = match d.poll.as_ref().map(|s| (s.span(), s.get_ref().as_str())) {
-            None => None,
-            Some((_, "wakeup")) => Some(PollMode::Wakeup),
-            Some((_, "busy-poll")) => Some(PollMode::BusyPoll),
-            Some((span, other)) => {
-                self.error(
-                    &span,
-                    format!("unknown poll mode {other:?}"),
-                    Some("use \"wakeup\" or \"busy-poll\"".into()),
-                );
-                None
-            }
-        };
-        let xdp_mode = match d
-            .xdp_mode
-            .as_ref()
-            .map(|s| (s.span(), s.get_ref().as_str()))
-        {
-            None => None,
-            Some((_, "driver")) => Some(AttachMode::Driver),
-            Some((_, "generic")) => Some(AttachMode::Generic),
-            Some((span, other)) => {
-                self.error(
-                    &span,
-                    format!("unknown xdp_mode {other:?}"),
-                    Some("use \"driver\" (native XDP) or \"generic\"".into()),
-                );
-                None
-            }
-        };
-        let bind = match d.bind.as_ref().map(|s| (s.span(), s.get_ref().as_str())) {
-            None => None,
-            Some((_, "auto")) => Some(BindMode::Auto),
-            Some((_, "copy")) => Some(BindMode::Copy),
-            Some((_, "zero-copy")) => Some(BindMode::ZeroCopy),
-            Some((span, other)) => {
-                self.error(
-                    &span,
-                    format!("unknown bind mode {other:?}"),
-                    Some("use \"auto\", \"copy\" or \"zero-copy\"".into()),
-                );
-                None
-            }
-        };
+        let poll = self.choice(
+            &d.poll,
+            "poll mode",
+            &[
+                ("wakeup", PollMode::Wakeup),
+                ("busy-poll", PollMode::BusyPoll),
+            ],
+        );
+        let xdp_mode = self.choice(
+            &d.xdp_mode,
+            "xdp_mode",
+            &[
+                ("driver", AttachMode::Driver),
+                ("generic", AttachMode::Generic),
+            ],
+        );
+        let bind = self.choice(
+            &d.bind,
+            "bind mode",
+            &[
+                ("auto", BindMode::Auto),
+                ("copy", BindMode::Copy),
+                ("zero-copy", BindMode::ZeroCopy),
+            ],
+        );
         let cores: Vec<Option<usize>> = match (&d.cores, &d.workers) {
             (Some(c), Some(w)) if c.get_ref().len() != *w.get_ref() as usize => {
                 self.error(
@@ -365,6 +346,27 @@ impl Validator<'_> {
             timeouts,
             services,
         }
+    }
+
+    /// One of a fixed set of words; an unknown one is an error listing them.
+    fn choice<T: Copy>(
+        &mut self,
+        v: &Option<toml::Spanned<String>>,
+        what: &str,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let v = v.as_ref()?;
+        let word = v.get_ref().to_ascii_lowercase();
+        if let Some((_, t)) = options.iter().find(|(name, _)| *name == word) {
+            return Some(*t);
+        }
+        let known: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+        self.error(
+            &v.span(),
+            format!("unknown {what} {:?}", v.get_ref()),
+            Some(format!("use one of {}", known.join(", "))),
+        );
+        None
     }
 
     fn ipv4(&mut self, s: &toml::Spanned<String>, what: &str) -> Option<Ipv4Addr> {
