@@ -92,10 +92,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// `retired`: real servers a reload removed whose connections still
+    /// drain to them (no new connections: they are in no service).
     pub fn new(
         generation: u64,
         ports: Vec<PortInfo>,
         services: Vec<VirtualService>,
+        retired: &[(RealId, RealRoute)],
         timeouts: Timeouts,
         gauges: Arc<[ConnGauge]>,
     ) -> Result<Snapshot, SnapshotError> {
@@ -119,6 +122,14 @@ impl Snapshot {
                     egress: r.egress,
                     mac: r.mac,
                 });
+            }
+        }
+        for &(id, route) in retired {
+            let slot = reals
+                .get_mut(id as usize)
+                .ok_or(SnapshotError::RealIdRange(id))?;
+            if slot.is_none() {
+                *slot = Some(route);
             }
         }
         Ok(Snapshot {
@@ -145,7 +156,7 @@ impl Snapshot {
 
     /// An empty table: the daemon forwards nothing until configured.
     pub fn empty(gauges: Arc<[ConnGauge]>) -> Snapshot {
-        Snapshot::new(0, Vec::new(), Vec::new(), Timeouts::default(), gauges)
+        Snapshot::new(0, Vec::new(), Vec::new(), &[], Timeouts::default(), gauges)
             .expect("an empty snapshot is always valid")
     }
 }

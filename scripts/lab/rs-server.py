@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""A lab real server: HTTP on the given TCP ports and a UDP echo on the given
-UDP ports, each answering with this server's name so clients can count the
-split. Runs until killed (the lab kills it by PID)."""
+"""A lab real server: HTTP on the given TCP ports, a UDP echo on the given
+UDP ports and a line echo on TCP 9000 (for long-lived connections), each
+answering with this server's name so clients can count the split. Runs until
+killed (the lab kills it by PID)."""
 import http.server
 import socket
 import socketserver
@@ -43,6 +44,20 @@ def udp_echo(port):
         data, peer = s.recvfrom(2048)
         s.sendto(name.encode() + b" " + data, peer)
 
+
+class LineEcho(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(name.encode() + b" " + line)
+
+
+class EchoServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+echo = EchoServer(("0.0.0.0", 9000), LineEcho)
+threading.Thread(target=echo.serve_forever, daemon=True).start()
 
 for p in udp_ports:
     threading.Thread(target=udp_echo, args=(p,), daemon=True).start()

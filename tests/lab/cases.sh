@@ -181,3 +181,85 @@ test_sigkilled_daemon_leaves_nothing_that_blocks_a_restart() {
   start_xlbd "$ROOT/examples/nat.toml"   # replaces the stale socket file
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding after restart"
 }
+
+# Long-lived echo connections: N connections to VIP:9000, a line on each
+# every 0.1 s for SECONDS; prints "long ok=N fail=M".
+long_clients() {
+  in_client python3 - "$VIP" "$1" "$2" <<'PY'
+import socket, sys, time
+vip, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+conns = []
+for i in range(n):
+    s = socket.create_connection((vip, 9000), timeout=3)
+    conns.append((s, s.makefile("rb")))
+ok = [True] * n
+end = time.time() + secs
+k = 0
+while time.time() < end:
+    for i, (s, f) in enumerate(conns):
+        if not ok[i]:
+            continue
+        try:
+            s.sendall(b"line %d\n" % k)
+            if not f.readline().endswith(b"line %d\n" % k):
+                ok[i] = False
+        except OSError:
+            ok[i] = False
+    k += 1
+    time.sleep(0.1)
+print("long ok=%d fail=%d" % (sum(ok), n - sum(ok)))
+PY
+}
+
+test_reload_keeps_every_connection_and_applies_new_weights() {
+  lab_up
+  local live=/tmp/$P/live.toml
+  cp "$ROOT/tests/lab/configs/reload-a.toml" "$live"
+  start_xlbd "$live"
+  assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "split before reload"
+  # 9 long connections (3 per server) and a stream of short ones across
+  # two reloads: SIGHUP with the file changed, then back with xlbctl reload.
+  long_clients 9 6 >"/tmp/$P/long.out" &
+  local long=$!
+  http_split 80 http://$VIP/ >"/tmp/$P/short.out" &
+  local short=$!
+  sleep 1.5
+  cp "$ROOT/tests/lab/configs/reload-b.toml" "$live"
+  kill -HUP "$XLBD_PID"
+  sleep 1.5
+  local out rc=0
+  out=$(xlbctl reload "$ROOT/tests/lab/configs/reload-a.toml") || rc=$?
+  assert_eq "$rc" 0 "xlbctl reload exit code ($out)"
+  grep -q "real servers: 1 added" <<<"$out" || { echo "FAIL: reload said: $out"; return 1; }
+  wait "$long" "$short"
+  assert_eq "$(cat "/tmp/$P/long.out")" "long ok=9 fail=0" "long-lived connections across reloads"
+  grep -q "fail=0" "/tmp/$P/short.out" || { echo "FAIL: short requests: $(cat "/tmp/$P/short.out")"; return 1; }
+
+  # Back on B: the new weights and the removed server show in the split.
+  # (`xlbctl reload FILE` made FILE the running config's path; name live.toml
+  # again, then a bare `xlbctl reload` re-reads it.)
+  out=$(xlbctl reload "$live") || { echo "FAIL: reload: $out"; return 1; }
+  out=$(xlbctl reload) || { echo "FAIL: reload: $out"; return 1; }
+  assert_eq "$(http_split 40 http://$VIP/)" "rs1=10 rs2=0 rs3=30 fail=0" "split after reload"
+  # The service the reload added forwards.
+  local udp
+  udp=$(in_client python3 -c "
+import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b'x', ('$VIP', 53)); print(s.recv(100).split()[0].decode())")
+  assert_eq "$udp" rs2 "added UDP service"
+
+  # An invalid file is refused with its place; the old one keeps forwarding.
+  printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n[[virtual_server]]\naddress = "10.200.1.100"\nport = 80\nscheduler = "nope"\n' >"/tmp/$P/bad.toml"
+  rc=0; out=$(xlbctl reload "/tmp/$P/bad.toml" 2>&1) || rc=$?
+  assert_eq "$rc" 2 "exit code of a refused reload"
+  grep -q "bad.toml:7:13: unknown scheduler \"nope\"" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+  grep -q "running configuration is unchanged" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+  # A change that needs a restart is refused too.
+  sed 's/cores = \[1\]/cores = [0]/' "$live" >"/tmp/$P/cores.toml"
+  rc=0; out=$(xlbctl reload "/tmp/$P/cores.toml" 2>&1) || rc=$?
+  assert_eq "$rc" 2 "exit code of a restart-only change"
+  grep -q "cores/workers changed, which only a restart" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+  assert_eq "$(http_split 8 http://$VIP/)" "rs1=2 rs2=0 rs3=6 fail=0" "still on the last good config"
+  # Not one packet was dropped through all of it.
+  assert_eq "$(json_get 'sum(sum(w["drops"].values()) for w in s["workers"])')" 0 "dataplane drops"
+}

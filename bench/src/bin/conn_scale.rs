@@ -51,7 +51,7 @@ fn snapshot() -> Snapshot {
             mac: [2, 0xd1, 0, 0, 0, 1],
         },
     ];
-    Snapshot::new(1, ports, vec![svc], Timeouts::default(), new_gauges()).unwrap()
+    Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()
 }
 
 fn client(i: u32) -> ([u8; 4], u16) {

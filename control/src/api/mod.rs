@@ -16,6 +16,12 @@ pub enum Request {
     /// Services, real servers, connection counts and traffic, worker counters.
     Show,
     Ping,
+    /// Validate a configuration file (default: the running one's path) and
+    /// swap it in atomically; on any error the running one stays.
+    Reload {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +31,28 @@ pub struct Response {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// Human-readable outcome of a command (e.g. what a reload changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Response {
+    pub fn ok() -> Response {
+        Response {
+            ok: true,
+            error: None,
+            status: None,
+            message: None,
+        }
+    }
+    pub fn error(e: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            error: Some(e.into()),
+            status: None,
+            message: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

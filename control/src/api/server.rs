@@ -7,11 +7,18 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 /// Something that can describe the daemon's state at any moment.
 pub trait StatusSource: Send + Sync + 'static {
     fn status(&self) -> Status;
+}
+
+/// A request the control loop must carry out (it owns the mutable state);
+/// the answer comes back on `reply`.
+pub struct Command {
+    pub request: Request,
+    pub reply: mpsc::Sender<Response>,
 }
 
 pub struct ApiServer {
@@ -22,7 +29,11 @@ impl ApiServer {
     /// Bind the socket (parent directory 0700, socket 0600) and serve on a
     /// thread. A stale socket file from a dead daemon is replaced; a live
     /// daemon's is not.
-    pub fn start(path: &Path, source: Arc<dyn StatusSource>) -> std::io::Result<ApiServer> {
+    pub fn start(
+        path: &Path,
+        source: Arc<dyn StatusSource>,
+        commands: mpsc::Sender<Command>,
+    ) -> std::io::Result<ApiServer> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 std::fs::create_dir_all(dir)?;
@@ -48,9 +59,10 @@ impl ApiServer {
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
                     let source = source.clone();
+                    let commands = commands.clone();
                     let _ = std::thread::Builder::new()
                         .name("xlb-api-conn".into())
-                        .spawn(move || serve(stream, &*source));
+                        .spawn(move || serve(stream, &*source, &commands));
                 }
             })?;
         Ok(ApiServer {
@@ -65,7 +77,7 @@ impl Drop for ApiServer {
     }
 }
 
-fn serve(stream: UnixStream, source: &dyn StatusSource) {
+fn serve(stream: UnixStream, source: &dyn StatusSource, commands: &mpsc::Sender<Command>) {
     let Ok(mut out) = stream.try_clone() else {
         return;
     };
@@ -76,23 +88,23 @@ fn serve(stream: UnixStream, source: &dyn StatusSource) {
             continue;
         }
         let resp = match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Ping) => Response {
-                ok: true,
-                error: None,
-                status: None,
-            },
+            Ok(Request::Ping) => Response::ok(),
             Ok(Request::Show) => Response {
-                ok: true,
-                error: None,
                 status: Some(source.status()),
+                ..Response::ok()
             },
-            Err(e) => Response {
-                ok: false,
-                error: Some(format!(
-                    "bad request: {e}; send one JSON object per line, e.g. {{\"cmd\":\"show\"}}"
-                )),
-                status: None,
-            },
+            Ok(request) => {
+                let (tx, rx) = mpsc::channel();
+                if commands.send(Command { request, reply: tx }).is_err() {
+                    Response::error("xlbd is shutting down")
+                } else {
+                    rx.recv()
+                        .unwrap_or_else(|_| Response::error("xlbd dropped the request"))
+                }
+            }
+            Err(e) => Response::error(format!(
+                "bad request: {e}; send one JSON object per line, e.g. {{\"cmd\":\"show\"}}"
+            )),
         };
         let mut text = serde_json::to_string(&resp).expect("responses serialize");
         text.push('\n');

@@ -23,6 +23,9 @@ struct Args {
 enum Cmd {
     /// Validate a configuration file without starting anything; exits 2 on errors.
     CheckConfig { file: PathBuf },
+    /// Reload the configuration (default: the file xlbd runs with) without
+    /// dropping connections; on any error xlbd keeps the running one.
+    Reload { file: Option<PathBuf> },
     /// Print an annotated example configuration (nat or dr) to start from.
     Example {
         #[arg(value_parser = ["nat", "dr"])]
@@ -45,6 +48,25 @@ enum Cmd {
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.cmd {
+        Cmd::Reload { file } => {
+            // The daemon resolves relative paths from its own directory:
+            // send an absolute one.
+            let path = file.map(|f| std::path::absolute(&f).unwrap_or(f).display().to_string());
+            match client::call(&args.socket, &Request::Reload { path }) {
+                Ok(r) if r.ok => {
+                    println!("reloaded: {}", r.message.unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    eprintln!("{}", r.error.unwrap_or_default());
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("xlbctl: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Example { kind } => {
             print!(
                 "{}",

@@ -2,11 +2,14 @@
 //! config names and answers xlbctl on a unix socket.
 
 use clap::Parser;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-use xlb_control::api::server::ApiServer;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use xlb_control::api::server::{ApiServer, Command};
+use xlb_control::api::{Request, Response};
 use xlb_control::config::Config;
 use xlb_control::daemon::Daemon;
 
@@ -29,9 +32,14 @@ struct Args {
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static HUP: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
+extern "C" fn on_signal(sig: libc::c_int) {
+    if sig == libc::SIGHUP {
+        HUP.store(true, Ordering::Relaxed);
+    } else {
+        STOP.store(true, Ordering::Relaxed);
+    }
 }
 
 fn main() -> ExitCode {
@@ -51,14 +59,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(s) = args.socket {
-        cfg.daemon.socket = s;
+    if let Some(s) = &args.socket {
+        cfg.daemon.socket = s.clone();
     }
     let socket = cfg.daemon.socket.clone();
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
     }
     let mut daemon = match Daemon::start(cfg) {
         Ok(d) => d,
@@ -67,7 +76,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let api = match ApiServer::start(&socket, daemon.shared()) {
+    daemon.set_socket_override(args.socket.clone());
+    let (commands, requests) = mpsc::channel::<Command>();
+    let api = match ApiServer::start(&socket, daemon.shared(), commands) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("xlbd: cannot listen on {}: {e}", socket.display());
@@ -76,13 +87,40 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(socket = %socket.display(), "xlbd ready");
-    let mut since_tick = Duration::ZERO;
-    let step = Duration::from_millis(100);
+    let tick = Duration::from_millis(500);
+    let mut next_tick = Instant::now() + tick;
     while !STOP.load(Ordering::Relaxed) {
-        std::thread::sleep(step);
-        since_tick += step;
-        if since_tick >= Duration::from_millis(500) {
-            since_tick = Duration::ZERO;
+        // Commands from the API are served as they come; signals and upkeep
+        // at least every 100 ms.
+        match requests.recv_timeout(Duration::from_millis(100)) {
+            Ok(cmd) => {
+                let resp = match cmd.request {
+                    Request::Reload { path } => match daemon.reload(path.as_deref().map(Path::new))
+                    {
+                        Ok(summary) => Response {
+                            message: Some(summary),
+                            ..Response::ok()
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reload refused");
+                            Response::error(e)
+                        }
+                    },
+                    other => Response::error(format!("{other:?} is not a control-loop command")),
+                };
+                let _ = cmd.reply.send(resp);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if HUP.swap(false, Ordering::Relaxed) {
+            // SIGHUP: reload the file the daemon was started with.
+            if let Err(e) = daemon.reload(None) {
+                tracing::warn!(error = %e, "reload on SIGHUP refused");
+            }
+        }
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + tick;
             daemon.tick();
         }
     }

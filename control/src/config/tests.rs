@@ -165,8 +165,14 @@ fn timeouts_map_to_ipvs_states() {
 fn unknown_mode_words_list_the_known_ones() {
     let e = errors("[daemon]\npoll = \"fast\"\nbind = \"copy\"\n");
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].starts_with("t.toml:2:8: unknown poll mode \"fast\""), "{e:?}");
-    assert!(e[0].contains("help: use one of \"wakeup\", \"busy-poll\""), "{e:?}");
+    assert!(
+        e[0].starts_with("t.toml:2:8: unknown poll mode \"fast\""),
+        "{e:?}"
+    );
+    assert!(
+        e[0].contains("help: use one of \"wakeup\", \"busy-poll\""),
+        "{e:?}"
+    );
     let c = parse("[daemon]\nbind = \"Zero-Copy\"\n").unwrap();
     assert_eq!(c.daemon.bind, Some(BindMode::ZeroCopy));
     assert_eq!(c.daemon.poll, None, "unset: the NIC profile decides");

@@ -7,7 +7,9 @@ use crate::net::ifaces::Interface;
 use crate::net::neigh::NeighbourTable;
 use std::collections::HashSet;
 use std::sync::Arc;
-use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
+use xlb_dataplane::snapshot::{
+    Forwarding, PortInfo, RealId, RealRoute, RealServer, Snapshot, VirtualService,
+};
 use xlb_dataplane::stats::ConnGauge;
 use xlb_dataplane::steer::{EndpointKey, SteeringRules};
 
@@ -30,6 +32,12 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Snapshot(#[from] xlb_dataplane::snapshot::SnapshotError),
+    #[error(
+        "no free id for {0}: too many services or real servers added and removed \
+             within an hour (ids of removed ones are held until their connections are gone); \
+             restart xlbd to start afresh"
+    )]
+    NoId(String),
 }
 
 pub struct Built {
@@ -39,11 +47,14 @@ pub struct Built {
     pub neighbours: Vec<(u32, std::net::Ipv4Addr)>,
 }
 
+/// `retired`: real servers removed by earlier reloads whose connections may
+/// still drain to them.
 pub fn build(
     cfg: &Config,
     ifaces: &[Interface],
     neigh: &NeighbourTable,
     ids: &mut Ids,
+    retired: &[(RealId, RealRoute)],
     generation: u64,
     gauges: Arc<[ConnGauge]>,
 ) -> Result<Built, BuildError> {
@@ -71,6 +82,8 @@ pub fn build(
     let mut keep_s = HashSet::new();
     let mut keep_r = HashSet::new();
     let mut neighbours = Vec::new();
+    let now = std::time::Instant::now();
+    ids.follow_timeouts(&cfg.timeouts);
     for s in &cfg.services {
         let skey = (s.address, s.port, s.protocol);
         keep_s.insert(skey);
@@ -99,7 +112,9 @@ pub fn build(
             }
             neighbours.push((ifindex, r.address));
             reals.push(RealServer {
-                id: ids.real(&rkey),
+                id: ids
+                    .real(&rkey, now)
+                    .ok_or_else(|| BuildError::NoId(format!("real server {}", r.address)))?,
                 addr: u32::from(r.address),
                 port: r.port,
                 weight: r.weight,
@@ -110,7 +125,9 @@ pub fn build(
             });
         }
         services.push(VirtualService {
-            id: ids.service(&skey),
+            id: ids
+                .service(&skey, now)
+                .ok_or_else(|| BuildError::NoId(format!("virtual server {}", s.name)))?,
             name: s.name.clone(),
             vip,
             port: s.port,
@@ -120,11 +137,11 @@ pub fn build(
             reals,
         });
     }
-    ids.services.retain(&keep_s);
-    ids.reals.retain(&keep_r);
+    ids.services.retain(&keep_s, now);
+    ids.reals.retain(&keep_r, now);
     neighbours.sort();
     neighbours.dedup();
-    let snapshot = Snapshot::new(generation, ports, services, cfg.timeouts, gauges)?;
+    let snapshot = Snapshot::new(generation, ports, services, retired, cfg.timeouts, gauges)?;
     Ok(Built {
         snapshot,
         rules,
@@ -162,7 +179,7 @@ mod tests {
         };
         neigh.insert((6, "10.200.2.11".parse().unwrap()), entry);
         let mut ids = Ids::default();
-        let b = build(&cfg, &ifaces, &neigh, &mut ids, 1, new_gauges()).unwrap();
+        let b = build(&cfg, &ifaces, &neigh, &mut ids, &[], 1, new_gauges()).unwrap();
         let web = &b.snapshot.services[0];
         assert_eq!(web.reals[0].egress, 1);
         assert_eq!(web.reals[0].mac, Some([2, 0x55, 0, 0, 0, 11]));
@@ -178,7 +195,7 @@ mod tests {
         assert!(b.rules.locals.contains(&0x0ac8_0201));
         assert_eq!(b.neighbours.len(), 3);
         // A rebuild keeps ids.
-        let b2 = build(&cfg, &ifaces, &neigh, &mut ids, 2, new_gauges()).unwrap();
+        let b2 = build(&cfg, &ifaces, &neigh, &mut ids, &[], 2, new_gauges()).unwrap();
         assert_eq!(b2.snapshot.services[0].reals[2].id, web.reals[2].id);
     }
 
@@ -191,6 +208,7 @@ mod tests {
             &[iface("out0", 5, "10.200.1.1")],
             &NeighbourTable::new(),
             &mut Ids::default(),
+            &[],
             1,
             new_gauges(),
         );
@@ -201,6 +219,7 @@ mod tests {
             &ifaces,
             &NeighbourTable::new(),
             &mut Ids::default(),
+            &[],
             1,
             new_gauges(),
         )

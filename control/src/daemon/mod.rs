@@ -16,11 +16,13 @@ use crate::net::neigh::{needs_poke, NeighbourTable, Netlink};
 use crate::nic::{self, NicProfile};
 use arc_swap::ArcSwap;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use xlb_dataplane::snapshot::{Forwarding, Snapshot};
+use std::time::Instant;
+use xlb_dataplane::snapshot::{Forwarding, RealId, RealRoute, Snapshot};
 use xlb_dataplane::stats::{new_gauges, ConnGauge, DropReason, WorkerStats};
-use xlb_dataplane::steer::Steering;
+use xlb_dataplane::steer::{Steering, SteeringRules};
 use xlb_dataplane::worker::{PortSpec, Worker, WorkerConfig, WorkerHandle};
 
 impl From<xlb_dataplane::steer::SteerError> for StartError {
@@ -61,8 +63,13 @@ pub struct Daemon {
     neighbours: Vec<(u32, Ipv4Addr)>,
     stop: Arc<AtomicBool>,
     workers: Vec<WorkerHandle>,
+    current_rules: SteeringRules,
+    /// `xlbd --socket`, which wins over every file's [daemon] socket.
+    socket_override: Option<std::path::PathBuf>,
+    /// Real servers removed by a reload, still draining: (id, route, since).
+    retired: Vec<(RealId, RealRoute, Instant)>,
     // Dropped last: detaching the programs after the workers stopped.
-    _steering: Vec<Steering>,
+    steering: Vec<Steering>,
 }
 
 impl Daemon {
@@ -73,11 +80,19 @@ impl Daemon {
         let gauges = new_gauges();
         let mut ids = Ids::default();
         // First pass only to learn which neighbours to resolve.
-        let first = build(&cfg, &all, &Default::default(), &mut ids, 1, gauges.clone())?;
+        let first = build(
+            &cfg,
+            &all,
+            &Default::default(),
+            &mut ids,
+            &[],
+            1,
+            gauges.clone(),
+        )?;
         let table = netlink.neighbours().map_err(io("read neighbour table"))?;
         poke_missing(&mut netlink, &first.neighbours, &table);
         let table = netlink.neighbours().map_err(io("read neighbour table"))?;
-        let built = build(&cfg, &all, &table, &mut ids, 1, gauges.clone())?;
+        let built = build(&cfg, &all, &table, &mut ids, &[], 1, gauges.clone())?;
 
         let nic = effective_nic_settings(&cfg);
         let mut steering = Vec::new();
@@ -86,6 +101,7 @@ impl Daemon {
             s.sync(&built.rules)?;
             steering.push(s);
         }
+        let built_rules = built.rules.clone();
         let snapshot = Arc::new(ArcSwap::from_pointee(built.snapshot));
         let stop = Arc::new(AtomicBool::new(false));
         let ports: Vec<PortSpec> = snapshot
@@ -155,8 +171,16 @@ impl Daemon {
             neighbours: built.neighbours,
             stop,
             workers,
-            _steering: steering,
+            current_rules: built_rules,
+            retired: Vec::new(),
+            socket_override: None,
+            steering,
         })
+    }
+
+    /// The socket given on the command line, kept across reloads.
+    pub fn set_socket_override(&mut self, socket: Option<std::path::PathBuf>) {
+        self.socket_override = socket;
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -193,11 +217,13 @@ impl Daemon {
                 return;
             }
         };
+        let retired = self.retired_routes();
         match build(
             &self.cfg,
             &all,
             &table,
             &mut self.ids,
+            &retired,
             self.generation + 1,
             self.gauges.clone(),
         ) {
@@ -217,6 +243,119 @@ impl Daemon {
             }
             Err(e) => tracing::warn!(error = %e, "keeping the running configuration"),
         }
+    }
+
+    /// Load, validate and apply a configuration. Nothing changes unless the
+    /// whole new configuration is valid and buildable; then the steering
+    /// maps gain the new entries, the snapshot is swapped in one atomic
+    /// store, and the maps lose the old entries. Connections keep their real
+    /// server when it is still configured (same service, address, port).
+    pub fn reload(&mut self, path: Option<&Path>) -> Result<String, String> {
+        let path = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.cfg.path.clone());
+        let mut new = Config::load(&path)
+            .map_err(|e| format!("{e}\nthe running configuration is unchanged"))?;
+        if let Some(s) = &self.socket_override {
+            new.daemon.socket = s.clone();
+        }
+        let mut needs_restart = Vec::new();
+        let (a, b) = (&self.cfg.daemon, &new.daemon);
+        if a.interfaces != b.interfaces {
+            needs_restart.push("[daemon] interfaces");
+        }
+        if a.cores != b.cores {
+            needs_restart.push("[daemon] cores/workers");
+        }
+        if a.conn_table_size != b.conn_table_size {
+            needs_restart.push("[daemon] conn_table_size");
+        }
+        if (a.poll, a.bind, a.xdp_mode) != (b.poll, b.bind, b.xdp_mode) {
+            needs_restart.push("[daemon] poll/bind/xdp_mode");
+        }
+        if a.socket != b.socket {
+            needs_restart.push("[daemon] socket");
+        }
+        if !needs_restart.is_empty() {
+            return Err(format!(
+                "{}: {} changed, which only a restart of xlbd applies; \
+                 revert it to reload the rest, or restart\nthe running configuration is unchanged",
+                path.display(),
+                needs_restart.join(", ")
+            ));
+        }
+        let fail = |e: String| {
+            format!(
+                "{}: {e}\nthe running configuration is unchanged",
+                path.display()
+            )
+        };
+        let all = ifaces::all().map_err(|e| fail(format!("cannot list interfaces: {e}")))?;
+        let table = self
+            .netlink
+            .neighbours()
+            .map_err(|e| fail(format!("cannot read the neighbour table: {e}")))?;
+        // Build against a copy of the ids: a failed reload must not retire any.
+        let mut ids = self.ids.clone();
+        let old = self.shared.snapshot.load_full();
+        // Servers this reload removes keep draining their connections.
+        let now = Instant::now();
+        let mut retired = self.retired.clone();
+        let kept: std::collections::HashSet<RealId> = new_real_ids(&new, &mut ids.clone());
+        for s in &old.services {
+            for r in &s.reals {
+                if !kept.contains(&r.id) {
+                    if let Some(route) = old.real(r.id) {
+                        retired.retain(|(id, _, _)| *id != r.id);
+                        retired.push((r.id, *route, now));
+                    }
+                }
+            }
+        }
+        let quarantine = ids.quarantine();
+        retired.retain(|(_, _, when)| now.duration_since(*when) < quarantine);
+        let routes: Vec<(RealId, RealRoute)> = retired.iter().map(|(id, r, _)| (*id, *r)).collect();
+        let built = build(
+            &new,
+            &all,
+            &table,
+            &mut ids,
+            &routes,
+            self.generation + 1,
+            self.gauges.clone(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        // Phase 1: the maps hold old and new entries, so traffic for a kept
+        // or a new service reaches the dataplane before and after the swap.
+        let mut both = built.rules.clone();
+        both.services
+            .extend(self.current_rules.services.iter().copied());
+        both.reals.extend(self.current_rules.reals.iter().copied());
+        both.locals
+            .extend(self.current_rules.locals.iter().copied());
+        for s in &mut self.steering {
+            s.sync(&both).map_err(|e| fail(e.to_string()))?;
+        }
+        let summary = describe_change(&old, &built.snapshot);
+        self.generation += 1;
+        self.shared.snapshot.store(Arc::new(built.snapshot));
+        // Phase 2: drop what the new configuration no longer has.
+        for s in &mut self.steering {
+            if let Err(e) = s.sync(&built.rules) {
+                tracing::warn!(error = %e, "stale steering entries left after reload");
+            }
+        }
+        self.current_rules = built.rules;
+        self.ids = ids;
+        self.retired = retired;
+        self.neighbours = built.neighbours;
+        self.cfg = new;
+        tracing::info!(config = %path.display(), generation = self.generation, %summary, "configuration reloaded");
+        Ok(summary)
+    }
+
+    fn retired_routes(&self) -> Vec<(RealId, RealRoute)> {
+        self.retired.iter().map(|(id, r, _)| (*id, *r)).collect()
     }
 
     pub fn shutdown(self) {
@@ -256,6 +395,62 @@ fn effective_nic_settings(cfg: &Config) -> NicProfile {
     p.rings.mode = p.bind;
     tracing::info!(poll = ?p.poll, xdp_mode = ?p.xdp_mode, bind = ?p.bind, "dataplane settings");
     p
+}
+
+/// The ids the real servers of `cfg` have (or would get) in `ids`.
+fn new_real_ids(cfg: &Config, ids: &mut Ids) -> std::collections::HashSet<RealId> {
+    let now = Instant::now();
+    cfg.services
+        .iter()
+        .flat_map(|s| {
+            s.reals
+                .iter()
+                .map(move |r| ((s.address, s.port, s.protocol), r.address, r.port))
+        })
+        .filter_map(|k| ids.real(&k, now))
+        .collect()
+}
+
+/// One line on what a reload changed, for the log and for `xlbctl reload`.
+fn describe_change(old: &Snapshot, new: &Snapshot) -> String {
+    use std::collections::HashMap;
+    let key = |s: &xlb_dataplane::snapshot::VirtualService| (s.vip, s.port, s.proto);
+    let old_s: HashMap<_, _> = old.services.iter().map(|s| (key(s), s)).collect();
+    let new_s: HashMap<_, _> = new.services.iter().map(|s| (key(s), s)).collect();
+    let (mut sa, mut sr, mut ra, mut rr, mut rw) = (0, 0, 0, 0, 0);
+    for (k, s) in &new_s {
+        let Some(o) = old_s.get(k) else {
+            sa += 1;
+            ra += s.reals.len();
+            continue;
+        };
+        let ow: HashMap<_, _> = o
+            .reals
+            .iter()
+            .map(|r| ((r.addr, r.port), r.weight))
+            .collect();
+        let nw: HashMap<_, _> = s
+            .reals
+            .iter()
+            .map(|r| ((r.addr, r.port), r.weight))
+            .collect();
+        ra += nw.keys().filter(|k| !ow.contains_key(k)).count();
+        rr += ow.keys().filter(|k| !nw.contains_key(k)).count();
+        rw += nw
+            .iter()
+            .filter(|(k, w)| ow.get(k).is_some_and(|o| o != *w))
+            .count();
+    }
+    for (k, o) in &old_s {
+        if !new_s.contains_key(k) {
+            sr += 1;
+            rr += o.reals.len();
+        }
+    }
+    format!(
+        "{} virtual servers ({sa} added, {sr} removed), real servers: {ra} added, {rr} removed, {rw} re-weighted",
+        new.services.len()
+    )
 }
 
 fn poke_missing(netlink: &mut Netlink, wanted: &[(u32, Ipv4Addr)], table: &NeighbourTable) {

@@ -59,7 +59,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
             mac: IN_MAC,
         },
     ];
-    Snapshot::new(1, ports, vec![svc], Timeouts::default(), new_gauges()).unwrap()
+    Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()
 }
 
 fn tcp(src: ([u8; 4], u16), dst: ([u8; 4], u16), macs: ([u8; 6], [u8; 6]), flags: &str) -> Vec<u8> {
@@ -321,27 +321,66 @@ fn quiesced_and_removed_servers_get_no_new_connections() {
         assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
         assert_eq!(&syn[30..34], &RS[1]);
     }
-    // Reload without server 11: its connections end, a new SYN goes elsewhere.
-    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
-    snap = Snapshot::new(
+    // Reload without server 11: its connections drain to it, new ones go
+    // elsewhere. Once it is forgotten (not even retired), packets of its
+    // connections are dropped and a retried SYN is scheduled afresh.
+    let base = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let only_10 = VirtualService {
+        reals: vec![base.services[0].reals[0].clone()],
+        ..base.services[0].clone()
+    };
+    let r11 = &base.services[0].reals[1];
+    let retired = [(
+        11,
+        crate::snapshot::RealRoute {
+            addr: r11.addr,
+            port: r11.port,
+            egress: INSIDE,
+            mac: r11.mac,
+        },
+    )];
+    rig.snap = Snapshot::new(
         2,
-        snap.ports.clone(),
-        vec![VirtualService {
-            reals: vec![snap.services[0].reals[0].clone()],
-            ..snap.services[0].clone()
-        }],
+        base.ports.clone(),
+        vec![only_10.clone()],
+        &retired,
         Timeouts::default(),
         rig.snap.gauges.clone(),
     )
     .unwrap();
-    rig.snap = snap;
     rig.fwd.adopt(&rig.snap);
     let mut data = tcp((CLIENT, 41000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(rig.run(OUTSIDE, &mut data), Verdict::Forward(INSIDE));
+    assert_eq!(
+        &data[30..34],
+        &RS[1],
+        "an existing connection drains to the removed server"
+    );
+    let mut syn = tcp((CLIENT, 42000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    assert_eq!(
+        &syn[30..34],
+        &RS[0],
+        "no new connection for the removed server"
+    );
+
+    rig.snap = Snapshot::new(
+        3,
+        base.ports.clone(),
+        vec![only_10],
+        &[],
+        Timeouts::default(),
+        rig.snap.gauges.clone(),
+    )
+    .unwrap();
+    rig.fwd.adopt(&rig.snap);
+    let mut data = tcp((CLIENT, 41001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
     assert_eq!(
         rig.run(OUTSIDE, &mut data),
         Verdict::Drop(DropReason::RealRemoved)
     );
-    let mut syn = tcp((CLIENT, 41000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.stats.services[3].drops(DropReason::RealRemoved), 1);
+    let mut syn = tcp((CLIENT, 41001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
     assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
     assert_eq!(&syn[30..34], &RS[0]);
 }
@@ -356,6 +395,7 @@ fn unresolved_neighbour_blocks_scheduling() {
         1,
         snap.ports.clone(),
         snap.services.clone(),
+        &[],
         Timeouts::default(),
         new_gauges(),
     )
