@@ -263,3 +263,24 @@ s.sendto(b'x', ('$VIP', 53)); print(s.recv(100).split()[0].decode())")
   # Not one packet was dropped through all of it.
   assert_eq "$(json_get 'sum(sum(w["drops"].values()) for w in s["workers"])')" 0 "dataplane drops"
 }
+
+test_reload_removing_a_service_lets_its_connections_drain() {
+  lab_up
+  start_xlbd "$ROOT/tests/lab/configs/reload-a.toml"
+  long_clients 6 4 >"/tmp/$P/long.out" &
+  local long=$!
+  sleep 1
+  # A config without the echo service at all.
+  python3 - "$ROOT/tests/lab/configs/reload-a.toml" >"/tmp/$P/no-echo.toml" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+print(text[: text.index('[[virtual_server]]\nname = "echo"')])
+PY
+  xlbctl reload "/tmp/$P/no-echo.toml" >/dev/null
+  wait "$long"
+  assert_eq "$(cat "/tmp/$P/long.out")" "long ok=6 fail=0" "connections of a removed service"
+  # New connections to it are not accepted any more.
+  if in_client python3 -c "import socket; socket.create_connection(('$VIP', 9000), timeout=2)" 2>/dev/null; then
+    echo "FAIL: a removed service accepted a new connection"; return 1
+  fi
+}

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use xlb_dataplane::snapshot::{Forwarding, RealId, RealRoute, Snapshot};
 use xlb_dataplane::stats::{new_gauges, ConnGauge, DropReason, WorkerStats};
-use xlb_dataplane::steer::{Steering, SteeringRules};
+use xlb_dataplane::steer::{EndpointKey, Steering, SteeringRules};
 use xlb_dataplane::worker::{PortSpec, Worker, WorkerConfig, WorkerHandle};
 
 impl From<xlb_dataplane::steer::SteerError> for StartError {
@@ -46,6 +46,19 @@ pub enum StartError {
     },
 }
 
+/// A real server a reload removed: its connections drain to it until they
+/// end; after the id quarantine it is forgotten (at the next reload).
+#[derive(Debug, Clone)]
+struct Retired {
+    id: RealId,
+    route: RealRoute,
+    since: Instant,
+    /// Its service's (VIP, port, proto): still steered while it drains.
+    service_key: EndpointKey,
+    /// NAT: its reply endpoint, still steered.
+    reply_key: Option<EndpointKey>,
+}
+
 /// The daemon's view shared with the API thread: lock-free handles only.
 pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
@@ -66,8 +79,8 @@ pub struct Daemon {
     current_rules: SteeringRules,
     /// `xlbd --socket`, which wins over every file's [daemon] socket.
     socket_override: Option<std::path::PathBuf>,
-    /// Real servers removed by a reload, still draining: (id, route, since).
-    retired: Vec<(RealId, RealRoute, Instant)>,
+    /// Real servers removed by a reload, still draining.
+    retired: Vec<Retired>,
     // Dropped last: detaching the programs after the workers stopped.
     steering: Vec<Steering>,
 }
@@ -306,16 +319,23 @@ impl Daemon {
             for r in &s.reals {
                 if !kept.contains(&r.id) {
                     if let Some(route) = old.real(r.id) {
-                        retired.retain(|(id, _, _)| *id != r.id);
-                        retired.push((r.id, *route, now));
+                        retired.retain(|x| x.id != r.id);
+                        retired.push(Retired {
+                            id: r.id,
+                            route: *route,
+                            since: now,
+                            service_key: EndpointKey::new(s.vip, s.port, s.proto),
+                            reply_key: (s.forwarding == Forwarding::Nat)
+                                .then(|| EndpointKey::new(r.addr, r.port, s.proto)),
+                        });
                     }
                 }
             }
         }
         let quarantine = ids.quarantine();
-        retired.retain(|(_, _, when)| now.duration_since(*when) < quarantine);
-        let routes: Vec<(RealId, RealRoute)> = retired.iter().map(|(id, r, _)| (*id, *r)).collect();
-        let built = build(
+        retired.retain(|x| now.duration_since(x.since) < quarantine);
+        let routes: Vec<(RealId, RealRoute)> = retired.iter().map(|x| (x.id, x.route)).collect();
+        let mut built = build(
             &new,
             &all,
             &table,
@@ -325,6 +345,12 @@ impl Daemon {
             self.gauges.clone(),
         )
         .map_err(|e| fail(e.to_string()))?;
+        // Draining servers keep their traffic steered to the dataplane, even
+        // when their whole service is gone.
+        for x in &retired {
+            built.rules.services.insert(x.service_key);
+            built.rules.reals.extend(x.reply_key);
+        }
         // Phase 1: the maps hold old and new entries, so traffic for a kept
         // or a new service reaches the dataplane before and after the swap.
         let mut both = built.rules.clone();
@@ -355,7 +381,7 @@ impl Daemon {
     }
 
     fn retired_routes(&self) -> Vec<(RealId, RealRoute)> {
-        self.retired.iter().map(|(id, r, _)| (*id, *r)).collect()
+        self.retired.iter().map(|x| (x.id, x.route)).collect()
     }
 
     pub fn shutdown(self) {
