@@ -39,12 +39,15 @@ pub struct RealServer {
     pub egress: PortId,
     /// From the kernel's neighbour table; `None` until resolved.
     pub mac: Option<[u8; 6]>,
+    /// `false` when the operator disabled it (`xlbctl disable`): no new
+    /// connections; existing ones continue.
+    pub enabled: bool,
 }
 
 impl RealServer {
     /// Whether the scheduler may give it new connections.
     pub fn schedulable(&self) -> bool {
-        self.weight > 0 && self.mac.is_some()
+        self.enabled && self.weight > 0 && self.mac.is_some()
     }
 }
 

@@ -284,3 +284,39 @@ PY
     echo "FAIL: a removed service accepted a new connection"; return 1
   fi
 }
+
+test_runtime_drain_disable_and_weights() {
+  lab_up
+  start_xlbd "$ROOT/tests/lab/configs/reload-a.toml"
+  long_clients 6 4 >"/tmp/$P/long.out" &
+  local long=$!
+  sleep 0.5
+  xlbctl drain echo 10.200.2.11 >/dev/null
+  xlbctl drain web 10.200.2.11 >/dev/null
+  # wrr over rs2:rs3 = 2:1
+  assert_eq "$(http_split 12 http://$VIP/)" "rs1=0 rs2=8 rs3=4 fail=0" "split with rs1 drained"
+  xlbctl disable 10.200.1.100:80/tcp 10.200.2.12:8080 >/dev/null
+  assert_eq "$(http_split 5 http://$VIP/)" "rs1=0 rs2=0 rs3=5 fail=0" "split with rs2 disabled"
+  local show; show=$(xlbctl show)
+  grep -q "10.200.2.11:8080 .*(configured weight 3)" <<<"$show" || { echo "FAIL: show: $show"; return 1; }
+  grep -q "10.200.2.12:8080 .*(disabled)" <<<"$show" || { echo "FAIL: show: $show"; return 1; }
+  # Overrides survive a reload of the same file.
+  xlbctl reload >/dev/null
+  assert_eq "$(http_split 3 http://$VIP/)" "rs1=0 rs2=0 rs3=3 fail=0" "overrides after reload"
+  xlbctl set-weight web 10.200.2.13 0 >/dev/null
+  local rc=0 out
+  out=$(http_split 2 http://$VIP/)
+  assert_eq "$out" "rs1=0 rs2=0 rs3=0 fail=2" "no server left"
+  xlbctl enable web 10.200.2.11 >/dev/null; xlbctl enable web 10.200.2.12 >/dev/null
+  xlbctl enable web 10.200.2.13 >/dev/null
+  assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "all enabled again"
+  wait "$long"
+  assert_eq "$(cat "/tmp/$P/long.out")" "long ok=6 fail=0" "connections to a drained server"
+  # Errors name what exists.
+  rc=0; out=$(xlbctl drain nosuch 10.200.2.11 2>&1) || rc=$?
+  assert_eq "$rc" 2 "unknown service exit code"
+  grep -q 'no virtual server "nosuch"; there are: web (10.200.1.100:80/tcp), echo' <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+  rc=0; out=$(xlbctl drain web 10.9.9.9 2>&1) || rc=$?
+  assert_eq "$rc" 2 "unknown real exit code"
+  grep -q 'web has no real server "10.9.9.9"; it has: 10.200.2.11:8080' <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+}

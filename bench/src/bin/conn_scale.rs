@@ -27,6 +27,7 @@ fn snapshot() -> Snapshot {
             weight: 1,
             egress: 1,
             mac: Some([2, 0x55, 0, 0, 0, i as u8]),
+            enabled: true,
         })
         .collect();
     let svc = VirtualService {

@@ -22,6 +22,27 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path: Option<String>,
     },
+    /// Run-time weight of a real server (kept across reloads while it exists).
+    SetWeight {
+        service: String,
+        real: String,
+        weight: u32,
+    },
+    /// Weight 0: no new connections, existing ones continue.
+    Drain {
+        service: String,
+        real: String,
+    },
+    /// Out of scheduling (shown as disabled); existing connections continue.
+    Disable {
+        service: String,
+        real: String,
+    },
+    /// Back to the configured weight, enabled.
+    Enable {
+        service: String,
+        real: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,7 +112,11 @@ impl Traffic {
 pub struct RealStatus {
     pub address: String,
     pub port: u16,
+    /// Effective weight (after run-time overrides).
     pub weight: u32,
+    /// Weight in the configuration file.
+    pub configured_weight: u32,
+    pub enabled: bool,
     /// MAC known from the kernel's neighbour table.
     pub resolved: bool,
     pub active: u64,

@@ -26,6 +26,19 @@ enum Cmd {
     /// Reload the configuration (default: the file xlbd runs with) without
     /// dropping connections; on any error xlbd keeps the running one.
     Reload { file: Option<PathBuf> },
+    /// Set a real server's weight at run time (kept across reloads while it
+    /// exists; `enable` restores the configured one).
+    SetWeight {
+        service: String,
+        real: String,
+        weight: u32,
+    },
+    /// Weight 0: no new connections, existing ones continue.
+    Drain { service: String, real: String },
+    /// Take a real server out of scheduling; existing connections continue.
+    Disable { service: String, real: String },
+    /// Undo set-weight/drain/disable: configured weight, enabled.
+    Enable { service: String, real: String },
     /// Print an annotated example configuration (nat or dr) to start from.
     Example {
         #[arg(value_parser = ["nat", "dr"])]
@@ -67,6 +80,21 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::SetWeight {
+            service,
+            real,
+            weight,
+        } => command(
+            &args.socket,
+            Request::SetWeight {
+                service,
+                real,
+                weight,
+            },
+        ),
+        Cmd::Drain { service, real } => command(&args.socket, Request::Drain { service, real }),
+        Cmd::Disable { service, real } => command(&args.socket, Request::Disable { service, real }),
+        Cmd::Enable { service, real } => command(&args.socket, Request::Enable { service, real }),
         Cmd::Example { kind } => {
             print!(
                 "{}",
@@ -118,6 +146,24 @@ fn main() -> ExitCode {
                 print!("{}", render(&status, stats, workers));
             }
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Send a command; print its outcome; exit 0, 2 (refused) or 1 (no daemon).
+fn command(socket: &std::path::Path, req: Request) -> ExitCode {
+    match client::call(socket, &req) {
+        Ok(r) if r.ok => {
+            println!("{}", r.message.unwrap_or_else(|| "ok".into()));
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            eprintln!("xlbctl: {}", r.error.unwrap_or_default());
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("xlbctl: {e}");
+            ExitCode::from(1)
         }
     }
 }
@@ -174,11 +220,16 @@ fn render(s: &Status, stats: bool, workers: bool) -> String {
         }
         for r in &v.reals {
             let remote = format!("{}:{}", r.address, r.port);
-            let mark = if r.resolved {
-                ""
-            } else {
-                "  (no neighbour entry yet)"
-            };
+            let mut mark = String::new();
+            if !r.enabled {
+                mark.push_str("  (disabled)");
+            }
+            if r.weight != r.configured_weight {
+                mark.push_str(&format!("  (configured weight {})", r.configured_weight));
+            }
+            if !r.resolved {
+                mark.push_str("  (no neighbour entry yet)");
+            }
             if stats {
                 let t = &r.traffic;
                 let _ = writeln!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use xlb_control::api::server::{ApiServer, Command};
 use xlb_control::api::{Request, Response};
 use xlb_control::config::Config;
-use xlb_control::daemon::Daemon;
+use xlb_control::daemon::{Daemon, OverrideOp};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +29,16 @@ struct Args {
     /// Log filter, e.g. info, debug, xlb_dataplane=debug (or RUST_LOG).
     #[arg(long, default_value = "info")]
     log: String,
+}
+
+fn answer(r: Result<String, String>) -> Response {
+    match r {
+        Ok(m) => Response {
+            message: Some(m),
+            ..Response::ok()
+        },
+        Err(e) => Response::error(e),
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -106,6 +116,20 @@ fn main() -> ExitCode {
                             Response::error(e)
                         }
                     },
+                    Request::SetWeight {
+                        service,
+                        real,
+                        weight,
+                    } => answer(daemon.override_real(&service, &real, OverrideOp::Weight(weight))),
+                    Request::Drain { service, real } => {
+                        answer(daemon.override_real(&service, &real, OverrideOp::Weight(0)))
+                    }
+                    Request::Disable { service, real } => {
+                        answer(daemon.override_real(&service, &real, OverrideOp::Disable))
+                    }
+                    Request::Enable { service, real } => {
+                        answer(daemon.override_real(&service, &real, OverrideOp::Enable))
+                    }
                     other => Response::error(format!("{other:?} is not a control-loop command")),
                 };
                 let _ = cmd.reply.send(resp);

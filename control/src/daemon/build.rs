@@ -122,6 +122,7 @@ pub fn build(
                 mac: neigh
                     .get(&(ifindex, r.address))
                     .and_then(|n| n.usable_mac()),
+                enabled: true,
             });
         }
         services.push(VirtualService {

@@ -6,7 +6,7 @@ mod build;
 mod ids;
 
 pub use build::{build, BuildError, Built};
-pub use ids::Ids;
+pub use ids::{Ids, RealKey};
 
 use crate::api::server::StatusSource;
 use crate::api::{RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
@@ -15,6 +15,7 @@ use crate::net::ifaces;
 use crate::net::neigh::{needs_poke, NeighbourTable, Netlink};
 use crate::nic::{self, NicProfile};
 use arc_swap::ArcSwap;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +47,130 @@ pub enum StartError {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideOp {
+    Weight(u32),
+    Disable,
+    Enable,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Override {
+    weight: Option<u32>,
+    disabled: bool,
+}
+
+fn real_key_of(
+    s: &xlb_dataplane::snapshot::VirtualService,
+    r: &xlb_dataplane::snapshot::RealServer,
+) -> RealKey {
+    (
+        (Ipv4Addr::from(s.vip), s.port, s.proto),
+        Ipv4Addr::from(r.addr),
+        r.port,
+    )
+}
+
+fn real_keys(cfg: &Config) -> std::collections::HashSet<RealKey> {
+    cfg.services
+        .iter()
+        .flat_map(|s| {
+            s.reals
+                .iter()
+                .map(move |r| ((s.address, s.port, s.protocol), r.address, r.port))
+        })
+        .collect()
+}
+
+/// Apply overrides, record the configured weights, swap the snapshot in.
+fn publish(shared: &Shared, overrides: &HashMap<RealKey, Override>, mut snap: Snapshot) {
+    let mut configured = HashMap::new();
+    for s in &mut snap.services {
+        let keys: Vec<RealKey> = s.reals.iter().map(|r| real_key_of(s, r)).collect();
+        for (r, k) in s.reals.iter_mut().zip(keys) {
+            configured.insert(r.id, r.weight);
+            if let Some(o) = overrides.get(&k) {
+                r.weight = o.weight.unwrap_or(r.weight);
+                r.enabled = !o.disabled;
+            }
+        }
+    }
+    shared.configured_weights.store(Arc::new(configured));
+    shared.snapshot.store(Arc::new(snap));
+}
+
+/// Find a real server by service (name, VIP:port or VIP:port/proto) and
+/// address (ADDR or ADDR:PORT), with an error that lists what exists.
+fn find_real(cfg: &Config, service: &str, real: &str) -> Result<RealKey, String> {
+    let proto_name = |p: u8| {
+        if p == xlb_dataplane::wire::IPPROTO_TCP {
+            "tcp"
+        } else {
+            "udp"
+        }
+    };
+    let label = |s: &crate::config::ServiceDef| {
+        format!(
+            "{} ({}:{}/{})",
+            s.name,
+            s.address,
+            s.port,
+            proto_name(s.protocol)
+        )
+    };
+    let matches: Vec<_> = cfg
+        .services
+        .iter()
+        .filter(|s| {
+            let ep = format!("{}:{}", s.address, s.port);
+            s.name == service
+                || ep == service
+                || format!("{ep}/{}", proto_name(s.protocol)) == service.to_ascii_lowercase()
+        })
+        .collect();
+    let svc = match matches.as_slice() {
+        [one] => *one,
+        [] => {
+            let all: Vec<String> = cfg.services.iter().map(label).collect();
+            return Err(format!(
+                "no virtual server {service:?}; there are: {}",
+                all.join(", ")
+            ));
+        }
+        many => {
+            let all: Vec<String> = many.iter().map(|s| label(s)).collect();
+            return Err(format!(
+                "{service:?} matches {}; add /tcp or /udp",
+                all.join(" and ")
+            ));
+        }
+    };
+    let rmatches: Vec<_> = svc
+        .reals
+        .iter()
+        .filter(|r| r.address.to_string() == real || format!("{}:{}", r.address, r.port) == real)
+        .collect();
+    match rmatches.as_slice() {
+        [r] => Ok(((svc.address, svc.port, svc.protocol), r.address, r.port)),
+        [] => {
+            let all: Vec<String> = svc
+                .reals
+                .iter()
+                .map(|r| format!("{}:{}", r.address, r.port))
+                .collect();
+            Err(format!(
+                "{} has no real server {real:?}; it has: {}",
+                svc.name,
+                all.join(", ")
+            ))
+        }
+        _ => Err(format!(
+            "{real:?} is ambiguous in {}; give ADDRESS:PORT",
+            svc.name
+        )),
+    }
+}
+
 /// A real server a reload removed: its connections drain to it until they
 /// end; after the id quarantine it is forgotten (at the next reload).
 #[derive(Debug, Clone)]
@@ -62,6 +187,8 @@ struct Retired {
 /// The daemon's view shared with the API thread: lock-free handles only.
 pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Weights as configured (before run-time overrides), by real server id.
+    pub configured_weights: ArcSwap<HashMap<RealId, u32>>,
     pub workers: Vec<(Arc<WorkerStats>, bool)>,
     pub config_path: String,
 }
@@ -77,6 +204,8 @@ pub struct Daemon {
     stop: Arc<AtomicBool>,
     workers: Vec<WorkerHandle>,
     current_rules: SteeringRules,
+    /// Run-time changes to real servers, kept across reloads while they exist.
+    overrides: HashMap<RealKey, Override>,
     /// `xlbd --socket`, which wins over every file's [daemon] socket.
     socket_override: Option<std::path::PathBuf>,
     /// Real servers removed by a reload, still draining.
@@ -168,6 +297,7 @@ impl Daemon {
         }
         let shared = Arc::new(Shared {
             snapshot,
+            configured_weights: ArcSwap::from_pointee(HashMap::new()),
             workers: workers
                 .iter()
                 .map(|w| (w.stats.clone(), w.zero_copy))
@@ -186,6 +316,7 @@ impl Daemon {
             workers,
             current_rules: built_rules,
             retired: Vec::new(),
+            overrides: HashMap::new(),
             socket_override: None,
             steering,
         })
@@ -223,26 +354,10 @@ impl Daemon {
         if !changed {
             return;
         }
-        let all = match ifaces::all() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list interfaces");
-                return;
-            }
-        };
-        let retired = self.retired_routes();
-        match build(
-            &self.cfg,
-            &all,
-            &table,
-            &mut self.ids,
-            &retired,
-            self.generation + 1,
-            self.gauges.clone(),
-        ) {
-            Ok(b) => {
-                self.generation += 1;
-                for s in &b.snapshot.services {
+        match self.rebuild(&table) {
+            Ok(()) => {
+                let new = self.shared.snapshot.load();
+                for s in &new.services {
                     for r in &s.reals {
                         let old = snap.real(r.id).and_then(|o| o.mac);
                         if old != r.mac {
@@ -251,11 +366,71 @@ impl Daemon {
                         }
                     }
                 }
-                self.neighbours = b.neighbours;
-                self.shared.snapshot.store(Arc::new(b.snapshot));
             }
             Err(e) => tracing::warn!(error = %e, "keeping the running configuration"),
         }
+    }
+
+    /// Build the running configuration again (new neighbour facts or
+    /// run-time overrides) and publish it.
+    fn rebuild(&mut self, table: &NeighbourTable) -> Result<(), String> {
+        let all = ifaces::all().map_err(|e| format!("cannot list interfaces: {e}"))?;
+        let retired = self.retired_routes();
+        let b = build(
+            &self.cfg,
+            &all,
+            table,
+            &mut self.ids,
+            &retired,
+            self.generation + 1,
+            self.gauges.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        self.generation += 1;
+        self.neighbours = b.neighbours;
+        self.publish(b.snapshot);
+        Ok(())
+    }
+
+    /// Apply run-time overrides to a freshly built snapshot and swap it in.
+    fn publish(&mut self, snap: Snapshot) {
+        publish(&self.shared, &self.overrides, snap);
+    }
+
+    /// `xlbctl set-weight | drain | disable | enable`.
+    pub fn override_real(
+        &mut self,
+        service: &str,
+        real: &str,
+        op: OverrideOp,
+    ) -> Result<String, String> {
+        let key = find_real(&self.cfg, service, real)?;
+        let entry = self.overrides.entry(key).or_default();
+        match op {
+            OverrideOp::Weight(w) if w > 65535 => {
+                return Err(format!("weight {w} is out of range; use 0 to 65535"))
+            }
+            OverrideOp::Weight(w) => entry.weight = Some(w),
+            OverrideOp::Disable => entry.disabled = true,
+            OverrideOp::Enable => *entry = Override::default(),
+        }
+        if *entry == Override::default() {
+            self.overrides.remove(&key);
+        }
+        let table = self
+            .netlink
+            .neighbours()
+            .map_err(|e| format!("cannot read the neighbour table: {e}"))?;
+        self.rebuild(&table)?;
+        let what = match op {
+            OverrideOp::Weight(0) => "drained (weight 0, connections continue)".to_string(),
+            OverrideOp::Weight(w) => format!("weight {w}"),
+            OverrideOp::Disable => "disabled (no new connections, existing continue)".to_string(),
+            OverrideOp::Enable => "enabled with its configured weight".to_string(),
+        };
+        let ((vip, vport, _), addr, port) = key;
+        tracing::info!(service = %format!("{vip}:{vport}"), real = %format!("{addr}:{port}"), %what, "run-time change");
+        Ok(format!("{addr}:{port} in {vip}:{vport}: {what}"))
     }
 
     /// Load, validate and apply a configuration. Nothing changes unless the
@@ -364,7 +539,9 @@ impl Daemon {
         }
         let summary = describe_change(&old, &built.snapshot);
         self.generation += 1;
-        self.shared.snapshot.store(Arc::new(built.snapshot));
+        let keep = real_keys(&new);
+        self.overrides.retain(|k, _| keep.contains(k));
+        publish(&self.shared, &self.overrides, built.snapshot);
         // Phase 2: drop what the new configuration no longer has.
         for s in &mut self.steering {
             if let Err(e) = s.sync(&built.rules) {
@@ -533,6 +710,13 @@ impl StatusSource for Shared {
                         address: Ipv4Addr::from(r.addr).to_string(),
                         port: r.port,
                         weight: r.weight,
+                        configured_weight: self
+                            .configured_weights
+                            .load()
+                            .get(&r.id)
+                            .copied()
+                            .unwrap_or(r.weight),
+                        enabled: r.enabled,
                         resolved: r.mac.is_some(),
                         active: snap.gauges[r.id as usize].active(),
                         inactive: snap.gauges[r.id as usize].inactive(),

@@ -35,6 +35,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
             weight: weights[i],
             egress: INSIDE,
             mac: Some(RS_MAC[i]),
+            enabled: true,
         })
         .collect();
     let svc = VirtualService {

@@ -115,6 +115,7 @@ pub(crate) mod testing {
                 weight: w,
                 egress: 0,
                 mac: Some([2, 0, 0, 0, 0, i as u8]),
+                enabled: true,
             })
             .collect()
     }
