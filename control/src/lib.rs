@@ -4,5 +4,6 @@
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod metrics;
 pub mod net;
 pub mod nic;

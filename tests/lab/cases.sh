@@ -320,3 +320,17 @@ test_runtime_drain_disable_and_weights() {
   assert_eq "$rc" 2 "unknown real exit code"
   grep -q 'web has no real server "10.9.9.9"; it has: 10.200.2.11:8080' <<<"$out" || { echo "FAIL: said: $out"; return 1; }
 }
+
+test_prometheus_metrics_count_what_was_forwarded() {
+  lab_up
+  { cat "$ROOT/examples/nat.toml"; printf '\n[metrics]\nlisten = "127.0.0.1:9469"\n'; } >"/tmp/$P/m.toml"
+  start_xlbd "/tmp/$P/m.toml"
+  assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "traffic"
+  local m
+  m=$(ip netns exec "$P-dir" curl -s --max-time 3 http://127.0.0.1:9469/metrics)
+  grep -qx 'xlb_real_connections_total{service="web",real="10.200.2.11:8080"} 3' <<<"$m" ||
+    { echo "FAIL: metrics:"; grep real_connections <<<"$m"; return 1; }
+  grep -qx 'xlb_service_connections_total{service="web",vip="10.200.1.100",port="80",protocol="TCP"} 6' <<<"$m" ||
+    { echo "FAIL: metrics:"; grep service_connections <<<"$m"; return 1; }
+  grep -q '^xlb_worker_rx_packets_total{worker="0"} [1-9]' <<<"$m" || { echo "FAIL: no worker rx"; return 1; }
+}

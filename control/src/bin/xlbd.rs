@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         cfg.daemon.socket = s.clone();
     }
     let socket = cfg.daemon.socket.clone();
+    let metrics = cfg.daemon.metrics;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -96,6 +97,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(addr) = metrics {
+        if let Err(e) = xlb_control::metrics::start(addr, daemon.shared()) {
+            eprintln!("xlbd: cannot serve metrics on {addr}: {e}");
+            daemon.shutdown();
+            return ExitCode::from(1);
+        }
+        tracing::info!(%addr, "Prometheus metrics on /metrics");
+    }
     tracing::info!(socket = %socket.display(), "xlbd ready");
     let tick = Duration::from_millis(500);
     let mut next_tick = Instant::now() + tick;

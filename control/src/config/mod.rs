@@ -80,6 +80,8 @@ pub struct DaemonSettings {
     pub xdp_mode: Option<AttachMode>,
     pub bind: Option<BindMode>,
     pub conn_table_size: usize,
+    /// Prometheus metrics address (`[metrics] listen`); `None` = off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,9 +334,25 @@ impl Validator<'_> {
                 None,
             );
         }
+        let metrics = raw
+            .metrics
+            .listen
+            .as_ref()
+            .and_then(|l| match l.get_ref().parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.error(
+                        &l.span(),
+                        format!("metrics listen {:?} is not ADDRESS:PORT", l.get_ref()),
+                        Some("e.g. listen = \"127.0.0.1:9469\" (IPv6: \"[::1]:9469\")".into()),
+                    );
+                    None
+                }
+            });
         Config {
             path: self.path.to_path_buf(),
             daemon: DaemonSettings {
+                metrics,
                 socket: PathBuf::from(d.socket.unwrap_or_else(|| DEFAULT_SOCKET.into())),
                 interfaces: d.interfaces.into_iter().map(|s| s.into_inner()).collect(),
                 cores,

@@ -12,6 +12,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub timeouts: RawTimeouts,
     #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
     pub virtual_server: Vec<RawVirtualServer>,
 }
 
@@ -27,6 +29,13 @@ pub struct RawDaemon {
     pub xdp_mode: Option<Spanned<String>>,
     pub bind: Option<Spanned<String>>,
     pub conn_table_size: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// ADDRESS:PORT for Prometheus; absent = off.
+    pub listen: Option<Spanned<String>>,
 }
 
 /// ipvsadm --set's three timeouts, in seconds.

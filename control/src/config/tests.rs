@@ -177,3 +177,15 @@ fn unknown_mode_words_list_the_known_ones() {
     assert_eq!(c.daemon.bind, Some(BindMode::ZeroCopy));
     assert_eq!(c.daemon.poll, None, "unset: the NIC profile decides");
 }
+
+#[test]
+fn metrics_address_is_checked() {
+    let c = parse(&format!("{OK}[metrics]\nlisten = \"127.0.0.1:9469\"\n")).unwrap();
+    assert_eq!(c.daemon.metrics, Some("127.0.0.1:9469".parse().unwrap()));
+    let e = errors(&format!("{OK}[metrics]\nlisten = \"localhost\"\n"));
+    assert!(
+        e[0].starts_with("t.toml:11:10: metrics listen \"localhost\" is not ADDRESS:PORT"),
+        "{e:?}"
+    );
+    assert_eq!(parse(OK).unwrap().daemon.metrics, None, "off by default");
+}

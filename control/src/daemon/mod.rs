@@ -464,6 +464,9 @@ impl Daemon {
         if a.socket != b.socket {
             needs_restart.push("[daemon] socket");
         }
+        if a.metrics != b.metrics {
+            needs_restart.push("[metrics] listen");
+        }
         if !needs_restart.is_empty() {
             return Err(format!(
                 "{}: {} changed, which only a restart of xlbd applies; \

@@ -1,0 +1,330 @@
+//! Prometheus metrics over HTTP (off unless `[metrics] listen` is set): one
+//! thread answering `GET /metrics` in the text exposition format, rendered
+//! from the same status the API serves (lock-free reads of the counters).
+
+use crate::api::server::StatusSource;
+use crate::api::Status;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn start(addr: SocketAddr, source: Arc<dyn StatusSource>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr)?;
+    std::thread::Builder::new()
+        .name("xlb-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = serve(stream, &*source);
+            }
+        })?;
+    Ok(())
+}
+
+fn serve(mut stream: TcpStream, source: &dyn StatusSource) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let (status, body) = if line.starts_with("GET /metrics ") || line.starts_with("GET / ") {
+        ("200 OK", render(&source.status()))
+    } else {
+        ("404 Not Found", "try GET /metrics\n".to_string())
+    };
+    write!(
+        stream,
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
+            .collect();
+        let _ = writeln!(self.0, "{name}{{{}}} {v}", l.join(","));
+    }
+}
+
+/// The whole exposition for one status.
+pub fn render(s: &Status) -> String {
+    let mut o = Out(String::new());
+    o.family(
+        "xlb_config_generation",
+        "gauge",
+        "Snapshot generation the workers forward with.",
+    );
+    let _ = writeln!(o.0, "xlb_config_generation {}", s.generation);
+
+    type Pick = fn(&crate::api::Traffic) -> u64;
+    let traffic: [(&str, &str, &str, Pick); 5] = [
+        (
+            "connections_total",
+            "counter",
+            "Connections scheduled.",
+            |t| t.conns,
+        ),
+        (
+            "packets_in_total",
+            "counter",
+            "Packets client to real server.",
+            |t| t.packets_in,
+        ),
+        (
+            "packets_out_total",
+            "counter",
+            "Packets real server to client (NAT).",
+            |t| t.packets_out,
+        ),
+        (
+            "bytes_in_total",
+            "counter",
+            "IP bytes client to real server.",
+            |t| t.bytes_in,
+        ),
+        (
+            "bytes_out_total",
+            "counter",
+            "IP bytes real server to client (NAT).",
+            |t| t.bytes_out,
+        ),
+    ];
+    for (suffix, kind, help, pick) in traffic {
+        let name = format!("xlb_service_{suffix}");
+        o.family(&name, kind, help);
+        for v in &s.services {
+            let port = v.port.to_string();
+            o.sample(
+                &name,
+                &[
+                    ("service", &v.name),
+                    ("vip", &v.address),
+                    ("port", &port),
+                    ("protocol", &v.protocol),
+                ],
+                pick(&v.traffic),
+            );
+        }
+        let name = format!("xlb_real_{suffix}");
+        o.family(&name, kind, help);
+        for v in &s.services {
+            for r in &v.reals {
+                let real = format!("{}:{}", r.address, r.port);
+                o.sample(
+                    &name,
+                    &[("service", &v.name), ("real", &real)],
+                    pick(&r.traffic),
+                );
+            }
+        }
+    }
+    o.family(
+        "xlb_service_drops_total",
+        "counter",
+        "Packets of a service dropped, by reason.",
+    );
+    for v in &s.services {
+        for (reason, n) in &v.traffic.drops {
+            o.sample(
+                "xlb_service_drops_total",
+                &[("service", &v.name), ("reason", reason)],
+                *n,
+            );
+        }
+    }
+    type RPick = fn(&crate::api::RealStatus) -> u64;
+    let gauges: [(&str, &str, RPick); 5] = [
+        (
+            "xlb_real_active_connections",
+            "Established TCP connections (IPVS ActiveConn).",
+            |r| r.active,
+        ),
+        (
+            "xlb_real_inactive_connections",
+            "Other connections (IPVS InActConn).",
+            |r| r.inactive,
+        ),
+        ("xlb_real_weight", "Effective weight.", |r| {
+            u64::from(r.weight)
+        }),
+        ("xlb_real_enabled", "1 unless disabled at run time.", |r| {
+            u64::from(r.enabled)
+        }),
+        (
+            "xlb_real_resolved",
+            "1 when the kernel has the real server's MAC.",
+            |r| u64::from(r.resolved),
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        o.family(name, "gauge", help);
+        for v in &s.services {
+            for r in &v.reals {
+                let real = format!("{}:{}", r.address, r.port);
+                o.sample(name, &[("service", &v.name), ("real", &real)], pick(r));
+            }
+        }
+    }
+    type WPick = fn(&crate::api::WorkerStatus) -> u64;
+    let workers: [(&str, &str, &str, WPick); 7] = [
+        (
+            "xlb_worker_rx_packets_total",
+            "counter",
+            "Frames received from AF_XDP.",
+            |w| w.rx_packets,
+        ),
+        (
+            "xlb_worker_tx_packets_total",
+            "counter",
+            "Frames queued for transmission.",
+            |w| w.tx_packets,
+        ),
+        (
+            "xlb_worker_rx_batches_total",
+            "counter",
+            "Non-empty receive batches.",
+            |w| w.rx_batches,
+        ),
+        (
+            "xlb_worker_poll_iterations_total",
+            "counter",
+            "Poll loop iterations.",
+            |w| w.poll_iterations,
+        ),
+        (
+            "xlb_worker_connections",
+            "gauge",
+            "Live connections in the worker's table.",
+            |w| w.conns_live,
+        ),
+        (
+            "xlb_worker_remote_hits_total",
+            "counter",
+            "Packets of another worker's connection.",
+            |w| w.remote_hits,
+        ),
+        (
+            "xlb_worker_ip_options_total",
+            "counter",
+            "IPv4 packets with options (forwarded).",
+            |w| w.ip_options,
+        ),
+    ];
+    for (name, kind, help, pick) in workers {
+        o.family(name, kind, help);
+        for w in &s.workers {
+            o.sample(name, &[("worker", &w.index.to_string())], pick(w));
+        }
+    }
+    o.family(
+        "xlb_worker_drops_total",
+        "counter",
+        "Frames dropped by the dataplane, by reason.",
+    );
+    for w in &s.workers {
+        for (reason, n) in &w.drops {
+            o.sample(
+                "xlb_worker_drops_total",
+                &[("worker", &w.index.to_string()), ("reason", reason)],
+                *n,
+            );
+        }
+    }
+    o.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{RealStatus, ServiceStatus, Traffic, WorkerStatus};
+
+    #[test]
+    fn renders_families_and_labelled_samples() {
+        let s = Status {
+            generation: 3,
+            config: "x".into(),
+            services: vec![ServiceStatus {
+                name: "we\"b".into(),
+                address: "10.0.0.1".into(),
+                port: 80,
+                protocol: "TCP".into(),
+                scheduler: "wrr".into(),
+                forwarding: "Masq".into(),
+                traffic: Traffic {
+                    conns: 7,
+                    ..Default::default()
+                },
+                reals: vec![RealStatus {
+                    address: "10.0.1.1".into(),
+                    port: 8080,
+                    weight: 2,
+                    configured_weight: 2,
+                    enabled: true,
+                    resolved: true,
+                    active: 1,
+                    inactive: 4,
+                    traffic: Traffic {
+                        conns: 7,
+                        bytes_out: 900,
+                        ..Default::default()
+                    },
+                }],
+            }],
+            workers: vec![WorkerStatus {
+                index: 0,
+                zero_copy: false,
+                rx_packets: 10,
+                tx_packets: 9,
+                rx_batches: 2,
+                poll_iterations: 5,
+                conns_live: 1,
+                conns_created: 1,
+                conns_expired: 0,
+                remote_hits: 0,
+                ip_options: 0,
+                drops: [("fragment".to_string(), 1)].into(),
+            }],
+        };
+        let m = render(&s);
+        assert!(m.contains("xlb_config_generation 3\n"), "{m}");
+        assert!(
+            m.contains("# TYPE xlb_service_connections_total counter\n"),
+            "{m}"
+        );
+        assert!(m.contains("xlb_service_connections_total{service=\"we\\\"b\",vip=\"10.0.0.1\",port=\"80\",protocol=\"TCP\"} 7\n"), "{m}");
+        assert!(
+            m.contains(
+                "xlb_real_bytes_out_total{service=\"we\\\"b\",real=\"10.0.1.1:8080\"} 900\n"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "xlb_real_inactive_connections{service=\"we\\\"b\",real=\"10.0.1.1:8080\"} 4\n"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains("xlb_worker_drops_total{worker=\"0\",reason=\"fragment\"} 1\n"),
+            "{m}"
+        );
+        // Every sample line belongs to a declared family.
+        for line in m.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(m.contains(&format!("# TYPE {name} ")), "{name} undeclared");
+        }
+    }
+}
