@@ -273,6 +273,7 @@ mod tests {
                     weight: 2,
                     configured_weight: 2,
                     enabled: true,
+                    health: None,
                     resolved: true,
                     active: 1,
                     inactive: 4,

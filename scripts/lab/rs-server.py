@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""A lab real server: HTTP on the given TCP ports, a UDP echo on the given
+"""A lab real server: HTTP on the given TCP ports (paths: / answers the
+name, /bytes/N N bytes, /status/N an empty response with status N, /hang
+never answers), a UDP echo on the given
 UDP ports and a line echo on TCP 9000 (for long-lived connections), each
 answering with this server's name so clients can count the split. Runs until
 killed (the lab kills it by PID)."""
@@ -18,6 +20,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self):
+        if self.path.startswith("/hang"):
+            # A hung server: accepted, never answered (health-check tests).
+            import time
+            time.sleep(60)
+            return
+        if self.path.startswith("/status/"):
+            self.send_response(int(self.path.split("/")[2]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/bytes/"):
             body = b"x" * int(self.path.split("/")[2])
         else:

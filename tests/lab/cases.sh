@@ -334,3 +334,39 @@ test_prometheus_metrics_count_what_was_forwarded() {
     { echo "FAIL: metrics:"; grep service_connections <<<"$m"; return 1; }
   grep -q '^xlb_worker_rx_packets_total{worker="0"} [1-9]' <<<"$m" || { echo "FAIL: no worker rx"; return 1; }
 }
+
+# wait_health SERVICE REAL PREFIX: until the real's health starts with PREFIX (10 s).
+wait_health() {
+  local expr="[r.get('health','') for v in s['services'] if v['name']=='$1' for r in v['reals'] if r['address']=='$2'][0]"
+  for _ in $(seq 100); do
+    [[ "$(json_get "$expr")" == "$3"* ]] && return 0
+    sleep 0.1
+  done
+  echo "FAIL: $1 $2 health is '$(json_get "$expr")', want $3*"; return 1
+}
+
+test_health_checks_take_failed_servers_out_and_back() {
+  lab_up
+  start_xlbd "$ROOT/tests/lab/configs/checks.toml"
+  # rs3's check hangs: down by timeout. web2 answers 503: down by status,
+  # except rs2 whose script check says up.
+  wait_health web 10.200.2.13 "down: no answer within 500 ms"
+  wait_health web2 10.200.2.11 "down: HTTP status 503"
+  wait_health web2 10.200.2.12 up
+  wait_health web 10.200.2.11 up
+  assert_eq "$(http_split 10 http://$VIP/)" "rs1=6 rs2=4 rs3=0 fail=0" "split without the hung server"
+  assert_eq "$(http_split 3 http://$VIP:81/)" "rs1=0 rs2=3 rs3=0 fail=0" "web2 without the 503 server"
+
+  # Stop rs2's servers: after fall (2) failed checks it gets no new connection.
+  kill "$(cat "/tmp/$P/rs2.pid")"
+  wait_health web 10.200.2.12 "down: connect to 10.200.2.12:8080"
+  assert_eq "$(http_split 4 http://$VIP/)" "rs1=4 rs2=0 rs3=0 fail=0" "split with rs2 stopped"
+  grep -q "real server DOWN.*10.200.2.12:8080" "/tmp/$P/xlbd.log" || { echo "FAIL: no DOWN log line"; return 1; }
+  # Start it again: back after rise (2) good checks.
+  ip netns exec "$P-rs2" python3 "$ROOT/scripts/lab/rs-server.py" rs2 80,8080 53,5353 >/dev/null 2>&1 &
+  echo $! >"/tmp/$P/rs2.pid"
+  wait_health web 10.200.2.12 up
+  assert_eq "$(http_split 5 http://$VIP/)" "rs1=3 rs2=2 rs3=0 fail=0" "split with rs2 back"
+  xlbctl show | grep -q "10.200.2.13:8080 .*(down: no answer within 500 ms)" ||
+    { echo "FAIL: show:"; xlbctl show; return 1; }
+}

@@ -117,6 +117,9 @@ pub struct RealStatus {
     /// Weight in the configuration file.
     pub configured_weight: u32,
     pub enabled: bool,
+    /// Health check verdict ("up", "down: why"); absent when unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
     /// MAC known from the kernel's neighbour table.
     pub resolved: bool,
     pub active: u64,

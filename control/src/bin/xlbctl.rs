@@ -221,7 +221,9 @@ fn render(s: &Status, stats: bool, workers: bool) -> String {
         for r in &v.reals {
             let remote = format!("{}:{}", r.address, r.port);
             let mut mark = String::new();
-            if !r.enabled {
+            if let Some(h) = r.health.as_deref().filter(|h| h.starts_with("down")) {
+                mark.push_str(&format!("  ({h})"));
+            } else if !r.enabled {
                 mark.push_str("  (disabled)");
             }
             if r.weight != r.configured_weight {

@@ -89,6 +89,16 @@ pub struct RealServerDef {
     pub address: Ipv4Addr,
     pub port: u16,
     pub weight: u32,
+    pub check: Option<CheckDef>,
+}
+
+/// A checked health check: the probe and what a failure does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckDef {
+    pub spec: xlb_checks::CheckSpec,
+    /// keepalived inhibit_on_failure: a failed server keeps its place with
+    /// weight 0 instead of leaving the scheduling.
+    pub inhibit_on_failure: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,6 +376,147 @@ impl Validator<'_> {
         }
     }
 
+    fn seconds(
+        &mut self,
+        v: &Option<toml::Spanned<f64>>,
+        what: &str,
+        default: f64,
+        max: f64,
+    ) -> std::time::Duration {
+        let Some(v) = v else {
+            return std::time::Duration::from_secs_f64(default);
+        };
+        let x = *v.get_ref();
+        if !(0.01..=max).contains(&x) {
+            self.error(
+                &v.span(),
+                format!("{what} = {x} is out of range"),
+                Some(format!("use 0.01 to {max} seconds")),
+            );
+            return std::time::Duration::from_secs_f64(default);
+        }
+        std::time::Duration::from_secs_f64(x)
+    }
+
+    /// A health check for real server `addr:port`.
+    fn health_check(
+        &mut self,
+        c: &toml::Spanned<raw::RawCheck>,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Option<CheckDef> {
+        use xlb_checks::{CheckKind, CheckSpec};
+        let r = c.get_ref();
+        let kind_word = r.kind.get_ref().to_ascii_lowercase();
+        // Which type-specific keys are set, to reject ones of another type.
+        let set: [(&str, Option<std::ops::Range<usize>>, &str); 7] = [
+            ("path", r.path.as_ref().map(|v| v.span()), "http"),
+            ("status", r.status.as_ref().map(|v| v.span()), "http"),
+            ("digest", r.digest.as_ref().map(|v| v.span()), "http"),
+            ("command", r.command.as_ref().map(|v| v.span()), "misc"),
+            ("dynamic", r.dynamic.as_ref().map(|v| v.span()), "misc"),
+            ("payload", r.payload.as_ref().map(|v| v.span()), "udp"),
+            (
+                "require_reply",
+                r.require_reply.as_ref().map(|v| v.span()),
+                "udp",
+            ),
+        ];
+        for (key, span, only) in &set {
+            if let Some(span) = span {
+                if kind_word != *only {
+                    self.error(
+                        span,
+                        format!("{key} is only for type = \"{only}\" checks"),
+                        Some("remove it or change the type".into()),
+                    );
+                }
+            }
+        }
+        let kind = match kind_word.as_str() {
+            "tcp" | "tcp_check" => CheckKind::Tcp,
+            "http" | "http_get" => CheckKind::Http {
+                path: r.path.as_ref().map_or("/".into(), |p| p.get_ref().clone()),
+                host: r.host.clone(),
+                status: r
+                    .status
+                    .as_ref()
+                    .map_or(Vec::new(), |s| s.get_ref().clone()),
+                digest: r.digest.as_ref().map(|d| d.get_ref().to_ascii_lowercase()),
+            },
+            "misc" | "misc_check" => match &r.command {
+                Some(cmd) => CheckKind::Misc {
+                    command: cmd.get_ref().clone(),
+                    dynamic: r.dynamic.as_ref().is_some_and(|d| *d.get_ref()),
+                },
+                None => {
+                    self.error(
+                        &r.kind.span(),
+                        "a misc check needs a command".into(),
+                        Some("add command = \"/path/to/script ARGS\"".into()),
+                    );
+                    return None;
+                }
+            },
+            "udp" | "udp_check" => CheckKind::Udp {
+                payload: r
+                    .payload
+                    .as_ref()
+                    .map_or(Vec::new(), |p| p.get_ref().as_bytes().to_vec()),
+                require_reply: r.require_reply.as_ref().is_some_and(|v| *v.get_ref()),
+            },
+            "ssl" | "ssl_get" => {
+                self.error(
+                    &r.kind.span(),
+                    "SSL_GET checks are not supported yet".into(),
+                    Some("use type = \"tcp\" on the TLS port for now".into()),
+                );
+                return None;
+            }
+            other => {
+                self.error(
+                    &r.kind.span(),
+                    format!("unknown check type {other:?}"),
+                    Some("use one of \"tcp\", \"http\", \"misc\", \"udp\"".into()),
+                );
+                return None;
+            }
+        };
+        let ip = match &r.connect_ip {
+            Some(s) => self.ipv4(s, "connect_ip")?,
+            None => addr,
+        };
+        let cport = match &r.connect_port {
+            Some(p) => self.port(p, "connect_port")?,
+            None => port,
+        };
+        let bind = match &r.bindto {
+            Some(s) => Some(std::net::IpAddr::V4(self.ipv4(s, "bindto")?)),
+            None => None,
+        };
+        let count = |v: &Option<toml::Spanned<u32>>, d: u32| v.as_ref().map_or(d, |x| *x.get_ref());
+        let spec = CheckSpec {
+            kind,
+            target: std::net::SocketAddr::new(ip.into(), cport),
+            bind,
+            interval: self.seconds(&r.interval, "interval", 6.0, 3600.0),
+            timeout: self.seconds(&r.timeout, "timeout", 5.0, 600.0),
+            rise: count(&r.rise, 1),
+            fall: count(&r.fall, 1),
+            retry: count(&r.retry, 0),
+            delay_before_retry: self.seconds(
+                &r.delay_before_retry,
+                "delay_before_retry",
+                1.0,
+                600.0,
+            ),
+        };
+        Some(CheckDef {
+            spec,
+            inhibit_on_failure: r.inhibit_on_failure.unwrap_or(false),
+        })
+    }
+
     /// One of a fixed set of words; an unknown one is an error listing them.
     fn choice<T: Copy>(
         &mut self,
@@ -525,6 +676,10 @@ impl Validator<'_> {
                         Some(format!("DR only changes the MAC address: use port = {port}, or forwarding = \"nat\"")));
                 }
             }
+            let check = match (r.check.as_ref().or(vs.check.as_ref()), a, p) {
+                (Some(c), Some(a), Some(p)) => self.health_check(c, a, p),
+                _ => None,
+            };
             let (Some(a), Some(p), Some(w)) = (a, p, w) else {
                 continue;
             };
@@ -540,6 +695,7 @@ impl Validator<'_> {
                 address: a,
                 port: p,
                 weight: w,
+                check,
             });
         }
         Some(ServiceDef {

@@ -61,6 +61,39 @@ pub struct RawVirtualServer {
     pub forwarding: Spanned<String>,
     #[serde(default)]
     pub real_server: Vec<RawRealServer>,
+    /// Health check for every real server of the service.
+    pub check: Option<Spanned<RawCheck>>,
+}
+
+/// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// delay_loop / inter, seconds
+    pub interval: Option<Spanned<f64>>,
+    /// connect_timeout, seconds
+    pub timeout: Option<Spanned<f64>>,
+    pub rise: Option<Spanned<u32>>,
+    pub fall: Option<Spanned<u32>>,
+    pub retry: Option<Spanned<u32>>,
+    pub delay_before_retry: Option<Spanned<f64>>,
+    pub connect_ip: Option<Spanned<String>>,
+    pub connect_port: Option<Spanned<u32>>,
+    pub bindto: Option<Spanned<String>>,
+    pub inhibit_on_failure: Option<bool>,
+    // http
+    pub path: Option<Spanned<String>>,
+    pub host: Option<String>,
+    pub status: Option<Spanned<Vec<u16>>>,
+    pub digest: Option<Spanned<String>>,
+    // misc
+    pub command: Option<Spanned<String>>,
+    pub dynamic: Option<Spanned<bool>>,
+    // udp
+    pub payload: Option<Spanned<String>>,
+    pub require_reply: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +103,8 @@ pub struct RawRealServer {
     pub port: Option<Spanned<u32>>,
     #[serde(default = "default_weight")]
     pub weight: Spanned<i64>,
+    /// Overrides the service's check for this real server.
+    pub check: Option<Spanned<RawCheck>>,
 }
 
 fn default_protocol() -> Spanned<String> {

@@ -45,7 +45,8 @@ fn defaults_follow_ipvs_and_keepalived() {
         RealServerDef {
             address: "198.51.100.1".parse().unwrap(),
             port: 80,
-            weight: 2
+            weight: 2,
+            check: None,
         }
     );
     assert_eq!(c.daemon.socket, PathBuf::from(DEFAULT_SOCKET));
@@ -188,4 +189,49 @@ fn metrics_address_is_checked() {
         "{e:?}"
     );
     assert_eq!(parse(OK).unwrap().daemon.metrics, None, "off by default");
+}
+
+#[test]
+fn checks_take_keepalived_defaults_and_per_real_overrides() {
+    let text = format!(
+        "{OK}[virtual_server.check]\ntype = \"http\"\npath = \"/health\"\nstatus = [200, 204]\nfall = 3\n\
+         [[virtual_server.real_server]]\naddress = \"198.51.100.2\"\n\
+         [virtual_server.real_server.check]\ntype = \"tcp\"\nconnect_port = 22\ntimeout = 0.5\n"
+    );
+    let c = parse(&text).unwrap();
+    let r = &c.services[0].reals;
+    let a = r[0].check.as_ref().unwrap();
+    assert_eq!(a.spec.target, "198.51.100.1:80".parse().unwrap());
+    assert_eq!(a.spec.fall, 3);
+    assert_eq!(
+        a.spec.interval,
+        std::time::Duration::from_secs(6),
+        "keepalived's delay_loop default"
+    );
+    assert!(
+        matches!(&a.spec.kind, xlb_checks::CheckKind::Http { path, status, .. } if path == "/health" && status == &vec![200, 204])
+    );
+    let b = r[1].check.as_ref().unwrap();
+    assert_eq!(b.spec.kind, xlb_checks::CheckKind::Tcp);
+    assert_eq!(b.spec.target, "198.51.100.2:22".parse().unwrap());
+    assert_eq!(b.spec.timeout, std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn check_errors_name_the_key() {
+    let e = errors(&format!(
+        "{OK}[virtual_server.check]\ntype = \"tcp\"\npath = \"/\"\n"
+    ));
+    assert!(
+        e[0].contains("t.toml:12:8: path is only for type = \"http\" checks"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{OK}[virtual_server.check]\ntype = \"icmp\"\n"));
+    assert!(e[0].contains("unknown check type \"icmp\""), "{e:?}");
+    let e = errors(&format!("{OK}[virtual_server.check]\ntype = \"misc\"\n"));
+    assert!(e[0].contains("a misc check needs a command"), "{e:?}");
+    let e = errors(&format!(
+        "{OK}[virtual_server.check]\ntype = \"tcp\"\ninterval = 0\n"
+    ));
+    assert!(e[0].contains("interval = 0 is out of range"), "{e:?}");
 }

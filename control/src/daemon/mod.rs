@@ -10,7 +10,8 @@ pub use ids::{Ids, RealKey};
 
 use crate::api::server::StatusSource;
 use crate::api::{RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
-use crate::config::Config;
+use crate::config::{CheckDef, Config};
+use crate::health::HealthRunner;
 use crate::net::ifaces;
 use crate::net::neigh::{needs_poke, NeighbourTable, Netlink};
 use crate::nic::{self, NicProfile};
@@ -82,20 +83,51 @@ fn real_keys(cfg: &Config) -> std::collections::HashSet<RealKey> {
         .collect()
 }
 
-/// Apply overrides, record the configured weights, swap the snapshot in.
-fn publish(shared: &Shared, overrides: &HashMap<RealKey, Override>, mut snap: Snapshot) {
+/// Apply overrides and health verdicts, record the configured weights and
+/// verdicts for listings, swap the snapshot in.
+fn publish(
+    shared: &Shared,
+    overrides: &HashMap<RealKey, Override>,
+    plan: &HashMap<RealKey, CheckDef>,
+    verdicts: &HashMap<RealKey, xlb_checks::Report>,
+    mut snap: Snapshot,
+) {
     let mut configured = HashMap::new();
+    let mut health = HashMap::new();
     for s in &mut snap.services {
         let keys: Vec<RealKey> = s.reals.iter().map(|r| real_key_of(s, r)).collect();
         for (r, k) in s.reals.iter_mut().zip(keys) {
             configured.insert(r.id, r.weight);
+            if let Some(v) = verdicts.get(&k) {
+                match v.health {
+                    xlb_checks::Health::Up => r.weight = v.weight.unwrap_or(r.weight),
+                    // keepalived: removed from the pool, or weight 0 with
+                    // inhibit_on_failure. Either way existing connections go on.
+                    xlb_checks::Health::Down
+                        if plan.get(&k).is_some_and(|c| c.inhibit_on_failure) =>
+                    {
+                        r.weight = 0
+                    }
+                    xlb_checks::Health::Down => r.enabled = false,
+                }
+            }
+            if plan.contains_key(&k) {
+                let text = match verdicts.get(&k) {
+                    Some(v) if v.health == xlb_checks::Health::Down => {
+                        format!("down: {}", v.reason.as_deref().unwrap_or("check failed"))
+                    }
+                    _ => "up".to_string(),
+                };
+                health.insert(r.id, text);
+            }
             if let Some(o) = overrides.get(&k) {
                 r.weight = o.weight.unwrap_or(r.weight);
-                r.enabled = !o.disabled;
+                r.enabled &= !o.disabled;
             }
         }
     }
     shared.configured_weights.store(Arc::new(configured));
+    shared.health.store(Arc::new(health));
     shared.snapshot.store(Arc::new(snap));
 }
 
@@ -189,6 +221,8 @@ pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     /// Weights as configured (before run-time overrides), by real server id.
     pub configured_weights: ArcSwap<HashMap<RealId, u32>>,
+    /// Health-check verdicts of checked real servers, by id ("up", "down: why").
+    pub health: ArcSwap<HashMap<RealId, String>>,
     pub workers: Vec<(Arc<WorkerStats>, bool)>,
     pub config_path: String,
 }
@@ -206,6 +240,10 @@ pub struct Daemon {
     current_rules: SteeringRules,
     /// Run-time changes to real servers, kept across reloads while they exist.
     overrides: HashMap<RealKey, Override>,
+    checks: HealthRunner,
+    /// The checks running, and what they last said (absent: up, no report).
+    check_plan: HashMap<RealKey, CheckDef>,
+    verdicts: HashMap<RealKey, xlb_checks::Report>,
     /// `xlbd --socket`, which wins over every file's [daemon] socket.
     socket_override: Option<std::path::PathBuf>,
     /// Real servers removed by a reload, still draining.
@@ -243,6 +281,7 @@ impl Daemon {
             s.sync(&built.rules)?;
             steering.push(s);
         }
+        let checks = HealthRunner::start().map_err(io("start the health-check thread"))?;
         let built_rules = built.rules.clone();
         let snapshot = Arc::new(ArcSwap::from_pointee(built.snapshot));
         let stop = Arc::new(AtomicBool::new(false));
@@ -298,13 +337,14 @@ impl Daemon {
         let shared = Arc::new(Shared {
             snapshot,
             configured_weights: ArcSwap::from_pointee(HashMap::new()),
+            health: ArcSwap::from_pointee(HashMap::new()),
             workers: workers
                 .iter()
                 .map(|w| (w.stats.clone(), w.zero_copy))
                 .collect(),
             config_path: cfg.path.display().to_string(),
         });
-        Ok(Daemon {
+        let mut daemon = Daemon {
             cfg,
             shared,
             gauges,
@@ -317,9 +357,14 @@ impl Daemon {
             current_rules: built_rules,
             retired: Vec::new(),
             overrides: HashMap::new(),
+            checks,
+            check_plan: HashMap::new(),
+            verdicts: HashMap::new(),
             socket_override: None,
             steering,
-        })
+        };
+        daemon.plan_checks();
+        Ok(daemon)
     }
 
     /// The socket given on the command line, kept across reloads.
@@ -392,9 +437,70 @@ impl Daemon {
         Ok(())
     }
 
-    /// Apply run-time overrides to a freshly built snapshot and swap it in.
+    /// Apply run-time overrides and health verdicts to a freshly built
+    /// snapshot and swap it in.
     fn publish(&mut self, snap: Snapshot) {
-        publish(&self.shared, &self.overrides, snap);
+        publish(
+            &self.shared,
+            &self.overrides,
+            &self.check_plan,
+            &self.verdicts,
+            snap,
+        );
+    }
+
+    /// Start the checks of the running configuration; unchanged ones keep
+    /// running with their state.
+    fn plan_checks(&mut self) {
+        let plan: HashMap<RealKey, CheckDef> = self
+            .cfg
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.reals.iter().filter_map(move |r| {
+                    let c = r.check.clone()?;
+                    Some((((s.address, s.port, s.protocol), r.address, r.port), c))
+                })
+            })
+            .collect();
+        // A check that changed starts afresh (up), like a new one.
+        self.verdicts
+            .retain(|k, _| plan.get(k).map(|c| &c.spec) == self.check_plan.get(k).map(|c| &c.spec));
+        self.checks
+            .plan(plan.iter().map(|(k, c)| (*k, c.spec.clone())).collect());
+        self.check_plan = plan;
+    }
+
+    /// Take the health-check verdicts that arrived; republish on change.
+    pub fn poll_checks(&mut self) {
+        let mut changed = false;
+        while let Ok((key, report)) = self.checks.reports.try_recv() {
+            if !self.check_plan.contains_key(&key) {
+                continue; // a check the last reload removed
+            }
+            let ((vip, vport, _), addr, port) = key;
+            let why = report.reason.clone().unwrap_or_default();
+            match report.health {
+                xlb_checks::Health::Down => tracing::info!(
+                    service = %format!("{vip}:{vport}"), real = %format!("{addr}:{port}"),
+                    reason = %why, "real server DOWN"),
+                xlb_checks::Health::Up => tracing::info!(
+                    service = %format!("{vip}:{vport}"), real = %format!("{addr}:{port}"),
+                    weight = ?report.weight, "real server UP"),
+            }
+            self.verdicts.insert(key, report);
+            changed = true;
+        }
+        if changed {
+            match self.netlink.neighbours() {
+                Ok(t) => {
+                    if let Err(e) = self.rebuild(&t) {
+                        tracing::warn!(error = %e, "cannot apply health-check verdicts");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the neighbour table"),
+            }
+        }
     }
 
     /// `xlbctl set-weight | drain | disable | enable`.
@@ -544,7 +650,14 @@ impl Daemon {
         self.generation += 1;
         let keep = real_keys(&new);
         self.overrides.retain(|k, _| keep.contains(k));
-        publish(&self.shared, &self.overrides, built.snapshot);
+        publish(
+            &self.shared,
+            &self.overrides,
+            &self.check_plan,
+            &self.verdicts,
+            built.snapshot,
+        );
+        self.plan_checks();
         // Phase 2: drop what the new configuration no longer has.
         for s in &mut self.steering {
             if let Err(e) = s.sync(&built.rules) {
@@ -720,6 +833,7 @@ impl StatusSource for Shared {
                             .copied()
                             .unwrap_or(r.weight),
                         enabled: r.enabled,
+                        health: self.health.load().get(&r.id).cloned(),
                         resolved: r.mac.is_some(),
                         active: snap.gauges[r.id as usize].active(),
                         inactive: snap.gauges[r.id as usize].inactive(),
