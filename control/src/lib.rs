@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod health;
+pub mod import;
 pub mod metrics;
 pub mod net;
 pub mod nic;

@@ -370,3 +370,19 @@ test_health_checks_take_failed_servers_out_and_back() {
   xlbctl show | grep -q "10.200.2.13:8080 .*(down: no answer within 500 ms)" ||
     { echo "FAIL: show:"; xlbctl show; return 1; }
 }
+
+test_import_of_the_digest_examples_passes_check_config() {
+  local dir; dir=$(mktemp -d)
+  for f in digest-nat digest-dr; do
+    "$BIN/xlbctl" import "$ROOT/tests/import/$f.conf" >"$dir/$f.toml" 2>"$dir/$f.warn"
+    "$BIN/xlbctl" check-config "$dir/$f.toml" >/dev/null || { cat "$dir/$f.toml"; return 1; }
+  done
+  grep -q "digest-dr.conf:[0-9]*: warning: virtual_server persistence_timeout" "$dir/digest-dr.warn" ||
+    { echo "FAIL: warnings were: $(cat "$dir/digest-dr.warn")"; return 1; }
+  printf 'virtual_server 10.0.0.1 80 {\n  lb_algo rr\n' >"$dir/broken.conf"
+  local rc=0 out
+  out=$("$BIN/xlbctl" import "$dir/broken.conf" 2>&1) || rc=$?
+  assert_eq "$rc" 2 "exit code on a syntax error"
+  grep -q "broken.conf:1: block opened here is never closed" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+  rm -rf "$dir"
+}

@@ -39,6 +39,8 @@ enum Cmd {
     Disable { service: String, real: String },
     /// Undo set-weight/drain/disable: configured weight, enabled.
     Enable { service: String, real: String },
+    /// Translate a keepalived.conf to xlb TOML (stdout); warnings on stderr.
+    Import { file: PathBuf },
     /// Print an annotated example configuration (nat or dr) to start from.
     Example {
         #[arg(value_parser = ["nat", "dr"])]
@@ -95,6 +97,29 @@ fn main() -> ExitCode {
         Cmd::Drain { service, real } => command(&args.socket, Request::Drain { service, real }),
         Cmd::Disable { service, real } => command(&args.socket, Request::Disable { service, real }),
         Cmd::Enable { service, real } => command(&args.socket, Request::Enable { service, real }),
+        Cmd::Import { file } => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("xlbctl: cannot read {}: {e}", file.display());
+                    return ExitCode::from(1);
+                }
+            };
+            match xlb_control::import::import(&text) {
+                Ok(out) => {
+                    for (line, w) in &out.warnings {
+                        eprintln!("{}:{line}: warning: {w}", file.display());
+                    }
+                    print!("{}", out.toml);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {}:{}: {}", file.display(), e.line, e.message);
+                    eprintln!("  help: keepalived.conf syntax: KEYWORD ARGS, blocks in {{ }}, comments with # or !");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Example { kind } => {
             print!(
                 "{}",

@@ -1,0 +1,383 @@
+//! `xlbctl import keepalived.conf`: the equivalent xlb TOML on stdout, one
+//! warning per keyword that cannot be translated (kept in the output as a
+//! comment too), and a syntax error with its line. The output passes
+//! `xlbctl check-config` as is; what keepalived.conf lacks (the dataplane's
+//! NICs) is taken from the VRRP instances' interfaces or written as a marked
+//! default.
+
+mod syntax;
+
+use std::fmt::Write as _;
+use syntax::Node;
+pub use syntax::SyntaxError;
+
+/// Marks every value the import had to invent, for the operator to review.
+pub const MARK: &str = "XLB-IMPORT";
+
+pub struct Imported {
+    pub toml: String,
+    /// (line in keepalived.conf, what could not be translated)
+    pub warnings: Vec<(usize, String)>,
+}
+
+struct Out {
+    toml: String,
+    warnings: Vec<(usize, String)>,
+}
+
+impl Out {
+    /// Warn and leave the same words in the output as a comment.
+    fn warn(&mut self, n: &Node, what: String) {
+        let _ = writeln!(self.toml, "# {MARK}: line {}: {what}", n.line);
+        self.warnings.push((n.line, what));
+    }
+    /// Warn only (the output line carries its own comment).
+    fn note(&mut self, line: usize, what: String) {
+        self.warnings.push((line, what));
+    }
+}
+
+/// A block as comment lines, so nothing the operator wrote disappears.
+fn comment_block(out: &mut String, n: &Node, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let open = if n.block.is_some() { " {" } else { "" };
+    let words: Vec<&str> = std::iter::once(n.key.as_str())
+        .chain(n.args.iter().map(String::as_str))
+        .collect();
+    let _ = writeln!(out, "#   {pad}{}{open}", words.join(" "));
+    if let Some(children) = &n.block {
+        for c in children {
+            comment_block(out, c, depth + 1);
+        }
+        let _ = writeln!(out, "#   {pad}}}");
+    }
+}
+
+fn q(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub fn import(text: &str) -> Result<Imported, SyntaxError> {
+    let tree = syntax::parse(&syntax::tokenize(text)?)?;
+    let mut o = Out {
+        toml: String::new(),
+        warnings: Vec::new(),
+    };
+    let _ = writeln!(
+        o.toml,
+        "# Imported from keepalived.conf by `xlbctl import`. Review every {MARK} line."
+    );
+
+    // The NICs the dataplane owns: those VRRP runs on.
+    let mut ifaces: Vec<String> = Vec::new();
+    for n in tree.iter().filter(|n| n.key == "vrrp_instance") {
+        for c in n.children().iter().filter(|c| c.key == "interface") {
+            if let Some(i) = c.arg(0) {
+                if !ifaces.iter().any(|x| x == i) {
+                    ifaces.push(i.to_string());
+                }
+            }
+        }
+    }
+    let _ = writeln!(o.toml, "\n[daemon]");
+    if ifaces.is_empty() {
+        let _ = writeln!(o.toml, "interfaces = [\"eth0\"]  # {MARK}: keepalived.conf names no interface: list the NICs xlb owns");
+        o.note(0, "no vrrp_instance names an interface: wrote interfaces = [\"eth0\"]; set the NICs the dataplane owns".into());
+    } else {
+        let list: Vec<String> = ifaces.iter().map(|i| q(i)).collect();
+        let _ = writeln!(
+            o.toml,
+            "interfaces = [{}]  # from the vrrp_instance interfaces",
+            list.join(", ")
+        );
+    }
+
+    for n in &tree {
+        match n.key.as_str() {
+            "global_defs" => global_defs(&mut o, n),
+            "vrrp_instance" | "vrrp_sync_group" | "vrrp_script" => {
+                o.warn(
+                    n,
+                    format!(
+                        "{} {}: VRRP is not in xlb's configuration yet; kept below as a comment",
+                        n.key,
+                        n.args.join(" ")
+                    ),
+                );
+                comment_block(&mut o.toml, n, 0);
+            }
+            "virtual_server" => virtual_server(&mut o, n),
+            other => o.warn(n, format!("{other}: not translated")),
+        }
+    }
+    Ok(Imported {
+        toml: o.toml,
+        warnings: o.warnings,
+    })
+}
+
+fn global_defs(o: &mut Out, n: &Node) {
+    for c in n.children() {
+        match c.key.as_str() {
+            // Accepted by keepalived for e-mail alerts; xlb logs state changes.
+            "notification_email"
+            | "notification_email_from"
+            | "smtp_server"
+            | "smtp_connect_timeout"
+            | "router_id" => {
+                let mut words = c.args.clone();
+                words.extend(c.children().iter().map(|e| e.key.clone()));
+                let _ = writeln!(
+                    o.toml,
+                    "# global_defs {} {} (xlb logs state changes; no e-mail)",
+                    c.key,
+                    words.join(" ")
+                );
+            }
+            other => o.warn(c, format!("global_defs {other}: not translated")),
+        }
+    }
+}
+
+fn virtual_server(o: &mut Out, n: &Node) {
+    if n.arg(0) == Some("fwmark") {
+        o.warn(
+            n,
+            format!(
+                "virtual_server fwmark {}: firewall-mark services are not supported yet; skipped",
+                n.arg(1).unwrap_or("?")
+            ),
+        );
+        return;
+    }
+    let (Some(addr), Some(port)) = (n.arg(0), n.arg(1)) else {
+        o.warn(n, "virtual_server without ADDRESS PORT; skipped".into());
+        return;
+    };
+    let mut body = String::new();
+    let mut delay_loop: Option<String> = None;
+    let mut protocol = "tcp".to_string();
+    for c in n.children() {
+        let v = c.arg(0).unwrap_or("");
+        match c.key.as_str() {
+            "delay_loop" => delay_loop = Some(v.to_string()),
+            "lb_algo" | "lvs_sched" => match v {
+                "rr" | "wrr" | "lc" | "wlc" => {
+                    let _ = writeln!(body, "scheduler = {}", q(v));
+                }
+                other => {
+                    let _ = writeln!(
+                        body,
+                        "scheduler = \"wlc\"  # {MARK}: lb_algo {other} not supported yet"
+                    );
+                    o.note(
+                        c.line,
+                        format!("lb_algo {other} is not supported yet: using wlc"),
+                    );
+                }
+            },
+            "lb_kind" | "lvs_method" => {
+                match v.to_ascii_uppercase().as_str() {
+                    "NAT" => {
+                        let _ = writeln!(body, "forwarding = \"nat\"");
+                    }
+                    "DR" => {
+                        let _ = writeln!(body, "forwarding = \"dr\"");
+                    }
+                    other => {
+                        let _ = writeln!(
+                            body,
+                            "forwarding = \"dr\"  # {MARK}: lb_kind {other} not supported"
+                        );
+                        o.note(c.line, format!("lb_kind {other} is not supported: using DR; check the real servers"));
+                    }
+                }
+            }
+            "protocol" => protocol = v.to_ascii_lowercase(),
+            "real_server" => {}
+            other => {
+                o.note(c.line, format!("virtual_server {other}: not supported yet"));
+                let _ = writeln!(
+                    body,
+                    "# {MARK}: line {}: {other} {} not supported yet",
+                    c.line,
+                    c.args.join(" ")
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        o.toml,
+        "\n[[virtual_server]]\naddress = {}\nport = {port}\nprotocol = {}",
+        q(addr),
+        q(&protocol)
+    );
+    o.toml.push_str(&body);
+    for r in n.children().iter().filter(|c| c.key == "real_server") {
+        real_server(o, r, delay_loop.as_deref());
+    }
+}
+
+fn real_server(o: &mut Out, n: &Node, delay_loop: Option<&str>) {
+    let (Some(addr), Some(port)) = (n.arg(0), n.arg(1)) else {
+        o.warn(n, "real_server without ADDRESS PORT; skipped".into());
+        return;
+    };
+    let _ = writeln!(
+        o.toml,
+        "\n  [[virtual_server.real_server]]\n  address = {}\n  port = {port}",
+        q(addr)
+    );
+    let mut check: Option<String> = None;
+    let mut inhibit = false;
+    for c in n.children() {
+        match c.key.as_str() {
+            "weight" => {
+                let _ = writeln!(o.toml, "  weight = {}", c.arg(0).unwrap_or("1"));
+            }
+            "inhibit_on_failure" => inhibit = true,
+            "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" => {
+                if check.is_some() {
+                    o.warn(
+                        c,
+                        format!(
+                            "{}: xlb runs one check per real server; this one is dropped",
+                            c.key
+                        ),
+                    );
+                    continue;
+                }
+                check = Some(translate_check(o, c, delay_loop));
+            }
+            other => {
+                o.note(c.line, format!("real_server {other}: not supported yet"));
+                let _ = writeln!(
+                    o.toml,
+                    "  # {MARK}: line {}: {other} {} not supported yet",
+                    c.line,
+                    c.args.join(" ")
+                );
+            }
+        }
+    }
+    if let Some(mut c) = check {
+        if inhibit {
+            c.push_str("    inhibit_on_failure = true\n");
+        }
+        o.toml.push_str(&c);
+    } else if inhibit {
+        o.warn(
+            n,
+            "inhibit_on_failure without a checker has no effect".into(),
+        );
+    }
+}
+
+fn translate_check(o: &mut Out, c: &Node, delay_loop: Option<&str>) -> String {
+    let mut s = String::from("    [virtual_server.real_server.check]\n");
+    let kind = match c.key.as_str() {
+        "TCP_CHECK" => "tcp",
+        "HTTP_GET" => "http",
+        "MISC_CHECK" => "misc",
+        "UDP_CHECK" => "udp",
+        _ => {
+            o.note(
+                c.line,
+                "SSL_GET is not supported yet: using a TCP check on the same port".to_string(),
+            );
+            let _ = writeln!(
+                s,
+                "    # {MARK}: SSL_GET not supported yet: TCP connect check instead"
+            );
+            "tcp"
+        }
+    };
+    let _ = writeln!(s, "    type = {}", q(kind));
+    let mut interval = delay_loop.map(String::from);
+    let mut urls = 0;
+    for k in c.children() {
+        let v = k.arg(0).unwrap_or("");
+        match k.key.as_str() {
+            "connect_timeout" | "misc_timeout" => {
+                let _ = writeln!(s, "    timeout = {v}");
+            }
+            "connect_port" => {
+                let _ = writeln!(s, "    connect_port = {v}");
+            }
+            "connect_ip" => {
+                let _ = writeln!(s, "    connect_ip = {}", q(v));
+            }
+            "bindto" => {
+                let _ = writeln!(s, "    bindto = {}", q(v));
+            }
+            "retry" | "nb_get_retry" => {
+                let _ = writeln!(s, "    retry = {v}");
+            }
+            "delay_before_retry" => {
+                let _ = writeln!(s, "    delay_before_retry = {v}");
+            }
+            "delay_loop" => interval = Some(v.to_string()),
+            "misc_path" => {
+                let _ = writeln!(s, "    command = {}", q(v));
+            }
+            "misc_dynamic" => {
+                let _ = writeln!(s, "    dynamic = true");
+            }
+            "payload" => {
+                let _ = writeln!(s, "    payload = {}", q(v));
+            }
+            "require_reply" => {
+                let _ = writeln!(s, "    require_reply = true");
+            }
+            "url" if kind == "http" => {
+                urls += 1;
+                if urls > 1 {
+                    o.note(
+                        k.line,
+                        "only the first url of a checker is used".to_string(),
+                    );
+                    continue;
+                }
+                for u in k.children() {
+                    let uv = u.arg(0).unwrap_or("");
+                    match u.key.as_str() {
+                        "path" => {
+                            let _ = writeln!(s, "    path = {}", q(uv));
+                        }
+                        "digest" => {
+                            let _ = writeln!(s, "    digest = {}", q(uv));
+                        }
+                        "status_code" => {
+                            match uv.parse::<u16>() {
+                                Ok(code) => {
+                                    let _ = writeln!(s, "    status = [{code}]");
+                                }
+                                Err(_) => {
+                                    o.note(u.line, format!("status_code {uv} (range or list) not supported: any 2xx"));
+                                }
+                            }
+                        }
+                        other => o.note(u.line, format!("url {other}: not supported")),
+                    }
+                }
+            }
+            "url" => {} // SSL_GET's url, checked by TCP here
+            other => {
+                o.note(k.line, format!("{} {other}: not supported", c.key));
+                let _ = writeln!(
+                    s,
+                    "    # {MARK}: line {}: {other} {} not supported",
+                    k.line,
+                    k.args.join(" ")
+                );
+            }
+        }
+    }
+    if let Some(i) = interval {
+        let _ = writeln!(s, "    interval = {i}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;

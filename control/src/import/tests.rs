@@ -1,0 +1,141 @@
+use super::*;
+use crate::config::Config;
+use std::path::Path;
+
+/// The NAT example of ../shared/seed/DIGEST.md section 3, verbatim.
+const DIGEST_NAT: &str = include_str!("../../../tests/import/digest-nat.conf");
+/// The digest's direct-routing example, written out from its description.
+const DIGEST_DR: &str = include_str!("../../../tests/import/digest-dr.conf");
+
+fn validate(toml: &str) -> Config {
+    Config::parse(Path::new("imported.toml"), toml)
+        .unwrap_or_else(|e| panic!("{e}\n--- output:\n{toml}"))
+}
+
+#[test]
+fn digest_nat_example_converts_and_validates() {
+    let out = import(DIGEST_NAT).unwrap();
+    let c = validate(&out.toml);
+    assert_eq!(
+        c.daemon.interfaces,
+        vec!["eth0", "eth1"],
+        "NICs from the VRRP instances"
+    );
+    let s = &c.services[0];
+    assert_eq!((s.address.to_string(), s.port), ("192.168.1.11".into(), 80));
+    assert_eq!(s.scheduler.name(), "rr");
+    assert_eq!(s.forwarding, xlb_dataplane::snapshot::Forwarding::Nat);
+    assert_eq!(s.reals.len(), 4);
+    let chk = s.reals[3].check.as_ref().unwrap();
+    assert_eq!(chk.spec.kind, xlb_checks::CheckKind::Tcp);
+    assert_eq!(chk.spec.timeout, std::time::Duration::from_secs(10));
+    assert_eq!(
+        chk.spec.interval,
+        std::time::Duration::from_secs(6),
+        "delay_loop"
+    );
+    // VRRP is not translated yet: one warning per instance/group, none for
+    // the e-mail settings (kept as comments).
+    assert_eq!(out.warnings.len(), 3, "{:#?}", out.warnings);
+    assert!(
+        out.warnings.iter().all(|(_, w)| w.contains("VRRP")),
+        "{:#?}",
+        out.warnings
+    );
+    assert_eq!(out.warnings[1].0, 8, "line of vrrp_instance RH_EXT");
+    assert!(out.toml.contains("# global_defs smtp_server 127.0.0.1"));
+    assert!(
+        out.toml
+            .contains("# global_defs notification_email admin@example.com"),
+        "{}",
+        out.toml
+    );
+    assert!(
+        out.toml
+            .contains("#     virtual_ipaddress {\n#       10.0.0.1"),
+        "{}",
+        out.toml
+    );
+}
+
+#[test]
+fn digest_dr_example_converts_and_validates() {
+    let out = import(DIGEST_DR).unwrap();
+    let c = validate(&out.toml);
+    let s = &c.services[0];
+    assert_eq!(s.forwarding, xlb_dataplane::snapshot::Forwarding::Dr);
+    assert!(s.reals.iter().all(|r| r.weight == 1 && r.port == 80));
+    assert_eq!(s.reals[0].check.as_ref().unwrap().spec.target.port(), 80);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|(_, w)| w.contains("persistence_timeout")),
+        "{:#?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn checkers_translate_with_their_options() {
+    let conf = r#"
+virtual_server 10.0.0.1 443 {
+  lb_algo sh
+  lb_kind TUN
+  real_server 10.0.1.1 443 {
+    inhibit_on_failure
+    HTTP_GET {
+      url { path /health digest 900150983cd24fb0d6963f7d28e17f72 status_code 204 }
+      connect_timeout 3
+      nb_get_retry 2
+      delay_before_retry 1
+    }
+    MISC_CHECK { misc_path "/bin/true x" }
+  }
+  real_server 10.0.1.2 443 { SSL_GET { url { path / } } }
+  real_server 10.0.1.3 443 { MISC_CHECK { misc_path "/usr/bin/check" misc_timeout 4 misc_dynamic } }
+}
+virtual_server fwmark 80 { lb_algo rr }
+"#;
+    let out = import(conf).unwrap();
+    let c = validate(&out.toml);
+    let r = &c.services[0].reals;
+    let a = r[0].check.as_ref().unwrap();
+    assert!(a.inhibit_on_failure);
+    assert_eq!((a.spec.retry, a.spec.timeout.as_secs()), (2, 3));
+    assert!(
+        matches!(&a.spec.kind, xlb_checks::CheckKind::Http { path, status, digest: Some(_), .. } if path == "/health" && status == &vec![204])
+    );
+    assert_eq!(
+        r[1].check.as_ref().unwrap().spec.kind,
+        xlb_checks::CheckKind::Tcp
+    );
+    assert_eq!(
+        r[2].check.as_ref().unwrap().spec.kind,
+        xlb_checks::CheckKind::Misc {
+            command: "/usr/bin/check".into(),
+            dynamic: true
+        }
+    );
+    for w in [
+        "lb_algo sh",
+        "lb_kind TUN",
+        "SSL_GET",
+        "MISC_CHECK: xlb runs one check",
+        "fwmark 80",
+    ] {
+        assert!(
+            out.warnings.iter().any(|(_, x)| x.contains(w)),
+            "no warning about {w}: {:#?}",
+            out.warnings
+        );
+    }
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let e = import("virtual_server 10.0.0.1 80 {\n  lb_algo rr\n")
+        .err()
+        .unwrap();
+    assert_eq!(e.line, 1);
+    assert!(e.message.contains("never closed"));
+}
