@@ -61,6 +61,9 @@ pub struct VirtualService {
     pub forwarding: Forwarding,
     pub scheduler: SchedulerKind,
     pub reals: Vec<RealServer>,
+    /// keepalived's sorry_server: takes new connections only when no real
+    /// server of the service can.
+    pub sorry: Option<RealServer>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -115,7 +118,7 @@ impl Snapshot {
                 return Err(SnapshotError::ServiceIdRange(s.id));
             }
             by_endpoint.insert((s.vip, s.port, s.proto), i);
-            for r in &s.reals {
+            for r in s.reals.iter().chain(s.sorry.iter()) {
                 let slot = reals
                     .get_mut(r.id as usize)
                     .ok_or(SnapshotError::RealIdRange(r.id))?;

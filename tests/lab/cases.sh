@@ -386,3 +386,34 @@ test_import_of_the_digest_examples_passes_check_config() {
   grep -q "broken.conf:1: block opened here is never closed" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
   rm -rf "$dir"
 }
+
+wait_file() { for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done; echo "FAIL: $1 never appeared"; return 1; }
+
+restart_rs() {
+  ip netns exec "$P-$1" python3 "$ROOT/scripts/lab/rs-server.py" "$1" 80,8080 53,5353 >/dev/null 2>&1 &
+  echo $! >"/tmp/$P/$1.pid"
+}
+
+test_quorum_sorry_server_and_notify_commands() {
+  lab_up
+  sed "s#STATE#/tmp/$P#g" "$ROOT/tests/lab/configs/quorum.toml" >"/tmp/$P/q.toml"
+  start_xlbd "/tmp/$P/q.toml"
+  assert_eq "$(http_split 4 http://$VIP/)" "rs1=2 rs2=2 rs3=0 fail=0" "all up: no sorry server"
+  [ ! -e "/tmp/$P/quorum-down" ] || { echo "FAIL: quorum-down ran with quorum held"; return 1; }
+  # rs2 down: live weight 1 < quorum 2.
+  kill "$(cat "/tmp/$P/rs2.pid")"
+  wait_file "/tmp/$P/quorum-down"
+  assert_eq "$(http_split 3 http://$VIP/)" "rs1=3 rs2=0 rs3=0 fail=0" "rs1 left: still no sorry server"
+  # rs1 down too: none left, the sorry server takes the traffic.
+  kill "$(cat "/tmp/$P/rs1.pid")"
+  wait_health web 10.200.2.11 down
+  assert_eq "$(http_split 3 http://$VIP/)" "rs1=0 rs2=0 rs3=3 fail=0" "the sorry server"
+  grep -qx "rs1 down" "/tmp/$P/notify" || { echo "FAIL: notify_down did not run"; return 1; }
+  grep -q "quorum lost" "/tmp/$P/xlbd.log" || { echo "FAIL: no quorum log line"; return 1; }
+  # Both back: quorum gained, traffic leaves the sorry server.
+  restart_rs rs1; restart_rs rs2
+  wait_file "/tmp/$P/quorum-up"
+  wait_health web 10.200.2.12 up
+  assert_eq "$(http_split 4 http://$VIP/)" "rs1=2 rs2=2 rs3=0 fail=0" "back to the real servers"
+  grep -qx "rs1 up" "/tmp/$P/notify" || { echo "FAIL: notify_up did not run"; return 1; }
+}

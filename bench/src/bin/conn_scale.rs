@@ -39,6 +39,7 @@ fn snapshot() -> Snapshot {
         forwarding: Forwarding::Nat,
         scheduler: SchedulerKind::Rr,
         reals,
+        sorry: None,
     };
     let ports = vec![
         PortInfo {

@@ -90,6 +90,8 @@ pub struct RealServerDef {
     pub port: u16,
     pub weight: u32,
     pub check: Option<CheckDef>,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
 }
 
 /// A checked health check: the probe and what a failure does.
@@ -110,6 +112,19 @@ pub struct ServiceDef {
     pub scheduler: SchedulerKind,
     pub forwarding: Forwarding,
     pub reals: Vec<RealServerDef>,
+    pub sorry: Option<(Ipv4Addr, u16)>,
+    pub quorum: Quorum,
+}
+
+/// keepalived's quorum: the service is "up" while the weights of its live
+/// real servers add up to `min`; it goes down below `min - hysteresis` and
+/// up again at `min + hysteresis`, running `up`/`down`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quorum {
+    pub min: u32,
+    pub hysteresis: u32,
+    pub up: Option<String>,
+    pub down: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -696,7 +711,46 @@ impl Validator<'_> {
                 port: p,
                 weight: w,
                 check,
+                notify_up: r.notify_up.clone(),
+                notify_down: r.notify_down.clone(),
             });
+        }
+        let sorry = vs.sorry_server.as_ref().and_then(|v| {
+            let text = v.get_ref();
+            let (a, p) = match text.rsplit_once(':') {
+                Some((a, p)) => (a, p.parse::<u16>().ok().filter(|&p| p > 0)),
+                None => (text.as_str(), Some(port)),
+            };
+            match (a.parse::<Ipv4Addr>(), p) {
+                (Ok(a), Some(p)) if forwarding != Some(Forwarding::Dr) || p == port => Some((a, p)),
+                (Ok(_), Some(p)) => {
+                    self.error(&v.span(), format!("sorry_server port {p} differs from the virtual server port {port}, which DR cannot do"), Some(format!("use port {port}")));
+                    None
+                }
+                _ => {
+                    self.error(&v.span(), format!("sorry_server {text:?} is not ADDRESS or ADDRESS:PORT"), Some("e.g. sorry_server = \"192.0.2.99:8080\"".into()));
+                    None
+                }
+            }
+        });
+        let quorum = Quorum {
+            min: vs.quorum.as_ref().map_or(1, |q| *q.get_ref()),
+            hysteresis: vs.hysteresis.as_ref().map_or(0, |h| *h.get_ref()),
+            up: vs.quorum_up.clone(),
+            down: vs.quorum_down.clone(),
+        };
+        if let Some(h) = &vs.hysteresis {
+            if *h.get_ref() >= quorum.min.max(1) {
+                self.error(
+                    &h.span(),
+                    format!(
+                        "hysteresis {} is not below quorum {}",
+                        h.get_ref(),
+                        quorum.min
+                    ),
+                    Some("hysteresis must be smaller than quorum".into()),
+                );
+            }
         }
         Some(ServiceDef {
             name: vs.name.unwrap_or_else(|| format!("{addr}:{port}")),
@@ -706,6 +760,8 @@ impl Validator<'_> {
             scheduler: scheduler?,
             forwarding: forwarding?,
             reals,
+            sorry,
+            quorum,
         })
     }
 }

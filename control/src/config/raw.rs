@@ -63,6 +63,13 @@ pub struct RawVirtualServer {
     pub real_server: Vec<RawRealServer>,
     /// Health check for every real server of the service.
     pub check: Option<Spanned<RawCheck>>,
+    /// "ADDRESS[:PORT]": takes connections when no real server can.
+    pub sorry_server: Option<Spanned<String>>,
+    /// Minimum total weight of live real servers (keepalived quorum).
+    pub quorum: Option<Spanned<u32>>,
+    pub hysteresis: Option<Spanned<u32>>,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
 }
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.
@@ -105,6 +112,9 @@ pub struct RawRealServer {
     pub weight: Spanned<i64>,
     /// Overrides the service's check for this real server.
     pub check: Option<Spanned<RawCheck>>,
+    /// Commands run (with /bin/sh -c) when its check marks it up / down.
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
 }
 
 fn default_protocol() -> Spanned<String> {

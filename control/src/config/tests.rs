@@ -47,6 +47,8 @@ fn defaults_follow_ipvs_and_keepalived() {
             port: 80,
             weight: 2,
             check: None,
+            notify_up: None,
+            notify_down: None,
         }
     );
     assert_eq!(c.daemon.socket, PathBuf::from(DEFAULT_SOCKET));
@@ -234,4 +236,35 @@ fn check_errors_name_the_key() {
         "{OK}[virtual_server.check]\ntype = \"tcp\"\ninterval = 0\n"
     ));
     assert!(e[0].contains("interval = 0 is out of range"), "{e:?}");
+}
+
+#[test]
+fn sorry_server_and_quorum() {
+    let c = parse(&format!("{OK}sorry_server = \"192.0.2.99:8080\"\nquorum = 3\nhysteresis = 1\nquorum_down = \"logger down\"\n")).unwrap_err();
+    // Keys after [[virtual_server.real_server]] belong to the real server.
+    assert!(
+        c.to_string().contains("unknown field `sorry_server`"),
+        "{c}"
+    );
+    let text = "[daemon]\ninterfaces=[\"e\"]\n[[virtual_server]]\naddress = \"192.0.2.1\"\nport = 80\n\
+                sorry_server = \"192.0.2.99\"\nquorum = 3\nhysteresis = 1\nquorum_down = \"logger down\"\n";
+    let c = parse(text).unwrap();
+    let s = &c.services[0];
+    assert_eq!(s.sorry, Some(("192.0.2.99".parse().unwrap(), 80)));
+    assert_eq!(
+        s.quorum,
+        Quorum {
+            min: 3,
+            hysteresis: 1,
+            up: None,
+            down: Some("logger down".into())
+        }
+    );
+    let e = errors(&text.replace("hysteresis = 1", "hysteresis = 3"));
+    assert!(e[0].contains("hysteresis 3 is not below quorum 3"), "{e:?}");
+    let e = errors(&text.replace("\"192.0.2.99\"", "\"nope:1\""));
+    assert!(
+        e[0].contains("sorry_server \"nope:1\" is not ADDRESS"),
+        "{e:?}"
+    );
 }

@@ -93,7 +93,21 @@ pub fn build(
             .insert(EndpointKey::new(vip, s.port, s.protocol));
         rules.services.insert(EndpointKey::new(vip, 0, 0));
         let mut reals = Vec::new();
-        for r in &s.reals {
+        let mut sorry = None;
+        let sorry_def = s.sorry.map(|(address, port)| crate::config::RealServerDef {
+            address,
+            port,
+            weight: 1,
+            check: None,
+            notify_up: None,
+            notify_down: None,
+        });
+        for (r, is_sorry) in s
+            .reals
+            .iter()
+            .map(|r| (r, false))
+            .chain(sorry_def.iter().map(|r| (r, true)))
+        {
             let egress = port_ifaces
                 .iter()
                 .position(|i| i.on_link(r.address))
@@ -111,7 +125,7 @@ pub fn build(
                     .insert(EndpointKey::new(u32::from(r.address), r.port, s.protocol));
             }
             neighbours.push((ifindex, r.address));
-            reals.push(RealServer {
+            let real = RealServer {
                 id: ids
                     .real(&rkey, now)
                     .ok_or_else(|| BuildError::NoId(format!("real server {}", r.address)))?,
@@ -123,7 +137,12 @@ pub fn build(
                     .get(&(ifindex, r.address))
                     .and_then(|n| n.usable_mac()),
                 enabled: true,
-            });
+            };
+            if is_sorry {
+                sorry = Some(real);
+            } else {
+                reals.push(real);
+            }
         }
         services.push(VirtualService {
             id: ids
@@ -136,6 +155,7 @@ pub fn build(
             forwarding: s.forwarding,
             scheduler: s.scheduler,
             reals,
+            sorry,
         });
     }
     ids.services.retain(&keep_s, now);

@@ -6,7 +6,7 @@ mod build;
 mod ids;
 
 pub use build::{build, BuildError, Built};
-pub use ids::{Ids, RealKey};
+pub use ids::{Ids, RealKey, ServiceKey};
 
 use crate::api::server::StatusSource;
 use crate::api::{RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
@@ -241,6 +241,8 @@ pub struct Daemon {
     /// Run-time changes to real servers, kept across reloads while they exist.
     overrides: HashMap<RealKey, Override>,
     checks: HealthRunner,
+    /// Per service: quorum currently held (absent: held).
+    quorum_up: HashMap<ServiceKey, bool>,
     /// The checks running, and what they last said (absent: up, no report).
     check_plan: HashMap<RealKey, CheckDef>,
     verdicts: HashMap<RealKey, xlb_checks::Report>,
@@ -358,12 +360,14 @@ impl Daemon {
             retired: Vec::new(),
             overrides: HashMap::new(),
             checks,
+            quorum_up: HashMap::new(),
             check_plan: HashMap::new(),
             verdicts: HashMap::new(),
             socket_override: None,
             steering,
         };
         daemon.plan_checks();
+        daemon.evaluate_quorum();
         Ok(daemon)
     }
 
@@ -447,6 +451,42 @@ impl Daemon {
             &self.verdicts,
             snap,
         );
+        self.evaluate_quorum();
+    }
+
+    /// keepalived's quorum: compare each service's live weight with its
+    /// quorum (with hysteresis) and run quorum_up/quorum_down on a change.
+    fn evaluate_quorum(&mut self) {
+        let snap = self.shared.snapshot.load_full();
+        for s in &snap.services {
+            let key = (Ipv4Addr::from(s.vip), s.port, s.proto);
+            let Some(def) = self
+                .cfg
+                .services
+                .iter()
+                .find(|d| (d.address, d.port, d.protocol) == key)
+            else {
+                continue;
+            };
+            let q = &def.quorum;
+            let live: u64 = s
+                .reals
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| u64::from(r.weight))
+                .sum();
+            let up = *self.quorum_up.get(&key).unwrap_or(&true);
+            let (min, h) = (u64::from(q.min), u64::from(q.hysteresis));
+            let now_up = if up { live + h >= min } else { live >= min + h };
+            if now_up != up {
+                self.quorum_up.insert(key, now_up);
+                let state = if now_up { "gained" } else { "lost" };
+                tracing::info!(service = %s.name, live_weight = live, quorum = q.min, "quorum {state}");
+                if let Some(cmd) = if now_up { q.up.clone() } else { q.down.clone() } {
+                    run_command(cmd);
+                }
+            }
+        }
     }
 
     /// Start the checks of the running configuration; unchanged ones keep
@@ -487,6 +527,23 @@ impl Daemon {
                 xlb_checks::Health::Up => tracing::info!(
                     service = %format!("{vip}:{vport}"), real = %format!("{addr}:{port}"),
                     weight = ?report.weight, "real server UP"),
+            }
+            let real = self
+                .cfg
+                .services
+                .iter()
+                .flat_map(|s| {
+                    s.reals.iter().filter(move |r| {
+                        ((s.address, s.port, s.protocol), r.address, r.port) == key
+                    })
+                })
+                .next();
+            let cmd = match report.health {
+                xlb_checks::Health::Up => real.and_then(|r| r.notify_up.clone()),
+                xlb_checks::Health::Down => real.and_then(|r| r.notify_down.clone()),
+            };
+            if let Some(cmd) = cmd {
+                run_command(cmd);
             }
             self.verdicts.insert(key, report);
             changed = true;
@@ -658,6 +715,7 @@ impl Daemon {
             built.snapshot,
         );
         self.plan_checks();
+        self.evaluate_quorum();
         // Phase 2: drop what the new configuration no longer has.
         for s in &mut self.steering {
             if let Err(e) = s.sync(&built.rules) {
@@ -770,6 +828,23 @@ fn describe_change(old: &Snapshot, new: &Snapshot) -> String {
         "{} virtual servers ({sa} added, {sr} removed), real servers: {ra} added, {rr} removed, {rw} re-weighted",
         new.services.len()
     )
+}
+
+/// Run a notify/quorum command with /bin/sh -c, without waiting for it.
+fn run_command(cmd: String) {
+    let _ = std::thread::Builder::new()
+        .name("xlb-notify".into())
+        .spawn(move || {
+            match std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&cmd)
+                .status()
+            {
+                Ok(st) if st.success() => {}
+                Ok(st) => tracing::warn!(command = %cmd, status = %st, "notify command failed"),
+                Err(e) => tracing::warn!(command = %cmd, error = %e, "cannot run notify command"),
+            }
+        });
 }
 
 fn poke_missing(netlink: &mut Netlink, wanted: &[(u32, Ipv4Addr)], table: &NeighbourTable) {

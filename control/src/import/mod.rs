@@ -194,6 +194,20 @@ fn virtual_server(o: &mut Out, n: &Node) {
                 }
             }
             "protocol" => protocol = v.to_ascii_lowercase(),
+            "sorry_server" => match c.arg(1) {
+                Some(p) => {
+                    let _ = writeln!(body, "sorry_server = {}", q(&format!("{v}:{p}")));
+                }
+                None => {
+                    let _ = writeln!(body, "sorry_server = {}", q(v));
+                }
+            },
+            "quorum" | "hysteresis" => {
+                let _ = writeln!(body, "{} = {v}", c.key);
+            }
+            "quorum_up" | "quorum_down" => {
+                let _ = writeln!(body, "{} = {}", c.key, q(v));
+            }
             "real_server" => {}
             other => {
                 o.note(c.line, format!("virtual_server {other}: not supported yet"));
@@ -236,6 +250,9 @@ fn real_server(o: &mut Out, n: &Node, delay_loop: Option<&str>) {
                 let _ = writeln!(o.toml, "  weight = {}", c.arg(0).unwrap_or("1"));
             }
             "inhibit_on_failure" => inhibit = true,
+            "notify_up" | "notify_down" => {
+                let _ = writeln!(o.toml, "  {} = {}", c.key, q(c.arg(0).unwrap_or("")));
+            }
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "UDP_CHECK" => {
                 if check.is_some() {
                     o.warn(

@@ -139,3 +139,34 @@ fn syntax_errors_name_the_line() {
     assert_eq!(e.line, 1);
     assert!(e.message.contains("never closed"));
 }
+
+#[test]
+fn quorum_sorry_server_and_notify_translate() {
+    let conf = r#"
+virtual_server 10.0.0.1 80 {
+  lb_algo wrr
+  sorry_server 10.0.9.9 8080
+  quorum 2
+  hysteresis 1
+  quorum_down "/usr/bin/logger quorum down"
+  real_server 10.0.1.1 80 { weight 2 notify_down "/bin/echo down" }
+}
+"#;
+    let out = import(conf).unwrap();
+    assert!(
+        out.warnings
+            .iter()
+            .all(|(_, w)| !w.contains("quorum") && !w.contains("sorry")),
+        "{:#?}",
+        out.warnings
+    );
+    let c = validate(&out.toml);
+    let s = &c.services[0];
+    assert_eq!(s.sorry, Some(("10.0.9.9".parse().unwrap(), 8080)));
+    assert_eq!((s.quorum.min, s.quorum.hysteresis), (2, 1));
+    assert_eq!(
+        s.quorum.down.as_deref(),
+        Some("/usr/bin/logger quorum down")
+    );
+    assert_eq!(s.reals[0].notify_down.as_deref(), Some("/bin/echo down"));
+}

@@ -239,10 +239,14 @@ impl Forwarder {
             reals: &svc.reals,
             gauges: &snap.gauges,
         };
-        let ri = self.schedulers[si]
-            .schedule(&cands, key)
-            .ok_or(fail(DropReason::NoRealServer))?;
-        let real = &svc.reals[ri];
+        let real = match self.schedulers[si].schedule(&cands, key) {
+            Some(ri) => &svc.reals[ri],
+            None => svc
+                .sorry
+                .as_ref()
+                .filter(|s| s.schedulable())
+                .ok_or(fail(DropReason::NoRealServer))?,
+        };
         let mut client_mac = [0u8; 6];
         client_mac.copy_from_slice(&buf[6..12]);
         let conn = Conn {

@@ -47,6 +47,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         forwarding,
         scheduler: SchedulerKind::Rr,
         reals,
+        sorry: None,
     };
     let ports = vec![
         PortInfo {
@@ -478,4 +479,38 @@ fn replies_on_another_worker_use_the_owners_connection() {
         (snap.gauges[10].active(), snap.gauges[10].inactive()),
         (0, 1)
     );
+}
+
+#[test]
+fn sorry_server_takes_connections_only_when_no_real_server_can() {
+    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut sorry = snap.services[0].reals[1].clone();
+    sorry.id = 20;
+    sorry.addr = ip([10, 0, 2, 99]);
+    snap.services[0].sorry = Some(sorry);
+    let ports = snap.ports.clone();
+    let mk = |weights: [u32; 2], services: &[VirtualService]| {
+        let mut s = services[0].clone();
+        for (r, w) in s.reals.iter_mut().zip(weights) {
+            r.weight = w;
+        }
+        Snapshot::new(
+            1,
+            ports.clone(),
+            vec![s],
+            &[],
+            Timeouts::default(),
+            new_gauges(),
+        )
+        .unwrap()
+    };
+    let mut rig = Rig::new(mk([1, 1], &snap.services));
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    rig.run(OUTSIDE, &mut syn);
+    assert_eq!(&syn[30..34], &RS[0], "a real server is up: no sorry server");
+    let mut rig = Rig::new(mk([0, 0], &snap.services));
+    let mut syn = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    assert_eq!(&syn[30..34], &[10, 0, 2, 99], "none left: the sorry server");
+    assert_eq!(rig.stats.reals[20].conns.get(), 1);
 }
