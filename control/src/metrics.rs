@@ -267,6 +267,7 @@ mod tests {
                     conns: 7,
                     ..Default::default()
                 },
+                rates: Default::default(),
                 reals: vec![RealStatus {
                     address: "10.0.1.1".into(),
                     port: 8080,
@@ -282,6 +283,7 @@ mod tests {
                         bytes_out: 900,
                         ..Default::default()
                     },
+                    rates: Default::default(),
                 }],
             }],
             workers: vec![WorkerStatus {

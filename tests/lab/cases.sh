@@ -417,3 +417,24 @@ test_quorum_sorry_server_and_notify_commands() {
   assert_eq "$(http_split 4 http://$VIP/)" "rs1=2 rs2=2 rs3=0 fail=0" "back to the real servers"
   grep -qx "rs1 up" "/tmp/$P/notify" || { echo "FAIL: notify_up did not run"; return 1; }
 }
+
+test_conns_and_rates_listings() {
+  lab_up
+  start_xlbd "$ROOT/tests/lab/configs/reload-a.toml"
+  long_clients 3 3 >/dev/null &
+  local long=$!
+  sleep 1
+  # Three long connections, one per server (rr), listed as ESTABLISHED.
+  local out
+  out=$(xlbctl conns --service echo)
+  assert_eq "$(grep -c ESTABLISHED <<<"$out")" 3 "echo connections ($out)"
+  assert_eq "$(xlbctl conns --service 10.200.1.100:9000 --real 10.200.2.12 | grep -c '10.200.2.12:9000')" 1 "filter by real"
+  assert_eq "$(xlbctl conns --client 10.9.9.9 | grep -c TCP)" 0 "filter by client"
+  # Traffic flowing: after a sampling period the echo service shows rates.
+  sleep 2.5
+  local rate
+  rate=$(xlbctl show --json | python3 -c "import json,sys; s=json.load(sys.stdin); print([v for v in s['services'] if v['name']=='echo'][0]['rates']['packets_in'])")
+  [ "$rate" -gt 0 ] || { echo "FAIL: echo packets_in rate is $rate"; return 1; }
+  xlbctl show --rate | grep -q "CPS    InPPS" || { echo "FAIL: no --rate header"; return 1; }
+  wait "$long"
+}

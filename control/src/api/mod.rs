@@ -43,6 +43,36 @@ pub enum Request {
         service: String,
         real: String,
     },
+    /// Connections, like `ipvsadm -Lnc`, optionally filtered.
+    Conns {
+        #[serde(default)]
+        filter: ConnFilter,
+    },
+}
+
+/// Every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnFilter {
+    /// VIP:PORT or the service's name.
+    pub service: Option<String>,
+    /// ADDR or ADDR:PORT of the real server.
+    pub real: Option<String>,
+    /// ADDR or ADDR:PORT of the client.
+    pub client: Option<String>,
+    /// At most this many (default 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnStatus {
+    pub protocol: String,
+    pub client: String,
+    pub virtual_address: String,
+    pub real: String,
+    pub state: String,
+    /// Seconds until it expires if idle.
+    pub expires_in: u32,
+    pub worker: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +85,11 @@ pub struct Response {
     /// Human-readable outcome of a command (e.g. what a reload changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conns: Option<Vec<ConnStatus>>,
+    /// Connections that matched beyond the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<usize>,
 }
 
 impl Response {
@@ -64,6 +99,8 @@ impl Response {
             error: None,
             status: None,
             message: None,
+            conns: None,
+            more: None,
         }
     }
     pub fn error(e: impl Into<String>) -> Response {
@@ -72,6 +109,8 @@ impl Response {
             error: Some(e.into()),
             status: None,
             message: None,
+            conns: None,
+            more: None,
         }
     }
 }
@@ -108,6 +147,30 @@ impl Traffic {
     }
 }
 
+/// Per-second rates over the last sampling period (2 s), as `ipvsadm --rate`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rates {
+    pub conns: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Rates {
+    /// Rates between two readings `secs` apart.
+    pub fn between(before: &Traffic, after: &Traffic, secs: f64) -> Rates {
+        let r = |a: u64, b: u64| (b.saturating_sub(a) as f64 / secs).round() as u64;
+        Rates {
+            conns: r(before.conns, after.conns),
+            packets_in: r(before.packets_in, after.packets_in),
+            packets_out: r(before.packets_out, after.packets_out),
+            bytes_in: r(before.bytes_in, after.bytes_in),
+            bytes_out: r(before.bytes_out, after.bytes_out),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealStatus {
     pub address: String,
@@ -125,6 +188,8 @@ pub struct RealStatus {
     pub active: u64,
     pub inactive: u64,
     pub traffic: Traffic,
+    #[serde(default)]
+    pub rates: Rates,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +201,8 @@ pub struct ServiceStatus {
     pub scheduler: String,
     pub forwarding: String,
     pub traffic: Traffic,
+    #[serde(default)]
+    pub rates: Rates,
     pub reals: Vec<RealStatus>,
 }
 

@@ -12,6 +12,8 @@ use std::sync::{mpsc, Arc};
 /// Something that can describe the daemon's state at any moment.
 pub trait StatusSource: Send + Sync + 'static {
     fn status(&self) -> Status;
+    /// Matching connections (at most `filter.limit`) and how many more matched.
+    fn conns(&self, filter: &super::ConnFilter) -> (Vec<super::ConnStatus>, usize);
 }
 
 /// A request the control loop must carry out (it owns the mutable state);
@@ -93,6 +95,14 @@ fn serve(stream: UnixStream, source: &dyn StatusSource, commands: &mpsc::Sender<
                 status: Some(source.status()),
                 ..Response::ok()
             },
+            Ok(Request::Conns { filter }) => {
+                let (conns, more) = source.conns(&filter);
+                Response {
+                    conns: Some(conns),
+                    more: Some(more),
+                    ..Response::ok()
+                }
+            }
             Ok(request) => {
                 let (tx, rx) = mpsc::channel();
                 if commands.send(Command { request, reply: tx }).is_err() {

@@ -46,11 +46,30 @@ enum Cmd {
         #[arg(value_parser = ["nat", "dr"])]
         kind: String,
     },
+    /// List connections, like `ipvsadm -Lnc` (filters combine).
+    Conns {
+        /// VIP:PORT or service name.
+        #[arg(long)]
+        service: Option<String>,
+        /// Real server ADDR or ADDR:PORT.
+        #[arg(long)]
+        real: Option<String>,
+        /// Client ADDR or ADDR:PORT.
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// List virtual services and real servers, like `ipvsadm -Ln`.
     Show {
         /// Traffic counters (connections, packets, bytes), like `ipvsadm -Ln --stats`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rate")]
         stats: bool,
+        /// Per-second rates over the last 2 s, like `ipvsadm -Ln --rate`.
+        #[arg(long)]
+        rate: bool,
         /// Dataplane worker counters and drops by reason.
         #[arg(long)]
         workers: bool,
@@ -120,6 +139,58 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Conns {
+            service,
+            real,
+            client,
+            limit,
+            json,
+        } => {
+            let filter = xlb_control::api::ConnFilter {
+                service,
+                real,
+                client,
+                limit: Some(limit),
+            };
+            match client::call(&args.socket, &Request::Conns { filter }) {
+                Ok(r) if r.ok => {
+                    let conns = r.conns.unwrap_or_default();
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&conns).expect("serializes")
+                        );
+                    } else {
+                        println!("pro expire state       source                 virtual                destination            worker");
+                        for c in &conns {
+                            println!(
+                                "{:<3} {:02}:{:02}  {:<11} {:<22} {:<22} {:<22} {}",
+                                c.protocol,
+                                c.expires_in / 60,
+                                c.expires_in % 60,
+                                c.state,
+                                c.client,
+                                c.virtual_address,
+                                c.real,
+                                c.worker
+                            );
+                        }
+                        if let Some(more) = r.more.filter(|&m| m > 0) {
+                            println!("... {more} more (raise --limit or filter)");
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    eprintln!("xlbctl: {}", r.error.unwrap_or_default());
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("xlbctl: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Example { kind } => {
             print!(
                 "{}",
@@ -148,6 +219,7 @@ fn main() -> ExitCode {
         },
         Cmd::Show {
             stats,
+            rate,
             workers,
             json,
         } => {
@@ -168,7 +240,12 @@ fn main() -> ExitCode {
                     serde_json::to_string_pretty(&status).expect("serializes")
                 );
             } else {
-                print!("{}", render(&status, stats, workers));
+                let view = match (stats, rate) {
+                    (true, _) => View::Stats,
+                    (_, true) => View::Rate,
+                    _ => View::Plain,
+                };
+                print!("{}", render(&status, view, workers));
             }
             ExitCode::SUCCESS
         }
@@ -201,7 +278,34 @@ fn drop_detail(t: &xlb_control::api::Traffic) -> String {
     format!(" ({})", parts.join(" "))
 }
 
-fn render(s: &Status, stats: bool, workers: bool) -> String {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Plain,
+    Stats,
+    Rate,
+}
+
+/// The numeric columns of one --stats or --rate row.
+fn columns(view: View, t: &xlb_control::api::Traffic, r: &xlb_control::api::Rates) -> String {
+    match view {
+        View::Stats => format!(
+            "{:>6} {:>8} {:>8} {:>8} {:>8} {:>8}{}",
+            t.conns,
+            t.packets_in,
+            t.packets_out,
+            t.bytes_in,
+            t.bytes_out,
+            t.total_drops(),
+            drop_detail(t)
+        ),
+        _ => format!(
+            "{:>6} {:>8} {:>8} {:>8} {:>8}",
+            r.conns, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out
+        ),
+    }
+}
+
+fn render(s: &Status, view: View, workers: bool) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(
@@ -210,38 +314,24 @@ fn render(s: &Status, stats: bool, workers: bool) -> String {
         env!("CARGO_PKG_VERSION"),
         s.config
     );
-    if stats {
-        let _ = writeln!(
-            o,
-            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes    Drops"
-        );
-        let _ = writeln!(o, "  -> RemoteAddress:Port");
-    } else {
-        let _ = writeln!(o, "Prot LocalAddress:Port Scheduler Flags");
-        let _ = writeln!(
-            o,
-            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
-        );
-    }
+    let header = match view {
+        View::Plain => "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+        View::Stats => "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes    Drops\n  -> RemoteAddress:Port",
+        View::Rate => "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n  -> RemoteAddress:Port",
+    };
+    let _ = writeln!(o, "{header}");
     for v in &s.services {
         let local = format!("{}:{}", v.address, v.port);
-        if stats {
-            let t = &v.traffic;
+        if view == View::Plain {
+            let _ = writeln!(o, "{:<4} {} {}", v.protocol, local, v.scheduler);
+        } else {
             let _ = writeln!(
                 o,
-                "{:<4} {:<30} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}{}",
+                "{:<4} {:<30} {}",
                 v.protocol,
                 local,
-                t.conns,
-                t.packets_in,
-                t.packets_out,
-                t.bytes_in,
-                t.bytes_out,
-                t.total_drops(),
-                drop_detail(t)
+                columns(view, &v.traffic, &v.rates)
             );
-        } else {
-            let _ = writeln!(o, "{:<4} {} {}", v.protocol, local, v.scheduler);
         }
         for r in &v.reals {
             let remote = format!("{}:{}", r.address, r.port);
@@ -257,25 +347,18 @@ fn render(s: &Status, stats: bool, workers: bool) -> String {
             if !r.resolved {
                 mark.push_str("  (no neighbour entry yet)");
             }
-            if stats {
-                let t = &r.traffic;
-                let _ = writeln!(
-                    o,
-                    "  -> {:<30} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}{}{mark}",
-                    remote,
-                    t.conns,
-                    t.packets_in,
-                    t.packets_out,
-                    t.bytes_in,
-                    t.bytes_out,
-                    t.total_drops(),
-                    drop_detail(t)
-                );
-            } else {
+            if view == View::Plain {
                 let _ = writeln!(
                     o,
                     "  -> {:<28} {:<7} {:<6} {:<10} {:<9}{mark}",
                     remote, v.forwarding, r.weight, r.active, r.inactive
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "  -> {:<30} {}{mark}",
+                    remote,
+                    columns(view, &r.traffic, &r.rates)
                 );
             }
         }

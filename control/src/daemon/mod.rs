@@ -9,7 +9,7 @@ pub use build::{build, BuildError, Built};
 pub use ids::{Ids, RealKey, ServiceKey};
 
 use crate::api::server::StatusSource;
-use crate::api::{RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
+use crate::api::{Rates, RealStatus, ServiceStatus, Status, Traffic, WorkerStatus};
 use crate::config::{CheckDef, Config};
 use crate::health::HealthRunner;
 use crate::net::ifaces;
@@ -216,13 +216,22 @@ struct Retired {
     reply_key: Option<EndpointKey>,
 }
 
+/// Counters at one instant: by service id and by real server id.
+type Reading = (Instant, HashMap<u32, Traffic>, HashMap<RealId, Traffic>);
+
 /// The daemon's view shared with the API thread: lock-free handles only.
 pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Every worker's connection table (read-only, lock-free).
+    pub tables: Vec<Arc<xlb_dataplane::conn::SharedTable>>,
     /// Weights as configured (before run-time overrides), by real server id.
     pub configured_weights: ArcSwap<HashMap<RealId, u32>>,
     /// Health-check verdicts of checked real servers, by id ("up", "down: why").
     pub health: ArcSwap<HashMap<RealId, String>>,
+    /// Per-second rates by service id and by real server id (last sample).
+    pub rates: ArcSwap<(HashMap<u32, Rates>, HashMap<RealId, Rates>)>,
+    /// The previous reading the rates are computed from.
+    last_sample: std::sync::Mutex<Option<Reading>>,
     pub workers: Vec<(Arc<WorkerStats>, bool)>,
     pub config_path: String,
 }
@@ -338,8 +347,11 @@ impl Daemon {
         }
         let shared = Arc::new(Shared {
             snapshot,
+            tables: tables.clone(),
             configured_weights: ArcSwap::from_pointee(HashMap::new()),
             health: ArcSwap::from_pointee(HashMap::new()),
+            rates: ArcSwap::from_pointee((HashMap::new(), HashMap::new())),
+            last_sample: std::sync::Mutex::new(None),
             workers: workers
                 .iter()
                 .map(|w| (w.stats.clone(), w.zero_copy))
@@ -384,6 +396,7 @@ impl Daemon {
     /// is missing, failed or stale (it never sees our traffic, so nothing
     /// else would), and republish when a MAC changed.
     pub fn tick(&mut self) {
+        self.shared.sample_rates(std::time::Duration::from_secs(2));
         let snap = self.shared.snapshot.load_full();
         let table = match self.netlink.neighbours() {
             Ok(t) => t,
@@ -864,9 +877,110 @@ fn fmt_mac(m: [u8; 6]) -> String {
         .join(":")
 }
 
+impl Shared {
+    /// Read the counters and, when `period` has passed since the last
+    /// reading, publish per-second rates. Called from the control loop.
+    pub fn sample_rates(&self, period: std::time::Duration) {
+        let snap = self.snapshot.load();
+        let total = |pick: &dyn Fn(&WorkerStats) -> &xlb_dataplane::stats::TrafficCounters| {
+            let mut t = Traffic::default();
+            for (w, _) in &self.workers {
+                t.add(pick(w));
+            }
+            t
+        };
+        let now = Instant::now();
+        let mut last = self
+            .last_sample
+            .lock()
+            .expect("only the control loop samples");
+        if last
+            .as_ref()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) < period)
+        {
+            return;
+        }
+        let services: HashMap<u32, Traffic> = snap
+            .services
+            .iter()
+            .map(|s| (s.id, total(&|w| &w.services[s.id as usize])))
+            .collect();
+        let reals: HashMap<RealId, Traffic> = snap
+            .services
+            .iter()
+            .flat_map(|s| s.reals.iter())
+            .map(|r| (r.id, total(&|w| &w.reals[r.id as usize])))
+            .collect();
+        if let Some((t0, s0, r0)) = last.as_ref() {
+            let secs = now.duration_since(*t0).as_secs_f64();
+            let sr = services
+                .iter()
+                .filter_map(|(id, t)| Some((*id, Rates::between(s0.get(id)?, t, secs))))
+                .collect();
+            let rr = reals
+                .iter()
+                .filter_map(|(id, t)| Some((*id, Rates::between(r0.get(id)?, t, secs))))
+                .collect();
+            self.rates.store(Arc::new((sr, rr)));
+        }
+        *last = Some((now, services, reals));
+    }
+}
+
 impl StatusSource for Shared {
+    fn conns(&self, f: &crate::api::ConnFilter) -> (Vec<crate::api::ConnStatus>, usize) {
+        let snap = self.snapshot.load();
+        let now = xlb_dataplane::worker::coarse_seconds();
+        let ep = |a: u32, p: u16| format!("{}:{p}", Ipv4Addr::from(a));
+        let matches = |want: &Option<String>, a: u32, p: u16| match want {
+            None => true,
+            Some(w) => *w == Ipv4Addr::from(a).to_string() || *w == ep(a, p),
+        };
+        let limit = f.limit.unwrap_or(1000);
+        let (mut out, mut more) = (Vec::new(), 0);
+        for (worker, t) in self.tables.iter().enumerate() {
+            for c in t.iter() {
+                let name = snap
+                    .services
+                    .iter()
+                    .find(|s| s.id == c.service)
+                    .map(|s| s.name.as_str());
+                let service_ok = match &f.service {
+                    None => true,
+                    Some(w) => Some(w.as_str()) == name || *w == ep(c.vip, c.vport),
+                };
+                if !(service_ok
+                    && matches(&f.real, c.real_addr, c.real_port)
+                    && matches(&f.client, c.client, c.cport))
+                {
+                    continue;
+                }
+                if out.len() >= limit {
+                    more += 1;
+                    continue;
+                }
+                let tcp = c.proto == xlb_dataplane::wire::IPPROTO_TCP;
+                out.push(crate::api::ConnStatus {
+                    protocol: if tcp { "TCP" } else { "UDP" }.into(),
+                    client: ep(c.client, c.cport),
+                    virtual_address: ep(c.vip, c.vport),
+                    real: ep(c.real_addr, c.real_port),
+                    state: if tcp {
+                        c.state.name().into()
+                    } else {
+                        "UDP".into()
+                    },
+                    expires_in: c.expires.wrapping_sub(now).min(i32::MAX as u32),
+                    worker,
+                });
+            }
+        }
+        (out, more)
+    }
+
     fn status(&self) -> Status {
         let snap = self.snapshot.load();
+        let rates = self.rates.load();
         let sum = |pick: &dyn Fn(&WorkerStats) -> &xlb_dataplane::stats::TrafficCounters| {
             let mut t = Traffic::default();
             for (w, _) in &self.workers {
@@ -894,6 +1008,7 @@ impl StatusSource for Shared {
                 }
                 .into(),
                 traffic: sum(&|w| &w.services[s.id as usize]),
+                rates: rates.0.get(&s.id).copied().unwrap_or_default(),
                 reals: s
                     .reals
                     .iter()
@@ -913,6 +1028,7 @@ impl StatusSource for Shared {
                         active: snap.gauges[r.id as usize].active(),
                         inactive: snap.gauges[r.id as usize].inactive(),
                         traffic: sum(&|w| &w.reals[r.id as usize]),
+                        rates: rates.1.get(&r.id).copied().unwrap_or_default(),
                     })
                     .collect(),
             })

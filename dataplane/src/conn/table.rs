@@ -242,6 +242,12 @@ impl SharedTable {
             .fetch_or(NOTE_PENDING | (u32::from(tcp_flags) << shift), Release);
     }
 
+    /// Every live connection, read slot by slot without stopping the owner
+    /// (a listing is a moving picture, as with `ipvsadm -Lnc`).
+    pub fn iter(&self) -> impl Iterator<Item = Conn> + '_ {
+        (0..self.slots.len() as u32).filter_map(|i| self.read_slot(i))
+    }
+
     /// Bytes of table memory per connection slot at this capacity.
     pub fn bytes_per_conn(&self) -> usize {
         let total = self.buckets.len() * size_of::<Bucket>() + self.slots.len() * size_of::<Slot>();
@@ -507,7 +513,7 @@ impl ConnTable {
 
     /// Every live connection (control-plane listings and tests).
     pub fn iter(&self) -> impl Iterator<Item = Conn> + '_ {
-        (0..self.capacity() as u32).filter_map(|i| self.shared.read_slot(i))
+        self.shared.iter()
     }
 }
 
