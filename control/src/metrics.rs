@@ -178,6 +178,23 @@ pub fn render(s: &Status) -> String {
             }
         }
     }
+    o.family(
+        "xlb_real_check_up",
+        "gauge",
+        "Health check verdict: 1 up, 0 down (checked real servers only).",
+    );
+    for v in &s.services {
+        for r in &v.reals {
+            if let Some(h) = &r.health {
+                let real = format!("{}:{}", r.address, r.port);
+                o.sample(
+                    "xlb_real_check_up",
+                    &[("service", &v.name), ("real", &real)],
+                    u64::from(h == "up"),
+                );
+            }
+        }
+    }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
     let workers: [(&str, &str, &str, WPick); 7] = [
         (
@@ -274,7 +291,7 @@ mod tests {
                     weight: 2,
                     configured_weight: 2,
                     enabled: true,
-                    health: None,
+                    health: Some("down: HTTP status 503".into()),
                     resolved: true,
                     active: 1,
                     inactive: 4,
@@ -322,6 +339,10 @@ mod tests {
         );
         assert!(
             m.contains("xlb_worker_drops_total{worker=\"0\",reason=\"fragment\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("xlb_real_check_up{service=\"we\\\"b\",real=\"10.0.1.1:8080\"} 0\n"),
             "{m}"
         );
         // Every sample line belongs to a declared family.
