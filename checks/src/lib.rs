@@ -21,10 +21,13 @@ use std::time::Duration;
 pub enum CheckKind {
     /// TCP_CHECK: the connection is accepted.
     Tcp,
-    /// HTTP_GET: the response's status is in `status` (any 2xx if empty),
-    /// and, with `digest`, the body's MD5 matches (hex, as keepalived's
-    /// genhash prints it).
+    /// HTTP_GET (and SSL_GET with `tls`): the response's status is in
+    /// `status` (any 2xx if empty), and, with `digest`, the body's MD5
+    /// matches (hex, as keepalived's genhash prints it). TLS is not
+    /// verified, as keepalived's SSL_GET by default: the check proves the
+    /// service answers, not who it is.
     Http {
+        tls: bool,
         path: String,
         host: Option<String>,
         status: Vec<u16>,

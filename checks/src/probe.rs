@@ -21,25 +21,28 @@ async fn probe_inner(spec: &CheckSpec) -> ProbeResult {
     match &spec.kind {
         CheckKind::Tcp => connect(spec).await.map(|_| None),
         CheckKind::Http {
+            tls,
             path,
             host,
             status,
             digest,
         } => {
-            let mut s = connect(spec).await?;
+            let tcp = connect(spec).await?;
             let host = host.clone().unwrap_or_else(|| spec.target.ip().to_string());
             let req = format!(
                 "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: xlb-check\r\nConnection: close\r\n\r\n"
             );
-            s.write_all(req.as_bytes())
-                .await
-                .map_err(|e| format!("sending the request: {e}"))?;
-            let mut resp = Vec::new();
-            (&mut s)
-                .take(MAX_BODY as u64)
-                .read_to_end(&mut resp)
-                .await
-                .map_err(|e| format!("reading the response: {e}"))?;
+            let resp = if *tls {
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| format!("TLS server name {host:?}: {e}"))?;
+                let s = tls::connector()
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                exchange(s, &req).await?
+            } else {
+                exchange(tcp, &req).await?
+            };
             check_http(&resp, status, digest.as_deref()).map(|_| None)
         }
         CheckKind::Misc { command, dynamic } => {
@@ -92,6 +95,81 @@ async fn probe_inner(spec: &CheckSpec) -> ProbeResult {
                 }
             }
         }
+    }
+}
+
+/// Send the request, read the response (bounded).
+async fn exchange<S: AsyncReadExt + AsyncWriteExt + Unpin>(
+    mut s: S,
+    req: &str,
+) -> Result<Vec<u8>, String> {
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("sending the request: {e}"))?;
+    let mut resp = Vec::new();
+    (&mut s)
+        .take(MAX_BODY as u64)
+        .read_to_end(&mut resp)
+        .await
+        .map_err(|e| format!("reading the response: {e}"))?;
+    Ok(resp)
+}
+
+mod tls {
+    //! A TLS client that does not verify the server (keepalived SSL_GET).
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use std::sync::{Arc, OnceLock};
+
+    #[derive(Debug)]
+    struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyServer {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    pub fn connector() -> tokio_rustls::TlsConnector {
+        static CFG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+        let cfg = CFG.get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+                .with_no_client_auth();
+            Arc::new(cfg)
+        });
+        tokio_rustls::TlsConnector::from(cfg.clone())
     }
 }
 
@@ -197,6 +275,7 @@ mod tests {
 
     fn http(status: Vec<u16>, digest: Option<&str>) -> CheckKind {
         CheckKind::Http {
+            tls: false,
             path: "/".into(),
             host: None,
             status,
@@ -307,5 +386,53 @@ mod tests {
         assert_eq!(r.health, crate::Health::Down);
         assert!(r.reason.unwrap().contains("refused"));
         task.abort();
+    }
+
+    #[tokio::test]
+    async fn ssl_get_over_tls_with_a_self_signed_certificate() {
+        use std::sync::Arc;
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (s, _) = l.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut s) = acceptor.accept(s).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nabc").await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        let https = |host: Option<&str>| CheckKind::Http {
+            tls: true,
+            path: "/".into(),
+            host: host.map(String::from),
+            status: vec![200],
+            digest: Some("900150983cd24fb0d6963f7d28e17f72".into()),
+        };
+        assert_eq!(probe(&spec(https(Some("localhost")), addr)).await, Ok(None));
+        assert_eq!(
+            probe(&spec(https(None), addr)).await,
+            Ok(None),
+            "by IP, no SNI name"
+        );
+        // Plain HTTP to the TLS port is no valid answer.
+        assert!(probe(&spec(http(vec![], None), addr)).await.is_err());
     }
 }

@@ -439,7 +439,10 @@ impl Validator<'_> {
         ];
         for (key, span, only) in &set {
             if let Some(span) = span {
-                if kind_word != *only {
+                let http_like = *only == "http"
+                    && matches!(kind_word.as_str(), "http_get" | "ssl" | "ssl_get" | "https");
+                let same = kind_word == *only || kind_word == format!("{only}_check") || http_like;
+                if !same {
                     self.error(
                         span,
                         format!("{key} is only for type = \"{only}\" checks"),
@@ -450,7 +453,8 @@ impl Validator<'_> {
         }
         let kind = match kind_word.as_str() {
             "tcp" | "tcp_check" => CheckKind::Tcp,
-            "http" | "http_get" => CheckKind::Http {
+            "http" | "http_get" | "ssl" | "ssl_get" | "https" => CheckKind::Http {
+                tls: matches!(kind_word.as_str(), "ssl" | "ssl_get" | "https"),
                 path: r.path.as_ref().map_or("/".into(), |p| p.get_ref().clone()),
                 host: r.host.clone(),
                 status: r
@@ -480,19 +484,11 @@ impl Validator<'_> {
                     .map_or(Vec::new(), |p| p.get_ref().as_bytes().to_vec()),
                 require_reply: r.require_reply.as_ref().is_some_and(|v| *v.get_ref()),
             },
-            "ssl" | "ssl_get" => {
-                self.error(
-                    &r.kind.span(),
-                    "SSL_GET checks are not supported yet".into(),
-                    Some("use type = \"tcp\" on the TLS port for now".into()),
-                );
-                return None;
-            }
             other => {
                 self.error(
                     &r.kind.span(),
                     format!("unknown check type {other:?}"),
-                    Some("use one of \"tcp\", \"http\", \"misc\", \"udp\"".into()),
+                    Some("use one of \"tcp\", \"http\", \"ssl\", \"misc\", \"udp\"".into()),
                 );
                 return None;
             }

@@ -268,3 +268,16 @@ fn sorry_server_and_quorum() {
         "{e:?}"
     );
 }
+
+#[test]
+fn ssl_checks_are_http_over_tls() {
+    let c = parse(&format!(
+        "{OK}[virtual_server.check]\ntype = \"ssl\"\npath = \"/hc\"\n"
+    ))
+    .unwrap();
+    let k = &c.services[0].reals[0].check.as_ref().unwrap().spec.kind;
+    assert!(
+        matches!(k, xlb_checks::CheckKind::Http { tls: true, path, .. } if path == "/hc"),
+        "{k:?}"
+    );
+}

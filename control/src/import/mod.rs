@@ -295,19 +295,9 @@ fn translate_check(o: &mut Out, c: &Node, delay_loop: Option<&str>) -> String {
     let kind = match c.key.as_str() {
         "TCP_CHECK" => "tcp",
         "HTTP_GET" => "http",
+        "SSL_GET" => "ssl",
         "MISC_CHECK" => "misc",
-        "UDP_CHECK" => "udp",
-        _ => {
-            o.note(
-                c.line,
-                "SSL_GET is not supported yet: using a TCP check on the same port".to_string(),
-            );
-            let _ = writeln!(
-                s,
-                "    # {MARK}: SSL_GET not supported yet: TCP connect check instead"
-            );
-            "tcp"
-        }
+        _ => "udp",
     };
     let _ = writeln!(s, "    type = {}", q(kind));
     let mut interval = delay_loop.map(String::from);
@@ -346,7 +336,7 @@ fn translate_check(o: &mut Out, c: &Node, delay_loop: Option<&str>) -> String {
             "require_reply" => {
                 let _ = writeln!(s, "    require_reply = true");
             }
-            "url" if kind == "http" => {
+            "url" if kind == "http" || kind == "ssl" => {
                 urls += 1;
                 if urls > 1 {
                     o.note(
@@ -378,7 +368,6 @@ fn translate_check(o: &mut Out, c: &Node, delay_loop: Option<&str>) -> String {
                     }
                 }
             }
-            "url" => {} // SSL_GET's url, checked by TCP here
             other => {
                 o.note(k.line, format!("{} {other}: not supported", c.key));
                 let _ = writeln!(

@@ -107,7 +107,14 @@ virtual_server fwmark 80 { lb_algo rr }
     );
     assert_eq!(
         r[1].check.as_ref().unwrap().spec.kind,
-        xlb_checks::CheckKind::Tcp
+        xlb_checks::CheckKind::Http {
+            tls: true,
+            path: "/".into(),
+            host: None,
+            status: vec![],
+            digest: None
+        },
+        "SSL_GET is HTTP over TLS"
     );
     assert_eq!(
         r[2].check.as_ref().unwrap().spec.kind,
@@ -119,7 +126,6 @@ virtual_server fwmark 80 { lb_algo rr }
     for w in [
         "lb_algo sh",
         "lb_kind TUN",
-        "SSL_GET",
         "MISC_CHECK: xlb runs one check",
         "fwmark 80",
     ] {
