@@ -438,3 +438,18 @@ test_conns_and_rates_listings() {
   xlbctl show --rate | grep -q "CPS    InPPS" || { echo "FAIL: no --rate header"; return 1; }
   wait "$long"
 }
+
+test_source_hash_pins_a_client_and_maglev_forwards() {
+  lab_up
+  sed 's/scheduler = "wrr"/scheduler = "sh"/' "$ROOT/examples/nat.toml" >"/tmp/$P/sh.toml"
+  start_xlbd "/tmp/$P/sh.toml"
+  local out
+  out=$(http_split 12 http://$VIP/)
+  # One client address: all twelve connections on one server.
+  grep -Eq "rs1=12|rs2=12|rs3=12" <<<"$out" || { echo "FAIL: sh split $out"; return 1; }
+  stop_xlbd
+  sed 's/scheduler = "wrr"/scheduler = "mh"/' "$ROOT/examples/nat.toml" >"/tmp/$P/mh.toml"
+  start_xlbd "/tmp/$P/mh.toml"
+  out=$(http_split 12 http://$VIP/)
+  grep -Eq "rs1=12|rs2=12|rs3=12" <<<"$out" || { echo "FAIL: mh split $out"; return 1; }
+}

@@ -162,7 +162,7 @@ fn virtual_server(o: &mut Out, n: &Node) {
         match c.key.as_str() {
             "delay_loop" => delay_loop = Some(v.to_string()),
             "lb_algo" | "lvs_sched" => match v {
-                "rr" | "wrr" | "lc" | "wlc" => {
+                v if v.parse::<xlb_dataplane::sched::SchedulerKind>().is_ok() => {
                     let _ = writeln!(body, "scheduler = {}", q(v));
                 }
                 other => {

@@ -79,7 +79,7 @@ fn digest_dr_example_converts_and_validates() {
 fn checkers_translate_with_their_options() {
     let conf = r#"
 virtual_server 10.0.0.1 443 {
-  lb_algo sh
+  lb_algo random
   lb_kind TUN
   real_server 10.0.1.1 443 {
     inhibit_on_failure
@@ -124,7 +124,7 @@ virtual_server fwmark 80 { lb_algo rr }
         }
     );
     for w in [
-        "lb_algo sh",
+        "lb_algo random",
         "lb_kind TUN",
         "MISC_CHECK: xlb runs one check",
         "fwmark 80",
@@ -175,4 +175,22 @@ virtual_server 10.0.0.1 80 {
         Some("/usr/bin/logger quorum down")
     );
     assert_eq!(s.reals[0].notify_down.as_deref(), Some("/bin/echo down"));
+}
+
+#[test]
+fn every_ipvs_scheduler_translates() {
+    for algo in [
+        "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf",
+    ] {
+        let out = import(&format!(
+            "virtual_server 10.0.0.1 80 {{\n lb_algo {algo}\n}}\n"
+        ))
+        .unwrap();
+        assert!(
+            out.warnings.iter().all(|(_, w)| !w.contains("lb_algo")),
+            "{algo}: {:?}",
+            out.warnings
+        );
+        assert_eq!(validate(&out.toml).services[0].scheduler.name(), algo);
+    }
 }

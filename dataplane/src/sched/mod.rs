@@ -6,8 +6,13 @@
 //! service's real servers, their shared active/inactive gauges and the flow's
 //! tuple (for the hashing schedulers).
 
+mod failover;
+mod hash;
 mod lc;
+mod locality;
+pub mod maglev;
 mod rr;
+mod sed;
 mod wrr;
 
 use crate::conn::FlowKey;
@@ -48,14 +53,32 @@ pub enum SchedulerKind {
     Wrr,
     Lc,
     Wlc,
+    Lblc,
+    Lblcr,
+    Dh,
+    Sh,
+    Sed,
+    Nq,
+    Mh,
+    Fo,
+    Ovf,
 }
 
 impl SchedulerKind {
-    pub const ALL: [SchedulerKind; 4] = [
+    pub const ALL: [SchedulerKind; 13] = [
         SchedulerKind::Rr,
         SchedulerKind::Wrr,
         SchedulerKind::Lc,
         SchedulerKind::Wlc,
+        SchedulerKind::Lblc,
+        SchedulerKind::Lblcr,
+        SchedulerKind::Dh,
+        SchedulerKind::Sh,
+        SchedulerKind::Sed,
+        SchedulerKind::Nq,
+        SchedulerKind::Mh,
+        SchedulerKind::Fo,
+        SchedulerKind::Ovf,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +87,15 @@ impl SchedulerKind {
             SchedulerKind::Wrr => "wrr",
             SchedulerKind::Lc => "lc",
             SchedulerKind::Wlc => "wlc",
+            SchedulerKind::Lblc => "lblc",
+            SchedulerKind::Lblcr => "lblcr",
+            SchedulerKind::Dh => "dh",
+            SchedulerKind::Sh => "sh",
+            SchedulerKind::Sed => "sed",
+            SchedulerKind::Nq => "nq",
+            SchedulerKind::Mh => "mh",
+            SchedulerKind::Fo => "fo",
+            SchedulerKind::Ovf => "ovf",
         }
     }
 
@@ -74,6 +106,15 @@ impl SchedulerKind {
             SchedulerKind::Wrr => Box::new(WeightedRoundRobin::new(reals)),
             SchedulerKind::Lc => Box::new(LeastConn),
             SchedulerKind::Wlc => Box::new(WeightedLeastConn),
+            SchedulerKind::Lblc => Box::new(locality::Lblc::new()),
+            SchedulerKind::Lblcr => Box::new(locality::Lblcr::new()),
+            SchedulerKind::Dh => Box::new(hash::TableHash::new(reals, false)),
+            SchedulerKind::Sh => Box::new(hash::TableHash::new(reals, true)),
+            SchedulerKind::Sed => Box::new(sed::ShortestExpectedDelay { never_queue: false }),
+            SchedulerKind::Nq => Box::new(sed::ShortestExpectedDelay { never_queue: true }),
+            SchedulerKind::Mh => Box::new(maglev::Maglev::new(reals)),
+            SchedulerKind::Fo => Box::new(failover::WeightedFailover { overflow: false }),
+            SchedulerKind::Ovf => Box::new(failover::WeightedFailover { overflow: true }),
         }
     }
 }
@@ -85,7 +126,9 @@ impl fmt::Display for SchedulerKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scheduler {0:?}; known: rr, wrr, lc, wlc")]
+#[error(
+    "unknown scheduler {0:?}; known: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf"
+)]
 pub struct UnknownScheduler(pub String);
 
 impl FromStr for SchedulerKind {
@@ -157,11 +200,45 @@ pub(crate) mod testing {
     }
 
     #[test]
+    fn weighted_schedulers_share_in_proportion_to_weight() {
+        // Connections accumulate as active (none closes): every weighted
+        // scheduler should give weights 1:2:3 about 1/6, 2/6, 3/6.
+        let rs = reals(&[1, 2, 3]);
+        for kind in [
+            SchedulerKind::Wrr,
+            SchedulerKind::Wlc,
+            SchedulerKind::Sed,
+            SchedulerKind::Sh,
+            SchedulerKind::Mh,
+        ] {
+            let (p, _) = picks(kind, &rs, 6000, true);
+            assert_eq!(p.len(), 6000, "{kind}: a pick failed");
+            for (i, want) in [(0usize, 1.0 / 6.0), (1, 2.0 / 6.0), (2, 3.0 / 6.0)] {
+                let got = p.iter().filter(|&&x| x == i).count() as f64 / 6000.0;
+                assert!(
+                    (got - want).abs() < 0.04,
+                    "{kind}: server {i} got {got:.3}, want {want:.3}"
+                );
+            }
+        }
+        // Unweighted ones spread evenly.
+        for kind in [SchedulerKind::Rr, SchedulerKind::Lc] {
+            let (p, _) = picks(kind, &rs, 6000, true);
+            for i in 0..3 {
+                assert_eq!(p.iter().filter(|&&x| x == i).count(), 2000, "{kind}");
+            }
+        }
+    }
+
+    #[test]
     fn names_round_trip_and_unknown_lists_known() {
         for k in SchedulerKind::ALL {
             assert_eq!(k.name().parse::<SchedulerKind>(), Ok(k));
         }
-        let e = "maglev".parse::<SchedulerKind>().unwrap_err().to_string();
-        assert!(e.contains("rr, wrr, lc, wlc"), "{e}");
+        let e = "random".parse::<SchedulerKind>().unwrap_err().to_string();
+        assert!(
+            e.contains("rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf"),
+            "{e}"
+        );
     }
 }
