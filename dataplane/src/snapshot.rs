@@ -64,6 +64,15 @@ pub struct VirtualService {
     /// keepalived's sorry_server: takes new connections only when no real
     /// server of the service can.
     pub sorry: Option<RealServer>,
+    pub persistence: Option<Persistence>,
+}
+
+/// IPVS persistence: a client (masked to `prefix` bits) returns to the same
+/// real server for `timeout` seconds after its last connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persistence {
+    pub timeout: u32,
+    pub prefix: u8,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

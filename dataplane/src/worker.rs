@@ -111,6 +111,11 @@ impl Worker {
         self.fwd.table.shared()
     }
 
+    /// Persistence templates shared by every worker.
+    pub fn set_persistence(&mut self, table: Arc<crate::conn::PersistTable>) {
+        self.fwd.set_persistence(table);
+    }
+
     /// The other workers' tables, searched when a packet misses this one.
     pub fn set_peers(&mut self, peers: Vec<Arc<SharedTable>>) {
         self.fwd.set_peers(peers);

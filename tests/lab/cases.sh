@@ -377,8 +377,9 @@ test_import_of_the_digest_examples_passes_check_config() {
     "$BIN/xlbctl" import "$ROOT/tests/import/$f.conf" >"$dir/$f.toml" 2>"$dir/$f.warn"
     "$BIN/xlbctl" check-config "$dir/$f.toml" >/dev/null || { cat "$dir/$f.toml"; return 1; }
   done
-  grep -q "digest-dr.conf:[0-9]*: warning: virtual_server persistence_timeout" "$dir/digest-dr.warn" ||
-    { echo "FAIL: warnings were: $(cat "$dir/digest-dr.warn")"; return 1; }
+  grep -qx "persistence_timeout = 9600" "$dir/digest-dr.toml" || { echo "FAIL: DR import:"; cat "$dir/digest-dr.toml"; return 1; }
+  grep -q "digest-nat.conf:8: warning: vrrp_instance RH_EXT" "$dir/digest-nat.warn" ||
+    { echo "FAIL: warnings were: $(cat "$dir/digest-nat.warn")"; return 1; }
   printf 'virtual_server 10.0.0.1 80 {\n  lb_algo rr\n' >"$dir/broken.conf"
   local rc=0 out
   out=$("$BIN/xlbctl" import "$dir/broken.conf" 2>&1) || rc=$?
@@ -452,4 +453,22 @@ test_source_hash_pins_a_client_and_maglev_forwards() {
   start_xlbd "/tmp/$P/mh.toml"
   out=$(http_split 12 http://$VIP/)
   grep -Eq "rs1=12|rs2=12|rs3=12" <<<"$out" || { echo "FAIL: mh split $out"; return 1; }
+}
+
+test_persistence_keeps_a_client_on_its_server() {
+  lab_up
+  "$ROOT/scripts/lab.sh" mode dr "$P"
+  { cat "$ROOT/examples/dr.toml"; } | sed 's/^forwarding = "dr"/forwarding = "dr"\npersistence_timeout = 300/' >"/tmp/$P/p.toml"
+  grep -q "persistence_timeout = 300" "/tmp/$P/p.toml"
+  start_xlbd "/tmp/$P/p.toml"
+  # wlc 1:1:2 would spread twelve connections; persistence keeps them on one.
+  local out
+  out=$(http_split 12 http://$VIP/)
+  grep -Eq "rs1=12|rs2=12|rs3=12" <<<"$out" || { echo "FAIL: persistent split $out"; return 1; }
+  # Drain that server: new connections move (the template no longer applies).
+  local srv
+  srv=$(sed -E 's/.*(rs[123])=12.*/\1/' <<<"$out")
+  xlbctl drain web-dr "10.200.2.1${srv#rs}" >/dev/null
+  out=$(http_split 4 http://$VIP/)
+  grep -q "$srv=0" <<<"$out" || { echo "FAIL: after draining $srv: $out"; return 1; }
 }

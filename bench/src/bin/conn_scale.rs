@@ -40,6 +40,7 @@ fn snapshot() -> Snapshot {
         scheduler: SchedulerKind::Rr,
         reals,
         sorry: None,
+        persistence: None,
     };
     let ports = vec![
         PortInfo {

@@ -114,6 +114,7 @@ pub struct ServiceDef {
     pub reals: Vec<RealServerDef>,
     pub sorry: Option<(Ipv4Addr, u16)>,
     pub quorum: Quorum,
+    pub persistence: Option<xlb_dataplane::snapshot::Persistence>,
 }
 
 /// keepalived's quorum: the service is "up" while the weights of its live
@@ -729,6 +730,49 @@ impl Validator<'_> {
                 }
             }
         });
+        let prefix = match &vs.persistence_granularity {
+            None => Some(32),
+            Some(v) => match v.get_ref() {
+                toml::Value::Integer(n) if (0..=32).contains(n) => Some(*n as u8),
+                toml::Value::String(m) => match m.parse::<Ipv4Addr>().map(u32::from) {
+                    Ok(bits) if bits.leading_ones() + bits.trailing_zeros() == 32 => {
+                        Some(bits.leading_ones() as u8)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+            .or_else(|| {
+                self.error(
+                    &v.span(),
+                    format!("persistence_granularity {} is not a netmask", v.get_ref()),
+                    Some("use a prefix length (24) or a netmask (\"255.255.255.0\")".into()),
+                );
+                None
+            }),
+        };
+        let persistence = match (&vs.persistence_timeout, prefix) {
+            (Some(t), Some(prefix)) if *t.get_ref() > 0 => {
+                Some(xlb_dataplane::snapshot::Persistence {
+                    timeout: *t.get_ref(),
+                    prefix,
+                })
+            }
+            (None, _) if vs.persistence_granularity.is_some() => {
+                let span = vs
+                    .persistence_granularity
+                    .as_ref()
+                    .map(|g| g.span())
+                    .unwrap_or(0..0);
+                self.error(
+                    &span,
+                    "persistence_granularity without persistence_timeout".into(),
+                    Some("set persistence_timeout (seconds), or remove the granularity".into()),
+                );
+                None
+            }
+            _ => None,
+        };
         let quorum = Quorum {
             min: vs.quorum.as_ref().map_or(1, |q| *q.get_ref()),
             hysteresis: vs.hysteresis.as_ref().map_or(0, |h| *h.get_ref()),
@@ -758,6 +802,7 @@ impl Validator<'_> {
             reals,
             sorry,
             quorum,
+            persistence,
         })
     }
 }

@@ -70,6 +70,10 @@ pub struct RawVirtualServer {
     pub hysteresis: Option<Spanned<u32>>,
     pub quorum_up: Option<String>,
     pub quorum_down: Option<String>,
+    /// Seconds a client sticks to its real server (IPVS persistence).
+    pub persistence_timeout: Option<Spanned<u32>>,
+    /// Prefix length (24) or netmask ("255.255.255.0") grouping clients.
+    pub persistence_granularity: Option<Spanned<toml::Value>>,
 }
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.

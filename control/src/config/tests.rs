@@ -281,3 +281,25 @@ fn ssl_checks_are_http_over_tls() {
         "{k:?}"
     );
 }
+
+#[test]
+fn persistence_timeout_and_granularity() {
+    let base = "[daemon]\ninterfaces=[\"e\"]\n[[virtual_server]]\naddress = \"192.0.2.1\"\nport = 80\npersistence_timeout = 9600\n";
+    let p = |extra: &str| parse(&format!("{base}{extra}")).map(|c| c.services[0].persistence);
+    let want = |prefix| {
+        Ok(Some(xlb_dataplane::snapshot::Persistence {
+            timeout: 9600,
+            prefix,
+        }))
+    };
+    assert_eq!(p(""), want(32));
+    assert_eq!(p("persistence_granularity = 24\n"), want(24));
+    assert_eq!(p("persistence_granularity = \"255.255.0.0\"\n"), want(16));
+    let e = errors(&format!(
+        "{base}persistence_granularity = \"255.0.255.0\"\n"
+    ));
+    assert!(
+        e[0].contains("7:27: persistence_granularity \"255.0.255.0\" is not a netmask"),
+        "{e:?}"
+    );
+}

@@ -156,6 +156,7 @@ pub fn build(
             scheduler: s.scheduler,
             reals,
             sorry,
+            persistence: s.persistence,
         });
     }
     ids.services.retain(&keep_s, now);

@@ -324,6 +324,11 @@ impl Daemon {
         // Every worker reads the others' tables: replies may arrive on
         // another queue than their connection's (docs/design/conn-table.md).
         let tables: Vec<_> = bound.iter().map(|w| w.conn_table()).collect();
+        // One template table for all workers: a client's connections reach
+        // different workers and must find the same server.
+        let templates = Arc::new(xlb_dataplane::conn::PersistTable::new(
+            cfg.daemon.conn_table_size,
+        ));
         let mut workers = Vec::new();
         for (i, mut w) in bound.into_iter().enumerate() {
             let peers = tables
@@ -333,6 +338,7 @@ impl Daemon {
                 .map(|(_, t)| t.clone())
                 .collect();
             w.set_peers(peers);
+            w.set_persistence(templates.clone());
             workers.push(
                 w.spawn(snapshot.clone(), stop.clone())
                     .map_err(io("start worker thread"))?,

@@ -202,6 +202,12 @@ fn virtual_server(o: &mut Out, n: &Node) {
                     let _ = writeln!(body, "sorry_server = {}", q(v));
                 }
             },
+            "persistence_timeout" => {
+                let _ = writeln!(body, "persistence_timeout = {v}");
+            }
+            "persistence_granularity" => {
+                let _ = writeln!(body, "persistence_granularity = {}", q(v));
+            }
             "quorum" | "hysteresis" => {
                 let _ = writeln!(body, "{} = {v}", c.key);
             }

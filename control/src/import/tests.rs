@@ -66,12 +66,10 @@ fn digest_dr_example_converts_and_validates() {
     assert_eq!(s.forwarding, xlb_dataplane::snapshot::Forwarding::Dr);
     assert!(s.reals.iter().all(|r| r.weight == 1 && r.port == 80));
     assert_eq!(s.reals[0].check.as_ref().unwrap().spec.target.port(), 80);
-    assert!(
-        out.warnings
-            .iter()
-            .any(|(_, w)| w.contains("persistence_timeout")),
-        "{:#?}",
-        out.warnings
+    assert_eq!(
+        s.persistence.map(|p| p.timeout),
+        Some(9600),
+        "persistence_timeout 9600"
     );
 }
 

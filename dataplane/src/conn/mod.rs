@@ -6,9 +6,11 @@
 //! A NAT connection has two index entries (the client's tuple and the real
 //! server's reply tuple); DR has one.
 
+pub mod persist;
 mod table;
 mod tcp_state;
 
+pub use persist::PersistTable;
 pub use table::{ConnTable, RemoteNote, SharedTable, TableFull};
 pub use tcp_state::{Direction, TcpState, Timeouts};
 
@@ -54,6 +56,8 @@ pub struct Conn {
     pub state: TcpState,
     /// Coarse seconds (worker clock) after which the entry is dead.
     pub expires: u32,
+    /// Scheduled through a persistence template (keeps it alive).
+    pub persistent: bool,
 }
 
 impl Conn {
@@ -105,6 +109,7 @@ mod tests {
             client_mac: [2, 3, 4, 5, 6, 7],
             state: TcpState::SynRecv,
             expires,
+            persistent: false,
         }
     }
 

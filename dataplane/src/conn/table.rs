@@ -81,7 +81,7 @@ fn pack(c: &Conn) -> [u64; 5] {
             | (u64::from(m[0]) << 8)
             | u64::from(m[1]),
         (u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]])) << 32) | u64::from(c.real),
-        (u64::from(c.service) << 32) | LIVE,
+        (u64::from(c.service) << 32) | (u64::from(c.persistent) << 1) | LIVE,
     ]
 }
 
@@ -109,6 +109,7 @@ fn unpack(w: [u64; 5], expires: u32) -> Option<Conn> {
         real: w[3] as u32,
         service: (w[4] >> 32) as u32,
         expires,
+        persistent: w[4] & 2 != 0,
     })
 }
 

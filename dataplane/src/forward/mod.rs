@@ -4,7 +4,10 @@
 
 pub mod rewrite;
 
-use crate::conn::{Conn, ConnTable, Direction, FlowKey, RemoteNote, SharedTable, Side, TcpState};
+use crate::conn::{
+    persist, Conn, ConnTable, Direction, FlowKey, PersistTable, RemoteNote, SharedTable, Side,
+    TcpState,
+};
 use crate::sched::{Candidates, Scheduler};
 use crate::snapshot::{Forwarding, PortId, ServiceId, Snapshot};
 use crate::stats::{ConnGauge, DropReason, WorkerStats};
@@ -27,6 +30,8 @@ pub const SWEEP_BUDGET: usize = 64;
 pub struct Forwarder {
     pub table: ConnTable,
     peers: Vec<Arc<SharedTable>>,
+    /// Persistence templates, shared by all workers.
+    persist: Option<Arc<PersistTable>>,
     schedulers: Vec<Box<dyn Scheduler>>,
     generation: Option<u64>,
 }
@@ -43,6 +48,7 @@ impl Forwarder {
         Forwarder {
             table: ConnTable::with_capacity(table_capacity),
             peers: Vec::new(),
+            persist: None,
             schedulers: Vec::new(),
             generation: None,
         }
@@ -52,6 +58,10 @@ impl Forwarder {
     /// (a NAT reply that RSS put on this worker's queue).
     pub fn set_peers(&mut self, peers: Vec<Arc<SharedTable>>) {
         self.peers = peers;
+    }
+
+    pub fn set_persistence(&mut self, table: Arc<PersistTable>) {
+        self.persist = Some(table);
     }
 
     /// Adopt a snapshot: rebuild per-service scheduler state when it changed.
@@ -72,6 +82,7 @@ impl Forwarder {
     /// a bounded number of entries.
     pub fn end_batch(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32) {
         let gauges = &snap.gauges;
+        let persist = self.persist.as_deref();
         self.table.sweep(
             now,
             SWEEP_BUDGET,
@@ -79,6 +90,7 @@ impl Forwarder {
             |c| {
                 gauges[c.real as usize].change(Some(c.is_active()), None);
                 stats.conns_expired.add(1);
+                template_outlives(persist, snap, c, now);
             },
         );
         stats.set_conns_live(self.table.len() as u64);
@@ -109,9 +121,11 @@ impl Forwarder {
             proto: f.proto,
         };
         let gauges = &snap.gauges;
+        let persist = self.persist.as_deref();
         let hit = self.table.lookup(&key, now, |c| {
             gauges[c.real as usize].change(Some(c.is_active()), None);
             stats.conns_expired.add(1);
+            template_outlives(persist, snap, c, now);
         });
         let (owner, side, mut conn) = match hit {
             Some((idx, side, mut c)) => {
@@ -164,6 +178,9 @@ impl Forwarder {
                     rewrite::nat(buf, &f, Endpoint::Destination, route.addr, route.port);
                 }
                 rewrite::set_macs(buf, snap.ports[route.egress as usize].mac, mac);
+                if conn.persistent {
+                    keep_template_fresh(self.persist.as_deref(), snap, &conn, now);
+                }
                 stats.reals[real].packets_in.add(1);
                 stats.reals[real].bytes_in.add(len);
                 stats.services[service].packets_in.add(1);
@@ -239,14 +256,31 @@ impl Forwarder {
             reals: &svc.reals,
             gauges: &snap.gauges,
         };
-        let real = match self.schedulers[si].schedule(&cands, key) {
-            Some(ri) => &svc.reals[ri],
-            None => svc
-                .sorry
-                .as_ref()
-                .filter(|s| s.schedulable())
-                .ok_or(fail(DropReason::NoRealServer))?,
+        // A live template sends the client back to its server, if that
+        // server may still take connections (quiesced or failed: schedule
+        // afresh and replace the template).
+        let template = match (svc.persistence, self.persist.as_deref()) {
+            (Some(p), Some(t)) => Some((p, t, persist::masked(f.src, p.prefix))),
+            _ => None,
         };
+        let remembered = template.and_then(|(_, t, client)| {
+            let id = t.get(svc.id, client, now)?;
+            svc.reals.iter().find(|r| r.id == id && r.schedulable())
+        });
+        let real = match remembered {
+            Some(r) => r,
+            None => match self.schedulers[si].schedule(&cands, key) {
+                Some(ri) => &svc.reals[ri],
+                None => svc
+                    .sorry
+                    .as_ref()
+                    .filter(|s| s.schedulable())
+                    .ok_or(fail(DropReason::NoRealServer))?,
+            },
+        };
+        if let Some((p, t, client)) = template {
+            t.set(svc.id, client, real.id, now.wrapping_add(p.timeout), now);
+        }
         let mut client_mac = [0u8; 6];
         client_mac.copy_from_slice(&buf[6..12]);
         let conn = Conn {
@@ -264,6 +298,7 @@ impl Forwarder {
             client_mac,
             state: TcpState::None,
             expires: now,
+            persistent: template.is_some(),
         };
         let idx = self
             .table
@@ -274,6 +309,38 @@ impl Forwarder {
         stats.reals[real.id as usize].conns.add(1);
         stats.services[svc.id as usize].conns.add(1);
         Ok((idx, conn))
+    }
+}
+
+/// The persistence of the service a connection belongs to.
+fn persistence_of(snap: &Snapshot, c: &Conn) -> Option<crate::snapshot::Persistence> {
+    snap.service(c.vip, c.vport, c.proto)?.1.persistence
+}
+
+/// A connection ended: its template lives the full timeout from now (IPVS:
+/// the template outlives its connections).
+fn template_outlives(persist: Option<&PersistTable>, snap: &Snapshot, c: &Conn, now: u32) {
+    if let (true, Some(t)) = (c.persistent, persist) {
+        if let Some(p) = persistence_of(snap, c) {
+            let client = persist::masked(c.client, p.prefix);
+            t.extend(c.service, client, c.real, now.wrapping_add(p.timeout));
+        }
+    }
+}
+
+/// While a persistent connection carries traffic its template must not run
+/// out; refreshed when less than half the timeout is left (one shared write
+/// per client per half-timeout, not per packet).
+#[inline]
+fn keep_template_fresh(persist: Option<&PersistTable>, snap: &Snapshot, c: &Conn, now: u32) {
+    let (Some(t), Some(p)) = (persist, persistence_of(snap, c)) else {
+        return;
+    };
+    let client = persist::masked(c.client, p.prefix);
+    if t.remaining(c.service, client, c.real, now)
+        .is_some_and(|left| left < p.timeout / 2)
+    {
+        t.extend(c.service, client, c.real, now.wrapping_add(p.timeout));
     }
 }
 

@@ -7,6 +7,7 @@ use crate::sched::SchedulerKind;
 use crate::snapshot::{PortInfo, RealServer, VirtualService};
 use crate::stats::new_gauges;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use std::sync::Arc;
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 1];
 const OUT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 0];
@@ -48,6 +49,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         scheduler: SchedulerKind::Rr,
         reals,
         sorry: None,
+        persistence: None,
     };
     let ports = vec![
         PortInfo {
@@ -513,4 +515,71 @@ fn sorry_server_takes_connections_only_when_no_real_server_can() {
     assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
     assert_eq!(&syn[30..34], &[10, 0, 2, 99], "none left: the sorry server");
     assert_eq!(rig.stats.reals[20].conns.get(), 1);
+}
+
+#[test]
+fn persistence_sends_a_client_subnet_back_to_its_server() {
+    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    snap.services[0].persistence = Some(crate::snapshot::Persistence {
+        timeout: 300,
+        prefix: 24,
+    });
+    let snap = Snapshot::new(
+        1,
+        snap.ports.clone(),
+        snap.services.clone(),
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap();
+    let templates = Arc::new(crate::conn::PersistTable::new(1024));
+    let mut rig = Rig::new(snap);
+    rig.fwd.set_persistence(templates.clone());
+    // rr would alternate; persistence keeps 10.0.1.2 and its /24 on one server.
+    let mut first = None;
+    for (client, port) in [
+        ([10, 0, 1, 2], 40000),
+        ([10, 0, 1, 2], 40001),
+        ([10, 0, 1, 77], 40002),
+    ] {
+        let mut syn = tcp((client, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+        let rs = [syn[30], syn[31], syn[32], syn[33]];
+        assert_eq!(*first.get_or_insert(rs), rs, "client {client:?} moved");
+    }
+    // Another subnet is scheduled on its own (rr: the other server).
+    let mut syn = tcp(
+        ([10, 0, 9, 1], 40003),
+        (VIP, 80),
+        (CLIENT_MAC, OUT_MAC),
+        "S",
+    );
+    rig.run(OUTSIDE, &mut syn);
+    assert_ne!([syn[30], syn[31], syn[32], syn[33]], first.unwrap());
+    // Quiesce the remembered server: its template stops new connections going there.
+    let mut quiesced = rig.snap.services[0].clone();
+    for r in &mut quiesced.reals {
+        if r.addr.to_be_bytes() == first.unwrap() {
+            r.weight = 0;
+        }
+    }
+    rig.snap = Snapshot::new(
+        2,
+        rig.snap.ports.clone(),
+        vec![quiesced],
+        &[],
+        Timeouts::default(),
+        rig.snap.gauges.clone(),
+    )
+    .unwrap();
+    rig.fwd.adopt(&rig.snap);
+    let mut syn = tcp(
+        ([10, 0, 1, 2], 40004),
+        (VIP, 80),
+        (CLIENT_MAC, OUT_MAC),
+        "S",
+    );
+    rig.run(OUTSIDE, &mut syn);
+    assert_ne!([syn[30], syn[31], syn[32], syn[33]], first.unwrap());
 }

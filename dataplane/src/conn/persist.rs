@@ -1,0 +1,176 @@
+//! Persistence templates (IPVS `persistence_timeout`/`_granularity`): a
+//! client (or client subnet) of a service goes back to the same real server
+//! while its template lives. One table shared by every worker, since a
+//! client's connections reach different workers; lock-free: 4-way buckets
+//! of atomic words packing (tag, real server id, deadline).
+//!
+//! A template is refreshed when a connection is scheduled through it, kept
+//! fresh while its connections carry traffic, and set to outlive a
+//! connection that ends by the full timeout (as IPVS's template outlives its
+//! controlled connections). Two workers creating the same template at the
+//! same instant may pick different servers for those first connections;
+//! the later write wins for the rest. A tag collision (1 in 65536 per
+//! probe) sends a client to another client's server: a scheduling choice,
+//! never a broken connection.
+
+use crate::snapshot::{RealId, ServiceId};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+const WAYS: usize = 4;
+
+#[repr(C, align(32))]
+struct Bucket([AtomicU64; WAYS]);
+
+pub struct PersistTable {
+    buckets: Box<[Bucket]>,
+    mask: usize,
+    seed: u64,
+}
+
+fn pack(tag: u16, real: RealId, expires: u32) -> u64 {
+    (u64::from(tag) << 48) | (u64::from(real as u16) << 32) | u64::from(expires)
+}
+
+fn expired(expires: u32, now: u32) -> bool {
+    (now.wrapping_sub(expires) as i32) >= 0
+}
+
+impl PersistTable {
+    /// Room for about `templates` live templates.
+    pub fn new(templates: usize) -> PersistTable {
+        let n = (templates / WAYS).next_power_of_two().max(1);
+        PersistTable {
+            buckets: (0..n).map(|_| Bucket(Default::default())).collect(),
+            mask: n - 1,
+            seed: RandomState::new().hash_one(0x7065_7273_6973_7400u64),
+        }
+    }
+
+    fn place(&self, service: ServiceId, client: u32) -> (usize, u16) {
+        let mut x = (u64::from(service) << 32 | u64::from(client)) ^ self.seed;
+        x ^= x >> 30;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 27;
+        x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        ((x as usize) & self.mask, ((x >> 48) as u16) | 1)
+    }
+
+    /// The live template's real server for (service, masked client).
+    pub fn get(&self, service: ServiceId, client: u32, now: u32) -> Option<RealId> {
+        let (b, tag) = self.place(service, client);
+        self.buckets[b].0.iter().find_map(|e| {
+            let v = e.load(Relaxed);
+            ((v >> 48) as u16 == tag && !expired(v as u32, now))
+                .then_some(((v >> 32) & 0xffff) as RealId)
+        })
+    }
+
+    /// Create or refresh the template: `real` until `expires`.
+    pub fn set(&self, service: ServiceId, client: u32, real: RealId, expires: u32, now: u32) {
+        let (b, tag) = self.place(service, client);
+        let ways = &self.buckets[b].0;
+        let v = pack(tag, real, expires);
+        // Same template, else an empty or expired way, else the way that
+        // expires first.
+        let pos = ways
+            .iter()
+            .position(|e| (e.load(Relaxed) >> 48) as u16 == tag)
+            .or_else(|| {
+                ways.iter().position(|e| {
+                    let x = e.load(Relaxed);
+                    x == 0 || expired(x as u32, now)
+                })
+            })
+            .unwrap_or_else(|| {
+                (0..WAYS)
+                    .min_by_key(|&i| (ways[i].load(Relaxed) as u32).wrapping_sub(now) as i32)
+                    .unwrap_or(0)
+            });
+        ways[pos].store(v, Relaxed);
+    }
+
+    /// Push the deadline of an existing template for `real` to at least
+    /// `expires` (no-op if it now points elsewhere or is gone).
+    pub fn extend(&self, service: ServiceId, client: u32, real: RealId, expires: u32) {
+        let (b, tag) = self.place(service, client);
+        for e in &self.buckets[b].0 {
+            let v = e.load(Relaxed);
+            if (v >> 48) as u16 == tag && ((v >> 32) & 0xffff) as RealId == real {
+                if (expires.wrapping_sub(v as u32) as i32) > 0 {
+                    let _ = e.compare_exchange(v, pack(tag, real, expires), Relaxed, Relaxed);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Seconds left on a template for `real`, if it exists.
+    pub fn remaining(
+        &self,
+        service: ServiceId,
+        client: u32,
+        real: RealId,
+        now: u32,
+    ) -> Option<u32> {
+        let (b, tag) = self.place(service, client);
+        self.buckets[b].0.iter().find_map(|e| {
+            let v = e.load(Relaxed);
+            ((v >> 48) as u16 == tag
+                && ((v >> 32) & 0xffff) as RealId == real
+                && !expired(v as u32, now))
+            .then(|| (v as u32).wrapping_sub(now))
+        })
+    }
+}
+
+/// The client key for a granularity given as a prefix length.
+pub fn masked(client: u32, prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        client & (u32::MAX << (32 - u32::from(prefix.min(32))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_live_until_their_deadline() {
+        let t = PersistTable::new(1024);
+        t.set(1, 0x0a00_0001, 7, 100, 0);
+        assert_eq!(t.get(1, 0x0a00_0001, 99), Some(7));
+        assert_eq!(t.get(1, 0x0a00_0001, 100), None);
+        assert_eq!(t.get(2, 0x0a00_0001, 50), None, "per service");
+        t.extend(1, 0x0a00_0001, 7, 500);
+        assert_eq!(t.get(1, 0x0a00_0001, 400), Some(7));
+        t.extend(1, 0x0a00_0001, 8, 900);
+        assert_eq!(
+            t.remaining(1, 0x0a00_0001, 7, 400),
+            Some(100),
+            "extend for another server is ignored"
+        );
+    }
+
+    #[test]
+    fn granularity_groups_a_subnet() {
+        assert_eq!(masked(0x0a01_02ff, 24), 0x0a01_0200);
+        assert_eq!(masked(0x0a01_02ff, 32), 0x0a01_02ff);
+        assert_eq!(masked(0x0a01_02ff, 0), 0);
+    }
+
+    #[test]
+    fn many_clients_keep_their_templates() {
+        let t = PersistTable::new(1 << 16);
+        for c in 0..20_000u32 {
+            t.set(3, c * 7919, c % 5, 1000, 0);
+        }
+        let kept = (0..20_000u32)
+            .filter(|&c| t.get(3, c * 7919, 1) == Some(c % 5))
+            .count();
+        assert!(kept > 19_500, "{kept} of 20000 templates kept at 30% load");
+    }
+}
