@@ -7,8 +7,9 @@
 //   * IPv4 fragments to a VIP address (key with port 0, proto 0): the
 //     dataplane counts and drops them, since it cannot classify them by port;
 //   * NAT replies: IPv4 from a real server (src addr, src port, proto) in
-//     `reals` whose destination is not one of the director's own addresses
-//     (those are health-check replies for the kernel).
+//     `reals` (port 0: any source port, for firewall-mark services) whose
+//     destination is not one of the director's own addresses (those are
+//     health-check replies for the kernel).
 // ARP, VRRP (proto 112), ICMP, IPv6 and all other traffic pass to the kernel.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -114,11 +115,16 @@ int xlb_steer(struct xdp_md *ctx)
 
 	key.addr = ip->saddr;
 	key.port = ports[0];
-	if (bpf_map_lookup_elem(&reals, &key)) {
-		__u32 dst = ip->daddr;
-		if (!bpf_map_lookup_elem(&locals, &dst))
-			return to_dataplane(ctx);
+	if (!bpf_map_lookup_elem(&reals, &key)) {
+		// Real servers of firewall-mark services answer from whichever
+		// port the client asked for: their key has port 0.
+		key.port = 0;
+		if (!bpf_map_lookup_elem(&reals, &key))
+			return XDP_PASS;
 	}
+	__u32 dst = ip->daddr;
+	if (!bpf_map_lookup_elem(&locals, &dst))
+		return to_dataplane(ctx);
 	return XDP_PASS;
 }
 

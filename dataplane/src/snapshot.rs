@@ -65,6 +65,32 @@ pub struct VirtualService {
     /// server of the service can.
     pub sorry: Option<RealServer>,
     pub persistence: Option<Persistence>,
+    /// Keyed by firewall mark instead of (vip, port, proto): packets get the
+    /// mark from `Snapshot::mark_rules`. Its real servers may have port 0:
+    /// keep the port the client asked for.
+    pub fwmark: Option<u32>,
+}
+
+/// Packets to one of `addrs` with `proto` and a port in `ports` (inclusive
+/// ranges) get `mark`: xlb's own classification, since iptables marks never
+/// see packets that bypass the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkRule {
+    pub mark: u32,
+    pub addrs: Vec<u32>,
+    pub proto: u8,
+    pub ports: Vec<(u16, u16)>,
+}
+
+impl MarkRule {
+    pub fn matches(&self, dst: u32, dport: u16, proto: u8) -> bool {
+        self.proto == proto
+            && self.addrs.contains(&dst)
+            && self
+                .ports
+                .iter()
+                .any(|&(lo, hi)| (lo..=hi).contains(&dport))
+    }
 }
 
 /// IPVS persistence: a client (masked to `prefix` bits) returns to the same
@@ -102,7 +128,9 @@ pub struct Snapshot {
     pub services: Vec<VirtualService>,
     pub timeouts: Timeouts,
     pub gauges: Arc<[ConnGauge]>,
+    pub mark_rules: Vec<MarkRule>,
     by_endpoint: HashMap<(u32, u16, u8), usize>,
+    by_mark: HashMap<u32, usize>,
     reals: Vec<Option<RealRoute>>,
 }
 
@@ -121,12 +149,20 @@ impl Snapshot {
             return Err(SnapshotError::TooManyPorts);
         }
         let mut by_endpoint = HashMap::new();
+        let mut by_mark = HashMap::new();
         let mut reals = vec![None; MAX_REALS];
         for (i, s) in services.iter().enumerate() {
             if s.id as usize >= MAX_SERVICES {
                 return Err(SnapshotError::ServiceIdRange(s.id));
             }
-            by_endpoint.insert((s.vip, s.port, s.proto), i);
+            match s.fwmark {
+                Some(m) => {
+                    by_mark.insert(m, i);
+                }
+                None => {
+                    by_endpoint.insert((s.vip, s.port, s.proto), i);
+                }
+            }
             for r in s.reals.iter().chain(s.sorry.iter()) {
                 let slot = reals
                     .get_mut(r.id as usize)
@@ -153,7 +189,9 @@ impl Snapshot {
             services,
             timeouts,
             gauges,
+            mark_rules: Vec::new(),
             by_endpoint,
+            by_mark,
             reals,
         })
     }
@@ -162,6 +200,27 @@ impl Snapshot {
     pub fn service(&self, vip: u32, port: u16, proto: u8) -> Option<(usize, &VirtualService)> {
         let i = *self.by_endpoint.get(&(vip, port, proto))?;
         Some((i, &self.services[i]))
+    }
+
+    /// The service a new connection belongs to: an exact (vip, port, proto)
+    /// service first, else the first firewall-mark rule that matches.
+    #[inline]
+    pub fn classify(&self, dst: u32, dport: u16, proto: u8) -> Option<(usize, &VirtualService)> {
+        if let Some(hit) = self.service(dst, dport, proto) {
+            return Some(hit);
+        }
+        let rule = self
+            .mark_rules
+            .iter()
+            .find(|r| r.matches(dst, dport, proto))?;
+        let i = *self.by_mark.get(&rule.mark)?;
+        Some((i, &self.services[i]))
+    }
+
+    /// Install firewall-mark rules (built with the services).
+    pub fn with_mark_rules(mut self, rules: Vec<MarkRule>) -> Snapshot {
+        self.mark_rules = rules;
+        self
     }
 
     #[inline]

@@ -41,6 +41,7 @@ fn snapshot() -> Snapshot {
         reals,
         sorry: None,
         persistence: None,
+        fwmark: None,
     };
     let ports = vec![
         PortInfo {

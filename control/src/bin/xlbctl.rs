@@ -321,7 +321,11 @@ fn render(s: &Status, view: View, workers: bool) -> String {
     };
     let _ = writeln!(o, "{header}");
     for v in &s.services {
-        let local = format!("{}:{}", v.address, v.port);
+        let local = if v.protocol == "FWM" {
+            v.address.clone()
+        } else {
+            format!("{}:{}", v.address, v.port)
+        };
         if view == View::Plain {
             let _ = writeln!(o, "{:<4} {} {}", v.protocol, local, v.scheduler);
         } else {

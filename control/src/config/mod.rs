@@ -115,6 +115,8 @@ pub struct ServiceDef {
     pub sorry: Option<(Ipv4Addr, u16)>,
     pub quorum: Quorum,
     pub persistence: Option<xlb_dataplane::snapshot::Persistence>,
+    /// Keyed by this firewall mark (address = the mark, port 0, protocol 0).
+    pub fwmark: Option<u32>,
 }
 
 /// keepalived's quorum: the service is "up" while the weights of its live
@@ -130,6 +132,7 @@ pub struct Quorum {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    pub mark_rules: Vec<xlb_dataplane::snapshot::MarkRule>,
     pub path: PathBuf,
     pub daemon: DaemonSettings,
     pub timeouts: Timeouts,
@@ -155,6 +158,7 @@ impl Config {
             path,
             text,
             errors: Vec::new(),
+            marked: Default::default(),
         };
         let raw: RawConfig = match toml::from_str(text) {
             Ok(r) => r,
@@ -186,6 +190,8 @@ struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
     errors: Vec<ConfigError>,
+    /// (address, protocol, port) claimed by a firewall-mark rule, and its mark.
+    marked: std::collections::HashMap<(u32, u8, u16), u32>,
 }
 
 impl Validator<'_> {
@@ -335,6 +341,11 @@ impl Validator<'_> {
             timeouts.udp = *v.get_ref();
         }
 
+        let mark_rules: Vec<_> = raw
+            .firewall_mark
+            .iter()
+            .filter_map(|r| self.mark_rule(r))
+            .collect();
         let mut services = Vec::new();
         let mut seen = HashSet::new();
         for vs in raw.virtual_server {
@@ -376,6 +387,7 @@ impl Validator<'_> {
                 }
             });
         Config {
+            mark_rules,
             path: self.path.to_path_buf(),
             daemon: DaemonSettings {
                 metrics,
@@ -529,6 +541,97 @@ impl Validator<'_> {
         })
     }
 
+    fn mark_rule(&mut self, r: &raw::RawMarkRule) -> Option<xlb_dataplane::snapshot::MarkRule> {
+        let mark = *r.mark.get_ref();
+        if mark == 0 {
+            self.error(
+                &r.mark.span(),
+                "mark 0 means no mark".into(),
+                Some("use a mark from 1".into()),
+            );
+            return None;
+        }
+        let proto = match r.protocol.get_ref().to_ascii_lowercase().as_str() {
+            "tcp" => xlb_dataplane::wire::IPPROTO_TCP,
+            "udp" => xlb_dataplane::wire::IPPROTO_UDP,
+            other => {
+                self.error(
+                    &r.protocol.span(),
+                    format!("unknown protocol {other:?}"),
+                    Some("use \"tcp\" or \"udp\"".into()),
+                );
+                return None;
+            }
+        };
+        let addrs: Vec<u32> = r
+            .addresses
+            .get_ref()
+            .iter()
+            .filter_map(|a| self.ipv4(a, "firewall_mark address"))
+            .map(u32::from)
+            .collect();
+        if r.addresses.get_ref().is_empty() {
+            self.error(
+                &r.addresses.span(),
+                "no addresses".into(),
+                Some("list the VIPs this mark covers".into()),
+            );
+        }
+        let mut ports: Vec<(u16, u16)> = r
+            .ports
+            .iter()
+            .filter_map(|p| self.port(p, "firewall_mark port"))
+            .map(|p| (p, p))
+            .collect();
+        for pr in &r.port_ranges {
+            let parsed = pr.get_ref().split_once('-').and_then(|(a, b)| {
+                let (a, b) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
+                (a >= 1 && a <= b).then_some((a, b))
+            });
+            match parsed {
+                Some(range) => ports.push(range),
+                None => self.error(
+                    &pr.span(),
+                    format!("port range {:?} is not LOW-HIGH", pr.get_ref()),
+                    Some("e.g. \"10000-20000\" with 1 <= LOW <= HIGH <= 65535".into()),
+                ),
+            }
+        }
+        if ports.is_empty() {
+            self.error(
+                &r.mark.span(),
+                format!("firewall_mark {mark} covers no port"),
+                Some("add ports = [...] or port_ranges = [\"LOW-HIGH\"]".into()),
+            );
+            return None;
+        }
+        for &a in &addrs {
+            for &(lo, hi) in &ports {
+                for p in lo..=hi {
+                    if let Some(other) = self.marked.insert((a, proto, p), mark) {
+                        if other != mark {
+                            self.error(
+                                &r.mark.span(),
+                                format!(
+                                    "{}:{p} is in firewall_mark {other} and {mark}",
+                                    Ipv4Addr::from(a)
+                                ),
+                                Some("a port gets one mark: remove it from one rule".into()),
+                            );
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        Some(xlb_dataplane::snapshot::MarkRule {
+            mark,
+            addrs,
+            proto,
+            ports,
+        })
+    }
+
     /// One of a fixed set of words; an unknown one is an error listing them.
     fn choice<T: Copy>(
         &mut self,
@@ -602,18 +705,68 @@ impl Validator<'_> {
         vs: RawVirtualServer,
         seen: &mut HashSet<(Ipv4Addr, u16, u8)>,
     ) -> Option<ServiceDef> {
-        let addr = self.ipv4(&vs.address, "virtual server address");
-        let port = self.port(&vs.port, "virtual server port");
-        let protocol = match vs.protocol.get_ref().to_ascii_lowercase().as_str() {
-            "tcp" => Some(xlb_dataplane::wire::IPPROTO_TCP),
-            "udp" => Some(xlb_dataplane::wire::IPPROTO_UDP),
-            other => {
-                self.error(
-                    &vs.protocol.span(),
-                    format!("unknown protocol {other:?}"),
-                    Some("use \"tcp\" or \"udp\"".into()),
+        let anchor = vs
+            .address
+            .as_ref()
+            .map(|a| a.span())
+            .or(vs.fwmark.as_ref().map(|m| m.span()))
+            .unwrap_or(0..0);
+        let (addr, port, protocol) = match (&vs.fwmark, &vs.address, &vs.port) {
+            (Some(m), None, None) => {
+                let mark = *m.get_ref();
+                if !self.marked.values().any(|&x| x == mark) {
+                    self.error(
+                        &m.span(),
+                        format!("no [[firewall_mark]] rule gives mark {mark}"),
+                        Some(format!(
+                            "add [[firewall_mark]] with mark = {mark}, addresses and ports"
+                        )),
+                    );
+                }
+                (Some(Ipv4Addr::from(mark)), Some(0u16), Some(0u8))
+            }
+            (Some(m), _, _) => {
+                self.error(&m.span(), "a fwmark virtual server has no address or port".into(),
+                    Some("its [[firewall_mark]] rule lists the addresses and ports; remove address/port here".into()));
+                return None;
+            }
+            (None, Some(a), Some(p)) => {
+                let protocol = match vs.protocol.get_ref().to_ascii_lowercase().as_str() {
+                    "tcp" => Some(xlb_dataplane::wire::IPPROTO_TCP),
+                    "udp" => Some(xlb_dataplane::wire::IPPROTO_UDP),
+                    other => {
+                        self.error(
+                            &vs.protocol.span(),
+                            format!("unknown protocol {other:?}"),
+                            Some("use \"tcp\" or \"udp\"".into()),
+                        );
+                        None
+                    }
+                };
+                let (addr, port) = (
+                    self.ipv4(a, "virtual server address"),
+                    self.port(p, "virtual server port"),
                 );
-                None
+                if let (Some(a), Some(p), Some(pr)) = (addr, port, protocol) {
+                    if let Some(m) = self.marked.get(&(u32::from(a), pr, p)) {
+                        self.error(
+                            &anchor,
+                            format!("{a}:{p} is both this virtual server and firewall_mark {m}"),
+                            Some(
+                                "a port belongs to one service: remove it from one of them".into(),
+                            ),
+                        );
+                    }
+                }
+                (addr, port, protocol)
+            }
+            (None, _, _) => {
+                self.error(
+                    &anchor,
+                    "a virtual server needs address and port, or fwmark".into(),
+                    Some("e.g. address = \"192.0.2.10\" and port = 80".into()),
+                );
+                return None;
             }
         };
         let scheduler = match vs.scheduler.get_ref().parse::<SchedulerKind>() {
@@ -650,7 +803,7 @@ impl Validator<'_> {
         let (addr, port, protocol) = (addr?, port?, protocol?);
         if !seen.insert((addr, port, protocol)) {
             self.error(
-                &vs.address.span(),
+                &anchor,
                 format!(
                     "virtual server {addr}:{port} {} is defined twice",
                     vs.protocol.get_ref()
@@ -793,7 +946,10 @@ impl Validator<'_> {
             }
         }
         Some(ServiceDef {
-            name: vs.name.unwrap_or_else(|| format!("{addr}:{port}")),
+            name: vs.name.unwrap_or_else(|| match &vs.fwmark {
+                Some(m) => format!("fwmark {}", m.get_ref()),
+                None => format!("{addr}:{port}"),
+            }),
             address: addr,
             port,
             protocol,
@@ -803,6 +959,7 @@ impl Validator<'_> {
             sorry,
             quorum,
             persistence,
+            fwmark: vs.fwmark.as_ref().map(|m| *m.get_ref()),
         })
     }
 }

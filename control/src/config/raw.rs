@@ -15,6 +15,23 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     #[serde(default)]
     pub virtual_server: Vec<RawVirtualServer>,
+    #[serde(default)]
+    pub firewall_mark: Vec<RawMarkRule>,
+}
+
+/// Packets to `addresses` with `protocol` and a port in `ports` or
+/// `port_ranges` ("10000-20000") get `mark`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMarkRule {
+    pub mark: Spanned<u32>,
+    pub addresses: Spanned<Vec<Spanned<String>>>,
+    #[serde(default = "default_protocol")]
+    pub protocol: Spanned<String>,
+    #[serde(default)]
+    pub ports: Vec<Spanned<u32>>,
+    #[serde(default)]
+    pub port_ranges: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,8 +68,10 @@ pub struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 pub struct RawVirtualServer {
     pub name: Option<String>,
-    pub address: Spanned<String>,
-    pub port: Spanned<u32>,
+    pub address: Option<Spanned<String>>,
+    pub port: Option<Spanned<u32>>,
+    /// Instead of address and port: the mark of a [[firewall_mark]] rule.
+    pub fwmark: Option<Spanned<u32>>,
     #[serde(default = "default_protocol")]
     pub protocol: Spanned<String>,
     #[serde(default = "default_scheduler")]

@@ -303,3 +303,38 @@ fn persistence_timeout_and_granularity() {
         "{e:?}"
     );
 }
+
+#[test]
+fn firewall_mark_rules_and_services() {
+    let base = "[daemon]\ninterfaces=[\"e\"]\n\
+        [[firewall_mark]]\nmark = 21\naddresses = [\"192.0.2.1\"]\nports = [21]\nport_ranges = [\"10000-20000\"]\n\
+        [[virtual_server]]\nfwmark = 21\npersistence_timeout = 300\n\
+        [[virtual_server.real_server]]\naddress = \"198.51.100.1\"\n";
+    let c = parse(base).unwrap();
+    assert_eq!(c.mark_rules[0].ports, vec![(21, 21), (10000, 20000)]);
+    let s = &c.services[0];
+    assert_eq!(
+        (s.fwmark, s.name.as_str(), s.reals[0].port),
+        (Some(21), "fwmark 21", 0),
+        "real keeps the client's port"
+    );
+    let e = errors(&base.replace("fwmark = 21", "fwmark = 22"));
+    assert!(
+        e[0].contains("no [[firewall_mark]] rule gives mark 22"),
+        "{e:?}"
+    );
+    let e = errors(&base.replace("\"10000-20000\"", "\"20000-10000\""));
+    assert!(
+        e[0].contains("port range \"20000-10000\" is not LOW-HIGH"),
+        "{e:?}"
+    );
+    let clash = format!("{base}[[virtual_server]]\naddress = \"192.0.2.1\"\nport = 21\n");
+    assert!(errors(&clash)
+        .iter()
+        .any(|m| m.contains("192.0.2.1:21 is both this virtual server and firewall_mark 21")));
+    let e = errors(&base.replace("fwmark = 21", "fwmark = 21\naddress = \"192.0.2.1\""));
+    assert!(
+        e[0].contains("a fwmark virtual server has no address or port"),
+        "{e:?}"
+    );
+}

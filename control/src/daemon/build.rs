@@ -32,6 +32,9 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Snapshot(#[from] xlb_dataplane::snapshot::SnapshotError),
+    #[error("the firewall-mark rules cover {0} address:port pairs; the steering map holds {MAX_STEERED}: \
+             narrow the port ranges or the address lists")]
+    TooManySteered(usize),
     #[error(
         "no free id for {0}: too many services or real servers added and removed \
              within an hour (ids of removed ones are held until their connections are gone); \
@@ -39,6 +42,10 @@ pub enum BuildError {
     )]
     NoId(String),
 }
+
+/// Entries the steering program's services map can hold (steer.c: 65536,
+/// with room kept for plain services).
+pub const MAX_STEERED: usize = 60_000;
 
 pub struct Built {
     pub snapshot: Snapshot,
@@ -88,10 +95,33 @@ pub fn build(
         let skey = (s.address, s.port, s.protocol);
         keep_s.insert(skey);
         let vip = u32::from(s.address);
-        rules
-            .services
-            .insert(EndpointKey::new(vip, s.port, s.protocol));
-        rules.services.insert(EndpointKey::new(vip, 0, 0));
+        // Protocols whose replies come back from this service's servers.
+        let mut protos = vec![s.protocol];
+        match s.fwmark {
+            None => {
+                rules
+                    .services
+                    .insert(EndpointKey::new(vip, s.port, s.protocol));
+                rules.services.insert(EndpointKey::new(vip, 0, 0));
+            }
+            Some(mark) => {
+                protos.clear();
+                for rule in cfg.mark_rules.iter().filter(|r| r.mark == mark) {
+                    protos.push(rule.proto);
+                    for &a in &rule.addrs {
+                        rules.services.insert(EndpointKey::new(a, 0, 0));
+                        for &(lo, hi) in &rule.ports {
+                            for p in lo..=hi {
+                                rules.services.insert(EndpointKey::new(a, p, rule.proto));
+                            }
+                        }
+                    }
+                }
+                if rules.services.len() > MAX_STEERED {
+                    return Err(BuildError::TooManySteered(rules.services.len()));
+                }
+            }
+        }
         let mut reals = Vec::new();
         let mut sorry = None;
         let sorry_def = s.sorry.map(|(address, port)| crate::config::RealServerDef {
@@ -120,9 +150,13 @@ pub fn build(
             let rkey = (skey, r.address, r.port);
             keep_r.insert(rkey);
             if s.forwarding == Forwarding::Nat {
-                rules
-                    .reals
-                    .insert(EndpointKey::new(u32::from(r.address), r.port, s.protocol));
+                // Port 0 (a firewall-mark server keeping the client's port):
+                // the steering program's any-port key.
+                for &proto in &protos {
+                    rules
+                        .reals
+                        .insert(EndpointKey::new(u32::from(r.address), r.port, proto));
+                }
             }
             neighbours.push((ifindex, r.address));
             let real = RealServer {
@@ -157,13 +191,15 @@ pub fn build(
             reals,
             sorry,
             persistence: s.persistence,
+            fwmark: s.fwmark,
         });
     }
     ids.services.retain(&keep_s, now);
     ids.reals.retain(&keep_r, now);
     neighbours.sort();
     neighbours.dedup();
-    let snapshot = Snapshot::new(generation, ports, services, retired, cfg.timeouts, gauges)?;
+    let snapshot = Snapshot::new(generation, ports, services, retired, cfg.timeouts, gauges)?
+        .with_mark_rules(cfg.mark_rules.clone());
     Ok(Built {
         snapshot,
         rules,
@@ -251,6 +287,50 @@ mod tests {
             e.to_string()
                 .contains("real server 10.200.2.11 of web is not on a directly connected subnet"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn firewall_mark_ports_are_steered_and_replies_from_any_port() {
+        let text = "[daemon]\ninterfaces = [\"out0\", \"in0\"]\n\
+            [[firewall_mark]]\nmark = 5\naddresses = [\"10.200.1.100\"]\nports = [80]\nport_ranges = [\"8080-8081\"]\n\
+            [[virtual_server]]\nfwmark = 5\n[[virtual_server.real_server]]\naddress = \"10.200.2.11\"\n";
+        let cfg = Config::parse(Path::new("t.toml"), text).unwrap();
+        let ifaces = vec![
+            iface("out0", 5, "10.200.1.1"),
+            iface("in0", 6, "10.200.2.1"),
+        ];
+        let b = build(
+            &cfg,
+            &ifaces,
+            &NeighbourTable::new(),
+            &mut Ids::default(),
+            &[],
+            1,
+            new_gauges(),
+        )
+        .unwrap();
+        for port in [80, 8080, 8081] {
+            assert!(
+                b.rules
+                    .services
+                    .contains(&EndpointKey::new(0x0ac8_0164, port, 6)),
+                "port {port}"
+            );
+        }
+        assert!(!b
+            .rules
+            .services
+            .contains(&EndpointKey::new(0x0ac8_0164, 8082, 6)));
+        assert!(
+            b.rules.reals.contains(&EndpointKey::new(0x0ac8_020b, 0, 6)),
+            "any-port reply key"
+        );
+        assert_eq!(
+            b.snapshot
+                .classify(0x0ac8_0164, 8081, 6)
+                .map(|(_, s)| s.fwmark),
+            Some(Some(5))
         );
     }
 }

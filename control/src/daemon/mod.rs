@@ -999,12 +999,15 @@ impl StatusSource for Shared {
             .iter()
             .map(|s| ServiceStatus {
                 name: s.name.clone(),
-                address: Ipv4Addr::from(s.vip).to_string(),
+                address: match s.fwmark {
+                    Some(m) => m.to_string(),
+                    None => Ipv4Addr::from(s.vip).to_string(),
+                },
                 port: s.port,
-                protocol: if s.proto == xlb_dataplane::wire::IPPROTO_TCP {
-                    "TCP"
-                } else {
-                    "UDP"
+                protocol: match (s.fwmark, s.proto) {
+                    (Some(_), _) => "FWM",
+                    (None, xlb_dataplane::wire::IPPROTO_TCP) => "TCP",
+                    _ => "UDP",
                 }
                 .into(),
                 scheduler: s.scheduler.name().into(),

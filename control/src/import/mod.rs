@@ -140,16 +140,24 @@ fn global_defs(o: &mut Out, n: &Node) {
 }
 
 fn virtual_server(o: &mut Out, n: &Node) {
-    if n.arg(0) == Some("fwmark") {
-        o.warn(
-            n,
-            format!(
-                "virtual_server fwmark {}: firewall-mark services are not supported yet; skipped",
-                n.arg(1).unwrap_or("?")
-            ),
-        );
-        return;
-    }
+    // `virtual_server fwmark N` or `virtual_server ADDRESS PORT`.
+    let fwmark = match n.arg(0) {
+        Some("fwmark") => match n
+            .arg(1)
+            .and_then(|m| m.parse::<u32>().ok())
+            .filter(|&m| m > 0)
+        {
+            Some(m) => Some(m),
+            None => {
+                o.warn(
+                    n,
+                    "virtual_server fwmark without a valid mark; skipped".into(),
+                );
+                return;
+            }
+        },
+        _ => None,
+    };
     let (Some(addr), Some(port)) = (n.arg(0), n.arg(1)) else {
         o.warn(n, "virtual_server without ADDRESS PORT; skipped".into());
         return;
@@ -226,12 +234,29 @@ fn virtual_server(o: &mut Out, n: &Node) {
             }
         }
     }
-    let _ = writeln!(
-        o.toml,
-        "\n[[virtual_server]]\naddress = {}\nport = {port}\nprotocol = {}",
-        q(addr),
-        q(&protocol)
-    );
+    match fwmark {
+        Some(mark) => {
+            // keepalived leaves marking to iptables; xlb classifies packets
+            // itself and needs the addresses and ports: a marked placeholder.
+            let _ = writeln!(
+                o.toml,
+                "\n[[firewall_mark]]  # {MARK}: keepalived took mark {mark} from iptables: list its VIPs and ports\n\
+                 mark = {mark}\nprotocol = {}\naddresses = [\"192.0.2.1\"]  # {MARK}: placeholder (TEST-NET)\n\
+                 ports = [1]  # {MARK}: placeholder",
+                q(&protocol)
+            );
+            o.note(n.line, format!("virtual_server fwmark {mark}: wrote a placeholder [[firewall_mark]] rule; set the addresses and ports the mark covers"));
+            let _ = writeln!(o.toml, "\n[[virtual_server]]\nfwmark = {mark}");
+        }
+        None => {
+            let _ = writeln!(
+                o.toml,
+                "\n[[virtual_server]]\naddress = {}\nport = {port}\nprotocol = {}",
+                q(addr),
+                q(&protocol)
+            );
+        }
+    }
     o.toml.push_str(&body);
     for r in n.children().iter().filter(|c| c.key == "real_server") {
         real_server(o, r, delay_loop.as_deref());
@@ -245,9 +270,14 @@ fn real_server(o: &mut Out, n: &Node, delay_loop: Option<&str>) {
     };
     let _ = writeln!(
         o.toml,
-        "\n  [[virtual_server.real_server]]\n  address = {}\n  port = {port}",
+        "\n  [[virtual_server.real_server]]\n  address = {}",
         q(addr)
     );
+    // Port 0 (firewall-mark services): keep the client's port, which xlb
+    // writes by leaving the port out.
+    if port != "0" {
+        let _ = writeln!(o.toml, "  port = {port}");
+    }
     let mut check: Option<String> = None;
     let mut inhibit = false;
     for c in n.children() {

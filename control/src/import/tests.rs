@@ -92,7 +92,7 @@ virtual_server 10.0.0.1 443 {
   real_server 10.0.1.2 443 { SSL_GET { url { path / } } }
   real_server 10.0.1.3 443 { MISC_CHECK { misc_path "/usr/bin/check" misc_timeout 4 misc_dynamic } }
 }
-virtual_server fwmark 80 { lb_algo rr }
+virtual_server fwmark 80 { lb_algo rr persistence_timeout 600 real_server 10.0.2.1 0 { weight 2 } }
 "#;
     let out = import(conf).unwrap();
     let c = validate(&out.toml);
@@ -125,7 +125,7 @@ virtual_server fwmark 80 { lb_algo rr }
         "lb_algo random",
         "lb_kind TUN",
         "MISC_CHECK: xlb runs one check",
-        "fwmark 80",
+        "fwmark 80: wrote a placeholder",
     ] {
         assert!(
             out.warnings.iter().any(|(_, x)| x.contains(w)),
@@ -191,4 +191,25 @@ fn every_ipvs_scheduler_translates() {
         );
         assert_eq!(validate(&out.toml).services[0].scheduler.name(), algo);
     }
+}
+
+#[test]
+fn fwmark_services_get_a_marked_placeholder_rule() {
+    let out = import(
+        "virtual_server fwmark 21 {\n lb_algo rr\n protocol TCP\n real_server 10.0.2.1 0 { }\n}\n",
+    )
+    .unwrap();
+    let c = validate(&out.toml);
+    assert_eq!(c.services[0].fwmark, Some(21));
+    assert_eq!(
+        c.services[0].reals[0].port, 0,
+        "port 0: keep the client's port"
+    );
+    assert_eq!(c.mark_rules[0].mark, 21);
+    assert!(
+        out.toml
+            .contains("XLB-IMPORT: keepalived took mark 21 from iptables"),
+        "{}",
+        out.toml
+    );
 }

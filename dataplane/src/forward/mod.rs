@@ -175,7 +175,9 @@ impl Forwarder {
                     return drop(DropReason::TtlExpired);
                 }
                 if conn.forwarding == Forwarding::Nat {
-                    rewrite::nat(buf, &f, Endpoint::Destination, route.addr, route.port);
+                    // The connection's port: a firewall-mark server (port 0)
+                    // keeps the one the client asked for.
+                    rewrite::nat(buf, &f, Endpoint::Destination, route.addr, conn.real_port);
                 }
                 rewrite::set_macs(buf, snap.ports[route.egress as usize].mac, mac);
                 if conn.persistent {
@@ -245,7 +247,7 @@ impl Forwarder {
         buf: &[u8],
     ) -> Result<(u32, Conn), (DropReason, Option<ServiceId>)> {
         let (si, svc) = snap
-            .service(f.dst, f.dport, f.proto)
+            .classify(f.dst, f.dport, f.proto)
             .ok_or((DropReason::NoService, None))?;
         let fail = |r| (r, Some(svc.id));
         // As IPVS without sloppy_tcp: only a SYN starts a TCP connection.
@@ -292,7 +294,7 @@ impl Forwarder {
             forwarding: svc.forwarding,
             real: real.id,
             real_addr: real.addr,
-            real_port: real.port,
+            real_port: if real.port == 0 { f.dport } else { real.port },
             service: svc.id,
             client_port: ingress,
             client_mac,
@@ -314,7 +316,7 @@ impl Forwarder {
 
 /// The persistence of the service a connection belongs to.
 fn persistence_of(snap: &Snapshot, c: &Conn) -> Option<crate::snapshot::Persistence> {
-    snap.service(c.vip, c.vport, c.proto)?.1.persistence
+    snap.classify(c.vip, c.vport, c.proto)?.1.persistence
 }
 
 /// A connection ended: its template lives the full timeout from now (IPVS:

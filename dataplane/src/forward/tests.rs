@@ -50,6 +50,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         reals,
         sorry: None,
         persistence: None,
+        fwmark: None,
     };
     let ports = vec![
         PortInfo {
@@ -582,4 +583,68 @@ fn persistence_sends_a_client_subnet_back_to_its_server() {
     );
     rig.run(OUTSIDE, &mut syn);
     assert_ne!([syn[30], syn[31], syn[32], syn[33]], first.unwrap());
+}
+
+#[test]
+fn firewall_mark_groups_ports_into_one_persistent_service() {
+    // FTP-style: 21 + 10000-20000 on the VIP are one service (mark 21),
+    // real servers keep the client's port, persistence spans the ports.
+    let base = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut svc = base.services[0].clone();
+    svc.fwmark = Some(21);
+    svc.vip = 21;
+    svc.port = 0;
+    svc.proto = 0;
+    svc.persistence = Some(crate::snapshot::Persistence {
+        timeout: 300,
+        prefix: 32,
+    });
+    for r in &mut svc.reals {
+        r.port = 0;
+    }
+    let rule = crate::snapshot::MarkRule {
+        mark: 21,
+        addrs: vec![ip(VIP)],
+        proto: IPPROTO_TCP,
+        ports: vec![(21, 21), (10000, 20000)],
+    };
+    let snap = Snapshot::new(
+        1,
+        base.ports.clone(),
+        vec![svc],
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap()
+    .with_mark_rules(vec![rule]);
+    let mut rig = Rig::new(snap);
+    rig.fwd
+        .set_persistence(Arc::new(crate::conn::PersistTable::new(64)));
+    let mut ctl = tcp((CLIENT, 40000), (VIP, 21), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut ctl), Verdict::Forward(INSIDE));
+    let server = inspect(&ctl).dst;
+    assert_eq!(server.1, 21, "port kept");
+    let mut data = tcp((CLIENT, 40001), (VIP, 15000), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut data), Verdict::Forward(INSIDE));
+    assert_eq!(
+        inspect(&data).dst,
+        (server.0, 15000),
+        "same server through persistence, port kept"
+    );
+    // The reply is un-NATed back to VIP:15000.
+    let mut reply = tcp(
+        (server.0, 15000),
+        (CLIENT, 40001),
+        (RS_MAC[0], IN_MAC),
+        "SA",
+    );
+    assert_eq!(rig.run(INSIDE, &mut reply), Verdict::Forward(OUTSIDE));
+    assert_eq!(inspect(&reply).src, (VIP, 15000));
+    // A port outside the rule is no service.
+    let mut other = tcp((CLIENT, 40002), (VIP, 22), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        rig.run(OUTSIDE, &mut other),
+        Verdict::Drop(DropReason::NoService)
+    );
 }
