@@ -280,6 +280,7 @@ mod tests {
                 protocol: "TCP".into(),
                 scheduler: "wrr".into(),
                 forwarding: "Masq".into(),
+                flags: String::new(),
                 traffic: Traffic {
                     conns: 7,
                     ..Default::default()

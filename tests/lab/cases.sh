@@ -480,7 +480,7 @@ test_firewall_mark_groups_ports_with_one_persistence() {
   out=$(in_client bash -c 'for i in 1 2 3; do curl -s --max-time 3 http://10.200.1.100:80/; curl -s --max-time 3 http://10.200.1.100:8080/; done')
   assert_eq "$(wc -l <<<"$out")" 6 "answers ($out)"
   assert_eq "$(sort -u <<<"$out" | wc -l)" 1 "one server across both ports ($out)"
-  xlbctl show | grep -q "^FWM  80 rr" || { echo "FAIL: show:"; xlbctl show; return 1; }
+  xlbctl show | grep -q "^FWM  80 rr persistent 300" || { echo "FAIL: show:"; xlbctl show; return 1; }
   # A port outside the mark is not forwarded (nothing listens on the VIP).
   if in_client curl -s --max-time 2 http://10.200.1.100:81/ >/dev/null; then
     echo "FAIL: port 81 answered"; return 1

@@ -200,6 +200,9 @@ pub struct ServiceStatus {
     pub protocol: String,
     pub scheduler: String,
     pub forwarding: String,
+    /// ipvsadm's flags column, e.g. "persistent 300 mask 255.255.255.0".
+    #[serde(default)]
+    pub flags: String,
     pub traffic: Traffic,
     #[serde(default)]
     pub rates: Rates,

@@ -327,7 +327,7 @@ fn render(s: &Status, view: View, workers: bool) -> String {
             format!("{}:{}", v.address, v.port)
         };
         if view == View::Plain {
-            let _ = writeln!(o, "{:<4} {} {}", v.protocol, local, v.scheduler);
+            let _ = writeln!(o, "{:<4} {} {} {}", v.protocol, local, v.scheduler, v.flags);
         } else {
             let _ = writeln!(
                 o,

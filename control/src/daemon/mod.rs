@@ -1011,6 +1011,21 @@ impl StatusSource for Shared {
                 }
                 .into(),
                 scheduler: s.scheduler.name().into(),
+                flags: s
+                    .persistence
+                    .map(|p| {
+                        let mask = Ipv4Addr::from(if p.prefix == 0 {
+                            0
+                        } else {
+                            u32::MAX << (32 - u32::from(p.prefix))
+                        });
+                        if p.prefix == 32 {
+                            format!("persistent {}", p.timeout)
+                        } else {
+                            format!("persistent {} mask {mask}", p.timeout)
+                        }
+                    })
+                    .unwrap_or_default(),
                 forwarding: match s.forwarding {
                     Forwarding::Nat => "Masq",
                     Forwarding::Dr => "Route",
