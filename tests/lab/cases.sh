@@ -486,3 +486,19 @@ test_firewall_mark_groups_ports_with_one_persistence() {
     echo "FAIL: port 81 answered"; return 1
   fi
 }
+
+test_slow_start_ramps_a_returning_server() {
+  lab_up
+  start_xlbd "$ROOT/tests/lab/configs/slowstart.toml"
+  local w="[r['weight'] for v in s['services'] for r in v['reals'] if r['address']=='10.200.2.12'][0]"
+  assert_eq "$(json_get "$w")" 10 "full weight at start (no ramp)"
+  kill "$(cat "/tmp/$P/rs2.pid")"
+  wait_health web 10.200.2.12 down
+  restart_rs rs2
+  wait_health web 10.200.2.12 up
+  local early; early=$(json_get "$w")
+  [ "$early" -ge 1 ] && [ "$early" -lt 10 ] || { echo "FAIL: weight right after coming back is $early"; return 1; }
+  xlbctl show | grep -q "10.200.2.12:8080 .*(configured weight 10)" || { echo "FAIL: show:"; xlbctl show; return 1; }
+  sleep 3.5
+  assert_eq "$(json_get "$w")" 10 "full weight after slow_start"
+}

@@ -117,6 +117,8 @@ pub struct ServiceDef {
     pub persistence: Option<xlb_dataplane::snapshot::Persistence>,
     /// Keyed by this firewall mark (address = the mark, port 0, protocol 0).
     pub fwmark: Option<u32>,
+    /// Weight ramp for servers that join or come back (0 = off).
+    pub slow_start: u32,
 }
 
 /// keepalived's quorum: the service is "up" while the weights of its live
@@ -960,6 +962,7 @@ impl Validator<'_> {
             quorum,
             persistence,
             fwmark: vs.fwmark.as_ref().map(|m| *m.get_ref()),
+            slow_start: vs.slow_start.as_ref().map_or(0, |v| *v.get_ref()),
         })
     }
 }

@@ -89,6 +89,9 @@ pub struct RawVirtualServer {
     pub hysteresis: Option<Spanned<u32>>,
     pub quorum_up: Option<String>,
     pub quorum_down: Option<String>,
+    /// Seconds over which a real server that joins or comes back ramps
+    /// from weight 1 to its full weight.
+    pub slow_start: Option<Spanned<u32>>,
     /// Seconds a client sticks to its real server (IPVS persistence).
     pub persistence_timeout: Option<Spanned<u32>>,
     /// Prefix length (24) or netmask ("255.255.255.0") grouping clients.

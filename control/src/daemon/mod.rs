@@ -90,6 +90,7 @@ fn publish(
     overrides: &HashMap<RealKey, Override>,
     plan: &HashMap<RealKey, CheckDef>,
     verdicts: &HashMap<RealKey, xlb_checks::Report>,
+    ramps: &HashMap<RealKey, f64>,
     mut snap: Snapshot,
 ) {
     let mut configured = HashMap::new();
@@ -124,11 +125,40 @@ fn publish(
                 r.weight = o.weight.unwrap_or(r.weight);
                 r.enabled &= !o.disabled;
             }
+            if let (Some(f), true) = (ramps.get(&k), r.weight > 0) {
+                r.weight = ramped(r.weight, *f);
+            }
         }
     }
     shared.configured_weights.store(Arc::new(configured));
     shared.health.store(Arc::new(health));
     shared.snapshot.store(Arc::new(snap));
+}
+
+/// The slow-start setting of the service a real server belongs to.
+fn slow_start_of(cfg: &Config, key: &RealKey) -> u32 {
+    cfg.services
+        .iter()
+        .find(|s| (s.address, s.port, s.protocol) == key.0)
+        .map_or(0, |s| s.slow_start)
+}
+
+/// How far (0..1) each ramping server is into its slow start.
+fn ramp_factors(cfg: &Config, ramps: &HashMap<RealKey, Instant>) -> HashMap<RealKey, f64> {
+    ramps
+        .iter()
+        .filter_map(|(k, since)| {
+            let secs = slow_start_of(cfg, k);
+            let progress = since.elapsed().as_secs_f64() / f64::from(secs.max(1));
+            (secs > 0 && progress < 1.0).then_some((*k, progress))
+        })
+        .collect()
+}
+
+/// Slow start: the weight a server has `progress` (0..1) into its ramp,
+/// never below 1 (it must get some traffic to warm up).
+fn ramped(weight: u32, progress: f64) -> u32 {
+    ((f64::from(weight) * progress).ceil() as u32).clamp(1, weight)
 }
 
 /// Find a real server by service (name, VIP:port or VIP:port/proto) and
@@ -250,6 +280,8 @@ pub struct Daemon {
     /// Run-time changes to real servers, kept across reloads while they exist.
     overrides: HashMap<RealKey, Override>,
     checks: HealthRunner,
+    /// Real servers ramping up after joining or coming back (slow start).
+    ramps: HashMap<RealKey, Instant>,
     /// Per service: quorum currently held (absent: held).
     quorum_up: HashMap<ServiceKey, bool>,
     /// The checks running, and what they last said (absent: up, no report).
@@ -379,6 +411,7 @@ impl Daemon {
             overrides: HashMap::new(),
             checks,
             quorum_up: HashMap::new(),
+            ramps: HashMap::new(),
             check_plan: HashMap::new(),
             verdicts: HashMap::new(),
             socket_override: None,
@@ -403,6 +436,20 @@ impl Daemon {
     /// else would), and republish when a MAC changed.
     pub fn tick(&mut self) {
         self.shared.sample_rates(std::time::Duration::from_secs(2));
+        if !self.ramps.is_empty() {
+            // Slow start: step the ramping weights; a finished ramp gets one
+            // last publication at full weight, then is forgotten.
+            let active = ramp_factors(&self.cfg, &self.ramps);
+            self.ramps.retain(|k, _| active.contains_key(k));
+            match self.netlink.neighbours() {
+                Ok(t) => {
+                    if let Err(e) = self.rebuild(&t) {
+                        tracing::warn!(error = %e, "cannot step slow start");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the neighbour table"),
+            }
+        }
         let snap = self.shared.snapshot.load_full();
         let table = match self.netlink.neighbours() {
             Ok(t) => t,
@@ -463,11 +510,13 @@ impl Daemon {
     /// Apply run-time overrides and health verdicts to a freshly built
     /// snapshot and swap it in.
     fn publish(&mut self, snap: Snapshot) {
+        let ramps = ramp_factors(&self.cfg, &self.ramps);
         publish(
             &self.shared,
             &self.overrides,
             &self.check_plan,
             &self.verdicts,
+            &ramps,
             snap,
         );
         self.evaluate_quorum();
@@ -564,6 +613,16 @@ impl Daemon {
             if let Some(cmd) = cmd {
                 run_command(cmd);
             }
+            let was_down = self
+                .verdicts
+                .get(&key)
+                .is_some_and(|v| v.health == xlb_checks::Health::Down);
+            if was_down
+                && report.health == xlb_checks::Health::Up
+                && slow_start_of(&self.cfg, &key) > 0
+            {
+                self.ramps.insert(key, Instant::now());
+            }
             self.verdicts.insert(key, report);
             changed = true;
         }
@@ -594,7 +653,12 @@ impl Daemon {
             }
             OverrideOp::Weight(w) => entry.weight = Some(w),
             OverrideOp::Disable => entry.disabled = true,
-            OverrideOp::Enable => *entry = Override::default(),
+            OverrideOp::Enable => {
+                *entry = Override::default();
+                if slow_start_of(&self.cfg, &key) > 0 {
+                    self.ramps.insert(key, Instant::now());
+                }
+            }
         }
         if *entry == Override::default() {
             self.overrides.remove(&key);
@@ -726,11 +790,20 @@ impl Daemon {
         self.generation += 1;
         let keep = real_keys(&new);
         self.overrides.retain(|k, _| keep.contains(k));
+        // Real servers this reload adds ramp up (slow start).
+        let old_keys = real_keys(&self.cfg);
+        for k in real_keys(&new).difference(&old_keys) {
+            if slow_start_of(&new, k) > 0 {
+                self.ramps.insert(*k, Instant::now());
+            }
+        }
+        let ramps = ramp_factors(&new, &self.ramps);
         publish(
             &self.shared,
             &self.overrides,
             &self.check_plan,
             &self.verdicts,
+            &ramps,
             built.snapshot,
         );
         self.plan_checks();
@@ -1085,5 +1158,18 @@ impl StatusSource for Shared {
             services,
             workers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ramped;
+
+    #[test]
+    fn slow_start_ramps_from_one_to_the_full_weight() {
+        assert_eq!(ramped(10, 0.0), 1, "never 0: the server must warm up");
+        assert_eq!(ramped(10, 0.25), 3);
+        assert_eq!(ramped(10, 0.99), 10);
+        assert_eq!(ramped(1, 0.1), 1);
     }
 }
