@@ -502,3 +502,52 @@ test_slow_start_ramps_a_returning_server() {
   sleep 3.5
   assert_eq "$(json_get "$w")" 10 "full weight after slow_start"
 }
+
+# start_vsftpd rsN: anonymous read-only FTP in the real server's namespace,
+# passive range 10000-10100 advertised as the VIP.
+start_vsftpd() {
+  local r=$1 root=/tmp/$P/ftp-$1
+  mkdir -p "$root" "/tmp/$P/empty"
+  echo "$r" >"$root/who.txt"
+  cp "/tmp/$P/data.bin" "$root/data.bin"
+  chmod 555 "$root"
+  cat >"/tmp/$P/vsftpd-$r.conf" <<EOT
+listen=YES
+listen_ipv6=NO
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root=$root
+local_enable=NO
+write_enable=NO
+pasv_enable=YES
+pasv_address=$VIP
+pasv_min_port=10000
+pasv_max_port=10100
+secure_chroot_dir=/tmp/$P/empty
+seccomp_sandbox=NO
+xferlog_enable=NO
+EOT
+  ip netns exec "$P-$r" vsftpd "/tmp/$P/vsftpd-$r.conf" >"/tmp/$P/vsftpd-$r.log" 2>&1 &
+  echo $! >"/tmp/$P/vsftpd-$r.pid"
+}
+
+test_dr_passive_ftp_through_a_firewall_mark_group() {
+  command -v vsftpd >/dev/null || { echo "FAIL: vsftpd missing (scripts/install-deps.sh installs it)"; return 1; }
+  lab_up
+  "$ROOT/scripts/lab.sh" mode dr "$P"
+  head -c 300000 /dev/urandom >"/tmp/$P/data.bin"
+  for r in rs1 rs2 rs3; do start_vsftpd "$r"; done
+  sleep 0.5
+  start_xlbd "$ROOT/tests/lab/configs/ftp-dr.toml"
+  local want got who
+  want=$(sha256sum <"/tmp/$P/data.bin")
+  # EPSV (curl's default) and PASV (227 with the VIP), several downloads.
+  for mode in "" "--disable-epsv" "" "--disable-epsv"; do
+    got=$(in_client curl -s --max-time 10 $mode "ftp://$VIP/data.bin" | sha256sum)
+    assert_eq "$got" "$want" "passive download ($mode)"
+  done
+  # Persistence: every control and data connection of this client on one server.
+  who=$(in_client bash -c "for i in 1 2 3; do curl -s --max-time 10 ftp://$VIP/who.txt; done" | sort -u)
+  assert_eq "$(wc -l <<<"$who")" 1 "one server for the client ($who)"
+}
