@@ -196,7 +196,13 @@ pub fn render(s: &Status) -> String {
         }
     }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
-    let workers: [(&str, &str, &str, WPick); 7] = [
+    let workers: [(&str, &str, &str, WPick); 8] = [
+        (
+            "xlb_worker_conns_evicted_total",
+            "counter",
+            "Half-open connections recycled because the table was full.",
+            |w| w.conns_evicted,
+        ),
         (
             "xlb_worker_rx_packets_total",
             "counter",
@@ -315,6 +321,7 @@ mod tests {
                 conns_created: 1,
                 conns_expired: 0,
                 remote_hits: 0,
+                conns_evicted: 0,
                 ip_options: 0,
                 drops: [("fragment".to_string(), 1)].into(),
             }],

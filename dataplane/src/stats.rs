@@ -139,6 +139,8 @@ pub struct WorkerStats {
     pub conns_live: Counter,
     /// Packets of another worker's connection (found in its table).
     pub remote_hits: Counter,
+    /// Half-open connections recycled because the table was full.
+    pub conns_evicted: Counter,
     drops: [Counter; DropReason::ALL.len()],
     pub reals: Box<[TrafficCounters]>,
     pub services: Box<[TrafficCounters]>,
@@ -156,6 +158,7 @@ impl Default for WorkerStats {
             conns_expired: Counter::default(),
             conns_live: Counter::default(),
             remote_hits: Counter::default(),
+            conns_evicted: Counter::default(),
             drops: Default::default(),
             reals: (0..MAX_REALS).map(|_| TrafficCounters::default()).collect(),
             services: (0..MAX_SERVICES)

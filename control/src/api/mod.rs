@@ -222,6 +222,9 @@ pub struct WorkerStatus {
     pub conns_expired: u64,
     /// Packets of another worker's connection this worker forwarded.
     pub remote_hits: u64,
+    /// Half-open connections recycled because the table was full.
+    #[serde(default)]
+    pub conns_evicted: u64,
     pub ip_options: u64,
     pub drops: BTreeMap<String, u64>,
 }

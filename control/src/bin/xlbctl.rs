@@ -371,10 +371,10 @@ fn render(s: &Status, view: View, workers: bool) -> String {
         for w in &s.workers {
             let _ = writeln!(
                 o,
-                "worker {} ({}): rx {} tx {} batches {} polls {} conns live {} created {} expired {} remote hits {}",
+                "worker {} ({}): rx {} tx {} batches {} polls {} conns live {} created {} expired {} evicted {} remote hits {}",
                 w.index,
                 if w.zero_copy { "zero-copy" } else { "copy" },
-                w.rx_packets, w.tx_packets, w.rx_batches, w.poll_iterations, w.conns_live, w.conns_created, w.conns_expired, w.remote_hits
+                w.rx_packets, w.tx_packets, w.rx_batches, w.poll_iterations, w.conns_live, w.conns_created, w.conns_expired, w.conns_evicted, w.remote_hits
             );
             let drops: Vec<String> = w
                 .drops

@@ -1145,6 +1145,7 @@ impl StatusSource for Shared {
                 conns_created: w.conns_created.get(),
                 conns_expired: w.conns_expired.get(),
                 remote_hits: w.remote_hits.get(),
+                conns_evicted: w.conns_evicted.get(),
                 ip_options: w.ip_options.get(),
                 drops: DropReason::ALL
                     .iter()

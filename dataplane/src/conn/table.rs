@@ -483,6 +483,28 @@ impl ConnTable {
         Some(conn)
     }
 
+    /// The table is full: recycle a half-open TCP entry (NONE or SYN_RECV)
+    /// found within `scan` slots of the sweep hand, as IPVS's drop_entry
+    /// defence does under a SYN flood. Established connections and UDP are
+    /// never taken. Returns the evicted connection (for its gauges).
+    pub fn evict_half_open(&mut self, scan: usize) -> Option<Conn> {
+        let n = self.capacity();
+        for k in 0..scan.min(n) {
+            let idx = ((self.hand + k) % n) as u32;
+            let Some(c) = self.shared.read_slot(idx) else {
+                continue;
+            };
+            if c.proto == crate::wire::IPPROTO_TCP
+                && matches!(c.state, TcpState::None | TcpState::SynRecv)
+            {
+                self.hand = (idx as usize + 1) % n;
+                return self.remove(idx);
+            }
+        }
+        self.hand = (self.hand + scan) % n;
+        None
+    }
+
     /// Visit up to `budget` slots from where the last sweep stopped: pending
     /// remote notes are handed to `merge` (which may change the connection;
     /// it is written back), idle connections are removed and handed to

@@ -24,6 +24,8 @@ pub enum Verdict {
 
 /// Connections examined by the expiry sweep per batch.
 pub const SWEEP_BUDGET: usize = 64;
+/// Slots examined for a half-open entry to recycle when the table is full.
+const EVICT_SCAN: usize = 64;
 
 /// One worker's forwarding state: its connection table, read-only views of
 /// the other workers' tables, and its schedulers for the current snapshot.
@@ -302,10 +304,21 @@ impl Forwarder {
             expires: now,
             persistent: template.is_some(),
         };
-        let idx = self
-            .table
-            .insert(conn)
-            .map_err(|_| fail(DropReason::ConnTableFull))?;
+        let idx = match self.table.insert(conn) {
+            Ok(idx) => idx,
+            Err(_) => {
+                // Full: recycle a half-open entry (SYN flood defence), else drop.
+                let victim = self
+                    .table
+                    .evict_half_open(EVICT_SCAN)
+                    .ok_or(fail(DropReason::ConnTableFull))?;
+                snap.gauges[victim.real as usize].change(Some(victim.is_active()), None);
+                stats.conns_evicted.add(1);
+                self.table
+                    .insert(conn)
+                    .map_err(|_| fail(DropReason::ConnTableFull))?
+            }
+        };
         snap.gauges[real.id as usize].change(None, Some(conn.is_active()));
         stats.conns_created.add(1);
         stats.reals[real.id as usize].conns.add(1);

@@ -648,3 +648,50 @@ fn firewall_mark_groups_ports_into_one_persistent_service() {
         Verdict::Drop(DropReason::NoService)
     );
 }
+
+#[test]
+fn a_syn_flood_recycles_half_open_entries_and_spares_established_ones() {
+    let snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut fwd = Forwarder::new(64);
+    fwd.adopt(&snap);
+    let stats = WorkerStats::default();
+    // One real connection, established.
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    fwd.process(&snap, &stats, 100, OUTSIDE, &mut syn);
+    let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    fwd.process(&snap, &stats, 100, OUTSIDE, &mut ack);
+    // A flood of spoofed SYNs, far more than the table holds.
+    for i in 0..1000u32 {
+        let src = (10u32 << 24 | 0x00fe_0000 | i).to_be_bytes();
+        let mut s = tcp(
+            (src, 1024 + (i % 60000) as u16),
+            (VIP, 80),
+            (CLIENT_MAC, OUT_MAC),
+            "S",
+        );
+        assert_eq!(
+            fwd.process(&snap, &stats, 101, OUTSIDE, &mut s),
+            Verdict::Forward(INSIDE),
+            "SYN {i}"
+        );
+    }
+    assert_eq!(stats.drops(DropReason::ConnTableFull), 0);
+    assert!(
+        stats.conns_evicted.get() >= 1000 - 63,
+        "{}",
+        stats.conns_evicted.get()
+    );
+    // The established connection still forwards, to the same server.
+    let mut data = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(
+        fwd.process(&snap, &stats, 102, OUTSIDE, &mut data),
+        Verdict::Forward(INSIDE)
+    );
+    assert_eq!(inspect(&data).dst, (RS[0], 8080));
+    // Gauges stay consistent: one active, the rest inactive half-open.
+    let total: u64 = [10usize, 11]
+        .iter()
+        .map(|&i| snap.gauges[i].active() + snap.gauges[i].inactive())
+        .sum();
+    assert_eq!(total as usize, fwd.table.len());
+}
