@@ -13,6 +13,17 @@ const PROFILES: &[(&str, &str)] = &[
         include_str!("../../../nic-profiles/default.toml"),
     ),
     ("veth", include_str!("../../../nic-profiles/veth.toml")),
+    ("ixgbe", include_str!("../../../nic-profiles/ixgbe.toml")),
+    ("i40e", include_str!("../../../nic-profiles/i40e.toml")),
+    ("ice", include_str!("../../../nic-profiles/ice.toml")),
+    (
+        "mlx5_core",
+        include_str!("../../../nic-profiles/mlx5_core.toml"),
+    ),
+    (
+        "virtio_net",
+        include_str!("../../../nic-profiles/virtio_net.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -158,6 +169,9 @@ mod tests {
             parse(name, text).unwrap();
         }
         assert_eq!(profile_for("veth").bind, BindMode::Copy);
+        assert_eq!(profile_for("mlx5_core").bind, BindMode::ZeroCopy);
+        assert_eq!(profile_for("ixgbe").poll, PollMode::BusyPoll);
+        assert_eq!(PROFILES.len(), 7);
         assert_eq!(profile_for("no-such-driver").driver, "default");
     }
 
