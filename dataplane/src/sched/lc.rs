@@ -26,21 +26,7 @@ impl Scheduler for LeastConn {
 
 impl Scheduler for WeightedLeastConn {
     fn schedule(&mut self, c: &Candidates<'_>, _flow: &FlowKey) -> Option<usize> {
-        // Compare loh/lw > doh/dw as loh*dw > doh*lw, as IPVS does, in u128 so
-        // large weights cannot overflow.
-        let mut best: Option<(usize, u128, u128)> = None;
-        for (i, r) in c.reals.iter().enumerate() {
-            if !r.schedulable() {
-                continue;
-            }
-            let oh = u128::from(c.overhead(i));
-            let w = u128::from(r.weight);
-            match best {
-                Some((_, boh, bw)) if boh * w <= oh * bw => {}
-                _ => best = Some((i, oh, w)),
-            }
-        }
-        best.map(|(i, _, _)| i)
+        super::least_by(c, 0..c.reals.len(), |i| c.overhead(i))
     }
 }
 

@@ -29,28 +29,10 @@ fn overloaded(c: &Candidates<'_>, i: usize) -> bool {
 
 /// wlc's choice among `among` (indices), or all servers.
 fn least(c: &Candidates<'_>, among: Option<&[u16]>) -> Option<usize> {
-    let mut best: Option<(usize, u128, u128)> = None;
-    let all: Vec<u16>;
-    let ids = match among {
-        Some(s) => s,
-        None => {
-            all = (0..c.reals.len() as u16).collect();
-            &all
-        }
-    };
-    for &i in ids {
-        let i = usize::from(i);
-        let r = &c.reals[i];
-        if !r.schedulable() {
-            continue;
-        }
-        let (oh, w) = (u128::from(c.overhead(i)), u128::from(r.weight));
-        match best {
-            Some((_, boh, bw)) if boh * w <= oh * bw => {}
-            _ => best = Some((i, oh, w)),
-        }
+    match among {
+        Some(ids) => super::least_by(c, ids.iter().map(|&i| usize::from(i)), |i| c.overhead(i)),
+        None => super::least_by(c, 0..c.reals.len(), |i| c.overhead(i)),
     }
-    best.map(|(i, _, _)| i)
 }
 
 pub struct Lblc {

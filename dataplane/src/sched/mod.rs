@@ -41,6 +41,29 @@ impl Candidates<'_> {
     }
 }
 
+/// Among the schedulable servers in `ids`, the one with the least
+/// `overhead(i) / weight`, the first on ties; compared as IPVS does
+/// (loh * dw > doh * lw), in u128 so large weights cannot overflow.
+pub(crate) fn least_by(
+    c: &Candidates<'_>,
+    ids: impl Iterator<Item = usize>,
+    overhead: impl Fn(usize) -> u64,
+) -> Option<usize> {
+    let mut best: Option<(usize, u128, u128)> = None;
+    for i in ids {
+        let r = &c.reals[i];
+        if !r.schedulable() {
+            continue;
+        }
+        let (oh, w) = (u128::from(overhead(i)), u128::from(r.weight));
+        match best {
+            Some((_, boh, bw)) if boh * w <= oh * bw => {}
+            _ => best = Some((i, oh, w)),
+        }
+    }
+    best.map(|(i, _, _)| i)
+}
+
 pub trait Scheduler: Send {
     /// Index into `c.reals` of the server for a new connection, or `None`
     /// when no server may take one.

@@ -11,22 +11,15 @@ pub struct ShortestExpectedDelay {
 
 impl Scheduler for ShortestExpectedDelay {
     fn schedule(&mut self, c: &Candidates<'_>, _flow: &FlowKey) -> Option<usize> {
-        let mut best: Option<(usize, u128, u128)> = None;
-        for (i, r) in c.reals.iter().enumerate() {
-            if !r.schedulable() {
-                continue;
-            }
-            let active = c.gauges[r.id as usize].active();
-            if self.never_queue && active == 0 {
-                return Some(i);
-            }
-            let (oh, w) = (u128::from(active + 1), u128::from(r.weight));
-            match best {
-                Some((_, boh, bw)) if boh * w <= oh * bw => {}
-                _ => best = Some((i, oh, w)),
+        let active = |i: usize| c.gauges[c.reals[i].id as usize].active();
+        if self.never_queue {
+            if let Some(idle) =
+                (0..c.reals.len()).find(|&i| c.reals[i].schedulable() && active(i) == 0)
+            {
+                return Some(idle);
             }
         }
-        best.map(|(i, _, _)| i)
+        super::least_by(c, 0..c.reals.len(), |i| active(i) + 1)
     }
 }
 
