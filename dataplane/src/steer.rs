@@ -54,7 +54,7 @@ pub struct SteeringRules {
 pub enum SteerError {
     #[error("loading the XDP steering program: {0}")]
     Load(#[from] aya::EbpfError),
-    #[error("XDP program on {ifname}: {source}{hint}")]
+    #[error("XDP program on {ifname}: {source}{}{hint}", causes(source))]
     Program {
         ifname: String,
         source: aya::programs::ProgramError,
@@ -66,6 +66,19 @@ pub enum SteerError {
         map: &'static str,
         source: aya::maps::MapError,
     },
+}
+
+/// The causes behind an error (aya's messages leave out the kernel's
+/// errno, which is what tells an operator "busy" from "not supported").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -551,3 +551,16 @@ test_dr_passive_ftp_through_a_firewall_mark_group() {
   who=$(in_client bash -c "for i in 1 2 3; do curl -s --max-time 10 ftp://$VIP/who.txt; done" | sort -u)
   assert_eq "$(wc -l <<<"$who")" 1 "one server for the client ($who)"
 }
+
+test_a_nic_with_another_xdp_program_is_a_clear_startup_error() {
+  lab_up
+  clang -O2 -target bpf -I/usr/include/"$(gcc -dumpmachine)" -c "$ROOT/bench/xdp_sink.c" -o "/tmp/$P/sink.o"
+  ip -n "$P-dir" link set dev out0 xdp obj "/tmp/$P/sink.o" sec xdp
+  local out rc=0
+  out=$(ip netns exec "$P-dir" timeout 10 "$BIN/xlbd" --config "$ROOT/examples/nat.toml" --socket "/tmp/$P/s.sock" 2>&1) || rc=$?
+  assert_eq "$rc" 1 "exit code"
+  grep -q "XDP program on out0: .*Device or resource busy (os error 16).*another XDP program already attached" <<<"$out" ||
+    { echo "FAIL: said: $(tail -1 <<<"$out")"; return 1; }
+  # Nothing half-started: the other program is still the one attached.
+  ip -n "$P-dir" link show out0 | grep -q "prog/xdp" || { echo "FAIL: the existing program was removed"; return 1; }
+}
