@@ -5,7 +5,7 @@
 #              forwarding lcore on core 1
 #   forwarders in the director namespace, on core 0, one at a time:
 #     kernel IP forwarding, kernel iptables DNAT, dpdk-testpmd io-forward
-#     (no logic: the ceiling), xlbd NAT (one busy-polling worker)
+#     (no logic: the ceiling), xlbd NAT and xlbd DR (one busy-polling worker)
 # Prints each figure per run, then median/min/max and the ratios.
 # Usage: bench/lab.sh [RUNS]   (default 3; about 70 s per run). Needs root.
 set -euo pipefail
@@ -42,6 +42,19 @@ D0=$(ip -n "$P-dir" link show out0 | awk '/ether/{print $2}')
 ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent
 ip -n "$P-rs1" link set dev r0 xdp obj "/tmp/$P/sink.o" sec xdp
 ip -n "$P-dir" addr add "$VIP/32" dev out0
+sed 's/^scheduler = "rr"/scheduler = "rr"\nforwarding = "dr"/' >"/tmp/$P/xlb-dr.toml" <<EOT
+[daemon]
+interfaces = ["out0", "in0"]
+cores = [0]
+poll = "busy-poll"
+[[virtual_server]]
+address = "$VIP"
+port = 9
+protocol = "udp"
+scheduler = "rr"
+[[virtual_server.real_server]]
+address = "10.200.2.2"
+EOT
 cat >"/tmp/$P/xlb.toml" <<EOT
 [daemon]
 interfaces = ["out0", "in0"]
@@ -85,28 +98,33 @@ for run in $(seq "$RUNS"); do
   fwd=$!; sleep 4
   res[testpmd,$run]=$(measure testpmd 10.200.2.2)
   wait $fwd || true
-  pin_neigh
-  ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "/tmp/$P/xlb.toml" \
-    --socket "/tmp/$P/xlbd.sock" >"/tmp/$P/xlbd.log" 2>&1 &
-  xlbd=$!; sleep 2
-  res[xlbd,$run]=$(measure xlbd "$VIP")
-  "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --stats --workers >"/tmp/$P/xlbd-$run.txt" || true
-  kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
-  echo "run $run: kernel=${res[kernel,$run]} iptables=${res[iptables,$run]} testpmd=${res[testpmd,$run]} xlbd=${res[xlbd,$run]} pps"
-  for n in kernel iptables testpmd xlbd; do echo "$n ${res[$n,$run]}"; done >>"/tmp/$P/results"
+  for mode in nat dr; do
+    cfg=/tmp/$P/xlb.toml; [ "$mode" = dr ] && cfg=/tmp/$P/xlb-dr.toml
+    pin_neigh
+    ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "$cfg" \
+      --socket "/tmp/$P/xlbd.sock" >"/tmp/$P/xlbd.log" 2>&1 &
+    xlbd=$!; sleep 2
+    res[xlbd-$mode,$run]=$(measure "xlbd-$mode" "$VIP")
+    "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --stats --workers >"/tmp/$P/xlbd-$mode-$run.txt" || true
+    kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
+  done
+  echo "run $run: kernel=${res[kernel,$run]} iptables=${res[iptables,$run]} testpmd=${res[testpmd,$run]} xlbd-nat=${res[xlbd-nat,$run]} xlbd-dr=${res[xlbd-dr,$run]} pps"
+  for n in kernel iptables testpmd xlbd-nat xlbd-dr; do echo "$n ${res[$n,$run]}"; done >>"/tmp/$P/results"
 done
-grep -E "drops|worker" "/tmp/$P/xlbd-$RUNS.txt" || true
+grep -hE "drops|worker" "/tmp/$P/xlbd-nat-$RUNS.txt" "/tmp/$P/xlbd-dr-$RUNS.txt" || true
 python3 - "/tmp/$P/results" <<'PY'
 import sys, statistics
 res = {}
 for line in open(sys.argv[1]):
     name, v = line.split(); res.setdefault(name, []).append(int(v))
 print("path        median      min      max  (pps)")
-for n in ("kernel", "iptables", "testpmd", "xlbd"):
+for n in ("kernel", "iptables", "testpmd", "xlbd-nat", "xlbd-dr"):
     v = res[n]; print(f"{n:<10} {statistics.median(v):>8.0f} {min(v):>8} {max(v):>8}")
 # Ratios per run (side by side), then their median.
-r_tp = [x / t for x, t in zip(res["xlbd"], res["testpmd"]) if t]
-r_ip = [x / t for x, t in zip(res["xlbd"], res["iptables"]) if t]
-print(f"nat_vs_testpmd={statistics.median(r_tp):.2f} (min {min(r_tp):.2f}, max {max(r_tp):.2f})")
-print(f"nat_vs_iptables={statistics.median(r_ip):.2f} (min {min(r_ip):.2f}, max {max(r_ip):.2f})")
+def ratio(a, b):
+    r = [x / t for x, t in zip(res[a], res[b]) if t]
+    return f"{statistics.median(r):.2f} (min {min(r):.2f}, max {max(r):.2f})"
+print("nat_vs_testpmd=" + ratio("xlbd-nat", "testpmd"))
+print("dr_vs_testpmd=" + ratio("xlbd-dr", "testpmd"))
+print("nat_vs_iptables=" + ratio("xlbd-nat", "iptables"))
 PY
