@@ -5,6 +5,7 @@ pub mod conn;
 pub mod forward;
 pub mod sched;
 pub mod snapshot;
+pub mod splitmix;
 pub mod stats;
 pub mod steer;
 pub mod wire;

@@ -48,12 +48,8 @@ impl PersistTable {
     }
 
     fn place(&self, service: ServiceId, client: u32) -> (usize, u16) {
-        let mut x = (u64::from(service) << 32 | u64::from(client)) ^ self.seed;
-        x ^= x >> 30;
-        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x ^= x >> 27;
-        x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^= x >> 31;
+        let x =
+            crate::splitmix::splitmix64((u64::from(service) << 32 | u64::from(client)) ^ self.seed);
         ((x as usize) & self.mask, ((x >> 48) as u16) | 1)
     }
 

@@ -140,16 +140,9 @@ impl SharedTable {
 
     #[inline]
     fn hash(&self, k: &FlowKey) -> u64 {
-        // Two rounds of the splitmix64 finalizer: every input bit reaches
-        // the low bits that pick the bucket (keys often differ only in port).
-        #[inline]
-        fn mix(mut x: u64) -> u64 {
-            x ^= x >> 30;
-            x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            x ^= x >> 27;
-            x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-            x ^ (x >> 31)
-        }
+        // Two rounds: every input bit reaches the low bits that pick the
+        // bucket (keys often differ only in port).
+        use crate::splitmix::splitmix64 as mix;
         let a = (u64::from(k.src) << 32) | u64::from(k.dst);
         let b = (u64::from(k.sport) << 24) | (u64::from(k.dport) << 8) | u64::from(k.proto);
         mix(mix(a ^ self.seed) ^ b)

@@ -7,28 +7,13 @@
 //! on the server for a flow (active/active behind ECMP). When one of N
 //! servers leaves, about 1/N of the slots change owner.
 
-use super::{Candidates, Scheduler};
+use super::{gcd, Candidates, Scheduler};
 use crate::conn::FlowKey;
 use crate::snapshot::RealServer;
+use crate::splitmix::splitmix64 as mix;
 
 /// A prime well above any server count times its weight share.
 pub const TABLE_SIZE: usize = 65537;
-
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
 
 pub struct Maglev {
     table: Vec<u16>,

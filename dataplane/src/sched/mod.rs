@@ -41,6 +41,15 @@ impl Candidates<'_> {
     }
 }
 
+/// Greatest common divisor of weights (wrr steps, Maglev turns).
+pub(crate) fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 /// Among the schedulable servers in `ids`, the one with the least
 /// `overhead(i) / weight`, the first on ties; compared as IPVS does
 /// (loh * dw > doh * lw), in u128 so large weights cannot overflow.

@@ -3,7 +3,7 @@
 //! picked when its weight is at least `cw`. Weights 4,3,2 give
 //! A A B A B C A B C, interleaved rather than in runs.
 
-use super::{Candidates, Scheduler};
+use super::{gcd, Candidates, Scheduler};
 use crate::conn::FlowKey;
 use crate::snapshot::RealServer;
 
@@ -13,14 +13,6 @@ pub struct WeightedRoundRobin {
     cw: u32,
     max_weight: u32,
     gcd: u32,
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 impl WeightedRoundRobin {
