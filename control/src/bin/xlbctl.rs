@@ -86,19 +86,12 @@ fn main() -> ExitCode {
             // The daemon resolves relative paths from its own directory:
             // send an absolute one.
             let path = file.map(|f| std::path::absolute(&f).unwrap_or(f).display().to_string());
-            match client::call(&args.socket, &Request::Reload { path }) {
-                Ok(r) if r.ok => {
+            match ask(&args.socket, &Request::Reload { path }) {
+                Ok(r) => {
                     println!("reloaded: {}", r.message.unwrap_or_default());
                     ExitCode::SUCCESS
                 }
-                Ok(r) => {
-                    eprintln!("{}", r.error.unwrap_or_default());
-                    ExitCode::from(2)
-                }
-                Err(e) => {
-                    eprintln!("xlbctl: {e}");
-                    ExitCode::from(1)
-                }
+                Err(code) => code,
             }
         }
         Cmd::SetWeight {
@@ -152,8 +145,8 @@ fn main() -> ExitCode {
                 client,
                 limit: Some(limit),
             };
-            match client::call(&args.socket, &Request::Conns { filter }) {
-                Ok(r) if r.ok => {
+            match ask(&args.socket, &Request::Conns { filter }) {
+                Ok(r) => {
                     let conns = r.conns.unwrap_or_default();
                     if json {
                         println!(
@@ -181,14 +174,7 @@ fn main() -> ExitCode {
                     }
                     ExitCode::SUCCESS
                 }
-                Ok(r) => {
-                    eprintln!("xlbctl: {}", r.error.unwrap_or_default());
-                    ExitCode::from(2)
-                }
-                Err(e) => {
-                    eprintln!("xlbctl: {e}");
-                    ExitCode::from(1)
-                }
+                Err(code) => code,
             }
         }
         Cmd::Example { kind } => {
@@ -223,16 +209,11 @@ fn main() -> ExitCode {
             workers,
             json,
         } => {
-            let resp = match client::call(&args.socket, &Request::Show) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("xlbctl: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-            let Some(status) = resp.status.filter(|_| resp.ok) else {
-                eprintln!("xlbctl: xlbd refused: {}", resp.error.unwrap_or_default());
-                return ExitCode::from(1);
+            let status = match ask(&args.socket, &Request::Show) {
+                Ok(r) => r
+                    .status
+                    .unwrap_or_else(|| unreachable!("show answers carry a status")),
+                Err(code) => return code,
             };
             if json {
                 println!(
@@ -254,18 +235,27 @@ fn main() -> ExitCode {
 
 /// Send a command; print its outcome; exit 0, 2 (refused) or 1 (no daemon).
 fn command(socket: &std::path::Path, req: Request) -> ExitCode {
-    match client::call(socket, &req) {
-        Ok(r) if r.ok => {
+    match ask(socket, &req) {
+        Ok(r) => {
             println!("{}", r.message.unwrap_or_else(|| "ok".into()));
             ExitCode::SUCCESS
         }
+        Err(code) => code,
+    }
+}
+
+/// Send a request. A refusal (printed as xlbd worded it) is exit code 2,
+/// an unreachable daemon 1, as docs/api.md says.
+fn ask(socket: &std::path::Path, req: &Request) -> Result<xlb_control::api::Response, ExitCode> {
+    match client::call(socket, req) {
+        Ok(r) if r.ok => Ok(r),
         Ok(r) => {
             eprintln!("xlbctl: {}", r.error.unwrap_or_default());
-            ExitCode::from(2)
+            Err(ExitCode::from(2))
         }
         Err(e) => {
             eprintln!("xlbctl: {e}");
-            ExitCode::from(1)
+            Err(ExitCode::from(1))
         }
     }
 }

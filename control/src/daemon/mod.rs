@@ -869,14 +869,9 @@ fn effective_nic_settings(cfg: &Config) -> NicProfile {
 /// The ids the real servers of `cfg` have (or would get) in `ids`.
 fn new_real_ids(cfg: &Config, ids: &mut Ids) -> std::collections::HashSet<RealId> {
     let now = Instant::now();
-    cfg.services
+    real_keys(cfg)
         .iter()
-        .flat_map(|s| {
-            s.reals
-                .iter()
-                .map(move |r| ((s.address, s.port, s.protocol), r.address, r.port))
-        })
-        .filter_map(|k| ids.real(&k, now))
+        .filter_map(|k| ids.real(k, now))
         .collect()
 }
 
