@@ -42,19 +42,6 @@ D0=$(ip -n "$P-dir" link show out0 | awk '/ether/{print $2}')
 ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent
 ip -n "$P-rs1" link set dev r0 xdp obj "/tmp/$P/sink.o" sec xdp
 ip -n "$P-dir" addr add "$VIP/32" dev out0
-sed 's/^scheduler = "rr"/scheduler = "rr"\nforwarding = "dr"/' >"/tmp/$P/xlb-dr.toml" <<EOT
-[daemon]
-interfaces = ["out0", "in0"]
-cores = [0]
-poll = "busy-poll"
-[[virtual_server]]
-address = "$VIP"
-port = 9
-protocol = "udp"
-scheduler = "rr"
-[[virtual_server.real_server]]
-address = "10.200.2.2"
-EOT
 cat >"/tmp/$P/xlb.toml" <<EOT
 [daemon]
 interfaces = ["out0", "in0"]
@@ -68,6 +55,8 @@ scheduler = "rr"
 [[virtual_server.real_server]]
 address = "10.200.2.2"
 EOT
+# The same service in DR mode (DR keeps the port: 9 -> 9 already).
+sed 's/^scheduler = "rr"/scheduler = "rr"\nforwarding = "dr"/' "/tmp/$P/xlb.toml" >"/tmp/$P/xlb-dr.toml"
 
 rx() { ip netns exec "$P-rs1" cat /sys/class/net/r0/statistics/rx_packets; }
 gen() {
