@@ -129,8 +129,11 @@ impl Forwarder {
             stats.conns_expired.add(1);
             template_outlives(persist, snap, c, now);
         });
+        // What the table holds, to write back only what changed.
+        let mut stored = None;
         let (owner, side, mut conn) = match hit {
             Some((idx, side, mut c)) => {
+                stored = Some((c.state, c.expires));
                 if let Some(note) = self.table.take_note(idx) {
                     merge_note(&mut c, note, snap);
                 }
@@ -213,7 +216,12 @@ impl Forwarder {
         match owner {
             Owner::Local(idx) => {
                 track(&mut conn, Some(gauges), dir, f.tcp_flags, now, snap);
-                self.table.update(idx, &conn);
+                // The deadline is in coarse seconds and the state rarely
+                // moves: most packets leave the slot alone, sparing the
+                // seqlock write and other workers' read retries.
+                if stored != Some((conn.state, conn.expires)) {
+                    self.table.update(idx, &conn);
+                }
             }
             Owner::Peer(p, idx) => {
                 // The owner applies the flags (and the gauges) later; the
