@@ -12,6 +12,9 @@ pub enum State {
     Initialize,
     Backup,
     Master,
+    /// A tracked interface is down (or a sync-group member faulted): no
+    /// adverts, no addresses, until `recover`.
+    Fault,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +88,77 @@ impl Instance {
         &self.cfg
     }
 
+    /// The priority in force now (the configured one, lowered by
+    /// `track_interface` weights).
+    pub fn priority(&self) -> u8 {
+        self.cfg.priority
+    }
+
+    /// Change the effective priority (a tracked interface changed). A
+    /// master keeps its role and advertises the new priority at once, so a
+    /// backup that now wins preempts it; a backup's timers follow.
+    pub fn set_priority(&mut self, now: Instant, priority: u8) -> Vec<Action> {
+        let priority = priority.clamp(1, 255);
+        if priority == self.cfg.priority {
+            return Vec::new();
+        }
+        self.cfg.priority = priority;
+        match self.state {
+            State::Master => {
+                self.adver_timer = Some(now + self.cfg.advert_interval);
+                vec![Action::SendAdvert { priority }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Enter Fault: a master first says it is leaving (priority 0) so the
+    /// backup takes over after its skew time.
+    pub fn fault(&mut self, now: Instant, why: &'static str) -> Vec<Action> {
+        if self.state == State::Fault {
+            return Vec::new();
+        }
+        let was_master = self.state == State::Master;
+        self.adver_timer = None;
+        self.master_down_timer = None;
+        self.go(now, State::Fault, why);
+        if was_master {
+            vec![Action::SendAdvert { priority: 0 }, Action::BecomeBackup]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Leave Fault as if starting up.
+    pub fn recover(&mut self, now: Instant) -> Vec<Action> {
+        if self.state != State::Fault {
+            return Vec::new();
+        }
+        self.startup(now)
+    }
+
+    /// Sync group: another member became master, so this one follows at
+    /// once (a backup only; Fault and Initialize stay).
+    pub fn force_master(&mut self, now: Instant, why: &'static str) -> Vec<Action> {
+        match self.state {
+            State::Backup => self.become_master(now, why),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sync group: another member left master, so this one leaves too,
+    /// announcing priority 0 so its peer takes over without waiting.
+    pub fn force_backup(&mut self, now: Instant, why: &'static str) -> Vec<Action> {
+        match self.state {
+            State::Master => {
+                let mut out = vec![Action::SendAdvert { priority: 0 }];
+                out.extend(self.become_backup(now, why));
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Skew_Time: lower priorities wait longer before taking over.
     pub fn skew(&self) -> Duration {
         let p = 256 - u32::from(self.cfg.priority);
@@ -106,7 +180,7 @@ impl Instance {
         match self.state {
             State::Master => self.adver_timer,
             State::Backup => self.master_down_timer,
-            State::Initialize => None,
+            State::Initialize | State::Fault => None,
         }
     }
 
@@ -195,7 +269,7 @@ impl Instance {
             return Err(Ignored::IntervalMismatch);
         }
         match self.state {
-            State::Initialize => Err(Ignored::NotRunning),
+            State::Initialize | State::Fault => Err(Ignored::NotRunning),
             State::Backup => {
                 if adv.priority == 0 {
                     // The master is leaving: take over after Skew_Time.
@@ -452,5 +526,72 @@ mod tests {
             Duration::from_secs(9) + Duration::from_micros(1_828_125)
         );
         assert_eq!(i.on_timer(t0 + Duration::from_secs(10)), vec![]);
+    }
+
+    #[test]
+    fn fault_releases_the_addresses_and_recovery_starts_over() {
+        let t0 = Instant::now();
+        let mut i = Instance::new(cfg(100, Version::V3), t0);
+        i.startup(t0);
+        let down = i.master_down_interval();
+        i.on_timer(t0 + down);
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(
+            i.fault(t0 + down, "eth0 down"),
+            vec![Action::SendAdvert { priority: 0 }, Action::BecomeBackup]
+        );
+        assert_eq!(i.state(), State::Fault);
+        assert_eq!(i.next_deadline(), None, "no adverts while faulted");
+        assert_eq!(i.on_advert(t0, &adv(50), peer(1)), Err(Ignored::NotRunning));
+        assert_eq!(i.fault(t0, "again"), vec![], "idempotent");
+        assert_eq!(i.recover(t0 + down), vec![]);
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.recover(t0 + down), vec![], "only from Fault");
+    }
+
+    #[test]
+    fn sync_group_forcing_moves_only_backup_and_master() {
+        let t0 = Instant::now();
+        let mut i = Instance::new(cfg(100, Version::V3), t0);
+        assert_eq!(i.force_master(t0, "group"), vec![], "not running yet");
+        i.startup(t0);
+        assert_eq!(
+            i.force_master(t0, "group"),
+            vec![Action::SendAdvert { priority: 100 }, Action::BecomeMaster]
+        );
+        assert_eq!(i.last_change.map(|c| c.2), Some("group"));
+        assert_eq!(i.force_master(t0, "group"), vec![], "already master");
+        assert_eq!(
+            i.force_backup(t0, "group"),
+            vec![Action::SendAdvert { priority: 0 }, Action::BecomeBackup]
+        );
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.force_backup(t0, "group"), vec![]);
+    }
+
+    #[test]
+    fn a_lowered_priority_is_advertised_at_once_and_lets_a_backup_win() {
+        let t0 = Instant::now();
+        let mut m = Instance::new(cfg(150, Version::V3), t0);
+        m.startup(t0);
+        m.on_timer(t0 + m.master_down_interval());
+        assert_eq!(m.state(), State::Master);
+        assert_eq!(m.set_priority(t0, 150), vec![], "unchanged");
+        assert_eq!(
+            m.set_priority(t0, 90),
+            vec![Action::SendAdvert { priority: 90 }]
+        );
+        assert_eq!(m.priority(), 90);
+        // A 100 backup now preempts: its advert beats ours.
+        assert_eq!(
+            m.on_advert(t0, &adv(100), peer(1)),
+            Ok(vec![Action::BecomeBackup])
+        );
+        assert_eq!(
+            m.set_priority(t0, 0),
+            vec![],
+            "clamped to 1, backup sends nothing"
+        );
+        assert_eq!(m.priority(), 1);
     }
 }

@@ -219,6 +219,7 @@ mod tests {
             ifindex: idx,
             mac: [2, 0, 0, 0, 0, idx as u8],
             ipv4: vec![(addr.parse().unwrap(), 24)],
+            ..Default::default()
         }
     }
 

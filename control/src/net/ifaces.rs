@@ -1,8 +1,8 @@
-//! Interface facts from getifaddrs(3): index, MAC and IPv4 addresses.
+//! Interface facts from getifaddrs(3): index, MAC, link state, addresses.
 
 use std::ffi::CStr;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Interface {
@@ -11,9 +11,27 @@ pub struct Interface {
     pub mac: [u8; 6],
     /// (address, prefix length)
     pub ipv4: Vec<(Ipv4Addr, u8)>,
+    /// (address, prefix length)
+    pub ipv6: Vec<(Ipv6Addr, u8)>,
+    /// IFF_* flags.
+    pub flags: u32,
 }
 
 impl Interface {
+    /// Administratively up and with carrier: what `track_interface` needs.
+    pub fn is_running(&self) -> bool {
+        let want = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
+        self.flags & want == want
+    }
+
+    /// The first IPv6 link-local address (VRRPv3 over IPv6 sends from it).
+    pub fn link_local(&self) -> Option<Ipv6Addr> {
+        self.ipv6
+            .iter()
+            .map(|a| a.0)
+            .find(|a| a.segments()[0] & 0xffc0 == 0xfe80)
+    }
+
     /// Whether `addr` is on one of this interface's directly connected subnets.
     pub fn on_link(&self, addr: Ipv4Addr) -> bool {
         self.ipv4.iter().any(|&(a, len)| {
@@ -54,6 +72,7 @@ pub fn all() -> io::Result<Vec<Interface>> {
             }
         };
         let entry = &mut out[pos];
+        entry.flags = ifa.ifa_flags;
         // SAFETY: ifa_addr is non-null and points at a sockaddr whose family
         // tells its real type.
         let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
@@ -84,6 +103,24 @@ pub fn all() -> io::Result<Vec<Interface>> {
                 let prefix = u32::from_be(m).leading_ones() as u8;
                 entry.ipv4.push((Ipv4Addr::from(u32::from_be(a)), prefix));
             }
+            libc::AF_INET6 => {
+                // SAFETY: family AF_INET6 means a sockaddr_in6, and so is its
+                // netmask.
+                let (a, m) = unsafe {
+                    let a = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    let m = ifa.ifa_netmask as *const libc::sockaddr_in6;
+                    (
+                        a.sin6_addr.s6_addr,
+                        if m.is_null() {
+                            [0xff; 16]
+                        } else {
+                            (*m).sin6_addr.s6_addr
+                        },
+                    )
+                };
+                let prefix = u128::from_be_bytes(m).leading_ones() as u8;
+                entry.ipv6.push((Ipv6Addr::from(a), prefix));
+            }
             _ => {}
         }
     }
@@ -102,6 +139,7 @@ mod tests {
         let lo = all.iter().find(|i| i.name == "lo").expect("lo exists");
         assert!(lo.ifindex > 0);
         assert!(lo.ipv4.contains(&(Ipv4Addr::LOCALHOST, 8)), "{lo:?}");
+        assert!(lo.is_running() || lo.flags & libc::IFF_UP as u32 == 0);
     }
 
     #[test]
