@@ -3,6 +3,12 @@
 //! reported (not only the first) as `file:line:col: what` plus how to fix it.
 
 mod raw;
+mod vrrp;
+
+pub use vrrp::{
+    GarpSettings, MailSettings, Notify, SyncGroupDef, TrackDef, VipDef, VrrpInstanceDef,
+    VrrpSettings,
+};
 
 use raw::{RawConfig, RawVirtualServer};
 use std::collections::HashSet;
@@ -139,6 +145,7 @@ pub struct Config {
     pub daemon: DaemonSettings,
     pub timeouts: Timeouts,
     pub services: Vec<ServiceDef>,
+    pub vrrp: VrrpSettings,
 }
 
 impl Config {
@@ -343,6 +350,7 @@ impl Validator<'_> {
             timeouts.udp = *v.get_ref();
         }
 
+        let vrrp = self.vrrp(raw.vrrp, raw.vrrp_instance, raw.vrrp_sync_group);
         let mark_rules: Vec<_> = raw
             .firewall_mark
             .iter()
@@ -403,6 +411,7 @@ impl Validator<'_> {
             },
             timeouts,
             services,
+            vrrp,
         }
     }
 

@@ -17,6 +17,93 @@ pub struct RawConfig {
     pub virtual_server: Vec<RawVirtualServer>,
     #[serde(default)]
     pub firewall_mark: Vec<RawMarkRule>,
+    #[serde(default)]
+    pub vrrp: RawVrrpGlobal,
+    #[serde(default)]
+    pub vrrp_instance: Vec<RawVrrpInstance>,
+    #[serde(default)]
+    pub vrrp_sync_group: Vec<RawSyncGroup>,
+}
+
+/// keepalived's global_defs that concern VRRP, and defaults for instances.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVrrpGlobal {
+    pub version: Option<Spanned<u32>>,
+    pub router_id: Option<String>,
+    /// Announcements per burst after taking over.
+    pub garp_master_repeat: Option<Spanned<u32>>,
+    /// Seconds after taking over until the second burst (0 = none).
+    pub garp_master_delay: Option<Spanned<u32>>,
+    /// Seconds between bursts while master (0 = off).
+    pub garp_master_refresh: Option<Spanned<u32>>,
+    /// Announcements per refresh burst.
+    pub garp_master_refresh_repeat: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub notification_email: Vec<String>,
+    pub notification_email_from: Option<String>,
+    pub smtp_server: Option<String>,
+    pub smtp_connect_timeout: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVrrpInstance {
+    pub name: Spanned<String>,
+    pub interface: Spanned<String>,
+    pub virtual_router_id: Spanned<u32>,
+    pub priority: Option<Spanned<u32>>,
+    /// Seconds; v3 takes hundredths.
+    pub advert_int: Option<Spanned<f64>>,
+    pub version: Option<Spanned<u32>>,
+    /// "MASTER" starts as master at once (keepalived); "BACKUP" waits.
+    pub state: Option<Spanned<String>>,
+    #[serde(default)]
+    pub nopreempt: bool,
+    pub preempt_delay: Option<Spanned<u32>>,
+    pub authentication: Option<Spanned<RawVrrpAuth>>,
+    pub virtual_ipaddress: Spanned<Vec<Spanned<String>>>,
+    pub unicast_src_ip: Option<Spanned<String>>,
+    #[serde(default)]
+    pub unicast_peer: Vec<Spanned<String>>,
+    /// "eth1" (fault when down) or "eth1 weight -20" (lower the priority).
+    #[serde(default)]
+    pub track_interface: Vec<Spanned<String>>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    /// Run with: INSTANCE name state priority (keepalived's `notify`).
+    pub notify: Option<String>,
+    #[serde(default)]
+    pub smtp_alert: bool,
+    /// Announcements per burst after taking over.
+    pub garp_master_repeat: Option<Spanned<u32>>,
+    /// Seconds after taking over until the second burst (0 = none).
+    pub garp_master_delay: Option<Spanned<u32>>,
+    /// Seconds between bursts while master (0 = off).
+    pub garp_master_refresh: Option<Spanned<u32>>,
+    /// Announcements per refresh burst.
+    pub garp_master_refresh_repeat: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVrrpAuth {
+    pub auth_type: Spanned<String>,
+    pub auth_pass: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSyncGroup {
+    pub name: Spanned<String>,
+    pub group: Spanned<Vec<Spanned<String>>>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify: Option<String>,
+    #[serde(default)]
+    pub smtp_alert: bool,
 }
 
 /// Packets to `addresses` with `protocol` and a port in `ports` or

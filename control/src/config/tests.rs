@@ -338,3 +338,112 @@ fn firewall_mark_rules_and_services() {
         "{e:?}"
     );
 }
+
+const VRRP: &str = r#"
+[vrrp]
+version = 3
+garp_master_repeat = 3
+notification_email = ["ops@example.com"]
+
+[[vrrp_instance]]
+name = "VI_OUT"
+interface = "out0"
+virtual_router_id = 51
+priority = 150
+advert_int = 0.5
+virtual_ipaddress = ["10.200.1.100/32", "10.200.1.101 dev out1"]
+track_interface = ["in0", "out1 weight -20"]
+unicast_peer = ["10.200.1.3"]
+notify_master = "/bin/true"
+
+[[vrrp_instance]]
+name = "VI_IN"
+interface = "in0"
+virtual_router_id = 52
+version = 2
+nopreempt = true
+authentication = { auth_type = "PASS", auth_pass = "secret" }
+virtual_ipaddress = ["10.200.2.100/24"]
+
+[[vrrp_sync_group]]
+name = "VG"
+group = ["VI_OUT", "VI_IN"]
+"#;
+
+#[test]
+fn a_vrrp_only_config_is_valid_and_keeps_every_keyword() {
+    let c = parse(VRRP).unwrap();
+    assert!(c.services.is_empty() && c.daemon.interfaces.is_empty());
+    let v = &c.vrrp;
+    assert_eq!(v.instances.len(), 2);
+    let out = &v.instances[0];
+    assert_eq!(out.version, xlb_vrrp::packet::Version::V3);
+    assert_eq!(out.advert_interval, std::time::Duration::from_millis(500));
+    assert_eq!(out.priority, 150);
+    assert!(out.preempt);
+    assert_eq!(out.vips[1].dev.as_deref(), Some("out1"));
+    assert_eq!(out.vips[0].prefix, 32);
+    assert_eq!(out.track[1].weight, -20);
+    assert_eq!(out.track[0].weight, 0);
+    assert_eq!(out.garp.repeat, 3, "from [vrrp]");
+    let inn = &v.instances[1];
+    assert_eq!(inn.version, xlb_vrrp::packet::Version::V2);
+    assert!(!inn.preempt);
+    assert_eq!(inn.auth, Some(*b"secret\0\0"));
+    assert_eq!(inn.priority, 100, "keepalived's default");
+    assert_eq!(v.groups[0].members, ["VI_OUT", "VI_IN"]);
+    assert_eq!(v.mail.to, ["ops@example.com"]);
+}
+
+#[test]
+fn vrrp_mistakes_are_named_with_their_place() {
+    let bad = VRRP
+        .replace("virtual_router_id = 52", "virtual_router_id = 256")
+        .replace("advert_int = 0.5", "advert_int = 41")
+        .replace(
+            "group = [\"VI_OUT\", \"VI_IN\"]",
+            "group = [\"VI_OUT\", \"VI_NONE\"]",
+        )
+        .replace("\"out1 weight -20\"", "\"out1 heavy\"");
+    let e = errors(&bad).join("\n");
+    assert!(e.contains("virtual_router_id 256 is out of range"), "{e}");
+    assert!(e.contains("advert_int = 41 is out of range"), "{e}");
+    assert!(
+        e.contains("\"VI_NONE\", which is not a vrrp_instance"),
+        "{e}"
+    );
+    assert!(e.contains("cannot read track_interface"), "{e}");
+    assert!(e.contains("t.toml:"), "{e}");
+
+    let v2_auth_on_v3 = VRRP.replace("version = 2\n", "");
+    let e = errors(&v2_auth_on_v3).join("\n");
+    assert!(e.contains("VRRPv3 has no authentication"), "{e}");
+
+    let v6_on_v2 = VRRP.replace("10.200.2.100/24", "2001:db8::1/64");
+    let e = errors(&v6_on_v2).join("\n");
+    assert!(
+        e.contains("IPv6 virtual addresses need VRRP version 3"),
+        "{e}"
+    );
+
+    let dup = VRRP.replace(
+        "virtual_router_id = 52",
+        "virtual_router_id = 51\ninterface2 = 1",
+    );
+    assert!(
+        errors(&dup).join("\n").contains("interface2"),
+        "unknown keys are refused"
+    );
+    let same_vrid = VRRP
+        .replace("virtual_router_id = 52", "virtual_router_id = 51")
+        .replace("interface = \"in0\"", "interface = \"out0\"");
+    let e = errors(&same_vrid).join("\n");
+    assert!(
+        e.contains("already used by vrrp_instance \"VI_OUT\""),
+        "{e}"
+    );
+
+    let shared_vip = VRRP.replace("10.200.2.100/24", "10.200.1.100/32");
+    let e = errors(&shared_vip).join("\n");
+    assert!(e.contains("also a virtual address"), "{e}");
+}
