@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod ha;
 pub mod health;
 pub mod import;
 pub mod metrics;

@@ -27,7 +27,10 @@ fn serve(mut stream: TcpStream, source: &dyn StatusSource) -> std::io::Result<()
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line)?;
     let (status, body) = if line.starts_with("GET /metrics ") || line.starts_with("GET / ") {
-        ("200 OK", render(&source.status()))
+        (
+            "200 OK",
+            render(&source.status()) + &render_vrrp(&source.vrrp()),
+        )
     } else {
         ("404 Not Found", "try GET /metrics\n".to_string())
     };
@@ -269,6 +272,84 @@ pub fn render(s: &Status) -> String {
     o.0
 }
 
+/// VRRP instances: state as a number (and as a label), priorities,
+/// adverts, transitions and drops by reason.
+pub fn render_vrrp(list: &[crate::ha::InstanceStatus]) -> String {
+    let mut o = Out(String::new());
+    if list.is_empty() {
+        return o.0;
+    }
+    o.family(
+        "xlb_vrrp_state",
+        "gauge",
+        "VRRP state: 0 init, 1 backup, 2 master, 3 fault.",
+    );
+    for i in list {
+        let v = match i.state.as_str() {
+            "BACKUP" => 1,
+            "MASTER" => 2,
+            "FAULT" => 3,
+            _ => 0,
+        };
+        o.sample(
+            "xlb_vrrp_state",
+            &[("instance", &i.name), ("state", &i.state)],
+            v,
+        );
+    }
+    type Pick = fn(&crate::ha::InstanceStatus) -> u64;
+    let families: [(&str, &str, &str, Pick); 5] = [
+        ("xlb_vrrp_priority", "gauge", "Effective priority.", |i| {
+            u64::from(i.priority)
+        }),
+        (
+            "xlb_vrrp_configured_priority",
+            "gauge",
+            "Configured priority.",
+            |i| u64::from(i.configured_priority),
+        ),
+        (
+            "xlb_vrrp_adverts_sent_total",
+            "counter",
+            "Advertisements sent.",
+            |i| i.adverts_sent,
+        ),
+        (
+            "xlb_vrrp_adverts_received_total",
+            "counter",
+            "Valid advertisements received.",
+            |i| i.adverts_received,
+        ),
+        (
+            "xlb_vrrp_transitions_total",
+            "counter",
+            "State changes.",
+            |i| i.transitions,
+        ),
+    ];
+    for (name, kind, help, pick) in families {
+        o.family(name, kind, help);
+        for i in list {
+            o.sample(name, &[("instance", &i.name)], pick(i));
+        }
+    }
+    o.family(
+        "xlb_vrrp_errors_total",
+        "counter",
+        "Advertisements dropped or failures, by reason.",
+    );
+    for i in list {
+        for (reason, n) in &i.errors {
+            o.sample(
+                "xlb_vrrp_errors_total",
+                &[("instance", &i.name), ("reason", reason)],
+                *n,
+            );
+        }
+    }
+    o.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +439,35 @@ mod tests {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(m.contains(&format!("# TYPE {name} ")), "{name} undeclared");
         }
+    }
+
+    #[test]
+    fn vrrp_instances_export_state_counters_and_reasons() {
+        let mut errors = std::collections::BTreeMap::new();
+        errors.insert("bad checksum".to_string(), 4);
+        let i = crate::ha::InstanceStatus {
+            name: "VI_1".into(),
+            state: "MASTER".into(),
+            priority: 90,
+            configured_priority: 100,
+            adverts_sent: 12,
+            errors,
+            ..Default::default()
+        };
+        let text = render_vrrp(&[i]);
+        assert!(
+            text.contains("xlb_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("xlb_vrrp_priority{instance=\"VI_1\"} 90"),
+            "{text}"
+        );
+        assert!(
+            text.contains("xlb_vrrp_adverts_sent_total{instance=\"VI_1\"} 12"),
+            "{text}"
+        );
+        assert!(text.contains("reason=\"bad checksum\"} 4"), "{text}");
+        assert_eq!(render_vrrp(&[]), "", "nothing without instances");
     }
 }

@@ -88,6 +88,12 @@ impl Instance {
         &self.cfg
     }
 
+    /// Our address on the link changed (learnt after start): it breaks
+    /// priority ties.
+    pub fn set_primary(&mut self, primary: IpAddr) {
+        self.cfg.primary = primary;
+    }
+
     /// The priority in force now (the configured one, lowered by
     /// `track_interface` weights).
     pub fn priority(&self) -> u8 {

@@ -48,6 +48,8 @@ pub enum Request {
         #[serde(default)]
         filter: ConnFilter,
     },
+    /// VRRP instances: state, priorities, master, counters.
+    Vrrp,
 }
 
 /// Every field that is set must match.
@@ -90,6 +92,8 @@ pub struct Response {
     /// Connections that matched beyond the limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<Vec<crate::ha::InstanceStatus>>,
 }
 
 impl Response {
@@ -101,16 +105,14 @@ impl Response {
             message: None,
             conns: None,
             more: None,
+            vrrp: None,
         }
     }
     pub fn error(e: impl Into<String>) -> Response {
         Response {
             ok: false,
             error: Some(e.into()),
-            status: None,
-            message: None,
-            conns: None,
-            more: None,
+            ..Response::ok()
         }
     }
 }

@@ -14,6 +14,7 @@ pub trait StatusSource: Send + Sync + 'static {
     fn status(&self) -> Status;
     /// Matching connections (at most `filter.limit`) and how many more matched.
     fn conns(&self, filter: &super::ConnFilter) -> (Vec<super::ConnStatus>, usize);
+    fn vrrp(&self) -> Vec<crate::ha::InstanceStatus>;
 }
 
 /// A request the control loop must carry out (it owns the mutable state);
@@ -103,6 +104,10 @@ fn serve(stream: UnixStream, source: &dyn StatusSource, commands: &mpsc::Sender<
                     ..Response::ok()
                 }
             }
+            Ok(Request::Vrrp) => Response {
+                vrrp: Some(source.vrrp()),
+                ..Response::ok()
+            },
             Ok(request) => {
                 let (tx, rx) = mpsc::channel();
                 if commands.send(Command { request, reply: tx }).is_err() {

@@ -62,6 +62,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// VRRP instances: state, effective and configured priority, master,
+    /// adverts sent/received, errors by reason, last transition and why.
+    Vrrp {
+        /// Machine-readable output (the API's JSON).
+        #[arg(long)]
+        json: bool,
+    },
     /// List virtual services and real servers, like `ipvsadm -Ln`.
     Show {
         /// Traffic counters (connections, packets, bytes), like `ipvsadm -Ln --stats`.
@@ -177,6 +184,21 @@ fn main() -> ExitCode {
                 Err(code) => code,
             }
         }
+        Cmd::Vrrp { json } => match ask(&args.socket, &Request::Vrrp) {
+            Ok(r) => {
+                let list = r.vrrp.unwrap_or_default();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list).expect("serializes")
+                    );
+                } else {
+                    print!("{}", render_vrrp(&list));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         Cmd::Example { kind } => {
             print!(
                 "{}",
@@ -234,6 +256,47 @@ fn main() -> ExitCode {
 }
 
 /// Send a command; print its outcome; exit 0, 2 (refused) or 1 (no daemon).
+fn render_vrrp(list: &[xlb_control::ha::InstanceStatus]) -> String {
+    use std::fmt::Write;
+    if list.is_empty() {
+        return "no VRRP instances configured\n".into();
+    }
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<14} {:<8} {:>4} {:>2} {:<7} {:>9} {:<16} {:>8} {:>8}  last change",
+        "instance", "iface", "vrid", "v", "state", "prio/cfg", "master", "sent", "recv"
+    );
+    for i in list {
+        let since = i
+            .since_secs
+            .map_or("-".to_string(), |s| format!("{s:.1}s ago"));
+        let _ = writeln!(
+            o,
+            "{:<14} {:<8} {:>4} {:>2} {:<7} {:>9} {:<16} {:>8} {:>8}  {since}: {}",
+            i.name,
+            i.interface,
+            i.vrid,
+            i.version,
+            i.state,
+            format!("{}/{}", i.priority, i.configured_priority),
+            i.master.as_deref().unwrap_or("-"),
+            i.adverts_sent,
+            i.adverts_received,
+            i.reason
+        );
+        let group = i
+            .group
+            .as_deref()
+            .map_or(String::new(), |g| format!("  group {g}"));
+        let _ = writeln!(o, "  -> {}{group}", i.vips.join(" "));
+        for (why, n) in &i.errors {
+            let _ = writeln!(o, "  !  {n} dropped: {why}");
+        }
+    }
+    o
+}
+
 fn command(socket: &std::path::Path, req: Request) -> ExitCode {
     match ask(socket, &req) {
         Ok(r) => {

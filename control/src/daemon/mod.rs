@@ -264,6 +264,8 @@ pub struct Shared {
     last_sample: std::sync::Mutex<Option<Reading>>,
     pub workers: Vec<(Arc<WorkerStats>, bool)>,
     pub config_path: String,
+    /// VRRP instances as `xlbctl vrrp` shows them.
+    pub vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
 }
 
 pub struct Daemon {
@@ -291,6 +293,9 @@ pub struct Daemon {
     socket_override: Option<std::path::PathBuf>,
     /// Real servers removed by a reload, still draining.
     retired: Vec<Retired>,
+    vrrp: crate::ha::Vrrp,
+    /// The VRRP generation the steering maps reflect.
+    vrrp_generation: u64,
     // Dropped last: detaching the programs after the workers stopped.
     steering: Vec<Steering>,
 }
@@ -320,9 +325,8 @@ impl Daemon {
         let nic = effective_nic_settings(&cfg);
         let mut steering = Vec::new();
         for name in &cfg.daemon.interfaces {
-            let mut s = Steering::attach(name, nic.xdp_mode)?;
-            s.sync(&built.rules)?;
-            steering.push(s);
+            // Empty until the VRRP state is known (sync_steering below).
+            steering.push(Steering::attach(name, nic.xdp_mode)?);
         }
         let checks = HealthRunner::start().map_err(io("start the health-check thread"))?;
         let built_rules = built.rules.clone();
@@ -337,8 +341,17 @@ impl Daemon {
                 ifindex: p.ifindex,
             })
             .collect();
+        // VRRP first: a crash may have left virtual addresses behind, which
+        // a backup must drop before the dataplane is told what it holds.
+        let vrrp = crate::ha::Vrrp::start(cfg.vrrp.clone()).map_err(io("start VRRP"))?;
         let mut bound = Vec::new();
-        for (i, core) in cfg.daemon.cores.iter().enumerate() {
+        // With no interfaces (a VRRP-only configuration) no worker runs.
+        let cores = if cfg.daemon.interfaces.is_empty() {
+            &[][..]
+        } else {
+            &cfg.daemon.cores[..]
+        };
+        for (i, core) in cores.iter().enumerate() {
             let w = Worker::bind(WorkerConfig {
                 index: i,
                 core: *core,
@@ -395,6 +408,7 @@ impl Daemon {
                 .map(|w| (w.stats.clone(), w.zero_copy))
                 .collect(),
             config_path: cfg.path.display().to_string(),
+            vrrp: vrrp.status(),
         });
         let mut daemon = Daemon {
             cfg,
@@ -415,8 +429,13 @@ impl Daemon {
             check_plan: HashMap::new(),
             verdicts: HashMap::new(),
             socket_override: None,
+            vrrp_generation: vrrp.generation(),
+            vrrp,
             steering,
         };
+        daemon
+            .sync_steering(&daemon.current_rules.clone())
+            .map_err(StartError::Steer)?;
         daemon.plan_checks();
         daemon.evaluate_quorum();
         Ok(daemon)
@@ -783,9 +802,7 @@ impl Daemon {
         both.reals.extend(self.current_rules.reals.iter().copied());
         both.locals
             .extend(self.current_rules.locals.iter().copied());
-        for s in &mut self.steering {
-            s.sync(&both).map_err(|e| fail(e.to_string()))?;
-        }
+        self.sync_steering(&both).map_err(|e| fail(e.to_string()))?;
         let summary = describe_change(&old, &built.snapshot);
         self.generation += 1;
         let keep = real_keys(&new);
@@ -809,12 +826,15 @@ impl Daemon {
         self.plan_checks();
         self.evaluate_quorum();
         // Phase 2: drop what the new configuration no longer has.
-        for s in &mut self.steering {
-            if let Err(e) = s.sync(&built.rules) {
-                tracing::warn!(error = %e, "stale steering entries left after reload");
-            }
+        if self.cfg.vrrp != new.vrrp {
+            self.vrrp.reconfigure(new.vrrp.clone());
         }
-        self.current_rules = built.rules;
+        self.current_rules = built.rules.clone();
+        let old_cfg = std::mem::replace(&mut self.cfg, new.clone());
+        if let Err(e) = self.sync_steering(&built.rules) {
+            tracing::warn!(error = %e, "stale steering entries left after reload");
+        }
+        self.cfg = old_cfg;
         self.ids = ids;
         self.retired = retired;
         self.neighbours = built.neighbours;
@@ -827,7 +847,52 @@ impl Daemon {
         self.retired.iter().map(|x| (x.id, x.route)).collect()
     }
 
+    /// Write `rules` to every port's steering maps, leaving out the
+    /// virtual addresses VRRP does not hold: a backup never forwards.
+    fn sync_steering(
+        &mut self,
+        rules: &SteeringRules,
+    ) -> Result<(), Box<xlb_dataplane::steer::SteerError>> {
+        self.vrrp_generation = self.vrrp.generation();
+        let held = self.vrrp.held();
+        let standby: std::collections::HashSet<u32> = self
+            .cfg
+            .vrrp
+            .vips()
+            .filter(|a| !held.contains(a))
+            .filter_map(|a| match a {
+                std::net::IpAddr::V4(v) => Some(u32::from(v).to_be()),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect();
+        let mut gated = rules.clone();
+        gated.services.retain(|k| !standby.contains(&k.addr));
+        for s in &mut self.steering {
+            s.sync(&gated).map_err(Box::new)?;
+        }
+        Ok(())
+    }
+
+    /// Follow VRRP: steer a virtual address's traffic to the dataplane
+    /// once this router holds it, and stop when it lets go.
+    pub fn poll_vrrp(&mut self) {
+        if self.vrrp.generation() == self.vrrp_generation {
+            return;
+        }
+        let rules = self.current_rules.clone();
+        match self.sync_steering(&rules) {
+            Ok(()) => {
+                let held = self.vrrp.held();
+                tracing::info!(held = ?held, "forwarding follows VRRP");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot update steering after a VRRP change"),
+        }
+    }
+
     pub fn shutdown(self) {
+        // Leave VRRP first (priority 0): the backup takes over while our
+        // workers still forward what is in flight.
+        self.vrrp.shutdown();
         self.stop.store(true, Ordering::Relaxed);
         for w in self.workers {
             w.join();
@@ -918,7 +983,9 @@ fn describe_change(old: &Snapshot, new: &Snapshot) -> String {
 }
 
 /// Run a notify/quorum command with /bin/sh -c, without waiting for it.
-fn run_command(cmd: String) {
+/// Run an operator's command with `/bin/sh -c` on a thread of its own,
+/// logging a failure; the caller never waits.
+pub fn run_command(cmd: String) {
     let _ = std::thread::Builder::new()
         .name("xlb-notify".into())
         .spawn(move || {
@@ -1002,6 +1069,10 @@ impl Shared {
 }
 
 impl StatusSource for Shared {
+    fn vrrp(&self) -> Vec<crate::ha::InstanceStatus> {
+        (**self.vrrp.load()).clone()
+    }
+
     fn conns(&self, f: &crate::api::ConnFilter) -> (Vec<crate::api::ConnStatus>, usize) {
         let snap = self.snapshot.load();
         let now = xlb_dataplane::worker::coarse_seconds();

@@ -1,5 +1,7 @@
-//! What the control thread learns from the kernel: interfaces (index, MAC,
-//! IPv4 subnets) and the neighbour table.
+//! What the control thread learns from and tells the kernel: interfaces
+//! (index, MAC, addresses, link state), the neighbour table, and the
+//! virtual addresses VRRP adds and removes.
 
+pub mod addr;
 pub mod ifaces;
 pub mod neigh;

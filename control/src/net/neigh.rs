@@ -122,29 +122,39 @@ impl Netlink {
     }
 
     fn send(&mut self, kind: u16, flags: u16, nd: NdMsg, dst: Option<Ipv4Addr>) -> io::Result<u32> {
+        let mut body = Vec::with_capacity(32);
+        body.extend_from_slice(as_bytes(&nd));
+        if let Some(a) = dst {
+            push_attr(&mut body, NDA_DST, &a.octets());
+        }
+        self.send_raw(kind, flags, &body)
+    }
+
+    /// Send one message with `body` (the family header and attributes).
+    pub(super) fn send_raw(&mut self, kind: u16, flags: u16, body: &[u8]) -> io::Result<u32> {
         self.seq = self.seq.wrapping_add(1);
-        let mut buf = Vec::with_capacity(64);
-        let attr_len = if dst.is_some() { 8 } else { 0 };
+        let mut buf = Vec::with_capacity(size_of::<NlMsgHdr>() + body.len());
         let hdr = NlMsgHdr {
-            len: (size_of::<NlMsgHdr>() + size_of::<NdMsg>() + attr_len) as u32,
+            len: (size_of::<NlMsgHdr>() + body.len()) as u32,
             kind,
             flags,
             seq: self.seq,
             pid: 0,
         };
         buf.extend_from_slice(as_bytes(&hdr));
-        buf.extend_from_slice(as_bytes(&nd));
-        if let Some(a) = dst {
-            buf.extend_from_slice(&8u16.to_ne_bytes());
-            buf.extend_from_slice(&NDA_DST.to_ne_bytes());
-            buf.extend_from_slice(&a.octets());
-        }
+        buf.extend_from_slice(body);
         // SAFETY: buf is a complete netlink message; the kernel is the peer.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(self.seq)
+    }
+
+    /// Send a request and wait for its acknowledgement.
+    pub(super) fn request_acked(&mut self, kind: u16, flags: u16, body: &[u8]) -> io::Result<()> {
+        let seq = self.send_raw(kind, flags | NLM_F_REQUEST | NLM_F_ACK, body)?;
+        self.recv_until_done(seq, |_, _| {})
     }
 
     /// Read replies to `seq` until DONE (dump) or the ACK/error (request).
@@ -251,11 +261,19 @@ impl Netlink {
     }
 }
 
+/// Append one rtattr (length, type, value, padding).
+pub(super) fn push_attr(buf: &mut Vec<u8>, kind: u16, val: &[u8]) {
+    buf.extend_from_slice(&((4 + val.len()) as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(val);
+    buf.resize(align4(buf.len()), 0);
+}
+
 fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn as_bytes<T: Copy>(v: &T) -> &[u8] {
+pub(super) fn as_bytes<T: Copy>(v: &T) -> &[u8] {
     // SAFETY: T is a repr(C) plain-old-data struct without padding holes
     // that matter to the kernel (padding fields are explicit and zeroed).
     unsafe { std::slice::from_raw_parts((v as *const T).cast(), size_of::<T>()) }
