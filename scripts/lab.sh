@@ -11,6 +11,10 @@
 # client. Real servers run scripts/lab/rs-server.py: HTTP on 80 and 8080,
 # UDP echo on 53 and 5353, answering with their name.
 #
+# LAB_HA=1 adds a second director "dir2" (out0 10.200.1.3, in0 10.200.2.3)
+# and leaves the VIP off both: VRRP adds it (and the inside gateway VIP
+# 10.200.2.100, which NAT real servers then route through).
+#
 # Usage: scripts/lab.sh up [PREFIX]        create (prints the prefix);
 #                                          LAB_QUEUES=N: N queues per director port
 #        scripts/lab.sh mode nat|dr PREFIX  real servers' gateway for NAT or DR
@@ -25,9 +29,12 @@ RS_ADDRS=(10.200.2.11 10.200.2.12 10.200.2.13)
 ns() { echo "$P-$1"; }
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 
+NAMES="cli dir sw rs1 rs2 rs3"
+
 up() {
   mkdir -p "/tmp/$P"
-  for n in cli dir sw rs1 rs2 rs3; do
+  [ "${LAB_HA:-0}" = 1 ] && { touch "/tmp/$P/ha"; NAMES="$NAMES dir2"; }
+  for n in $NAMES; do
     ip netns add "$(ns $n)"
     ip -n "$(ns $n)" link set lo up
   done
@@ -62,8 +69,21 @@ up() {
   ip -n "$(ns cli)" route add default via 10.200.1.1
 
   ip -n "$(ns dir)" addr add 10.200.1.1/24 dev out0
-  # The VIP, as keepalived's virtual_ipaddress would add it on the master.
-  ip -n "$(ns dir)" addr add "$VIP/32" dev out0
+  if [ -e "/tmp/$P/ha" ]; then
+    ip link add out0 netns "$(ns dir2)" $q type veth peer name o-dir2 netns "$(ns sw)" $q
+    ip link add in0 netns "$(ns dir2)" $q type veth peer name i-dir2 netns "$(ns sw)" $q
+    ip -n "$(ns sw)" link set o-dir2 master br-out up
+    ip -n "$(ns sw)" link set i-dir2 master br-in up
+    ip -n "$(ns dir2)" link set lo up
+    ip -n "$(ns dir2)" addr add 10.200.1.3/24 dev out0
+    ip -n "$(ns dir2)" addr add 10.200.2.3/24 dev in0
+    ip -n "$(ns dir2)" link set out0 up
+    ip -n "$(ns dir2)" link set in0 up
+    in_ns dir2 sysctl -qw net.ipv4.ip_forward=1
+  else
+    # The VIP, as keepalived's virtual_ipaddress would add it on the master.
+    ip -n "$(ns dir)" addr add "$VIP/32" dev out0
+  fi
   ip -n "$(ns dir)" addr add 10.200.2.1/24 dev in0
   ip -n "$(ns dir)" link set out0 up
   ip -n "$(ns dir)" link set in0 up
@@ -106,7 +126,8 @@ ethtool_off() {
 mode() {
   local gw
   case "$1" in
-    nat) gw=10.200.2.1 ;;   # replies must cross the director to be un-NATed
+    nat) gw=10.200.2.1      # replies must cross the director to be un-NATed
+         [ -e "/tmp/$P/ha" ] && gw=10.200.2.100 ;;  # ... the VRRP master's
     dr) gw=10.200.2.254 ;;  # replies go straight to the router, not the director
     *) echo "lab.sh: mode must be nat or dr" >&2; exit 2 ;;
   esac
@@ -118,7 +139,7 @@ down() {
     [ -e "$f" ] || continue
     kill "$(cat "$f")" 2>/dev/null || true
   done
-  for n in cli dir sw rs1 rs2 rs3; do ip netns del "$(ns $n)" 2>/dev/null || true; done
+  for n in $NAMES dir2; do ip netns del "$(ns $n)" 2>/dev/null || true; done
   rm -rf "/tmp/$P"
 }
 

@@ -11,6 +11,8 @@ lab_up() {
 
 lab_down() {
   stop_xlbd
+  for pid in ${EXTRA_PIDS[@]+"${EXTRA_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
+  for pid in ${EXTRA_PIDS[@]+"${EXTRA_PIDS[@]}"}; do wait "$pid" 2>/dev/null || true; done
   "$ROOT/scripts/lab.sh" down "$P" >/dev/null 2>&1 || true
 }
 
@@ -63,3 +65,62 @@ assert_eq() {
     return 1
   fi
 }
+
+# A second lab director and keepalived for the VRRP tests: every process
+# started here is remembered and killed (by PID) when the lab goes down.
+EXTRA_PIDS=()
+
+# start_ha_xlbd NS NAME CONFIG: xlbd in namespace NS with socket
+# /tmp/$P/NAME.sock; sets NAME_PID (e.g. x1_PID).
+start_ha_xlbd() {
+  ip netns exec "$P-$1" "$BIN/xlbd" --config "$3" --socket "/tmp/$P/$2.sock" \
+    >>"/tmp/$P/$2.log" 2>&1 &
+  local pid=$!
+  EXTRA_PIDS+=("$pid")
+  printf -v "${2}_PID" '%s' "$pid"
+  for _ in $(seq 100); do
+    "$BIN/xlbctl" --socket "/tmp/$P/$2.sock" vrrp >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "xlbd $2 exited:"; cat "/tmp/$P/$2.log"; return 1; }
+    sleep 0.1
+  done
+  echo "xlbd $2 never answered"; return 1
+}
+
+# start_keepalived NS NAME CONF: Debian's keepalived, VRRP only, in NS.
+start_keepalived() {
+  ip netns exec "$P-$1" keepalived --vrrp --dont-fork --log-console --log-detail \
+    --use-file "$3" --pid "/tmp/$P/$2.pid" --vrrp_pid "/tmp/$P/$2-vrrp.pid" \
+    >>"/tmp/$P/$2.log" 2>&1 &
+  local pid=$!
+  EXTRA_PIDS+=("$pid")
+  printf -v "${2}_PID" '%s' "$pid"
+}
+
+# vrrp_state NAME INSTANCE: the instance's state in xlbd NAME ("" if down).
+vrrp_state() {
+  "$BIN/xlbctl" --socket "/tmp/$P/$1.sock" vrrp --json 2>/dev/null |
+    python3 -c "import json,sys; print(next((i['state'] for i in json.load(sys.stdin) if i['name']=='$2'), ''))" 2>/dev/null || true
+}
+
+# wait_until SECONDS CMD...: poll CMD every 50 ms; print the seconds it took.
+wait_until() {
+  local limit=$1; shift
+  local t0; t0=$(date +%s%N)
+  while :; do
+    if "$@"; then
+      awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }'
+      return 0
+    fi
+    if [ $(( ($(date +%s%N) - t0) / 1000000 )) -gt $((limit * 1000)) ]; then
+      echo "FAIL: not within ${limit}s: $*" >&2; return 1
+    fi
+    sleep 0.05
+  done
+}
+
+is_state() { [ "$(vrrp_state "$1" "$2")" = "$3" ]; }
+holds_vip() { ip -n "$P-$1" -4 addr show dev out0 | grep -q "inet $VIP/"; }
+vip_answers() { in_client curl -s --max-time 0.5 "http://$VIP:8080/" | grep -q '^rs'; }
+
+# less_than A B: true when the number A < B.
+less_than() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }

@@ -7,6 +7,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 source "$here/cases.sh"
+source "$here/vrrp.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

@@ -62,6 +62,8 @@ pub struct Instance {
     master_adver_interval: Duration,
     adver_timer: Option<Instant>,
     master_down_timer: Option<Instant>,
+    /// The master announced priority 0: the timer runs for Skew_Time only.
+    master_left: bool,
     /// The last transition and why, for `xlbctl vrrp`.
     pub last_change: Option<(Instant, State, &'static str)>,
 }
@@ -76,6 +78,7 @@ impl Instance {
             master_adver_interval: interval,
             adver_timer: None,
             master_down_timer: None,
+            master_left: false,
             last_change: None,
         }
     }
@@ -191,6 +194,7 @@ impl Instance {
     }
 
     fn go(&mut self, now: Instant, state: State, why: &'static str) {
+        self.master_left = false;
         self.state = state;
         self.last_change = Some((now, state, why));
     }
@@ -251,7 +255,12 @@ impl Instance {
                 }]
             }
             State::Backup if self.master_down_timer.is_some_and(|t| now >= t) => {
-                self.become_master(now, "no advertisement within the master-down interval")
+                let why = if self.master_left {
+                    "the master left (priority 0 advert)"
+                } else {
+                    "no advertisement within the master-down interval"
+                };
+                self.become_master(now, why)
             }
             _ => Vec::new(),
         }
@@ -280,6 +289,7 @@ impl Instance {
                 if adv.priority == 0 {
                     // The master is leaving: take over after Skew_Time.
                     self.master_down_timer = Some(now + self.skew());
+                    self.master_left = true;
                     return Ok(Vec::new());
                 }
                 if !self.may_preempt(now) || adv.priority >= self.cfg.priority {
@@ -287,6 +297,7 @@ impl Instance {
                         self.master_adver_interval = interval;
                     }
                     self.master_down_timer = Some(now + self.master_down_interval());
+                    self.master_left = false;
                     return Ok(Vec::new());
                 }
                 Err(Ignored::LowerPriority)
@@ -449,6 +460,10 @@ mod tests {
             vec![Action::SendAdvert { priority: 100 }, Action::BecomeMaster]
         );
         assert!(b.skew() < Duration::from_secs(1));
+        assert_eq!(
+            b.last_change.map(|c| c.2),
+            Some("the master left (priority 0 advert)")
+        );
     }
 
     #[test]

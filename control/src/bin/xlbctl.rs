@@ -291,7 +291,7 @@ fn render_vrrp(list: &[xlb_control::ha::InstanceStatus]) -> String {
             .map_or(String::new(), |g| format!("  group {g}"));
         let _ = writeln!(o, "  -> {}{group}", i.vips.join(" "));
         for (why, n) in &i.errors {
-            let _ = writeln!(o, "  !  {n} dropped: {why}");
+            let _ = writeln!(o, "  !  {n} x {why}");
         }
     }
     o

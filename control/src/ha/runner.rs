@@ -161,10 +161,10 @@ fn state_name(s: State) -> &'static str {
 
 fn ignored_name(i: Ignored) -> &'static str {
     match i {
-        Ignored::OtherVrid => "other vrid",
-        Ignored::IntervalMismatch => "advert interval mismatch",
-        Ignored::LowerPriority => "lower-priority master",
-        Ignored::NotRunning => "not running",
+        Ignored::OtherVrid => "ignored: other vrid",
+        Ignored::IntervalMismatch => "ignored: advert interval differs from ours",
+        Ignored::LowerPriority => "ignored: lower-priority master (we preempt)",
+        Ignored::NotRunning => "ignored: instance not running",
     }
 }
 
@@ -210,6 +210,7 @@ impl Engine {
         }
         self.instances = keep;
         self.groups = settings.groups.clone();
+        let mut fresh = Vec::new();
         for def in &settings.instances {
             if self.instances.iter().any(|r| r.def.name == def.name) {
                 continue;
@@ -248,6 +249,10 @@ impl Engine {
             // A crash may have left the addresses behind: a backup must not
             // answer for them.
             self.release(i);
+            fresh.push(i);
+        }
+        // Started only once all exist, so sync groups see every member.
+        for i in fresh {
             let r = &self.instances[i];
             if r.own_fault.is_some() {
                 let why = "interface missing or without an address at start";
@@ -330,8 +335,10 @@ impl Engine {
         if before == after {
             return;
         }
-        let r = &mut self.instances[i];
-        r.transitions += 1;
+        self.instances[i].transitions += 1;
+        // `xlbctl vrrp` sees a transition at once, not at the next tick.
+        self.publish_status(now);
+        let r = &self.instances[i];
         let why = r.m.last_change.map_or("", |c| c.2);
         tracing::info!(instance = %r.def.name, from = state_name(before), to = state_name(after),
             priority = r.m.priority(), reason = why, "VRRP state change");

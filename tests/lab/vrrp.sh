@@ -1,0 +1,201 @@
+# VRRP lab tests: two directors on the lab's bridges (LAB_HA=1), xlbd
+# against xlbd and against Debian's keepalived. Sourced by run.sh.
+
+# ha_config NAME PRIORITY VERSION NOPREEMPT: /tmp/$P/NAME.toml from
+# configs/ha.toml (NAT service + outside VIP and inside gateway VIP in one
+# sync group); notify commands touch /tmp/$P/NAME/{master,backup}.
+ha_config() {
+  mkdir -p "/tmp/$P/$1"
+  sed -e "s/@PRIO@/$2/g; s/@VERSION@/$3/; s/@NOPREEMPT@/$4/g; s#@DIR@#/tmp/$P/$1#g" \
+    "$ROOT/tests/lab/configs/ha.toml" >"/tmp/$P/$1.toml"
+}
+
+mac_of() { ip -n "$P-$1" -br link show out0 | awk '{print $3}'; }
+
+# The client namespace's view of ARP, with MACs, into /tmp/$P/NAME.arp.
+capture_arp() {
+  in_client tcpdump -i c0 -n -e -l arp >"/tmp/$P/$1.arp" 2>/dev/null &
+  EXTRA_PIDS+=("$!")
+  sleep 0.5
+}
+
+# saw_garp FILE MAC: a gratuitous ARP for the VIP from MAC was captured.
+saw_garp() {
+  grep "who-has $VIP tell $VIP" "$1" | grep -qi "^[0-9:.]* $2 >" || {
+    echo "FAIL: no gratuitous ARP for $VIP from $2 in $1:"; cat "$1"; return 1; }
+}
+
+test_vrrp_sigkill_failover_garp_sync_group_and_preempt() {
+  LAB_HA=1 lab_up
+  ha_config x1 250 2 false
+  ha_config x2 100 2 false
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  start_ha_xlbd dir2 x2 "/tmp/$P/x2.toml"
+  wait_until 8 is_state x1 VI_OUT MASTER >/dev/null
+  wait_until 3 is_state x1 VI_IN MASTER >/dev/null   # the sync group follows
+  wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
+  holds_vip dir && ! holds_vip dir2
+  wait_until 5 vip_answers >/dev/null
+  wait_file "/tmp/$P/x1/master"
+  capture_arp failover
+  kill -9 "$x1_PID"
+  # Master_Down_Interval = 3 * 1 s + (256 - 100) / 256 s = 3.61 s; + 1 s.
+  took=$(wait_until 8 is_state x2 VI_OUT MASTER)
+  echo "SIGKILL failover took ${took}s"
+  less_than "$took" 4.61 || { echo "FAIL: failover ${took}s > 4.61s"; return 1; }
+  is_state x2 VI_IN MASTER
+  wait_file "/tmp/$P/x2/master"
+  # The client's connections succeed again, NAT replies through dir2.
+  wait_until 3 vip_answers >/dev/null
+  sleep 0.3
+  saw_garp "/tmp/$P/failover.arp" "$(mac_of dir2)"
+  # The old master comes back and, with preempt, takes over again.
+  capture_arp preempt
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  wait_until 8 is_state x1 VI_OUT MASTER >/dev/null
+  wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
+  wait_until 3 is_state x2 VI_IN BACKUP >/dev/null
+  wait_until 3 vip_answers >/dev/null
+  holds_vip dir && ! holds_vip dir2
+  sleep 0.3
+  saw_garp "/tmp/$P/preempt.arp" "$(mac_of dir)"
+  # A backup never forwards: its steering map has no VIP entry, so the
+  # frames its dataplane saw are only what reached it before the takeover.
+  "$BIN/xlbctl" --socket "/tmp/$P/x2.sock" vrrp
+}
+
+test_vrrp_graceful_stop_hands_over_at_once_and_nopreempt_holds() {
+  LAB_HA=1 lab_up
+  ha_config x1 250 3 true
+  ha_config x2 200 3 true
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  wait_until 8 is_state x1 VI_OUT MASTER >/dev/null
+  start_ha_xlbd dir2 x2 "/tmp/$P/x2.toml"
+  wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
+  sleep 1
+  kill -TERM "$x1_PID"
+  # Priority 0: the backup waits only Skew_Time (0.22 s), not 3.2 s.
+  took=$(wait_until 5 is_state x2 VI_OUT MASTER)
+  echo "graceful handover took ${took}s (advert interval 1 s)"
+  less_than "$took" 1.0 || { echo "FAIL: graceful handover ${took}s >= 1s"; return 1; }
+  wait "$x1_PID" 2>/dev/null || true
+  ! holds_vip dir
+  wait_until 3 vip_answers >/dev/null
+  grep -q "the master left (priority 0 advert)" <("$BIN/xlbctl" --socket "/tmp/$P/x2.sock" vrrp)
+  # nopreempt: the higher-priority router returns and stays backup.
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  sleep 5
+  assert_eq "$(vrrp_state x1 VI_OUT)" BACKUP "nopreempt keeps the returning router backup"
+  assert_eq "$(vrrp_state x2 VI_OUT)" MASTER
+  holds_vip dir2 && ! holds_vip dir
+}
+
+# A VRRP-only xlb config (no interfaces, no dataplane: keepalived --vrrp).
+vrrp_only_config() { # FILE VERSION PRIORITY [AUTH]
+  cat >"$1" <<CONF
+[vrrp]
+version = $2
+garp_master_delay = 1
+[[vrrp_instance]]
+name = "VI_1"
+interface = "out0"
+virtual_router_id = 51
+priority = $3
+advert_int = 1
+virtual_ipaddress = ["$VIP/32"]
+${4:+authentication = { auth_type = \"PASS\", auth_pass = \"$4\" \}}
+CONF
+}
+
+keepalived_config() { # FILE VERSION PRIORITY [AUTH]
+  cat >"$1" <<CONF
+global_defs {
+  router_id lab-keepalived
+  vrrp_version $2
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface out0
+  virtual_router_id 51
+  priority $3
+  advert_int 1
+  ${4:+authentication \{ auth_type PASS
+    auth_pass $4 \}}
+  virtual_ipaddress {
+    $VIP/32
+  }
+}
+CONF
+}
+
+# Exactly one router holds the VIP, sampled N times over N * 0.2 s.
+one_master() {
+  for _ in $(seq "$1"); do
+    local n=0
+    holds_vip dir && n=$((n + 1))
+    holds_vip dir2 && n=$((n + 1))
+    assert_eq "$n" 1 "routers holding $VIP"
+    sleep 0.2
+  done
+}
+
+test_vrrp_interop_keepalived_v2_pass_xlb_master() {
+  LAB_HA=1 lab_up
+  vrrp_only_config "/tmp/$P/x1.toml" 2 150 s3cret
+  keepalived_config "/tmp/$P/k.conf" 2 100 s3cret
+  start_keepalived dir2 k "/tmp/$P/k.conf"
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  wait_until 8 is_state x1 VI_1 MASTER >/dev/null
+  sleep 1.5
+  one_master 10
+  holds_vip dir
+  grep -q "Entering BACKUP STATE" "/tmp/$P/k.log"
+  # keepalived accepts our adverts (PASS checked): no complaint logged.
+  ! grep -qi "auth\|invalid\|error" "/tmp/$P/k.log" || { echo "FAIL: keepalived complains:"; cat "/tmp/$P/k.log"; return 1; }
+  # xlb dies: keepalived takes over within its master-down interval + 1 s.
+  kill -9 "$x1_PID"
+  took=$(wait_until 8 holds_vip dir2)
+  echo "keepalived took over after ${took}s"
+  less_than "$took" 4.61
+  # xlb returns (releasing the VIP the crash left) and preempts.
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  wait_until 8 is_state x1 VI_1 MASTER >/dev/null
+  wait_until 3 bash -c "! ip -n $P-dir2 -4 addr show dev out0 | grep -q 'inet $VIP/'" >/dev/null
+  one_master 5
+  # Before preempting, xlb heard keepalived's adverts and dropped none.
+  "$BIN/xlbctl" --socket "/tmp/$P/x1.sock" vrrp --json | python3 -c '
+import json, sys
+i = json.load(sys.stdin)[0]
+assert i["adverts_received"] >= 1, i
+bad = {k: v for k, v in i["errors"].items() if not k.startswith("ignored")}
+assert not bad, bad'
+}
+
+test_vrrp_interop_keepalived_v3_keepalived_master() {
+  LAB_HA=1 lab_up
+  vrrp_only_config "/tmp/$P/x1.toml" 3 150
+  keepalived_config "/tmp/$P/k.conf" 3 200
+  start_keepalived dir2 k "/tmp/$P/k.conf"
+  wait_until 8 holds_vip dir2 >/dev/null
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  sleep 4.5  # more than xlb's master-down interval: it must stay backup
+  assert_eq "$(vrrp_state x1 VI_1)" BACKUP
+  "$BIN/xlbctl" --socket "/tmp/$P/x1.sock" vrrp | grep -q "10.200.1.3 " || {
+    echo "FAIL: xlb does not name keepalived as master"; "$BIN/xlbctl" --socket "/tmp/$P/x1.sock" vrrp; return 1; }
+  one_master 5
+  # keepalived stops gracefully (priority 0): xlb takes over at once.
+  capture_arp takeover
+  kill -TERM "$k_PID"
+  took=$(wait_until 5 is_state x1 VI_1 MASTER)
+  echo "xlb took over from a stopping keepalived after ${took}s"
+  less_than "$took" 1.5
+  wait "$k_PID" 2>/dev/null || true
+  holds_vip dir && ! holds_vip dir2
+  sleep 0.3
+  saw_garp "/tmp/$P/takeover.arp" "$(mac_of dir)"
+  # keepalived returns with the higher priority and preempts xlb.
+  start_keepalived dir2 k "/tmp/$P/k.conf"
+  wait_until 8 is_state x1 VI_1 BACKUP >/dev/null
+  wait_until 3 holds_vip dir2 >/dev/null
+  one_master 5
+}
