@@ -213,10 +213,11 @@ fn main() -> ExitCode {
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
                 println!(
-                    "{}: OK ({} virtual servers, {} real servers)",
+                    "{}: OK ({} virtual servers, {} real servers, {} VRRP instances)",
                     file.display(),
                     c.services.len(),
-                    c.total_reals()
+                    c.total_reals(),
+                    c.vrrp.instances.len()
                 );
                 ExitCode::SUCCESS
             }

@@ -6,6 +6,7 @@
 //! default.
 
 mod syntax;
+mod vrrp;
 
 use std::fmt::Write as _;
 use syntax::Node;
@@ -79,11 +80,19 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
             }
         }
     }
-    let _ = writeln!(o.toml, "\n[daemon]");
-    if ifaces.is_empty() {
+    let has_services = tree.iter().any(|n| n.key == "virtual_server");
+    if !has_services {
+        // keepalived --vrrp: xlbd runs VRRP with no dataplane.
+        let _ = writeln!(
+            o.toml,
+            "\n# No virtual_server: xlbd runs VRRP only, with no dataplane."
+        );
+    } else if ifaces.is_empty() {
+        let _ = writeln!(o.toml, "\n[daemon]");
         let _ = writeln!(o.toml, "interfaces = [\"eth0\"]  # {MARK}: keepalived.conf names no interface: list the NICs xlb owns");
         o.note(0, "no vrrp_instance names an interface: wrote interfaces = [\"eth0\"]; set the NICs the dataplane owns".into());
     } else {
+        let _ = writeln!(o.toml, "\n[daemon]");
         let list: Vec<String> = ifaces.iter().map(|i| q(i)).collect();
         let _ = writeln!(
             o.toml,
@@ -94,13 +103,14 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
 
     for n in &tree {
         match n.key.as_str() {
-            "global_defs" => global_defs(&mut o, n),
-            "vrrp_instance" | "vrrp_sync_group" | "vrrp_script" => {
+            "global_defs" => vrrp::global_defs(&mut o, n),
+            "vrrp_instance" => vrrp::instance(&mut o, n),
+            "vrrp_sync_group" => vrrp::sync_group(&mut o, n),
+            "vrrp_script" => {
                 o.warn(
                     n,
                     format!(
-                        "{} {}: VRRP is not in xlb's configuration yet; kept below as a comment",
-                        n.key,
+                        "vrrp_script {}: track scripts are not supported (track_interface is); kept below as a comment",
                         n.args.join(" ")
                     ),
                 );
@@ -114,29 +124,6 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
         toml: o.toml,
         warnings: o.warnings,
     })
-}
-
-fn global_defs(o: &mut Out, n: &Node) {
-    for c in n.children() {
-        match c.key.as_str() {
-            // Accepted by keepalived for e-mail alerts; xlb logs state changes.
-            "notification_email"
-            | "notification_email_from"
-            | "smtp_server"
-            | "smtp_connect_timeout"
-            | "router_id" => {
-                let mut words = c.args.clone();
-                words.extend(c.children().iter().map(|e| e.key.clone()));
-                let _ = writeln!(
-                    o.toml,
-                    "# global_defs {} {} (xlb logs state changes; no e-mail)",
-                    c.key,
-                    words.join(" ")
-                );
-            }
-            other => o.warn(c, format!("global_defs {other}: not translated")),
-        }
-    }
 }
 
 fn virtual_server(o: &mut Out, n: &Node) {

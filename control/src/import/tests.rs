@@ -34,28 +34,131 @@ fn digest_nat_example_converts_and_validates() {
         std::time::Duration::from_secs(6),
         "delay_loop"
     );
-    // VRRP is not translated yet: one warning per instance/group, none for
-    // the e-mail settings (kept as comments).
-    assert_eq!(out.warnings.len(), 3, "{:#?}", out.warnings);
-    assert!(
-        out.warnings.iter().all(|(_, w)| w.contains("VRRP")),
-        "{:#?}",
-        out.warnings
+    // VRRP and the mail settings translate: nothing to warn about.
+    assert!(out.warnings.is_empty(), "{:#?}", out.warnings);
+    let v = &c.vrrp;
+    assert_eq!(v.instances.len(), 2);
+    let ext = &v.instances[0];
+    assert_eq!(
+        (ext.name.as_str(), ext.interface.as_str(), ext.vrid),
+        ("RH_EXT", "eth0", 50)
     );
-    assert_eq!(out.warnings[1].0, 8, "line of vrrp_instance RH_EXT");
-    assert!(out.toml.contains("# global_defs smtp_server 127.0.0.1"));
-    assert!(
-        out.toml
-            .contains("# global_defs notification_email admin@example.com"),
-        "{}",
-        out.toml
+    assert_eq!(ext.priority, 100);
+    assert!(ext.start_as_master, "state MASTER");
+    assert_eq!(
+        ext.auth,
+        Some(*b"password"),
+        "keepalived sends the first 8 bytes"
     );
-    assert!(
-        out.toml
-            .contains("#     virtual_ipaddress {\n#       10.0.0.1"),
-        "{}",
-        out.toml
+    assert_eq!(ext.vips[0].addr.to_string(), "10.0.0.1");
+    assert_eq!(ext.vips[0].prefix, 32);
+    let int = &v.instances[1];
+    assert_eq!(
+        (int.interface.as_str(), int.vrid),
+        ("eth1", 2),
+        "one-line block"
     );
+    assert_eq!(v.groups[0].name, "VG1");
+    assert_eq!(v.groups[0].members, ["RH_EXT", "RH_INT"]);
+    assert_eq!(v.mail.to, ["admin@example.com"]);
+    assert_eq!(v.mail.smtp_server.as_deref(), Some("127.0.0.1"));
+}
+
+#[test]
+fn a_keepalived_pair_converts_with_every_vrrp_keyword() {
+    let conf = r#"
+global_defs {
+  router_id LB2
+  vrrp_version 3
+  vrrp_garp_master_delay 2
+  enable_script_security
+}
+vrrp_sync_group VG {
+  group {
+    VI_OUT
+    VI_IN
+  }
+  notify_master "/etc/xlb/master.sh VG"
+  smtp_alert
+}
+vrrp_instance VI_OUT {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 90
+  advert_int 0.5
+  nopreempt
+  preempt_delay 2.4
+  unicast_src_ip 192.0.2.2
+  unicast_peer {
+    192.0.2.1
+  }
+  track_interface {
+    eth2 weight -20
+    eth3
+  }
+  virtual_ipaddress {
+    192.0.2.100/32 dev eth0 label eth0:vip
+    192.0.2.101
+  }
+  lvs_sync_daemon_interface eth1
+  notify_backup /bin/true
+}
+vrrp_instance VI_IN {
+  interface eth1
+  virtual_router_id 52
+  virtual_ipaddress { 10.1.0.1/24 }
+  virtual_ipaddress_excluded { 10.1.0.2/24 }
+}
+"#;
+    let out = import(conf).unwrap();
+    let c = validate(&out.toml);
+    assert!(
+        c.daemon.interfaces.is_empty(),
+        "no virtual_server: VRRP only"
+    );
+    let v = &c.vrrp;
+    let o = &v.instances[0];
+    assert_eq!(o.version, xlb_vrrp::packet::Version::V3, "from global_defs");
+    assert_eq!(o.advert_interval, std::time::Duration::from_millis(500));
+    assert!(!o.preempt && !o.start_as_master);
+    assert_eq!(o.preempt_delay, std::time::Duration::from_secs(2));
+    assert_eq!(
+        o.unicast_src.map(|a| a.to_string()).as_deref(),
+        Some("192.0.2.2")
+    );
+    assert_eq!(o.unicast_peers.len(), 1);
+    assert_eq!(o.track.len(), 2);
+    assert_eq!(
+        (o.track[0].interface.as_str(), o.track[0].weight),
+        ("eth2", -20)
+    );
+    assert_eq!(o.vips.len(), 2);
+    assert_eq!(o.vips[0].dev.as_deref(), Some("eth0"));
+    assert_eq!(o.notify.backup.as_deref(), Some("/bin/true"));
+    assert_eq!(o.garp.delay, std::time::Duration::from_secs(2));
+    assert_eq!(v.instances[1].vips.len(), 2, "excluded addresses kept");
+    assert_eq!(v.groups[0].members, ["VI_OUT", "VI_IN"]);
+    assert_eq!(
+        v.groups[0].notify.master.as_deref(),
+        Some("/etc/xlb/master.sh VG")
+    );
+    assert!(v.groups[0].notify.mail);
+    assert_eq!(v.router_id.as_deref(), Some("LB2"));
+    let warned: Vec<&str> = out.warnings.iter().map(|w| w.1.as_str()).collect();
+    for want in [
+        "enable_script_security",
+        "label eth0:vip",
+        "lvs_sync_daemon_interface",
+        "preempt_delay 2.4",
+        "virtual_ipaddress_excluded",
+    ] {
+        assert!(
+            warned.iter().any(|w| w.contains(want)),
+            "no warning for {want}: {warned:#?}"
+        );
+    }
+    assert_eq!(out.warnings.len(), 5, "{warned:#?}");
 }
 
 #[test]
