@@ -199,3 +199,85 @@ test_vrrp_interop_keepalived_v3_keepalived_master() {
   wait_until 3 holds_vip dir2 >/dev/null
   one_master 5
 }
+
+test_vrrp_v3_over_ipv6_moves_the_address_with_unsolicited_na() {
+  LAB_HA=1 lab_up
+  local v6=2001:db8:1::100
+  for d in dir dir2; do
+    # Adverts leave from the link-local address: wait out its DAD.
+    wait_until 5 bash -c "ip -n $P-$d -6 addr show dev out0 scope link | grep -q inet6 &&
+      ! ip -n $P-$d -6 addr show dev out0 | grep -q tentative" >/dev/null
+    cat >"/tmp/$P/$d.toml" <<CONF
+[[vrrp_instance]]
+name = "VI6"
+interface = "out0"
+virtual_router_id = 61
+version = 3
+priority = $([ "$d" = dir ] && echo 200 || echo 100)
+advert_int = 0.5
+virtual_ipaddress = ["$v6/64"]
+CONF
+  done
+  in_client tcpdump -i c0 -n -e -l icmp6 >"/tmp/$P/na.txt" 2>/dev/null &
+  EXTRA_PIDS+=("$!")
+  start_ha_xlbd dir x1 "/tmp/$P/dir.toml"
+  start_ha_xlbd dir2 x2 "/tmp/$P/dir2.toml"
+  # 3 * 0.5 s + skew: master within 2 s of start.
+  wait_until 5 is_state x1 VI6 MASTER >/dev/null
+  wait_until 3 is_state x2 VI6 BACKUP >/dev/null
+  ip -n "$P-dir" -6 addr show dev out0 | grep -q "inet6 $v6/64"
+  "$BIN/xlbctl" --socket "/tmp/$P/x2.sock" vrrp | grep -q "fe80::" ||
+    { echo "FAIL: the backup does not name the master's link-local address"; return 1; }
+  kill -TERM "$x1_PID"
+  took=$(wait_until 5 is_state x2 VI6 MASTER)
+  echo "IPv6 graceful handover took ${took}s"
+  less_than "$took" 1.0
+  ip -n "$P-dir2" -6 addr show dev out0 | grep -q "inet6 $v6/64"
+  wait "$x1_PID" 2>/dev/null || true
+  ! ip -n "$P-dir" -6 addr show dev out0 | grep -q "inet6 $v6/64"
+  sleep 0.3
+  grep "neighbor advertisement, tgt is $v6" "/tmp/$P/na.txt" | grep -qi "^[0-9:.]* $(mac_of dir2) > 33:33:00:00:00:01" ||
+    { echo "FAIL: no unsolicited NA from dir2:"; cat "/tmp/$P/na.txt"; return 1; }
+}
+
+test_vrrp_track_interface_lowers_priority_or_faults() {
+  LAB_HA=1 lab_up
+  for d in x1 x2; do
+    local prio=100 track1="" track2=""
+    if [ "$d" = x1 ]; then prio=150; track1='track_interface = ["in0 weight -60"]'; track2='track_interface = ["in0"]'; fi
+    cat >"/tmp/$P/$d.toml" <<CONF
+[[vrrp_instance]]
+name = "VI_W"
+interface = "out0"
+virtual_router_id = 51
+priority = $prio
+virtual_ipaddress = ["10.200.1.100/32"]
+$track1
+[[vrrp_instance]]
+name = "VI_F"
+interface = "out0"
+virtual_router_id = 52
+priority = $prio
+virtual_ipaddress = ["10.200.1.101/32"]
+$track2
+CONF
+  done
+  start_ha_xlbd dir x1 "/tmp/$P/x1.toml"
+  wait_until 8 is_state x1 VI_W MASTER >/dev/null
+  start_ha_xlbd dir2 x2 "/tmp/$P/x2.toml"
+  wait_until 3 is_state x2 VI_F BACKUP >/dev/null
+  ip -n "$P-dir" link set in0 down
+  # Weight: 150 - 60 = 90 < 100, so the backup preempts (master-down).
+  wait_until 6 is_state x2 VI_W MASTER >/dev/null
+  "$BIN/xlbctl" --socket "/tmp/$P/x1.sock" vrrp | grep -q "^VI_W .* 90/150 " ||
+    { echo "FAIL: effective priority not shown"; "$BIN/xlbctl" --socket "/tmp/$P/x1.sock" vrrp; return 1; }
+  # Weight 0: fault at once, priority 0 sent, the backup takes over.
+  assert_eq "$(vrrp_state x1 VI_F)" FAULT
+  wait_until 2 is_state x2 VI_F MASTER >/dev/null
+  ip -n "$P-dir" -4 addr show dev out0 | grep -q "10.200.1.101" && { echo "FAIL: a faulted instance kept its address"; return 1; }
+  ip -n "$P-dir" link set in0 up
+  # Back to 150: x1 preempts both again.
+  wait_until 8 is_state x1 VI_W MASTER >/dev/null
+  wait_until 8 is_state x1 VI_F MASTER >/dev/null
+  wait_until 3 is_state x2 VI_F BACKUP >/dev/null
+}
