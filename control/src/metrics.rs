@@ -199,7 +199,7 @@ pub fn render(s: &Status) -> String {
         }
     }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
-    let workers: [(&str, &str, &str, WPick); 8] = [
+    let workers: [(&str, &str, &str, WPick); 11] = [
         (
             "xlb_worker_conns_evicted_total",
             "counter",
@@ -247,6 +247,24 @@ pub fn render(s: &Status) -> String {
             "counter",
             "IPv4 packets with options (forwarded).",
             |w| w.ip_options,
+        ),
+        (
+            "xlb_worker_ftp_rewrites_total",
+            "counter",
+            "FTP address lines (PORT/EPRT/227) rewritten by the NAT helper.",
+            |w| w.ftp_rewrites,
+        ),
+        (
+            "xlb_worker_ftp_data_connections_total",
+            "counter",
+            "FTP data connections admitted from an announcement.",
+            |w| w.ftp_data_conns,
+        ),
+        (
+            "xlb_worker_ftp_unhelped_total",
+            "counter",
+            "FTP control segments the helper could not handle (split line, no room, table full).",
+            |w| w.ftp_unhelped,
         ),
     ];
     for (name, kind, help, pick) in workers {
@@ -404,6 +422,9 @@ mod tests {
                 remote_hits: 0,
                 conns_evicted: 0,
                 ip_options: 0,
+                ftp_rewrites: 0,
+                ftp_data_conns: 0,
+                ftp_unhelped: 0,
                 drops: [("fragment".to_string(), 1)].into(),
             }],
         };

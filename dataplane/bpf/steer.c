@@ -112,6 +112,10 @@ int xlb_steer(struct xdp_md *ctx)
 	key.proto = ip->protocol;
 	if (bpf_map_lookup_elem(&services, &key))
 		return to_dataplane(ctx);
+	// Every port of this protocol on the VIP (FTP data connections).
+	key.port = 0;
+	if (bpf_map_lookup_elem(&services, &key))
+		return to_dataplane(ctx);
 
 	key.addr = ip->saddr;
 	key.port = ports[0];

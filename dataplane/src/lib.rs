@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod forward;
+pub mod ftp;
 pub mod sched;
 pub mod snapshot;
 pub mod splitmix;

@@ -69,6 +69,8 @@ pub struct VirtualService {
     /// mark from `Snapshot::mark_rules`. Its real servers may have port 0:
     /// keep the port the client asked for.
     pub fwmark: Option<u32>,
+    /// NAT FTP helper on this (control) service (IPVS's ip_vs_ftp).
+    pub ftp: bool,
 }
 
 /// Packets to one of `addrs` with `proto` and a port in `ports` (inclusive
@@ -129,6 +131,8 @@ pub struct Snapshot {
     pub timeouts: Timeouts,
     pub gauges: Arc<[ConnGauge]>,
     pub mark_rules: Vec<MarkRule>,
+    /// Some service has the FTP helper: data connections may be expected.
+    pub ftp: bool,
     by_endpoint: HashMap<(u32, u16, u8), usize>,
     by_mark: HashMap<u32, usize>,
     reals: Vec<Option<RealRoute>>,
@@ -183,6 +187,7 @@ impl Snapshot {
                 *slot = Some(route);
             }
         }
+        let ftp = services.iter().any(|s| s.ftp);
         Ok(Snapshot {
             generation,
             ports,
@@ -190,6 +195,7 @@ impl Snapshot {
             timeouts,
             gauges,
             mark_rules: Vec::new(),
+            ftp,
             by_endpoint,
             by_mark,
             reals,

@@ -141,6 +141,12 @@ pub struct WorkerStats {
     pub remote_hits: Counter,
     /// Half-open connections recycled because the table was full.
     pub conns_evicted: Counter,
+    /// FTP helper: address lines rewritten, data connections it let in, and
+    /// control segments it could not help (a line split across segments, a
+    /// frame too full to grow, the session table full).
+    pub ftp_rewrites: Counter,
+    pub ftp_data_conns: Counter,
+    pub ftp_unhelped: Counter,
     drops: [Counter; DropReason::ALL.len()],
     pub reals: Box<[TrafficCounters]>,
     pub services: Box<[TrafficCounters]>,
@@ -159,6 +165,9 @@ impl Default for WorkerStats {
             conns_live: Counter::default(),
             remote_hits: Counter::default(),
             conns_evicted: Counter::default(),
+            ftp_rewrites: Counter::default(),
+            ftp_data_conns: Counter::default(),
+            ftp_unhelped: Counter::default(),
             drops: Default::default(),
             reals: (0..MAX_REALS).map(|_| TrafficCounters::default()).collect(),
             services: (0..MAX_SERVICES)

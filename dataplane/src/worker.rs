@@ -112,6 +112,10 @@ impl Worker {
     }
 
     /// Persistence templates shared by every worker.
+    pub fn set_ftp(&mut self, helper: Arc<crate::ftp::FtpHelper>) {
+        self.fwd.set_ftp(helper);
+    }
+
     pub fn set_persistence(&mut self, table: Arc<crate::conn::PersistTable>) {
         self.fwd.set_persistence(table);
     }
@@ -197,14 +201,21 @@ impl Worker {
                 let n = sock.rx.consume(&mut rx);
                 received += n;
                 for d in &rx[..n] {
-                    let Some(buf) = self.umem.bytes_mut(d.addr, d.len) else {
+                    // The whole rest of the UMEM frame: the FTP helper may
+                    // grow a segment in place.
+                    let base = self.umem.frame_base(d.addr);
+                    let room = base + u64::from(self.umem.frame_size()) - d.addr;
+                    let Some(buf) = self.umem.bytes_mut(d.addr, room as u32) else {
                         stats.drop(DropReason::ShortEthernet);
-                        free.push(self.umem.frame_base(d.addr));
+                        free.push(base);
                         continue;
                     };
-                    match fwd.process(&snap, stats, now, p as u8, buf) {
+                    let mut len = (d.len as usize).min(buf.len());
+                    match fwd.process_frame(&snap, stats, now, p as u8, buf, &mut len) {
                         Verdict::Forward(out) if (out as usize) < nports => {
-                            pending[out as usize].push(*d);
+                            let mut out_desc = *d;
+                            out_desc.len = len as u32;
+                            pending[out as usize].push(out_desc);
                         }
                         _ => free.push(self.umem.frame_base(d.addr)),
                     }

@@ -31,6 +31,7 @@ fn snapshot() -> Snapshot {
         })
         .collect();
     let svc = VirtualService {
+        ftp: false,
         id: 0,
         name: "bench".into(),
         vip: u32::from_be_bytes(VIP),

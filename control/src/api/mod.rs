@@ -228,6 +228,13 @@ pub struct WorkerStatus {
     #[serde(default)]
     pub conns_evicted: u64,
     pub ip_options: u64,
+    /// FTP helper: lines rewritten, data connections, segments not helped.
+    #[serde(default)]
+    pub ftp_rewrites: u64,
+    #[serde(default)]
+    pub ftp_data_conns: u64,
+    #[serde(default)]
+    pub ftp_unhelped: u64,
     pub drops: BTreeMap<String, u64>,
 }
 

@@ -125,6 +125,8 @@ pub struct ServiceDef {
     pub fwmark: Option<u32>,
     /// Weight ramp for servers that join or come back (0 = off).
     pub slow_start: u32,
+    /// NAT FTP helper (IPVS's ip_vs_ftp) for this control service.
+    pub ftp: bool,
 }
 
 /// keepalived's quorum: the service is "up" while the weights of its live
@@ -956,7 +958,28 @@ impl Validator<'_> {
                 );
             }
         }
+        let ftp = match &vs.ftp {
+            Some(f) if *f.get_ref() => {
+                if forwarding != Some(Forwarding::Nat) {
+                    self.error(
+                        &f.span(),
+                        "ftp = true needs forwarding = \"nat\": in DR the director never sees the server's replies".into(),
+                        Some("for DR, group port 21 and the passive ports in a [[firewall_mark]] service with persistence_timeout (docs/ftp.md)".into()),
+                    );
+                }
+                if protocol != xlb_dataplane::wire::IPPROTO_TCP || vs.fwmark.is_some() {
+                    self.error(
+                        &f.span(),
+                        "ftp = true needs a TCP service by address and port (the control port, usually 21)".into(),
+                        Some("set address, port = 21 and protocol = \"tcp\"".into()),
+                    );
+                }
+                true
+            }
+            _ => false,
+        };
         Some(ServiceDef {
+            ftp,
             name: vs.name.unwrap_or_else(|| match &vs.fwmark {
                 Some(m) => format!("fwmark {}", m.get_ref()),
                 None => format!("{addr}:{port}"),

@@ -183,6 +183,8 @@ pub struct RawVirtualServer {
     pub persistence_timeout: Option<Spanned<u32>>,
     /// Prefix length (24) or netmask ("255.255.255.0") grouping clients.
     pub persistence_granularity: Option<Spanned<toml::Value>>,
+    /// The NAT FTP helper on this control-connection service.
+    pub ftp: Option<Spanned<bool>>,
 }
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.

@@ -103,6 +103,12 @@ pub fn build(
                     .services
                     .insert(EndpointKey::new(vip, s.port, s.protocol));
                 rules.services.insert(EndpointKey::new(vip, 0, 0));
+                if s.ftp {
+                    // Passive data connections go to ports the server picks,
+                    // active ones come back to VIP:20: every TCP port of the
+                    // VIP reaches the dataplane (the program's any-port key).
+                    rules.services.insert(EndpointKey::new(vip, 0, s.protocol));
+                }
             }
             Some(mark) => {
                 protos.clear();
@@ -157,6 +163,12 @@ pub fn build(
                         .reals
                         .insert(EndpointKey::new(u32::from(r.address), r.port, proto));
                 }
+                if s.ftp {
+                    // Data connections leave the server from any port.
+                    rules
+                        .reals
+                        .insert(EndpointKey::new(u32::from(r.address), 0, s.protocol));
+                }
             }
             neighbours.push((ifindex, r.address));
             let real = RealServer {
@@ -192,6 +204,7 @@ pub fn build(
             sorry,
             persistence: s.persistence,
             fwmark: s.fwmark,
+            ftp: s.ftp,
         });
     }
     ids.services.retain(&keep_s, now);

@@ -374,6 +374,8 @@ impl Daemon {
         let templates = Arc::new(xlb_dataplane::conn::PersistTable::new(
             cfg.daemon.conn_table_size,
         ));
+        // One FTP helper: a control connection's replies may reach any worker.
+        let ftp = Arc::new(xlb_dataplane::ftp::FtpHelper::new());
         let mut workers = Vec::new();
         for (i, mut w) in bound.into_iter().enumerate() {
             let peers = tables
@@ -384,6 +386,7 @@ impl Daemon {
                 .collect();
             w.set_peers(peers);
             w.set_persistence(templates.clone());
+            w.set_ftp(ftp.clone());
             workers.push(
                 w.spawn(snapshot.clone(), stop.clone())
                     .map_err(io("start worker thread"))?,
@@ -1213,6 +1216,9 @@ impl StatusSource for Shared {
                 remote_hits: w.remote_hits.get(),
                 conns_evicted: w.conns_evicted.get(),
                 ip_options: w.ip_options.get(),
+                ftp_rewrites: w.ftp_rewrites.get(),
+                ftp_data_conns: w.ftp_data_conns.get(),
+                ftp_unhelped: w.ftp_unhelped.get(),
                 drops: DropReason::ALL
                     .iter()
                     .map(|r| (r.name().to_string(), w.drops(*r)))

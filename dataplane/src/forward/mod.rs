@@ -2,6 +2,7 @@
 //! the connection, rewrite in place, and say which port the frame leaves by.
 //! The worker wraps this around its rings; tests feed it frames directly.
 
+mod ftp_control;
 pub mod rewrite;
 
 use crate::conn::{
@@ -36,6 +37,9 @@ pub struct Forwarder {
     persist: Option<Arc<PersistTable>>,
     schedulers: Vec<Box<dyn Scheduler>>,
     generation: Option<u64>,
+    /// The FTP helper's sessions and expected data connections, shared by
+    /// all workers.
+    ftp: Option<Arc<crate::ftp::FtpHelper>>,
 }
 
 /// Where the connection a packet belongs to lives.
@@ -53,7 +57,12 @@ impl Forwarder {
             persist: None,
             schedulers: Vec::new(),
             generation: None,
+            ftp: None,
         }
+    }
+
+    pub fn set_ftp(&mut self, helper: Arc<crate::ftp::FtpHelper>) {
+        self.ftp = Some(helper);
     }
 
     /// The other workers' tables, searched when a packet misses this one
@@ -98,7 +107,8 @@ impl Forwarder {
         stats.set_conns_live(self.table.len() as u64);
     }
 
-    /// Decide and rewrite one frame that arrived on `ingress`.
+    /// Decide and rewrite one frame that arrived on `ingress`; it may not
+    /// change length (see `process_frame`).
     pub fn process(
         &mut self,
         snap: &Snapshot,
@@ -107,7 +117,24 @@ impl Forwarder {
         ingress: PortId,
         buf: &mut [u8],
     ) -> Verdict {
+        let mut len = buf.len();
+        self.process_frame(snap, stats, now, ingress, buf, &mut len)
+    }
+
+    /// Decide and rewrite the frame of `*len` bytes at the start of `room`
+    /// (the whole UMEM frame): the FTP helper may grow or shrink it, and
+    /// sets `*len` to the new length.
+    pub fn process_frame(
+        &mut self,
+        snap: &Snapshot,
+        stats: &WorkerStats,
+        now: u32,
+        ingress: PortId,
+        room: &mut [u8],
+        len: &mut usize,
+    ) -> Verdict {
         debug_assert_eq!(self.generation, Some(snap.generation), "adopt() first");
+        let buf = &mut room[..*len];
         let f = match Frame::parse(buf) {
             Ok(f) => f,
             Err(e) => return drop(stats, parse_drop(e)),
@@ -146,6 +173,12 @@ impl Forwarder {
                 }
                 None => match self.new_conn(snap, stats, now, ingress, &f, &key, buf) {
                     Ok((idx, c)) => (Owner::Local(idx), Side::Client, c),
+                    Err((DropReason::NoService, None)) if snap.ftp => {
+                        match self.expected_conn(snap, stats, now, ingress, &f, buf) {
+                            Some(found) => found,
+                            None => return drop(stats, DropReason::NoService),
+                        }
+                    }
                     Err((reason, None)) => return drop(stats, reason),
                     Err((reason, Some(service))) => {
                         stats.drop_at(reason, service, None);
@@ -165,6 +198,16 @@ impl Forwarder {
             stats.drop_at(DropReason::RealRemoved, conn.service, None);
             return Verdict::Drop(DropReason::RealRemoved);
         };
+        // The FTP helper edits control connections before NAT does.
+        let f = if snap.ftp && f.proto == IPPROTO_TCP {
+            match self.ftp_control(snap, stats, now, side, &conn, room, len, f) {
+                Some(f) => f,
+                None => return drop(stats, DropReason::BadL4Header),
+            }
+        } else {
+            f
+        };
+        let buf = &mut room[..*len];
         let len = (f.end - f.l3) as u64;
         let (real, service) = (conn.real as usize, conn.service as usize);
         let drop = |reason| {
@@ -312,6 +355,17 @@ impl Forwarder {
             expires: now,
             persistent: template.is_some(),
         };
+        let idx = self.admit(snap, stats, conn).map_err(fail)?;
+        Ok((idx, conn))
+    }
+
+    /// Insert a new connection and count it.
+    fn admit(
+        &mut self,
+        snap: &Snapshot,
+        stats: &WorkerStats,
+        conn: Conn,
+    ) -> Result<u32, DropReason> {
         let idx = match self.table.insert(conn) {
             Ok(idx) => idx,
             Err(_) => {
@@ -319,19 +373,19 @@ impl Forwarder {
                 let victim = self
                     .table
                     .evict_half_open(EVICT_SCAN)
-                    .ok_or(fail(DropReason::ConnTableFull))?;
+                    .ok_or(DropReason::ConnTableFull)?;
                 snap.gauges[victim.real as usize].change(Some(victim.is_active()), None);
                 stats.conns_evicted.add(1);
                 self.table
                     .insert(conn)
-                    .map_err(|_| fail(DropReason::ConnTableFull))?
+                    .map_err(|_| DropReason::ConnTableFull)?
             }
         };
-        snap.gauges[real.id as usize].change(None, Some(conn.is_active()));
+        snap.gauges[conn.real as usize].change(None, Some(conn.is_active()));
         stats.conns_created.add(1);
-        stats.reals[real.id as usize].conns.add(1);
-        stats.services[svc.id as usize].conns.add(1);
-        Ok((idx, conn))
+        stats.reals[conn.real as usize].conns.add(1);
+        stats.services[conn.service as usize].conns.add(1);
+        Ok(idx)
     }
 }
 

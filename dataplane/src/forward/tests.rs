@@ -51,6 +51,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         sorry: None,
         persistence: None,
         fwmark: None,
+        ftp: false,
     };
     let ports = vec![
         PortInfo {
