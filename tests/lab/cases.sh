@@ -514,11 +514,19 @@ test_slow_start_ramps_a_returning_server() {
 
 # start_vsftpd rsN: anonymous read-only FTP in the real server's namespace,
 # passive range 10000-10100 advertised as the VIP.
+# start_vsftpd RS [nat]: anonymous vsftpd on RS. DR: it advertises the VIP
+# (pasv_address). nat: it advertises its own address, which the director's
+# FTP helper rewrites, connects from port 20 in active mode, and takes
+# uploads into upload/.
 start_vsftpd() {
-  local r=$1 root=/tmp/$P/ftp-$1
+  local r=$1 root=/tmp/$P/ftp-$1 extra="pasv_address=$VIP"
   mkdir -p "$root" "/tmp/$P/empty"
   echo "$r" >"$root/who.txt"
   cp "/tmp/$P/data.bin" "$root/data.bin"
+  if [ "${2:-}" = nat ]; then
+    mkdir -p "$root/upload" && chmod 777 "$root/upload"
+    extra=$'write_enable=YES\nanon_upload_enable=YES\nconnect_from_port_20=YES\nport_enable=YES'
+  fi
   chmod 555 "$root"
   cat >"/tmp/$P/vsftpd-$r.conf" <<EOT
 listen=YES
@@ -528,9 +536,8 @@ anonymous_enable=YES
 no_anon_password=YES
 anon_root=$root
 local_enable=NO
-write_enable=NO
 pasv_enable=YES
-pasv_address=$VIP
+$extra
 pasv_min_port=10000
 pasv_max_port=10100
 secure_chroot_dir=/tmp/$P/empty
@@ -559,6 +566,37 @@ test_dr_passive_ftp_through_a_firewall_mark_group() {
   # Persistence: every control and data connection of this client on one server.
   who=$(in_client bash -c "for i in 1 2 3; do curl -s --max-time 10 ftp://$VIP/who.txt; done" | sort -u)
   assert_eq "$(wc -l <<<"$who")" 1 "one server for the client ($who)"
+}
+
+test_nat_ftp_active_and_passive_download_and_upload() {
+  command -v vsftpd >/dev/null || { echo "FAIL: vsftpd missing (scripts/install-deps.sh installs it)"; return 1; }
+  lab_up
+  head -c 300000 /dev/urandom >"/tmp/$P/data.bin"
+  for r in rs1 rs2 rs3; do start_vsftpd "$r" nat; done
+  sleep 0.5
+  start_xlbd "$ROOT/tests/lab/configs/ftp-nat.toml"
+  local want got mode
+  want=$(sha256sum <"/tmp/$P/data.bin")
+  # Passive: EPSV (229, curl's default) and PASV (227, the real server's
+  # address rewritten to the VIP). Active: EPRT and PORT (the server
+  # connects back from its port 20, masqueraded as VIP:20).
+  for mode in "" "--disable-epsv" "-P -" "-P - --disable-eprt"; do
+    got=$(in_client curl -s --max-time 10 $mode "ftp://$VIP/data.bin" | sha256sum)
+    assert_eq "$got" "$want" "download ($mode)"
+    # Upload, then read it back from the server that holds it.
+    in_client curl -s --max-time 10 $mode -T "/tmp/$P/data.bin" "ftp://$VIP/upload/up${#mode}.bin"
+    got=$(cat /tmp/$P/ftp-rs*/upload/"up${#mode}.bin" | sha256sum)
+    assert_eq "$got" "$want" "upload ($mode)"
+  done
+  json_get "sum(w['ftp_rewrites'] for w in s['workers'])" >"/tmp/$P/rewrites"
+  json_get "sum(w['ftp_data_conns'] for w in s['workers'])" >"/tmp/$P/data"
+  [ "$(cat "/tmp/$P/rewrites")" -ge 2 ] || { echo "FAIL: 227 replies rewritten: $(cat "/tmp/$P/rewrites")"; return 1; }
+  [ "$(cat "/tmp/$P/data")" -ge 8 ] || { echo "FAIL: data connections admitted: $(cat "/tmp/$P/data")"; return 1; }
+  # The PASV reply the client saw names the VIP, not the real server.
+  local seen
+  seen=$(in_client curl -sv --max-time 10 --disable-epsv "ftp://$VIP/who.txt" 2>&1)
+  grep -q "227 Entering Passive Mode (10,200,1,100," <<<"$seen" ||
+    { echo "FAIL: the client saw a 227 without the VIP: $seen"; return 1; }
 }
 
 test_a_nic_with_another_xdp_program_is_a_clear_startup_error() {

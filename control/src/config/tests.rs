@@ -447,3 +447,21 @@ fn vrrp_mistakes_are_named_with_their_place() {
     let e = errors(&shared_vip).join("\n");
     assert!(e.contains("also a virtual address"), "{e}");
 }
+
+#[test]
+fn the_ftp_helper_is_for_nat_tcp_services_only() {
+    let ok = OK.replace(
+        "port = 80\n",
+        "port = 21\nforwarding = \"nat\"\nftp = true\n",
+    );
+    assert!(parse(&ok).unwrap().services[0].ftp);
+    let dr = OK.replace(
+        "port = 80\n",
+        "port = 21\nforwarding = \"dr\"\nftp = true\n",
+    );
+    let e = errors(&dr).join("\n");
+    assert!(e.contains("ftp = true needs forwarding = \"nat\""), "{e}");
+    assert!(e.contains("firewall_mark"), "the DR recipe is named: {e}");
+    let udp = OK.replace("port = 80\n", "port = 21\nprotocol = \"udp\"\nftp = true\n");
+    assert!(errors(&udp).join("\n").contains("needs a TCP service"));
+}

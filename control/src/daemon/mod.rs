@@ -1167,7 +1167,10 @@ impl StatusSource for Shared {
                             format!("persistent {} mask {mask}", p.timeout)
                         }
                     })
-                    .unwrap_or_default(),
+                    .into_iter()
+                    .chain(s.ftp.then(|| "ftp".to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 forwarding: match s.forwarding {
                     Forwarding::Nat => "Masq",
                     Forwarding::Dr => "Route",

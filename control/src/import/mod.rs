@@ -175,6 +175,13 @@ fn virtual_server(o: &mut Out, n: &Node) {
                 match v.to_ascii_uppercase().as_str() {
                     "NAT" => {
                         let _ = writeln!(body, "forwarding = \"nat\"");
+                        if fwmark.is_none() && port == "21" {
+                            // keepalived relied on the ip_vs_ftp module.
+                            let _ = writeln!(
+                                body,
+                                "ftp = true  # NAT FTP helper (IPVS's ip_vs_ftp), see docs/ftp.md"
+                            );
+                        }
                     }
                     "DR" => {
                         let _ = writeln!(body, "forwarding = \"dr\"");

@@ -316,3 +316,14 @@ fn fwmark_services_get_a_marked_placeholder_rule() {
         out.toml
     );
 }
+
+#[test]
+fn a_nat_ftp_service_gets_the_helper() {
+    let conf =
+        "virtual_server 10.0.0.1 21 {\n  lb_kind NAT\n  real_server 192.168.1.20 21 {\n  }\n}\n";
+    let out = import(conf).unwrap();
+    let c = validate(&out.toml);
+    assert!(c.services[0].ftp, "{}", out.toml);
+    let web = conf.replace(" 21 {\n  lb_kind", " 80 {\n  lb_kind");
+    assert!(!validate(&import(&web).unwrap().toml).services[0].ftp);
+}
