@@ -88,6 +88,14 @@ test_vrrp_graceful_stop_hands_over_at_once_and_nopreempt_holds() {
   assert_eq "$(vrrp_state x1 VI_OUT)" BACKUP "nopreempt keeps the returning router backup"
   assert_eq "$(vrrp_state x2 VI_OUT)" MASTER
   holds_vip dir2 && ! holds_vip dir
+  # A reload that changes x2's instances: they leave gracefully and start
+  # again as backups, so x1 takes over; the dataplane keeps running.
+  sed -i 's/^priority = 200/priority = 100/' "/tmp/$P/x2.toml"
+  "$BIN/xlbctl" --socket "/tmp/$P/x2.sock" reload >/dev/null
+  wait_until 3 is_state x1 VI_OUT MASTER >/dev/null
+  wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
+  "$BIN/xlbctl" --socket "/tmp/$P/x2.sock" vrrp | grep -q "^VI_OUT .* 100/100 "
+  wait_until 3 vip_answers >/dev/null
 }
 
 # A VRRP-only xlb config (no interfaces, no dataplane: keepalived --vrrp).
@@ -243,8 +251,9 @@ CONF
 test_vrrp_track_interface_lowers_priority_or_faults() {
   LAB_HA=1 lab_up
   for d in x1 x2; do
-    local prio=100 track1="" track2=""
-    if [ "$d" = x1 ]; then prio=150; track1='track_interface = ["in0 weight -60"]'; track2='track_interface = ["in0"]'; fi
+    # Unicast adverts to the peer's address instead of 224.0.0.18.
+    local prio=100 track1="" track2="" peer='unicast_peer = ["10.200.1.1"]'
+    if [ "$d" = x1 ]; then prio=150; track1='track_interface = ["in0 weight -60"]'; track2='track_interface = ["in0"]'; peer='unicast_peer = ["10.200.1.3"]'; fi
     cat >"/tmp/$P/$d.toml" <<CONF
 [[vrrp_instance]]
 name = "VI_W"
@@ -252,6 +261,7 @@ interface = "out0"
 virtual_router_id = 51
 priority = $prio
 virtual_ipaddress = ["10.200.1.100/32"]
+$peer
 $track1
 [[vrrp_instance]]
 name = "VI_F"
@@ -259,6 +269,7 @@ interface = "out0"
 virtual_router_id = 52
 priority = $prio
 virtual_ipaddress = ["10.200.1.101/32"]
+$peer
 $track2
 CONF
   done
@@ -266,6 +277,13 @@ CONF
   wait_until 8 is_state x1 VI_W MASTER >/dev/null
   start_ha_xlbd dir2 x2 "/tmp/$P/x2.toml"
   wait_until 3 is_state x2 VI_F BACKUP >/dev/null
+  # The backup hears the master's unicast adverts (and so stays backup).
+  sleep 2
+  assert_eq "$(vrrp_state x2 VI_W)" BACKUP
+  "$BIN/xlbctl" --socket "/tmp/$P/x2.sock" vrrp --json | python3 -c '
+import json, sys
+i = json.load(sys.stdin)[0]
+assert i["adverts_received"] >= 2 and i["master"] == "10.200.1.1", i'
   ip -n "$P-dir" link set in0 down
   # Weight: 150 - 60 = 90 < 100, so the backup preempts (master-down).
   wait_until 6 is_state x2 VI_W MASTER >/dev/null

@@ -215,6 +215,10 @@ impl Engine {
             if self.instances.iter().any(|r| r.def.name == def.name) {
                 continue;
             }
+            if def.auth.is_some() {
+                tracing::warn!(instance = %def.name,
+                    "auth_type PASS sends the password in clear in every advert: it guards against mistakes, not attackers");
+            }
             let primary_guess = def.unicast_src.unwrap_or(IpAddr::from([0, 0, 0, 0]));
             let m = Instance::new(
                 MachineConfig {
