@@ -200,6 +200,8 @@ impl Worker {
                 }
                 let n = sock.rx.consume(&mut rx);
                 received += n;
+                let umem = &self.umem;
+                fwd.prefetch_batch(rx[..n].iter().filter_map(|d| umem.bytes(d.addr, d.len)));
                 for d in &rx[..n] {
                     // The whole rest of the UMEM frame: the FTP helper may
                     // grow a segment in place.

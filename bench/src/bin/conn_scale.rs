@@ -4,7 +4,10 @@
 //! For each table size N: create N NAT connections (one SYN each), then
 //! time `Forwarder::process` on data packets of randomly chosen existing
 //! connections (client side on the owner, reply side on a second worker).
-//! Prints ns/packet (best of 5 rounds) and the ratio to the smallest size.
+//! Prints ns/packet (best of 5 rounds) and the ratio to the smallest size,
+//! one packet at a time and in batches of 32 with `prefetch_batch` first
+//! (what the worker does with each RX batch; it prefetches only tables of
+//! at least `PREFETCH_FROM` connections).
 //! Usage: cargo run --release -p xlb-bench --bin conn_scale [MAX_N]
 
 use etherparse::PacketBuilder;
@@ -12,6 +15,8 @@ use std::hint::black_box;
 use std::time::Instant;
 use xlb_dataplane::conn::Timeouts;
 use xlb_dataplane::forward::{Forwarder, Verdict};
+
+const BATCH: usize = 32;
 use xlb_dataplane::sched::SchedulerKind;
 use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
 use xlb_dataplane::stats::{new_gauges, WorkerStats};
@@ -83,10 +88,17 @@ fn main() {
     let mut sizes = vec![1_000u32, 10_000, 100_000, 1_000_000, 10_000_000];
     sizes.retain(|&n| n <= max);
     println!(
-        "{:>10} {:>12} {:>12} {:>12} {:>10}",
-        "conns", "own ns/pkt", "peer ns/pkt", "bytes/conn", "own vs 1k"
+        "{:>10} {:>12} {:>12} {:>12} {:>10} {:>14} {:>14}",
+        "conns",
+        "own ns/pkt",
+        "peer ns/pkt",
+        "bytes/conn",
+        "own vs 1k",
+        "batched ns/pkt",
+        "batched vs 1k"
     );
     let mut base = None;
+    let mut base_batched = None;
     for &n in &sizes {
         let stats = WorkerStats::default();
         let mut owner = Forwarder::new(n as usize);
@@ -136,7 +148,26 @@ fn main() {
             }
             best
         };
+        let time_batched = |fwd: &mut Forwarder, frames: &[Vec<u8>]| {
+            let mut best = f64::MAX;
+            let mut work: Vec<Vec<u8>> = frames.to_vec();
+            for _ in 0..5 {
+                for (w, f) in work.iter_mut().zip(frames) {
+                    w.copy_from_slice(f);
+                }
+                let t = Instant::now();
+                for batch in work.chunks_mut(BATCH) {
+                    fwd.prefetch_batch(batch.iter().map(|w| &w[..]));
+                    for w in batch.iter_mut() {
+                        black_box(fwd.process(&snap, &stats, 2, 0, w));
+                    }
+                }
+                best = best.min(t.elapsed().as_nanos() as f64 / frames.len() as f64);
+            }
+            best
+        };
         let own = time(&mut owner, &fwd_frames);
+        let batched = time_batched(&mut owner, &fwd_frames);
         let peer = time(&mut other, &rep_frames);
         assert_eq!(
             stats.drops(xlb_dataplane::stats::DropReason::NoService),
@@ -144,10 +175,12 @@ fn main() {
             "every packet found its connection"
         );
         let b = *base.get_or_insert(own);
+        let bb = *base_batched.get_or_insert(batched);
         println!(
-            "{n:>10} {own:>12.1} {peer:>12.1} {:>12} {:>10.2}",
+            "{n:>10} {own:>12.1} {peer:>12.1} {:>12} {:>10.2} {batched:>14.1} {:>14.2}",
             owner.table.bytes_per_conn(),
-            own / b
+            own / b,
+            batched / bb
         );
     }
 }

@@ -6,12 +6,13 @@
 //! A NAT connection has two index entries (the client's tuple and the real
 //! server's reply tuple); DR has one.
 
+mod huge;
 pub mod persist;
 mod table;
 mod tcp_state;
 
 pub use persist::PersistTable;
-pub use table::{ConnTable, RemoteNote, SharedTable, TableFull};
+pub use table::{ConnTable, Place, RemoteNote, SharedTable, TableFull};
 pub use tcp_state::{Direction, TcpState, Timeouts};
 
 use crate::snapshot::{Forwarding, PortId, RealId, ServiceId};

@@ -14,6 +14,7 @@
 //! The hash is keyed with a per-table random seed, so a client cannot aim
 //! its flows at one bucket.
 
+use super::huge::HugeArray;
 use super::{Conn, FlowKey, Side, TcpState};
 use crate::snapshot::Forwarding;
 use std::hash::{BuildHasher, RandomState};
@@ -58,8 +59,8 @@ pub struct RemoteNote {
 
 /// The part of a table every worker can read.
 pub struct SharedTable {
-    buckets: Box<[Bucket]>,
-    slots: Box<[Slot]>,
+    buckets: HugeArray<Bucket>,
+    slots: HugeArray<Slot>,
     mask: usize,
     seed: u64,
 }
@@ -118,21 +119,11 @@ impl SharedTable {
         // Two index entries per NAT connection; load at most 5/7.
         let buckets = (2 * capacity).div_ceil(5).next_power_of_two().max(2);
         SharedTable {
-            buckets: (0..buckets)
-                .map(|_| Bucket {
-                    seq: AtomicU32::new(0),
-                    entries: Default::default(),
-                })
-                .collect(),
-            slots: (0..capacity)
-                .map(|_| Slot {
-                    seq: AtomicU32::new(0),
-                    expires: AtomicU32::new(0),
-                    remote_expires: AtomicU32::new(0),
-                    remote_flags: AtomicU32::new(0),
-                    words: Default::default(),
-                })
-                .collect(),
+            // SAFETY: buckets and slots are atomics only (all-zero: empty,
+            // sequence 0, not live) aligned to 64 bytes.
+            buckets: unsafe { HugeArray::zeroed(buckets) },
+            // SAFETY: as above.
+            slots: unsafe { HugeArray::zeroed(capacity) },
             mask: buckets - 1,
             seed: RandomState::new().hash_one(0x786c_625f_636f_6e6eu64),
         }
@@ -200,6 +191,34 @@ impl SharedTable {
         None
     }
 
+    /// Batched lookups, stage 1: start loading the key's two buckets, so
+    /// that by the time the batch is processed they are in cache. Returns
+    /// the key's place for stage 2.
+    #[inline]
+    pub fn prefetch_buckets(&self, key: &FlowKey) -> Place {
+        let (b1, b2, tag) = self.place(key);
+        prefetch(&self.buckets[b1]);
+        prefetch(&self.buckets[b2]);
+        Place { b1, b2, tag }
+    }
+
+    /// Stage 2 (after stage 1 for the whole batch): start loading the slots
+    /// the buckets name for this key's tag.
+    #[inline]
+    pub fn prefetch_slots(&self, p: Place) {
+        let Place { b1, b2, tag } = p;
+        for b in [b1, b2] {
+            for e in &self.buckets[b].entries {
+                let e = e.load(Relaxed);
+                if e != 0 && (e >> 32) as u32 == tag {
+                    if let Some(s) = self.slots.get(((e as u32) >> 1) as usize) {
+                        prefetch(s);
+                    }
+                }
+            }
+        }
+    }
+
     /// Find the connection `key` belongs to: (slot, which side, a copy).
     pub fn find(&self, key: &FlowKey) -> Option<(u32, Side, Conn)> {
         let (b1, b2, tag) = self.place(key);
@@ -249,6 +268,29 @@ impl SharedTable {
     }
 }
 
+/// Where a key's entries can be: stage 1's result, stage 2's input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Place {
+    b1: usize,
+    b2: usize,
+    tag: u32,
+}
+
+/// A hint to load the cache line of `p`.
+#[inline(always)]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint to the cache; it reads nothing the
+    // program sees and never faults, and `p` is a valid reference anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (p as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("connection table full ({0} entries)")]
 pub struct TableFull(pub usize);
@@ -277,6 +319,10 @@ impl ConnTable {
     /// The read-only view other workers use.
     pub fn shared(&self) -> Arc<SharedTable> {
         self.shared.clone()
+    }
+
+    pub fn shared_ref(&self) -> &SharedTable {
+        &self.shared
     }
 
     pub fn capacity(&self) -> usize {

@@ -23,6 +23,12 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
+/// Live connections from which a batch's lookups are prefetched: about
+/// 3 MB of table, beyond which lookups start missing the caches.
+pub const PREFETCH_FROM: usize = 32 * 1024;
+/// Frames prefetched per batch at most (the RX batch size).
+pub const PREFETCH_BATCH: usize = 64;
+
 /// Connections examined by the expiry sweep per batch.
 pub const SWEEP_BUDGET: usize = 64;
 /// Slots examined for a half-open entry to recycle when the table is full.
@@ -40,6 +46,8 @@ pub struct Forwarder {
     /// The FTP helper's sessions and expected data connections, shared by
     /// all workers.
     ftp: Option<Arc<crate::ftp::FtpHelper>>,
+    /// Scratch for `prefetch_batch` (no allocation per batch).
+    places: [crate::conn::Place; PREFETCH_BATCH],
 }
 
 /// Where the connection a packet belongs to lives.
@@ -58,6 +66,36 @@ impl Forwarder {
             schedulers: Vec::new(),
             generation: None,
             ftp: None,
+            places: [crate::conn::Place::default(); PREFETCH_BATCH],
+        }
+    }
+
+    /// Batched lookups for tables larger than the caches: before
+    /// processing a batch, start every frame's table cache misses at once
+    /// (buckets for all, then slots for all) so they overlap instead of
+    /// stalling packet after packet. A small table is in cache anyway and
+    /// skips this (it would only add work).
+    pub fn prefetch_batch<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) {
+        if self.table.len() < PREFETCH_FROM {
+            return;
+        }
+        let t = self.table.shared_ref();
+        let mut n = 0;
+        for buf in frames.take(PREFETCH_BATCH) {
+            if let Ok(f) = Frame::parse(buf) {
+                let key = FlowKey {
+                    src: f.src,
+                    dst: f.dst,
+                    sport: f.sport,
+                    dport: f.dport,
+                    proto: f.proto,
+                };
+                self.places[n] = t.prefetch_buckets(&key);
+                n += 1;
+            }
+        }
+        for p in &self.places[..n] {
+            t.prefetch_slots(*p);
         }
     }
 

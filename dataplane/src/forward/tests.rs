@@ -696,3 +696,36 @@ fn a_syn_flood_recycles_half_open_entries_and_spares_established_ones() {
         .sum();
     assert_eq!(total as usize, fwd.table.len());
 }
+
+#[test]
+fn prefetching_a_batch_changes_no_decision_and_survives_garbage() {
+    let snap = snapshot(Forwarding::Nat, 6, [1, 1]);
+    let stats = WorkerStats::default();
+    let mut fwd = Forwarder::new(1 << 16);
+    fwd.adopt(&snap);
+    let n = PREFETCH_FROM as u32 + 100;
+    let client = |i: u32| ([11, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5000);
+    for i in 0..n {
+        let mut f = tcp(client(i), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(
+            fwd.process(&snap, &stats, 1, OUTSIDE, &mut f),
+            Verdict::Forward(INSIDE)
+        );
+    }
+    let mut batch: Vec<Vec<u8>> = (0..40)
+        .map(|i| tcp(client(i * 997 % n), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A"))
+        .collect();
+    batch.push(vec![0xff; 7]);
+    fwd.prefetch_batch(batch.iter().map(|f| &f[..]));
+    for (i, f) in batch.iter_mut().enumerate() {
+        let v = fwd.process(&snap, &stats, 1, OUTSIDE, f);
+        if i < 40 {
+            assert_eq!(v, Verdict::Forward(INSIDE), "frame {i}");
+            // Round robin over two servers: connection k went to server k % 2.
+            let k = (i as u32 * 997) % n;
+            assert_eq!(inspect(f).dst.0, RS[(k % 2) as usize]);
+        } else {
+            assert!(matches!(v, Verdict::Drop(_)));
+        }
+    }
+}

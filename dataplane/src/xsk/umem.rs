@@ -59,6 +59,18 @@ impl Umem {
         addr & !(u64::from(self.frame_size) - 1)
     }
 
+    /// Read-only bytes of a received descriptor (see `bytes_mut`).
+    #[inline]
+    pub fn bytes(&self, addr: u64, len: u32) -> Option<&[u8]> {
+        let end = addr.checked_add(u64::from(len))?;
+        if end > self.len as u64 {
+            return None;
+        }
+        // SAFETY: [addr, end) lies inside our mapping (checked above); &self
+        // rules out a mutable slice of the UMEM being alive.
+        Some(unsafe { std::slice::from_raw_parts(self.area.add(addr as usize), len as usize) })
+    }
+
     /// The bytes of a received descriptor, or `None` if the kernel handed us
     /// something outside the UMEM (never expected; counted by the caller).
     #[inline]
