@@ -6,12 +6,23 @@
 #   forwarders in the director namespace, on core 0, one at a time:
 #     kernel IP forwarding, kernel iptables DNAT, dpdk-testpmd io-forward
 #     (no logic: the ceiling), xlbd NAT and xlbd DR (one busy-polling worker)
-# Prints each figure per run, then median/min/max and the ratios.
-# Usage: bench/lab.sh [RUNS]   (default 3; about 70 s per run). Needs root.
+# Prints each figure per run, then median/min/max and the ratios; then runs
+# bench/conns.sh (new connections/s and latency vs HAProxy and iptables,
+# loss under reload and health flaps) and conn_scale (1M vs 1k connections).
+# Ends with one line:
+#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R
+# Usage: bench/lab.sh [RUNS]   (default 3; about 70 s per forwarding run)
+#        bench/lab.sh --quick  (3 runs, short connection tests: under 10 min)
+#        bench/lab.sh --forwarding-only [RUNS]
+# Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+QUICK=0 FWD_ONLY=0
+[ "${1:-}" = "--quick" ] && { QUICK=1; shift; }
+[ "${1:-}" = "--forwarding-only" ] && { FWD_ONLY=1; shift; }
 RUNS=${1:-3}
+CONN_SECS=$([ "$QUICK" = 1 ] && echo 4 || echo 8)
 P=xlbb-$$-$RANDOM
 VIP=10.200.1.10
 OUT=bench/results; mkdir -p "$OUT" "/tmp/$P"
@@ -116,4 +127,23 @@ def ratio(a, b):
 print("nat_vs_testpmd=" + ratio("xlbd-nat", "testpmd"))
 print("dr_vs_testpmd=" + ratio("xlbd-dr", "testpmd"))
 print("nat_vs_iptables=" + ratio("xlbd-nat", "iptables"))
+def med(a, b):
+    return statistics.median(x / t for x, t in zip(res[a], res[b]) if t)
+with open(sys.argv[1] + ".summary", "w") as f:
+    f.write(f"nat_vs_testpmd={med('xlbd-nat', 'testpmd'):.2f} dr_vs_testpmd={med('xlbd-dr', 'testpmd'):.2f} "
+            f"nat_vs_iptables={med('xlbd-nat', 'iptables'):.2f}")
 PY
+cp "/tmp/$P/results" "$OUT/forwarding-$(date +%Y%m%d-%H%M%S).txt"
+fwd_summary=$(cat "/tmp/$P/results.summary")
+# The forwarding lab goes before the next one comes up.
+down; trap - EXIT
+[ "$FWD_ONLY" = 1 ] && { echo "$fwd_summary"; exit 0; }
+bench/conns.sh "$RUNS" "$CONN_SECS" | tee "/tmp/xlbb-conns-$$.txt"
+conns=$(sed -n 's/^conns_vs_haproxy=//p' "/tmp/xlbb-conns-$$.txt")
+taskset -c 1 "$ROOT/target/release/conn_scale" 1000000 | tee "/tmp/xlbb-scale-$$.txt"
+# The worker prefetches batches on large tables: its cost at 1M against 1k.
+scale=$(awk '$1 == 1000000 { printf "%.2f", $6 / b } $1 == 1000 { b = $2 }' "/tmp/xlbb-scale-$$.txt")
+cp "/tmp/xlbb-conns-$$.txt" "$OUT/conns-$(date +%Y%m%d-%H%M%S).txt"
+cp "/tmp/xlbb-scale-$$.txt" "$OUT/scale-$(date +%Y%m%d-%H%M%S).txt"
+echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale"
+rm -f "/tmp/xlbb-conns-$$.txt" "/tmp/xlbb-scale-$$.txt"

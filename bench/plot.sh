@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Charts from the newest bench results (bench/results/, written by
+# bench/lab.sh) into bench/charts/: side-by-side forwarding bars (median,
+# min-max whiskers) and the connection-table scaling curve. Needs gnuplot
+# (scripts/install-deps.sh --bench).
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p charts
+fwd=$(ls -t results/forwarding-*.txt | head -1)
+scale=$(ls -t results/scale-*.txt | head -1)
+conns=$(ls -t results/conns-*.txt 2>/dev/null | head -1 || true)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+python3 - "$fwd" >"$tmp/fwd.dat" <<'PY'
+import sys, statistics
+res = {}
+for line in open(sys.argv[1]):
+    n, v = line.split(); res.setdefault(n, []).append(int(v) / 1000)
+names = {"kernel": "kernel fwd", "iptables": "iptables DNAT", "testpmd": "testpmd io-fwd",
+         "xlbd-nat": "xlbd NAT", "xlbd-dr": "xlbd DR"}
+for i, (k, label) in enumerate(names.items()):
+    v = res[k]
+    print(f'{i} "{label}" {statistics.median(v):.1f} {min(v):.1f} {max(v):.1f}')
+PY
+awk 'NR > 1 { print $1, $2, $6 }' "$scale" >"$tmp/scale.dat"
+gnuplot <<EOT
+set terminal pngcairo size 800,450 font ",10"
+set output "charts/forwarding.png"
+set title "64-byte UDP through one forwarder on veth (kpps, median of runs, min-max)\n$(basename "$fwd")"
+set style fill solid 0.6
+set boxwidth 0.6
+set yrange [0:*]
+set ylabel "kpps"
+set xtics rotate by -20
+set grid ytics
+plot "$tmp/fwd.dat" using 1:3:xtic(2) with boxes notitle lc rgb "#4477aa", \
+     "" using 1:3:4:5 with yerrorbars notitle lc rgb "black" pt 0
+
+set output "charts/conn-scaling.png"
+set title "Forwarder cost per packet vs live connections\n$(basename "$scale")"
+set logscale x
+set xlabel "live connections"
+set ylabel "ns per packet"
+set yrange [0:*]
+set xtics rotate by 0
+set key top left
+plot "$tmp/scale.dat" using 1:2 with linespoints title "one packet at a time", \
+     "" using 1:3 with linespoints title "batched with prefetch (worker: tables >= 32k)"
+EOT
+echo "charts/forwarding.png charts/conn-scaling.png from $fwd, $scale ${conns:+($conns)}"
