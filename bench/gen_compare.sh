@@ -21,10 +21,10 @@ clang -O2 -target bpf -I/usr/include/"$(gcc -dumpmachine)" -c bench/xdp_sink.c -
 ip -n "$P-b" link set dev s0 xdp obj "/tmp/$P/sink.o" sec xdp
 MAC=$(ip -n "$P-b" link show s0 | awk '/ether/{print $2}')
 rx() { ip netns exec "$P-b" cat /sys/class/net/s0/statistics/rx_packets; }
-count() { # runs "$@" in the background, prints the sink's pps over SECS
-  "$@" >"/tmp/$P/gen.log" 2>&1 &
+count() { # runs "$@" for SECS + 4 s, prints the sink's pps over SECS
+  timeout -s INT $((SECS + 4)) "$@" >"/tmp/$P/gen.log" 2>&1 </dev/null &
   local g=$! a b; sleep 3; a=$(rx); sleep "$SECS"; b=$(rx)
-  kill "$g" 2>/dev/null || true; wait "$g" 2>/dev/null || true
+  wait "$g" 2>/dev/null || true
   echo $(( (b - a) / SECS ))
 }
 tp=$(count ip netns exec "$P-a" taskset -c 1 dpdk-testpmd --file-prefix "$P" --no-huge -m 1024 --no-pci \

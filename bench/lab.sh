@@ -65,6 +65,12 @@ protocol = "udp"
 scheduler = "rr"
 [[virtual_server.real_server]]
 address = "10.200.2.2"
+[[virtual_server]]
+address = "$VIP"
+port = 80             # the TCP SYN/ACK mix (trafgen)
+scheduler = "rr"
+[[virtual_server.real_server]]
+address = "10.200.2.2"
 EOT
 # The same service in DR mode (DR keeps the port: 9 -> 9 already).
 sed 's/^scheduler = "rr"/scheduler = "rr"\nforwarding = "dr"/' "/tmp/$P/xlb.toml" >"/tmp/$P/xlb-dr.toml"
@@ -76,12 +82,29 @@ gen() {
     --eth-peer=0,"$D0" --tx-ip=10.200.1.2,"$1" --auto-start --nb-cores=1 -i \
     >"/tmp/$P/gen.log" 2>&1 < <(sleep 13; echo quit)
 }
+# TCP mix from trafgen (AF_PACKET; testpmd txonly sends only UDP): per 5
+# packets one SYN of a new connection, one SYN and three ACKs of an existing
+# one, so the forwarders create connections at a fifth of the packet rate
+# (xlbd's table recycles half-open entries when full: the SYN-flood path).
+gen_tcp() {
+  local d
+  for d in 1 2 3 4 5; do
+    case $d in
+      1) echo "{ eth(da=$D0), ipv4(saddr=10.200.1.2, daddr=$1, ttl=64), tcp(sp=dinc(1024, 65000), dp=80, syn), fill(0x00, 6) }" ;;
+      2) echo "{ eth(da=$D0), ipv4(saddr=10.200.1.2, daddr=$1, ttl=64), tcp(sp=5000, dp=80, syn), fill(0x00, 6) }" ;;
+      *) echo "{ eth(da=$D0), ipv4(saddr=10.200.1.2, daddr=$1, ttl=64), tcp(sp=5000, dp=80, ack, seq=2, ackseq=1), fill(0x00, 6) }" ;;
+    esac
+  done >"/tmp/$P/tcp.cfg"
+  ip netns exec "$P-cli" timeout -s INT 13 taskset -c 1 trafgen --dev c0 --conf "/tmp/$P/tcp.cfg" \
+    --cpus 1 -q >"/tmp/$P/gen.log" 2>&1 </dev/null
+}
+GEN=gen
 pin_neigh() { ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent; }
 measure() { # name dst-ip -> prints pps
   # testpmd's net_af_xdp bounces the link, which flushes even permanent
   # neighbour entries; the sink drops ARP, so pin the entry every time.
   pin_neigh
-  gen "$2" &
+  "$GEN" "$2" &
   local g=$! a; sleep 6; a=$(rx); sleep 5; local b; b=$(rx); wait $g || true
   echo $(( (b - a) / 5 ))
 }
@@ -133,6 +156,37 @@ with open(sys.argv[1] + ".summary", "w") as f:
     f.write(f"nat_vs_testpmd={med('xlbd-nat', 'testpmd'):.2f} dr_vs_testpmd={med('xlbd-dr', 'testpmd'):.2f} "
             f"nat_vs_iptables={med('xlbd-nat', 'iptables'):.2f}")
 PY
+# The same forwarders under the TCP SYN/ACK mix (one run with --quick).
+GEN=gen_tcp
+TCP_RUNS=$([ "$QUICK" = 1 ] && echo 1 || echo "$RUNS")
+for run in $(seq "$TCP_RUNS"); do
+  t_kernel=$(measure kernel 10.200.2.2)
+  ipt -t nat -A PREROUTING -d "$VIP" -p tcp -j DNAT --to-destination 10.200.2.2
+  t_ipt=$(measure iptables "$VIP")
+  ipt -t nat -F PREROUTING
+  ip netns exec "$P-dir" timeout 30 dpdk-testpmd --file-prefix "$P-fwd" --no-huge -m 1024 --no-pci \
+    -l 0,1 --main-lcore 1 --vdev net_af_xdp0,iface=out0 --vdev net_af_xdp1,iface=in0 -- \
+    --forward-mode=io --auto-start --nb-cores=1 -i >"/tmp/$P/fwd.log" 2>&1 < <(sleep 24; echo quit) &
+  fwd=$!; sleep 4
+  t_tp=$(measure testpmd 10.200.2.2)
+  wait $fwd || true
+  for mode in nat dr; do
+    cfg=/tmp/$P/xlb.toml; [ "$mode" = dr ] && cfg=/tmp/$P/xlb-dr.toml
+    pin_neigh
+    ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "$cfg" \
+      --socket "/tmp/$P/xlbd.sock" >"/tmp/$P/xlbd.log" 2>&1 &
+    xlbd=$!; sleep 2
+    printf -v "t_$mode" '%s' "$(measure "xlbd-$mode" "$VIP")"
+    "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --workers >"/tmp/$P/xlbd-tcp-$mode-$run.txt" || true
+    kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
+  done
+  echo "tcp mix run $run: kernel=$t_kernel iptables=$t_ipt testpmd=$t_tp xlbd-nat=$t_nat xlbd-dr=$t_dr pps" \
+    "(nat/testpmd $(awk -v a="$t_nat" -v b="$t_tp" 'BEGIN { printf "%.2f", a / b }')," \
+    "nat/iptables $(awk -v a="$t_nat" -v b="$t_ipt" 'BEGIN { printf "%.2f", a / b }'))"
+  for n in kernel ipt tp nat dr; do v="t_$n"; echo "tcp-$n ${!v}"; done >>"/tmp/$P/results-tcp"
+done
+grep -h "conns\|drops" "/tmp/$P"/xlbd-tcp-*-"$TCP_RUNS".txt || true
+cat "/tmp/$P/results-tcp" >>"/tmp/$P/results"
 cp "/tmp/$P/results" "$OUT/forwarding-$(date +%Y%m%d-%H%M%S).txt"
 fwd_summary=$(cat "/tmp/$P/results.summary")
 # The forwarding lab goes before the next one comes up.

@@ -2,12 +2,12 @@
 # Charts from the newest bench results (bench/results/, written by
 # bench/lab.sh) into bench/charts/: side-by-side forwarding bars (median,
 # min-max whiskers) and the connection-table scaling curve. Needs gnuplot
-# (scripts/install-deps.sh --bench).
+# (scripts/install-deps.sh --bench). Usage: bench/plot.sh [FORWARDING_FILE] [SCALE_FILE]
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p charts
-fwd=$(ls -t results/forwarding-*.txt | head -1)
-scale=$(ls -t results/scale-*.txt | head -1)
+fwd=${1:-$(ls -t results/forwarding-*.txt | head -1)}
+scale=${2:-$(ls -t results/scale-*.txt | head -1)}
 conns=$(ls -t results/conns-*.txt 2>/dev/null | head -1 || true)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 python3 - "$fwd" >"$tmp/fwd.dat" <<'PY'

@@ -3,7 +3,7 @@
 # Idempotent: only missing packages are installed. Needs root.
 set -euo pipefail
 pkgs=(clang llvm libbpf-dev linux-libc-dev gcc iproute2 ethtool curl python3 iptables vsftpd keepalived tcpdump)
-[ "${1:-}" = "--bench" ] && pkgs+=(dpdk wrk nginx-light haproxy gnuplot-nox)
+[ "${1:-}" = "--bench" ] && pkgs+=(dpdk wrk nginx-light haproxy gnuplot-nox netsniff-ng)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
