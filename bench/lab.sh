@@ -108,18 +108,20 @@ measure() { # name dst-ip -> prints pps
   local g=$! a; sleep 6; a=$(rx); sleep 5; local b; b=$(rx); wait $g || true
   echo $(( (b - a) / 5 ))
 }
-declare -A res
+declare -A res fr
 ipt() { ip netns exec "$P-dir" iptables "$@"; }
-for run in $(seq "$RUNS"); do
-  res[kernel,$run]=$(measure kernel 10.200.2.2)
-  ipt -t nat -A PREROUTING -d "$VIP" -p udp -j DNAT --to-destination 10.200.2.2
-  res[iptables,$run]=$(measure iptables "$VIP")
+# forwarders PROTO TAG: measure every forwarder once with $GEN into fr[name]
+# (iptables DNAT matches PROTO); xlbd's counters go to /tmp/$P/xlbd-TAG-MODE.txt.
+forwarders() {
+  fr[kernel]=$(measure kernel 10.200.2.2)
+  ipt -t nat -A PREROUTING -d "$VIP" -p "$1" -j DNAT --to-destination 10.200.2.2
+  fr[iptables]=$(measure iptables "$VIP")
   ipt -t nat -F PREROUTING
   ip netns exec "$P-dir" timeout 30 dpdk-testpmd --file-prefix "$P-fwd" --no-huge -m 1024 --no-pci \
     -l 0,1 --main-lcore 1 --vdev net_af_xdp0,iface=out0 --vdev net_af_xdp1,iface=in0 -- \
     --forward-mode=io --auto-start --nb-cores=1 -i >"/tmp/$P/fwd.log" 2>&1 < <(sleep 24; echo quit) &
-  fwd=$!; sleep 4
-  res[testpmd,$run]=$(measure testpmd 10.200.2.2)
+  local fwd=$! mode cfg; sleep 4
+  fr[testpmd]=$(measure testpmd 10.200.2.2)
   wait $fwd || true
   for mode in nat dr; do
     cfg=/tmp/$P/xlb.toml; [ "$mode" = dr ] && cfg=/tmp/$P/xlb-dr.toml
@@ -127,14 +129,20 @@ for run in $(seq "$RUNS"); do
     ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "$cfg" \
       --socket "/tmp/$P/xlbd.sock" >"/tmp/$P/xlbd.log" 2>&1 &
     xlbd=$!; sleep 2
-    res[xlbd-$mode,$run]=$(measure "xlbd-$mode" "$VIP")
-    "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --stats --workers >"/tmp/$P/xlbd-$mode-$run.txt" || true
+    fr[xlbd-$mode]=$(measure "xlbd-$mode" "$VIP")
+    "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --stats --workers >"/tmp/$P/xlbd-$2-$mode.txt" || true
     kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
   done
-  echo "run $run: kernel=${res[kernel,$run]} iptables=${res[iptables,$run]} testpmd=${res[testpmd,$run]} xlbd-nat=${res[xlbd-nat,$run]} xlbd-dr=${res[xlbd-dr,$run]} pps"
-  for n in kernel iptables testpmd xlbd-nat xlbd-dr; do echo "$n ${res[$n,$run]}"; done >>"/tmp/$P/results"
+}
+for run in $(seq "$RUNS"); do
+  forwarders udp "udp-$run"
+  for n in kernel iptables testpmd xlbd-nat xlbd-dr; do
+    res[$n,$run]=${fr[$n]}
+    echo "$n ${fr[$n]}" >>"/tmp/$P/results"
+  done
+  echo "run $run: kernel=${fr[kernel]} iptables=${fr[iptables]} testpmd=${fr[testpmd]} xlbd-nat=${fr[xlbd-nat]} xlbd-dr=${fr[xlbd-dr]} pps"
 done
-grep -hE "drops|worker" "/tmp/$P/xlbd-nat-$RUNS.txt" "/tmp/$P/xlbd-dr-$RUNS.txt" || true
+grep -hE "drops|worker" "/tmp/$P/xlbd-udp-$RUNS-nat.txt" "/tmp/$P/xlbd-udp-$RUNS-dr.txt" || true
 python3 - "/tmp/$P/results" <<'PY'
 import sys, statistics
 res = {}
@@ -160,32 +168,13 @@ PY
 GEN=gen_tcp
 TCP_RUNS=$([ "$QUICK" = 1 ] && echo 1 || echo "$RUNS")
 for run in $(seq "$TCP_RUNS"); do
-  t_kernel=$(measure kernel 10.200.2.2)
-  ipt -t nat -A PREROUTING -d "$VIP" -p tcp -j DNAT --to-destination 10.200.2.2
-  t_ipt=$(measure iptables "$VIP")
-  ipt -t nat -F PREROUTING
-  ip netns exec "$P-dir" timeout 30 dpdk-testpmd --file-prefix "$P-fwd" --no-huge -m 1024 --no-pci \
-    -l 0,1 --main-lcore 1 --vdev net_af_xdp0,iface=out0 --vdev net_af_xdp1,iface=in0 -- \
-    --forward-mode=io --auto-start --nb-cores=1 -i >"/tmp/$P/fwd.log" 2>&1 < <(sleep 24; echo quit) &
-  fwd=$!; sleep 4
-  t_tp=$(measure testpmd 10.200.2.2)
-  wait $fwd || true
-  for mode in nat dr; do
-    cfg=/tmp/$P/xlb.toml; [ "$mode" = dr ] && cfg=/tmp/$P/xlb-dr.toml
-    pin_neigh
-    ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "$cfg" \
-      --socket "/tmp/$P/xlbd.sock" >"/tmp/$P/xlbd.log" 2>&1 &
-    xlbd=$!; sleep 2
-    printf -v "t_$mode" '%s' "$(measure "xlbd-$mode" "$VIP")"
-    "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --workers >"/tmp/$P/xlbd-tcp-$mode-$run.txt" || true
-    kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
-  done
-  echo "tcp mix run $run: kernel=$t_kernel iptables=$t_ipt testpmd=$t_tp xlbd-nat=$t_nat xlbd-dr=$t_dr pps" \
-    "(nat/testpmd $(awk -v a="$t_nat" -v b="$t_tp" 'BEGIN { printf "%.2f", a / b }')," \
-    "nat/iptables $(awk -v a="$t_nat" -v b="$t_ipt" 'BEGIN { printf "%.2f", a / b }'))"
-  for n in kernel ipt tp nat dr; do v="t_$n"; echo "tcp-$n ${!v}"; done >>"/tmp/$P/results-tcp"
+  forwarders tcp "tcp-$run"
+  for n in kernel iptables testpmd xlbd-nat xlbd-dr; do echo "tcp-$n ${fr[$n]}"; done >>"/tmp/$P/results-tcp"
+  echo "tcp mix run $run: kernel=${fr[kernel]} iptables=${fr[iptables]} testpmd=${fr[testpmd]} xlbd-nat=${fr[xlbd-nat]} xlbd-dr=${fr[xlbd-dr]} pps" \
+    "(nat/testpmd $(awk -v a="${fr[xlbd-nat]}" -v b="${fr[testpmd]}" 'BEGIN { printf "%.2f", a / b }')," \
+    "nat/iptables $(awk -v a="${fr[xlbd-nat]}" -v b="${fr[iptables]}" 'BEGIN { printf "%.2f", a / b }'))"
 done
-grep -h "conns\|drops" "/tmp/$P"/xlbd-tcp-*-"$TCP_RUNS".txt || true
+grep -h "conns\|drops" "/tmp/$P/xlbd-tcp-$TCP_RUNS-nat.txt" "/tmp/$P/xlbd-tcp-$TCP_RUNS-dr.txt" || true
 cat "/tmp/$P/results-tcp" >>"/tmp/$P/results"
 cp "/tmp/$P/results" "$OUT/forwarding-$(date +%Y%m%d-%H%M%S).txt"
 fwd_summary=$(cat "/tmp/$P/results.summary")

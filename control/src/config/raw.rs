@@ -30,6 +30,8 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawVrrpGlobal {
     pub version: Option<Spanned<u32>>,
+    // The garp_* keys repeat in RawVrrpInstance (per-instance overrides):
+    // serde's flatten would lose the spans errors point at.
     pub router_id: Option<String>,
     /// Announcements per burst after taking over.
     pub garp_master_repeat: Option<Spanned<u32>>,

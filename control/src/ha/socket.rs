@@ -224,12 +224,7 @@ impl VrrpSocket {
         // SAFETY: buf is writable for its length.
         let n = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(None)
-            } else {
-                Err(e)
-            };
+            return nothing_or_error();
         }
         parse_ipv4(&buf[..n as usize])
             .map(Some)
@@ -256,12 +251,7 @@ impl VrrpSocket {
         // SAFETY: every pointer in mh is valid for the lengths given.
         let n = unsafe { libc::recvmsg(self.fd(), &mut mh, 0) };
         if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(None)
-            } else {
-                Err(e)
-            };
+            return nothing_or_error();
         }
         let (mut ttl, mut dst) = (0u8, Ipv6Addr::UNSPECIFIED);
         // SAFETY: walking the control messages the kernel wrote into cbuf,
@@ -290,6 +280,16 @@ impl VrrpSocket {
             ttl,
             msg: buf[..n as usize].to_vec(),
         }))
+    }
+}
+
+/// A failed receive: nothing waiting (`Ok(None)`) or a real error.
+fn nothing_or_error() -> io::Result<Option<Received>> {
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        Ok(None)
+    } else {
+        Err(e)
     }
 }
 

@@ -28,6 +28,20 @@ pub struct FlowKey {
     pub proto: u8,
 }
 
+impl FlowKey {
+    /// The 5-tuple of a parsed frame.
+    #[inline]
+    pub fn of(f: &crate::wire::Frame) -> FlowKey {
+        FlowKey {
+            src: f.src,
+            dst: f.dst,
+            sport: f.sport,
+            dport: f.dport,
+            proto: f.proto,
+        }
+    }
+}
+
 /// Which tuple of a connection an index entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

@@ -307,6 +307,15 @@ mod tests {
             }
         }
 
+        /// A lab whose client opened the control connection
+        /// CLIENT:40000 -> VIP:21 (SYN at sequence 100).
+        fn with_control() -> Lab {
+            let mut lab = Lab::new();
+            lab.send(true, (CLIENT, 40000), (VIP, 21), true, 100, 0, b"")
+                .expect("the control SYN is forwarded");
+            lab
+        }
+
         /// Send one TCP segment; the output frame and its port.
         #[allow(clippy::too_many_arguments)]
         fn send(
@@ -372,9 +381,7 @@ mod tests {
 
     #[test]
     fn passive_227_names_the_vip_shifts_sequence_numbers_and_admits_the_data_connection() {
-        let mut lab = Lab::new();
-        lab.send(true, (CLIENT, 40000), (VIP, 21), true, 100, 0, b"")
-            .unwrap();
+        let mut lab = Lab::with_control();
         let line = b"227 Entering Passive Mode (10,0,2,11,39,16).\r\n";
         let (port, out) = lab
             .send(false, (RS, 21), (CLIENT, 40000), false, 5000, 200, line)
@@ -446,9 +453,7 @@ mod tests {
 
     #[test]
     fn epsv_needs_no_rewrite_but_announces_the_port() {
-        let mut lab = Lab::new();
-        lab.send(true, (CLIENT, 40000), (VIP, 21), true, 100, 0, b"")
-            .unwrap();
+        let mut lab = Lab::with_control();
         let line = b"229 Entering Extended Passive Mode (|||10042|)\r\n";
         let (_, out) = lab
             .send(false, (RS, 21), (CLIENT, 40000), false, 5000, 200, line)
@@ -463,9 +468,7 @@ mod tests {
 
     #[test]
     fn active_port_lets_the_server_connect_back_as_vip_20() {
-        let mut lab = Lab::new();
-        lab.send(true, (CLIENT, 40000), (VIP, 21), true, 100, 0, b"")
-            .unwrap();
+        let mut lab = Lab::with_control();
         let (_, out) = lab
             .send(
                 true,
@@ -506,9 +509,7 @@ mod tests {
 
     #[test]
     fn a_port_naming_another_host_is_pointed_back_at_the_client() {
-        let mut lab = Lab::new();
-        lab.send(true, (CLIENT, 40000), (VIP, 21), true, 100, 0, b"")
-            .unwrap();
+        let mut lab = Lab::with_control();
         // FTP bounce: make the server connect to 192.0.2.9:80.
         let (_, out) = lab
             .send(
@@ -557,9 +558,7 @@ mod tests {
 
     #[test]
     fn a_line_split_across_segments_is_counted_and_left_alone() {
-        let mut lab = Lab::new();
-        lab.send(true, (CLIENT, 40000), (VIP, 21), true, 100, 0, b"")
-            .unwrap();
+        let mut lab = Lab::with_control();
         let (_, out) = lab
             .send(
                 true,
@@ -577,9 +576,7 @@ mod tests {
 
     #[test]
     fn without_room_to_grow_the_reply_goes_out_unchanged() {
-        let mut lab = Lab::new();
-        lab.send(true, (CLIENT, 40000), (VIP, 21), true, 100, 0, b"")
-            .unwrap();
+        let mut lab = Lab::with_control();
         let line = b"227 Entering Passive Mode (10,0,2,11,39,16).\r\n";
         let mut frame = Vec::new();
         PacketBuilder::ethernet2(RS_MAC, IN_MAC)

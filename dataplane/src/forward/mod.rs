@@ -83,14 +83,7 @@ impl Forwarder {
         let mut n = 0;
         for buf in frames.take(PREFETCH_BATCH) {
             if let Ok(f) = Frame::parse(buf) {
-                let key = FlowKey {
-                    src: f.src,
-                    dst: f.dst,
-                    sport: f.sport,
-                    dport: f.dport,
-                    proto: f.proto,
-                };
-                self.places[n] = t.prefetch_buckets(&key);
+                self.places[n] = t.prefetch_buckets(&FlowKey::of(&f));
                 n += 1;
             }
         }
@@ -180,13 +173,7 @@ impl Forwarder {
         if f.ip_options {
             stats.ip_options.add(1);
         }
-        let key = FlowKey {
-            src: f.src,
-            dst: f.dst,
-            sport: f.sport,
-            dport: f.dport,
-            proto: f.proto,
-        };
+        let key = FlowKey::of(&f);
         let gauges = &snap.gauges;
         let persist = self.persist.as_deref();
         let hit = self.table.lookup(&key, now, |c| {
