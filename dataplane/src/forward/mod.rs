@@ -181,6 +181,19 @@ impl Forwarder {
             stats.conns_expired.add(1);
             template_outlives(persist, snap, c, now);
         });
+        // A client reusing the ports of a connection in TIME_WAIT (or reset)
+        // starts a new one: schedule it afresh, as IPVS's conn_reuse_mode
+        // does, rather than send it to the old (maybe removed) server.
+        let hit = match hit {
+            Some((idx, Side::Client, c)) if reuses_ports(&c, &f) => {
+                let old = self.table.remove(idx).expect("live");
+                gauges[old.real as usize].change(Some(old.is_active()), None);
+                stats.conns_expired.add(1);
+                template_outlives(persist, snap, &old, now);
+                None
+            }
+            h => h,
+        };
         // What the table holds, to write back only what changed.
         let mut stored = None;
         let (owner, side, mut conn) = match hit {
@@ -412,6 +425,14 @@ impl Forwarder {
         stats.services[conn.service as usize].conns.add(1);
         Ok(idx)
     }
+}
+
+/// A client's bare SYN on a TCP connection that has ended.
+#[inline]
+fn reuses_ports(c: &Conn, f: &Frame) -> bool {
+    c.proto == IPPROTO_TCP
+        && f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) == TcpHdr::SYN
+        && matches!(c.state, TcpState::TimeWait | TcpState::Close)
 }
 
 /// The persistence of the service a connection belongs to.

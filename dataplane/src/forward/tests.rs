@@ -729,3 +729,38 @@ fn prefetching_a_batch_changes_no_decision_and_survives_garbage() {
         }
     }
 }
+
+#[test]
+fn a_syn_reusing_the_ports_of_an_ended_connection_is_scheduled_afresh() {
+    let snap = snapshot(Forwarding::Nat, 6, [1, 1]);
+    let stats = WorkerStats::default();
+    let mut fwd = Forwarder::new(64);
+    fwd.adopt(&snap);
+    let c = (CLIENT, 40000);
+    let mut send = |f: &mut Vec<u8>, port| fwd.process(&snap, &stats, 1, port, f);
+    let mut syn = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(send(&mut syn, OUTSIDE), Verdict::Forward(INSIDE));
+    let first = inspect(&syn).dst.0;
+    let rs = if first == RS[0] { 0 } else { 1 };
+    // Established, then closed by both sides: TIME_WAIT.
+    assert_eq!(
+        send(&mut tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "A"), OUTSIDE),
+        Verdict::Forward(INSIDE)
+    );
+    assert_eq!(
+        send(&mut tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "FA"), OUTSIDE),
+        Verdict::Forward(INSIDE)
+    );
+    let mut fin = tcp((RS[rs], 8080), c, (RS_MAC[rs], IN_MAC), "FA");
+    assert_eq!(send(&mut fin, INSIDE), Verdict::Forward(OUTSIDE));
+    // A retransmitted SYN-less packet still belongs to the old connection...
+    let mut late = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(send(&mut late, OUTSIDE), Verdict::Forward(INSIDE));
+    assert_eq!(inspect(&late).dst.0, first);
+    // ...but a new SYN on the same ports is a new connection: round robin
+    // now picks the other server.
+    let mut again = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(send(&mut again, OUTSIDE), Verdict::Forward(INSIDE));
+    assert_ne!(inspect(&again).dst.0, first);
+    assert_eq!(stats.conns_created.get(), 2);
+}
