@@ -6,6 +6,7 @@ use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use xlb_dataplane::wire::checksum::checksum_of;
 
 const BROADCAST: [u8; 6] = [0xff; 6];
 /// 33:33 + the low 32 bits of ff02::1 (all nodes).
@@ -29,13 +30,6 @@ pub fn garp_frame(mac: [u8; 6], addr: Ipv4Addr) -> Vec<u8> {
     f
 }
 
-fn sum16(data: &[u8], mut acc: u32) -> u32 {
-    for c in data.chunks(2) {
-        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    acc
-}
-
 /// An unsolicited neighbour advertisement for `addr` to all nodes, with
 /// the Override flag so neighbours replace the old router's MAC.
 pub fn unsolicited_na_frame(mac: [u8; 6], addr: Ipv6Addr) -> Vec<u8> {
@@ -44,14 +38,12 @@ pub fn unsolicited_na_frame(mac: [u8; 6], addr: Ipv6Addr) -> Vec<u8> {
     icmp.extend_from_slice(&addr.octets());
     icmp.extend_from_slice(&[2, 1]);
     icmp.extend_from_slice(&mac);
-    let mut acc = sum16(&addr.octets(), 0);
-    acc = sum16(&ALL_NODES.octets(), acc);
-    acc += icmp.len() as u32 + 58;
-    acc = sum16(&icmp, acc);
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    icmp[2..4].copy_from_slice(&(!(acc as u16)).to_be_bytes());
+    // Pseudo-header: source, destination, upper-layer length, next header.
+    let mut tail = [0u8; 8];
+    tail[..4].copy_from_slice(&(icmp.len() as u32).to_be_bytes());
+    tail[7] = 58;
+    let c = checksum_of(&[&addr.octets(), &ALL_NODES.octets(), &tail, &icmp]);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
 
     let mut f = Vec::with_capacity(14 + 40 + icmp.len());
     f.extend_from_slice(&ALL_NODES_MAC);

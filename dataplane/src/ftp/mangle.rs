@@ -2,7 +2,7 @@
 //! frame and needs full IP and TCP checksums), and its sequence and
 //! acknowledgement numbers (incremental checksum updates).
 
-use crate::wire::checksum::{checksum, sum, update32};
+use crate::wire::checksum::{checksum, checksum_of, update32};
 use crate::wire::{Frame, Ipv4Hdr, TcpHdr};
 use zerocopy::{FromBytes, Ref};
 
@@ -63,11 +63,7 @@ fn tcp_checksum(buf: &mut [u8], f: &Frame) {
     pseudo[4..8].copy_from_slice(&buf[f.l3 + 16..f.l3 + 20]);
     pseudo[9] = 6;
     pseudo[10..12].copy_from_slice(&(seg_len as u16).to_be_bytes());
-    let mut acc = sum(&pseudo) + sum(&buf[f.l4..]);
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    let c = !(acc as u16);
+    let c = checksum_of(&[&pseudo, &buf[f.l4..]]);
     buf[f.l4 + 16..f.l4 + 18].copy_from_slice(&c.to_be_bytes());
 }
 

@@ -26,6 +26,12 @@ pub fn checksum(data: &[u8]) -> u16 {
     !(sum(data) as u16)
 }
 
+/// Full checksum over consecutive pieces (a pseudo-header, then a
+/// segment); every piece but the last must have an even length.
+pub fn checksum_of(pieces: &[&[u8]]) -> u16 {
+    !(fold(pieces.iter().map(|p| sum(p)).sum()) as u16)
+}
+
 /// Checksum after one 16-bit word changed from `old` to `new`.
 #[inline]
 pub fn update16(check: u16, old: u16, new: u16) -> u16 {
@@ -76,5 +82,11 @@ mod tests {
     #[test]
     fn odd_length_sum_pads_with_zero() {
         assert_eq!(sum(&[0x01]), 0x0100);
+    }
+
+    #[test]
+    fn pieces_sum_like_the_whole() {
+        assert_eq!(checksum_of(&[&IP[..8], &IP[8..]]), checksum(&IP));
+        assert_eq!(checksum_of(&[&IP]), 0xb861);
     }
 }
