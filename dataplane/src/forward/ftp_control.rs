@@ -6,7 +6,7 @@ use crate::conn::{Conn, Side, TcpState};
 use crate::ftp::{mangle, text, Expect, Expected};
 use crate::snapshot::{Forwarding, PortId, Snapshot};
 use crate::stats::WorkerStats;
-use crate::wire::{Frame, TcpHdr, IPPROTO_TCP};
+use crate::wire::{Frame, IPPROTO_TCP};
 
 impl Forwarder {
     /// A SYN no service claims: is it a data connection an FTP control
@@ -22,7 +22,7 @@ impl Forwarder {
         buf: &[u8],
     ) -> Option<(Owner, Side, Conn)> {
         let helper = self.ftp.clone()?;
-        if f.proto != IPPROTO_TCP || f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) != TcpHdr::SYN {
+        if f.proto != IPPROTO_TCP || !super::is_bare_syn(f) {
             return None;
         }
         let passive = Expect::FromClient {

@@ -176,20 +176,19 @@ impl Forwarder {
         let key = FlowKey::of(&f);
         let gauges = &snap.gauges;
         let persist = self.persist.as_deref();
-        let hit = self.table.lookup(&key, now, |c| {
+        // A connection leaving the table: counts and its template.
+        let ended = |c: &Conn| {
             gauges[c.real as usize].change(Some(c.is_active()), None);
             stats.conns_expired.add(1);
             template_outlives(persist, snap, c, now);
-        });
+        };
+        let hit = self.table.lookup(&key, now, ended);
         // A client reusing the ports of a connection in TIME_WAIT (or reset)
         // starts a new one: schedule it afresh, as IPVS's conn_reuse_mode
         // does, rather than send it to the old (maybe removed) server.
         let hit = match hit {
             Some((idx, Side::Client, c)) if reuses_ports(&c, &f) => {
-                let old = self.table.remove(idx).expect("live");
-                gauges[old.real as usize].change(Some(old.is_active()), None);
-                stats.conns_expired.add(1);
-                template_outlives(persist, snap, &old, now);
+                ended(&self.table.remove(idx).expect("live"));
                 None
             }
             h => h,
@@ -342,7 +341,7 @@ impl Forwarder {
             .ok_or((DropReason::NoService, None))?;
         let fail = |r| (r, Some(svc.id));
         // As IPVS without sloppy_tcp: only a SYN starts a TCP connection.
-        if f.proto == IPPROTO_TCP && f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) != TcpHdr::SYN {
+        if f.proto == IPPROTO_TCP && !is_bare_syn(f) {
             return Err(fail(DropReason::NoConnection));
         }
         let cands = Candidates {
@@ -431,8 +430,14 @@ impl Forwarder {
 #[inline]
 fn reuses_ports(c: &Conn, f: &Frame) -> bool {
     c.proto == IPPROTO_TCP
-        && f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) == TcpHdr::SYN
+        && is_bare_syn(f)
         && matches!(c.state, TcpState::TimeWait | TcpState::Close)
+}
+
+/// SYN without ACK: the only TCP segment that may open a connection.
+#[inline]
+fn is_bare_syn(f: &Frame) -> bool {
+    f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) == TcpHdr::SYN
 }
 
 /// The persistence of the service a connection belongs to.
