@@ -548,14 +548,21 @@ EOT
   echo $! >"/tmp/$P/vsftpd-$r.pid"
 }
 
-test_dr_passive_ftp_through_a_firewall_mark_group() {
+# ftp_lab nat|dr CONFIG: a lab in that mode, 300 KB of random data.bin,
+# vsftpd on every real server, xlbd on tests/lab/configs/CONFIG.
+ftp_lab() {
   command -v vsftpd >/dev/null || { echo "FAIL: vsftpd missing (scripts/install-deps.sh installs it)"; return 1; }
   lab_up
-  "$ROOT/scripts/lab.sh" mode dr "$P"
+  "$ROOT/scripts/lab.sh" mode "$1" "$P"
   head -c 300000 /dev/urandom >"/tmp/$P/data.bin"
-  for r in rs1 rs2 rs3; do start_vsftpd "$r"; done
+  local r
+  for r in rs1 rs2 rs3; do start_vsftpd "$r" "$1"; done
   sleep 0.5
-  start_xlbd "$ROOT/tests/lab/configs/ftp-dr.toml"
+  start_xlbd "$ROOT/tests/lab/configs/$2"
+}
+
+test_dr_passive_ftp_through_a_firewall_mark_group() {
+  ftp_lab dr ftp-dr.toml
   local want got who
   want=$(sha256sum <"/tmp/$P/data.bin")
   # EPSV (curl's default) and PASV (227 with the VIP), several downloads.
@@ -569,12 +576,7 @@ test_dr_passive_ftp_through_a_firewall_mark_group() {
 }
 
 test_nat_ftp_active_and_passive_download_and_upload() {
-  command -v vsftpd >/dev/null || { echo "FAIL: vsftpd missing (scripts/install-deps.sh installs it)"; return 1; }
-  lab_up
-  head -c 300000 /dev/urandom >"/tmp/$P/data.bin"
-  for r in rs1 rs2 rs3; do start_vsftpd "$r" nat; done
-  sleep 0.5
-  start_xlbd "$ROOT/tests/lab/configs/ftp-nat.toml"
+  ftp_lab nat ftp-nat.toml
   local want got mode
   want=$(sha256sum <"/tmp/$P/data.bin")
   # Passive: EPSV (229, curl's default) and PASV (227, the real server's
