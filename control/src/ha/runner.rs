@@ -193,22 +193,20 @@ impl Engine {
 
     fn configure(&mut self, settings: VrrpSettings, now: Instant) {
         self.settings = settings.clone();
-        let mut keep = Vec::new();
-        for mut r in std::mem::take(&mut self.instances) {
-            let same = settings.instances.contains(&r.def);
-            if same {
-                r.group = group_of(&settings.groups, &r.def.name);
-                keep.push(r);
-            } else {
-                let actions = r.m.shutdown(now);
-                self.instances.push(r);
-                let i = self.instances.len() - 1;
+        // Removed or changed instances leave gracefully; the rest stay.
+        for i in 0..self.instances.len() {
+            if !settings.instances.contains(&self.instances[i].def) {
+                let actions = self.instances[i].m.shutdown(now);
                 self.apply(i, actions, now);
-                let r = self.instances.pop().expect("just pushed");
-                tracing::info!(instance = %r.def.name, "VRRP instance removed or changed: left gracefully");
+                tracing::info!(instance = %self.instances[i].def.name,
+                    "VRRP instance removed or changed: left gracefully");
             }
         }
-        self.instances = keep;
+        self.instances
+            .retain(|r| settings.instances.contains(&r.def));
+        for r in &mut self.instances {
+            r.group = group_of(&settings.groups, &r.def.name);
+        }
         self.groups = settings.groups.clone();
         let mut fresh = Vec::new();
         for def in &settings.instances {
