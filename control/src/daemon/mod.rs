@@ -833,15 +833,14 @@ impl Daemon {
             self.vrrp.reconfigure(new.vrrp.clone());
         }
         self.current_rules = built.rules.clone();
-        let old_cfg = std::mem::replace(&mut self.cfg, new.clone());
-        if let Err(e) = self.sync_steering(&built.rules) {
-            tracing::warn!(error = %e, "stale steering entries left after reload");
-        }
-        self.cfg = old_cfg;
         self.ids = ids;
         self.retired = retired;
         self.neighbours = built.neighbours;
         self.cfg = new;
+        // Gated by the new configuration's VRRP addresses.
+        if let Err(e) = self.sync_steering(&built.rules) {
+            tracing::warn!(error = %e, "stale steering entries left after reload");
+        }
         tracing::info!(config = %path.display(), generation = self.generation, %summary, "configuration reloaded");
         Ok(summary)
     }
