@@ -2,13 +2,15 @@
 # Which generator can load the director harder on this machine: 64-byte
 # UDP from one namespace into an XDP drop sink over one veth pair (nothing
 # in between), counted at the sink, for dpdk-testpmd txonly over net_af_xdp
-# and netsniff-ng's trafgen (AF_PACKET TX ring), each on one core.
+# netsniff-ng's trafgen (AF_PACKET TX ring) and our xlb-gen (AF_XDP), each
+# on one core; then the TCP SYN/ACK mix from trafgen and xlb-gen.
 # Usage: bench/gen_compare.sh [SECONDS]   Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
 P=xlbg-$$-$RANDOM
 scripts/install-deps.sh --bench >/dev/null
+cargo build --release --quiet -p xlb-bench
 command -v trafgen >/dev/null || apt-get install -y -qq netsniff-ng >/dev/null
 mkdir -p "/tmp/$P"
 down() { ip netns del "$P-a" 2>/dev/null || true; ip netns del "$P-b" 2>/dev/null || true; rm -rf "/tmp/$P"; }
@@ -34,4 +36,15 @@ cat >"/tmp/$P/udp.cfg" <<EOT
 { eth(da=$MAC), ipv4(saddr=10.201.0.1, daddr=10.201.0.2), udp(sp=9, dp=9), fill(0x00, 18) }
 EOT
 tg=$(count ip netns exec "$P-a" taskset -c 1 trafgen --dev g0 --conf "/tmp/$P/udp.cfg" --cpus 1 --qdisc-path -q)
-echo "testpmd_txonly_pps=$tp trafgen_pps=$tg testpmd_vs_trafgen=$(awk -v a="$tp" -v b="$tg" 'BEGIN { printf "%.2f", b ? a / b : 0 }')"
+GEN=(target/release/xlb-gen --iface g0 --dst-mac "$MAC" --src 10.201.0.1 --dst 10.201.0.2 --secs $((SECS + 3)))
+xg=$(count ip netns exec "$P-a" taskset -c 1 "${GEN[@]}")
+# The TCP mix the forwarding bench uses: SYN + 4 ACKs per flow, fresh flows.
+cat >"/tmp/$P/tcp.cfg" <<EOT
+{ eth(da=$MAC), ipv4(saddr=10.201.0.1, daddr=10.201.0.2, ttl=64), tcp(sp=dinc(1024, 65000), dp=80, syn), fill(0x00, 10) }
+{ eth(da=$MAC), ipv4(saddr=10.201.0.1, daddr=10.201.0.2, ttl=64), tcp(sp=5000, dp=80, ack, seq=2, ackseq=1), fill(0x00, 10) }
+EOT
+tgt=$(count ip netns exec "$P-a" taskset -c 1 trafgen --dev g0 --conf "/tmp/$P/tcp.cfg" --cpus 1 --qdisc-path -q)
+xgt=$(count ip netns exec "$P-a" taskset -c 1 "${GEN[@]}" --proto tcp --pattern SAAAA --dport 80 --flows 1000000)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+echo "udp: testpmd_txonly_pps=$tp trafgen_pps=$tg xlb_gen_pps=$xg tcp: trafgen_pps=$tgt xlb_gen_pps=$xgt"
+echo "testpmd_vs_trafgen=$(ratio "$tp" "$tg") xlb_gen_vs_testpmd=$(ratio "$xg" "$tp") xlb_gen_tcp_vs_trafgen_tcp=$(ratio "$xgt" "$tgt")"

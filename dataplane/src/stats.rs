@@ -48,10 +48,16 @@ pub enum DropReason {
     /// The real server's MAC is not (yet) in the kernel's neighbour table.
     NoNeighbour,
     TxRingFull,
+    /// The kernel dropped the frame before the worker saw it: the socket's
+    /// RX ring was full (the worker fell behind the offered load).
+    RxRingFull,
+    /// The kernel dropped the frame for want of a fill-ring buffer or for
+    /// another reason of its own (XDP_STATISTICS rx_dropped).
+    RxKernelDropped,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::ShortEthernet,
         DropReason::Ipv6,
         DropReason::UnknownEthertype,
@@ -68,6 +74,8 @@ impl DropReason {
         DropReason::RealRemoved,
         DropReason::NoNeighbour,
         DropReason::TxRingFull,
+        DropReason::RxRingFull,
+        DropReason::RxKernelDropped,
     ];
 
     /// Reasons that happen after a packet is matched to a service (and
@@ -103,6 +111,8 @@ impl DropReason {
             DropReason::RealRemoved => "real_removed",
             DropReason::NoNeighbour => "no_neighbour",
             DropReason::TxRingFull => "tx_ring_full",
+            DropReason::RxRingFull => "rx_ring_full",
+            DropReason::RxKernelDropped => "rx_kernel_dropped",
         }
     }
 }
@@ -199,6 +209,16 @@ impl WorkerStats {
     }
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize].get()
+    }
+    /// Drops the kernel counts itself (per socket, since it was bound):
+    /// the worker copies the sums in, so they read like the others.
+    pub fn set_kernel_drops(&self, rx_ring_full: u64, rx_dropped: u64) {
+        self.drops[DropReason::RxRingFull as usize]
+            .0
+            .store(rx_ring_full, Relaxed);
+        self.drops[DropReason::RxKernelDropped as usize]
+            .0
+            .store(rx_dropped, Relaxed);
     }
     pub fn set_conns_live(&self, n: u64) {
         self.conns_live.0.store(n, Relaxed);

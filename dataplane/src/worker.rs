@@ -184,6 +184,7 @@ impl Worker {
             })
             .collect();
         tracing::info!(worker = self.cfg.index, queue = self.cfg.queue, core = ?self.cfg.core, "worker running");
+        let mut kernel_stats_at = 0u32;
 
         while !stop.load(Ordering::Relaxed) {
             let snap = snapshot.load();
@@ -257,6 +258,19 @@ impl Worker {
                 }
             }
             fwd.end_batch(&snap, stats, now);
+            if now != kernel_stats_at {
+                // One getsockopt per socket per second: frames the kernel
+                // dropped before they reached the rings.
+                kernel_stats_at = now;
+                let (mut full, mut dropped) = (0, 0);
+                for s in &self.sockets {
+                    if let Ok(st) = s.statistics() {
+                        full += st.rx_ring_full;
+                        dropped += st.rx_dropped;
+                    }
+                }
+                stats.set_kernel_drops(full, dropped);
+            }
             drop(snap);
 
             if received == 0 {

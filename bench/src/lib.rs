@@ -1,0 +1,3 @@
+//! Shared pieces of the xlb bench binaries (see bench/README.md).
+
+pub mod traffic;
