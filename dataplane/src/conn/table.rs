@@ -191,31 +191,35 @@ impl SharedTable {
         None
     }
 
-    /// Batched lookups, stage 1: start loading the key's two buckets, so
-    /// that by the time the batch is processed they are in cache. Returns
-    /// the key's place for stage 2.
+    /// Batched lookups, stage 1: start loading the key's first bucket, so
+    /// that by the time the batch is processed it is in cache. Returns the
+    /// key's place for stage 2.
     #[inline]
     pub fn prefetch_buckets(&self, key: &FlowKey) -> Place {
         let (b1, b2, tag) = self.place(key);
         prefetch(&self.buckets[b1]);
-        prefetch(&self.buckets[b2]);
         Place { b1, b2, tag }
     }
 
     /// Stage 2 (after stage 1 for the whole batch): start loading the slots
-    /// the buckets name for this key's tag.
+    /// the first bucket names for this key's tag, or else the second bucket.
     #[inline]
     pub fn prefetch_slots(&self, p: Place) {
         let Place { b1, b2, tag } = p;
-        for b in [b1, b2] {
-            for e in &self.buckets[b].entries {
-                let e = e.load(Relaxed);
-                if e != 0 && (e >> 32) as u32 == tag {
-                    if let Some(s) = self.slots.get(((e as u32) >> 1) as usize) {
-                        prefetch(s);
-                    }
+        let mut named = false;
+        for e in &self.buckets[b1].entries {
+            let e = e.load(Relaxed);
+            if e != 0 && (e >> 32) as u32 == tag {
+                if let Some(s) = self.slots.get(((e as u32) >> 1) as usize) {
+                    prefetch(s);
+                    named = true;
                 }
             }
+        }
+        // Keys go to their first bucket while it has room, so the second
+        // is needed only for the few that overflowed (or a new flow).
+        if !named {
+            prefetch(&self.buckets[b2]);
         }
     }
 
@@ -418,17 +422,14 @@ impl ConnTable {
     fn index_insert(&mut self, key: &FlowKey, idx: u32, side: Side) -> bool {
         let (b1, b2, tag) = self.shared.place(key);
         let value = (u64::from(tag) << 32) | (u64::from(idx) << 1) | (side == Side::Real) as u64;
-        let empties = |b: usize| {
-            self.shared.buckets[b]
-                .entries
-                .iter()
-                .filter(|e| e.load(Relaxed) == 0)
-                .count()
-        };
-        let b = if empties(b2) > empties(b1) { b2 } else { b1 };
-        if let Some(pos) = self.empty_pos(b) {
-            self.write_entry(b, pos, value);
-            return true;
+        // The first bucket whenever it has room: most keys then sit there,
+        // and a batched lookup needs only that one cache line in the common
+        // case (see `prefetch_slots`).
+        for b in [b1, b2] {
+            if let Some(pos) = self.empty_pos(b) {
+                self.write_entry(b, pos, value);
+                return true;
+            }
         }
         // Both buckets full: cuckoo displacement. Find a path of entries to
         // move, each to its other bucket, ending at an empty slot; then move
