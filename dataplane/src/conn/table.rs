@@ -223,6 +223,29 @@ impl SharedTable {
         }
     }
 
+    /// Share of index entries that sit in their key's first bucket (what
+    /// the batched prefetch bets on).
+    #[cfg(test)]
+    pub(super) fn first_bucket_share(&self) -> f64 {
+        let (mut first, mut all) = (0usize, 0usize);
+        for (b, bucket) in self.buckets.iter().enumerate() {
+            for e in &bucket.entries {
+                let e = e.load(Relaxed);
+                let Some(c) = (e != 0).then(|| self.read_slot((e as u32) >> 1)).flatten() else {
+                    continue;
+                };
+                let key = if e & 1 == 0 {
+                    c.client_key()
+                } else {
+                    c.real_key()
+                };
+                all += 1;
+                first += usize::from(self.place(&key).0 == b);
+            }
+        }
+        first as f64 / all.max(1) as f64
+    }
+
     /// Find the connection `key` belongs to: (slot, which side, a copy).
     pub fn find(&self, key: &FlowKey) -> Option<(u32, Side, Conn)> {
         let (b1, b2, tag) = self.place(key);
