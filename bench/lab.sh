@@ -178,6 +178,29 @@ for run in $(seq "$TCP_RUNS"); do
 done
 grep -h "conns\|drops" "/tmp/$P/xlbd-tcp-$TCP_RUNS-nat.txt" "/tmp/$P/xlbd-tcp-$TCP_RUNS-dr.txt" || true
 cat "/tmp/$P/results-tcp" >>"/tmp/$P/results"
+# The whole director's per-packet cost against its live connections: xlbd
+# NAT forwarding UDP spread over 1k, then 1M flows (each a connection),
+# flat out; the cost ratio is the inverse of the packet rates' ratio.
+gen_flows() {
+  ip netns exec "$P-cli" taskset -c 1 "$ROOT/target/release/xlb-gen" --iface c0 --dst-mac "$D0" \
+    --src 10.201.0.1 --dst "$1" --dport 9 --flows "$FLOWS" --secs 13 >"/tmp/$P/gen.log" 2>&1 </dev/null
+}
+GEN=gen_flows
+for run in $(seq "$TCP_RUNS"); do
+  for FLOWS in 1000 1000000; do
+    pin_neigh
+    ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "/tmp/$P/xlb.toml" \
+      --socket "/tmp/$P/xlbd.sock" >"/tmp/$P/xlbd.log" 2>&1 &
+    xlbd=$!; sleep 2
+    fr[flows-$FLOWS]=$(measure "flows-$FLOWS" "$VIP")
+    "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --stats --workers >"/tmp/$P/xlbd-flows-$FLOWS.txt" || true
+    kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
+    echo "e2e-flows-$FLOWS ${fr[flows-$FLOWS]}" >>"/tmp/$P/results"
+  done
+  echo "live connections run $run: 1k flows=${fr[flows-1000]} 1M flows=${fr[flows-1000000]} pps" \
+    "(cost 1M vs 1k $(awk -v a="${fr[flows-1000]}" -v b="${fr[flows-1000000]}" 'BEGIN { printf "%.2f", b ? a / b : 0 }'))"
+done
+grep -h "conns" "/tmp/$P/xlbd-flows-1000000.txt" || true
 cp "/tmp/$P/results" "$OUT/forwarding-$(date +%Y%m%d-%H%M%S).txt"
 fwd_summary=$(cat "/tmp/$P/results.summary")
 # The forwarding lab goes before the next one comes up.
