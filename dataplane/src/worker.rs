@@ -189,7 +189,8 @@ impl Worker {
         while !stop.load(Ordering::Relaxed) {
             let snap = snapshot.load();
             fwd.adopt(&snap);
-            let now = coarse_seconds();
+            let now_ms = coarse_millis();
+            let now = (now_ms / 1000) as u32;
             stats.poll_iterations.add(1);
             let mut received = 0usize;
 
@@ -257,7 +258,7 @@ impl Worker {
                     sock.kick_tx();
                 }
             }
-            fwd.end_batch(&snap, stats, now);
+            fwd.end_batch(&snap, stats, now_ms);
             if now != kernel_stats_at {
                 // One getsockopt per socket per second: frames the kernel
                 // dropped before they reached the rings.
@@ -293,11 +294,16 @@ impl Worker {
 
 /// Seconds on a monotonic clock, cheap enough to read once per batch.
 pub fn coarse_seconds() -> u32 {
+    (coarse_millis() / 1000) as u32
+}
+
+/// Milliseconds on the same clock (it ticks at the kernel's HZ).
+pub fn coarse_millis() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: ts is a valid timespec to write into.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u32
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }

@@ -29,8 +29,14 @@ pub const PREFETCH_FROM: usize = 32 * 1024;
 /// Frames prefetched per batch at most (the RX batch size).
 pub const PREFETCH_BATCH: usize = 64;
 
-/// Connections examined by the expiry sweep per batch.
-pub const SWEEP_BUDGET: usize = 64;
+/// The expiry sweep visits every slot of the table once per this many
+/// milliseconds, however many batches that takes: its cost follows time,
+/// not the loop rate (a busy-polling worker loops millions of times a
+/// second, a sleeping one a few times), and other workers' notes are folded
+/// in within this time either way.
+pub const SWEEP_PASS_MS: u64 = 2000;
+/// Slots one batch's sweep visits at most (bounds the pause it adds).
+pub const SWEEP_MAX_PER_BATCH: usize = 8192;
 /// Slots examined for a half-open entry to recycle when the table is full.
 const EVICT_SCAN: usize = 64;
 
@@ -48,6 +54,10 @@ pub struct Forwarder {
     ftp: Option<Arc<crate::ftp::FtpHelper>>,
     /// Scratch for `prefetch_batch` (no allocation per batch).
     places: [crate::conn::Place; PREFETCH_BATCH],
+    /// When the sweep last ran (monotonic milliseconds), and the slots it
+    /// owes since, in slot-milliseconds.
+    swept_at_ms: u64,
+    sweep_credit: u64,
 }
 
 /// Where the connection a packet belongs to lives.
@@ -67,6 +77,8 @@ impl Forwarder {
             generation: None,
             ftp: None,
             places: [crate::conn::Place::default(); PREFETCH_BATCH],
+            swept_at_ms: 0,
+            sweep_credit: 0,
         }
     }
 
@@ -121,20 +133,37 @@ impl Forwarder {
     }
 
     /// Housekeeping once per batch: fold in other workers' notes and expire
-    /// a bounded number of entries.
-    pub fn end_batch(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32) {
-        let gauges = &snap.gauges;
-        let persist = self.persist.as_deref();
-        self.table.sweep(
-            now,
-            SWEEP_BUDGET,
-            |c, note| merge_note(c, note, snap),
-            |c| {
-                gauges[c.real as usize].change(Some(c.is_active()), None);
-                stats.conns_expired.add(1);
-                template_outlives(persist, snap, c, now);
-            },
-        );
+    /// idle entries, sweeping the table at the pace `SWEEP_PASS_MS` sets.
+    /// `now_ms` is the worker's monotonic clock in milliseconds (the
+    /// seconds `process` takes are `now_ms / 1000`).
+    pub fn end_batch(&mut self, snap: &Snapshot, stats: &WorkerStats, now_ms: u64) {
+        let now = (now_ms / 1000) as u32;
+        let capacity = self.table.capacity() as u64;
+        // Credit in slot-milliseconds; at most one pass is ever owed, and a
+        // backlog (after an idle worker's sleep) is paid over the next
+        // batches rather than in one long pause.
+        let elapsed = now_ms.saturating_sub(self.swept_at_ms);
+        self.swept_at_ms = now_ms;
+        self.sweep_credit = self
+            .sweep_credit
+            .saturating_add(capacity.saturating_mul(elapsed))
+            .min(capacity * SWEEP_PASS_MS);
+        let budget = (self.sweep_credit / SWEEP_PASS_MS).min(SWEEP_MAX_PER_BATCH as u64);
+        if budget > 0 {
+            self.sweep_credit -= budget * SWEEP_PASS_MS;
+            let gauges = &snap.gauges;
+            let persist = self.persist.as_deref();
+            self.table.sweep(
+                now,
+                budget as usize,
+                |c, note| merge_note(c, note, snap),
+                |c| {
+                    gauges[c.real as usize].change(Some(c.is_active()), None);
+                    stats.conns_expired.add(1);
+                    template_outlives(persist, snap, c, now);
+                },
+            );
+        }
         stats.set_conns_live(self.table.len() as u64);
     }
 

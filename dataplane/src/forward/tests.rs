@@ -415,15 +415,52 @@ fn unresolved_neighbour_blocks_scheduling() {
 }
 
 #[test]
+fn the_expiry_sweep_follows_the_clock_in_bounded_steps() {
+    let snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let stats = WorkerStats::default();
+    let cap = 2 * SWEEP_MAX_PER_BATCH;
+    let mut fwd = Forwarder::new(cap);
+    fwd.adopt(&snap);
+    for i in 0..cap as u32 {
+        let client = [10, 1, (i >> 8) as u8, i as u8];
+        let mut syn = tcp((client, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(
+            fwd.process(&snap, &stats, 100, OUTSIDE, &mut syn),
+            Verdict::Forward(INSIDE)
+        );
+    }
+    // Nothing is due yet: the clock has not moved since the last sweep.
+    fwd.end_batch(&snap, &stats, 100_000);
+    let before = stats.conns_expired.get();
+    // Every SYN_RECV entry is idle past its 60 s; however long the worker
+    // slept, one batch pays at most SWEEP_MAX_PER_BATCH slots.
+    fwd.end_batch(&snap, &stats, 200_000);
+    assert_eq!(
+        stats.conns_expired.get() - before,
+        SWEEP_MAX_PER_BATCH as u64
+    );
+    // The clock has not moved: the rest of the owed pass, no more.
+    fwd.end_batch(&snap, &stats, 200_000);
+    assert_eq!(stats.conns_expired.get() - before, cap as u64);
+    // A tenth of a pass later, about a tenth of the slots are visited
+    // (the table is empty now; visiting costs the same).
+    assert!(fwd.table.is_empty());
+    let (credit_before, at) = (fwd.sweep_credit, fwd.swept_at_ms);
+    fwd.end_batch(&snap, &stats, at + SWEEP_PASS_MS / 10);
+    let visited =
+        (credit_before + cap as u64 * SWEEP_PASS_MS / 10 - fwd.sweep_credit) / SWEEP_PASS_MS;
+    assert_eq!(visited, cap as u64 / 10);
+}
+
+#[test]
 fn expiry_releases_gauges() {
     let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
     let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
     rig.run(OUTSIDE, &mut syn);
     assert_eq!(rig.snap.gauges[10].inactive(), 1);
-    // SYN_RECV lives 60 s; sweep far enough past it.
-    for _ in 0..(1024 / SWEEP_BUDGET + 1) {
-        rig.fwd.end_batch(&rig.snap, &rig.stats, 100 + 61);
-    }
+    // SYN_RECV lives 60 s; sweep far enough past it: one call owes a
+    // whole pass by then.
+    rig.fwd.end_batch(&rig.snap, &rig.stats, (100 + 61) * 1000);
     assert!(rig.fwd.table.is_empty());
     assert_eq!(rig.snap.gauges[10].inactive(), 0);
     assert_eq!(rig.stats.conns_expired.get(), 1);
@@ -477,7 +514,7 @@ fn replies_on_another_worker_use_the_owners_connection() {
         b.process(&snap, &stats_b, 103, INSIDE, &mut fin),
         Verdict::Forward(OUTSIDE)
     );
-    a.end_batch(&snap, &stats_a, 103);
+    a.end_batch(&snap, &stats_a, 103_000);
     assert_eq!(a.table.iter().next().unwrap().state, TcpState::FinWait);
     assert_eq!(
         (snap.gauges[10].active(), snap.gauges[10].inactive()),
