@@ -7,8 +7,8 @@
 # Then xlbd and HAProxy again, each held to CAP (default 0.25) of one core
 # by a cgroup CPU quota, with 64 connections in flight (enough to keep
 # either busy): uncapped, wrk and nginx on the same two cores bound the
-# rate (kernel DNAT, which costs least, comes within 7 % of xlbd), so only
-# the capped runs measure the directors themselves.
+# rate (kernel DNAT, which costs the least CPU, comes out ahead of xlbd),
+# so only the capped runs measure the directors themselves.
 # Prints per-run figures, then medians (min-max) and
 # conns_vs_haproxy=R (xlbd / HAProxy new connections/s with the director
 # capped, median of per-run ratios; the shared-cores ratio is printed too).
