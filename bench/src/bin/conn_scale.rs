@@ -13,55 +13,18 @@
 use etherparse::PacketBuilder;
 use std::hint::black_box;
 use std::time::Instant;
-use xlb_dataplane::conn::Timeouts;
+use xlb_bench::fixture::nat_service;
 use xlb_dataplane::forward::{Forwarder, Verdict};
+use xlb_dataplane::snapshot::Snapshot;
+use xlb_dataplane::stats::WorkerStats;
 
 const BATCH: usize = 32;
-use xlb_dataplane::sched::SchedulerKind;
-use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
-use xlb_dataplane::stats::{new_gauges, WorkerStats};
 
 const VIP: [u8; 4] = [10, 0, 1, 100];
 
 fn snapshot() -> Snapshot {
-    let reals = (0..4u32)
-        .map(|i| RealServer {
-            id: i,
-            addr: u32::from_be_bytes([10, 0, 2, 10 + i as u8]),
-            port: 8080,
-            weight: 1,
-            egress: 1,
-            mac: Some([2, 0x55, 0, 0, 0, i as u8]),
-            enabled: true,
-        })
-        .collect();
-    let svc = VirtualService {
-        ftp: false,
-        id: 0,
-        name: "bench".into(),
-        vip: u32::from_be_bytes(VIP),
-        port: 80,
-        proto: 6,
-        forwarding: Forwarding::Nat,
-        scheduler: SchedulerKind::Rr,
-        reals,
-        sorry: None,
-        persistence: None,
-        fwmark: None,
-    };
-    let ports = vec![
-        PortInfo {
-            name: "out".into(),
-            ifindex: 1,
-            mac: [2, 0xd0, 0, 0, 0, 0],
-        },
-        PortInfo {
-            name: "in".into(),
-            ifindex: 2,
-            mac: [2, 0xd1, 0, 0, 0, 1],
-        },
-    ];
-    Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()
+    let reals: Vec<([u8; 4], u16)> = (0..4u8).map(|i| ([10, 0, 2, 10 + i], 8080)).collect();
+    nat_service(VIP, 80, &reals)
 }
 
 fn client(i: u32) -> ([u8; 4], u16) {
