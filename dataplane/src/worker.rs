@@ -18,10 +18,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub const BATCH: usize = 64;
-/// Frames the kernel sends per `sendto` on a copy-mode socket
-/// (TX_BATCH_SIZE in net/xdp/xsk.c).
-const COPY_TX_BUDGET: u32 = 32;
-/// Kicks per port per loop at most: enough for two RX batches.
+/// TX kicks per port per loop at most: enough for two RX batches.
 const MAX_TX_KICKS: u32 = 4;
 const FRAME_SIZE: u32 = 4096;
 
@@ -245,18 +242,7 @@ impl Worker {
                     }
                     q.clear();
                 }
-                // Copy mode moves at most COPY_TX_BUDGET frames per sendto
-                // (the kernel's TX batch): one kick per budget outstanding,
-                // so TX keeps up with a full RX batch instead of filling its
-                // ring and dropping (bounded: a stuck ring costs no more).
-                let outstanding = sock.tx.outstanding();
-                if outstanding > 0 && !sock.zero_copy {
-                    for _ in 0..outstanding.div_ceil(COPY_TX_BUDGET).min(MAX_TX_KICKS) {
-                        sock.kick_tx();
-                    }
-                } else if outstanding > 0 && sock.tx.needs_wakeup() {
-                    sock.kick_tx();
-                }
+                sock.flush_tx(MAX_TX_KICKS);
             }
             fwd.end_batch(&snap, stats, now_ms);
             if now != kernel_stats_at {

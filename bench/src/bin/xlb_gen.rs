@@ -7,7 +7,7 @@
 //! below what the forwarders move (bench/README.md). Here a frame is a
 //! 64-byte template copied into a UMEM frame and patched (flow address,
 //! port, sequence number, incremental checksums); the kernel is asked to
-//! send once per 32 frames, its copy-mode TX batch.
+//! send once per 32 frames, its copy-mode TX batch (`XskSocket::flush_tx`).
 //!
 //! Prints one line: `sent=N secs=S pps=P` plus the socket's kernel counters.
 //! Usage: xlb-gen --iface c0 --dst-mac 02:.. --dst 10.200.1.10 [--proto tcp
@@ -22,8 +22,8 @@ use xlb_dataplane::xsk::{BindMode, Umem, XdpDesc, XskConfig, XskSocket};
 
 const FRAME: u32 = 2048;
 const BATCH: usize = 64;
-/// Frames the kernel sends per sendto on a copy-mode socket.
-const COPY_TX_BUDGET: u32 = 32;
+/// TX kicks per loop at most (see `XskSocket::flush_tx`).
+const MAX_TX_KICKS: u32 = 4;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -178,12 +178,7 @@ fn run(a: &Args) -> Result<(), String> {
         let queued = sock.tx.produce(&batch[..want]);
         free.truncate(free.len() - queued);
         produced += queued as u64;
-        let outstanding = sock.tx.outstanding();
-        if outstanding > 0 && (!sock.zero_copy || sock.tx.needs_wakeup()) {
-            for _ in 0..outstanding.div_ceil(COPY_TX_BUDGET).min(4) {
-                sock.kick_tx();
-            }
-        }
+        sock.flush_tx(MAX_TX_KICKS);
         if want == 0 && a.rate > 0 {
             std::thread::sleep(Duration::from_micros(50));
         }

@@ -52,6 +52,10 @@ pub enum XskError {
     },
 }
 
+/// Frames the kernel sends per `sendto` on a copy-mode socket
+/// (TX_BATCH_SIZE in net/xdp/xsk.c).
+const COPY_TX_BUDGET: u32 = 32;
+
 pub struct XskSocket {
     fd: OwnedFd,
     pub rx: ConsumerRing<XdpDesc>,
@@ -210,6 +214,25 @@ impl XskSocket {
                 0,
             )
         };
+    }
+
+    /// Have the kernel send what the TX ring holds. Copy mode moves at most
+    /// `COPY_TX_BUDGET` frames per `sendto`: one kick per budget
+    /// outstanding, at most `max_kicks` (a stuck ring costs no more), so TX
+    /// keeps up with a full RX batch instead of filling its ring. Zero-copy
+    /// needs one kick, and only when the driver asks for it.
+    pub fn flush_tx(&self, max_kicks: u32) {
+        let outstanding = self.tx.outstanding();
+        if outstanding == 0 {
+            return;
+        }
+        if !self.zero_copy {
+            for _ in 0..outstanding.div_ceil(COPY_TX_BUDGET).min(max_kicks) {
+                self.kick_tx();
+            }
+        } else if self.tx.needs_wakeup() {
+            self.kick_tx();
+        }
     }
 
     /// Wake the driver's RX path after refilling (need_wakeup set on fill).
