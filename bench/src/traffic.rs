@@ -10,7 +10,7 @@
 //! ACKs) for one flow before the next; with more flows than the run
 //! reaches, every SYN opens a new connection on the director.
 
-use xlb_dataplane::wire::checksum::{checksum, checksum_of, update16, update32};
+use xlb_dataplane::wire::checksum::{checksum, ipv4_l4_checksum, update16, update32};
 
 const ETH: usize = 14;
 const IP: usize = 20;
@@ -161,6 +161,7 @@ fn template(spec: &StreamSpec, seg: Segment) -> Vec<u8> {
     f[0..6].copy_from_slice(&spec.dst_mac);
     f[6..12].copy_from_slice(&spec.src_mac);
     f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let proto = if seg == Segment::Udp { 17u8 } else { 6 };
     let l4_len = match seg {
         // UDP carries the rest of the frame as payload; a TCP segment is
         // bare (as a real SYN is) and the rest is Ethernet padding.
@@ -172,7 +173,7 @@ fn template(spec: &StreamSpec, seg: Segment) -> Vec<u8> {
     put16(ip, 2, (IP + l4_len) as u16);
     ip[6] = 0x40; // DF
     ip[8] = 64;
-    ip[9] = if seg == Segment::Udp { 17 } else { 6 };
+    ip[9] = proto;
     ip[12..16].copy_from_slice(&spec.src);
     ip[16..20].copy_from_slice(&spec.dst);
     let c = checksum(ip);
@@ -199,23 +200,7 @@ fn template(spec: &StreamSpec, seg: Segment) -> Vec<u8> {
             16
         }
     };
-    let proto = if seg == Segment::Udp { 17u8 } else { 6 };
-    let len = (l4_len as u16).to_be_bytes();
-    let pseudo = [
-        spec.src[0],
-        spec.src[1],
-        spec.src[2],
-        spec.src[3],
-        spec.dst[0],
-        spec.dst[1],
-        spec.dst[2],
-        spec.dst[3],
-        0,
-        proto,
-        len[0],
-        len[1],
-    ];
-    let c = checksum_of(&[&pseudo, l4]);
+    let c = ipv4_l4_checksum(spec.src, spec.dst, proto, l4);
     put16(l4, check_at, c);
     f
 }

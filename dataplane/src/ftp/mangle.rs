@@ -2,7 +2,7 @@
 //! frame and needs full IP and TCP checksums), and its sequence and
 //! acknowledgement numbers (incremental checksum updates).
 
-use crate::wire::checksum::{checksum, checksum_of, update32};
+use crate::wire::checksum::{checksum, ipv4_l4_checksum, update32};
 use crate::wire::{Frame, Ipv4Hdr, TcpHdr};
 use zerocopy::{FromBytes, Ref};
 
@@ -56,14 +56,12 @@ pub fn splice(room: &mut [u8], f: &Frame, at: usize, old_len: usize, new: &[u8])
 
 /// The full TCP checksum of the segment that ends the buffer.
 fn tcp_checksum(buf: &mut [u8], f: &Frame) {
-    let seg_len = buf.len() - f.l4;
     buf[f.l4 + 16..f.l4 + 18].copy_from_slice(&[0, 0]);
-    let mut pseudo = [0u8; 12];
-    pseudo[..4].copy_from_slice(&buf[f.l3 + 12..f.l3 + 16]);
-    pseudo[4..8].copy_from_slice(&buf[f.l3 + 16..f.l3 + 20]);
-    pseudo[9] = 6;
-    pseudo[10..12].copy_from_slice(&(seg_len as u16).to_be_bytes());
-    let c = checksum_of(&[&pseudo, &buf[f.l4..]]);
+    // The addresses as they stand in the buffer (the NAT rewrite may have
+    // changed them since the frame was parsed).
+    let addr = |at: usize| -> [u8; 4] { buf[at..at + 4].try_into().expect("4 bytes") };
+    let (src, dst) = (addr(f.l3 + 12), addr(f.l3 + 16));
+    let c = ipv4_l4_checksum(src, dst, 6, &buf[f.l4..]);
     buf[f.l4 + 16..f.l4 + 18].copy_from_slice(&c.to_be_bytes());
 }
 

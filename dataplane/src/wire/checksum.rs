@@ -32,6 +32,16 @@ pub fn checksum_of(pieces: &[&[u8]]) -> u16 {
     !(fold(pieces.iter().map(|p| sum(p)).sum()) as u16)
 }
 
+/// Full TCP or UDP checksum over IPv4: the pseudo-header (addresses,
+/// protocol, length), then `segment` with its checksum field zero.
+pub fn ipv4_l4_checksum(src: [u8; 4], dst: [u8; 4], proto: u8, segment: &[u8]) -> u16 {
+    let len = (segment.len() as u16).to_be_bytes();
+    let pseudo = [
+        src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2], dst[3], 0, proto, len[0], len[1],
+    ];
+    checksum_of(&[&pseudo, segment])
+}
+
 /// Checksum after one 16-bit word changed from `old` to `new`.
 #[inline]
 pub fn update16(check: u16, old: u16, new: u16) -> u16 {
@@ -59,6 +69,20 @@ mod tests {
         0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00,
         0x01, 0xc0, 0xa8, 0x00, 0xc7,
     ];
+
+    #[test]
+    fn ipv4_l4_checksum_matches_etherparse() {
+        let b = etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).udp(5000, 53);
+        let mut pkt = Vec::new();
+        b.write(&mut pkt, b"odd-length").unwrap();
+        let mut seg = pkt[20..].to_vec();
+        let want = u16::from_be_bytes([seg[6], seg[7]]);
+        seg[6..8].copy_from_slice(&[0, 0]);
+        assert_eq!(
+            ipv4_l4_checksum([10, 0, 0, 1], [10, 0, 0, 2], 17, &seg),
+            want
+        );
+    }
 
     #[test]
     fn full_checksum_matches_known_value() {
