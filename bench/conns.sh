@@ -164,33 +164,28 @@ case_run() { # name [pid [close-only]] -> "name-close rps p50 p99 cpu_ms_per_1k_
 }
 
 : >"/tmp/$P/results"
-for run in $(seq "$RUNS"); do
+# directors TAG [close-only]: xlbd, then HAProxy, each up, measured once and
+# down; with TAG "-capped" each is put into the CPU-quota cgroup first.
+directors() {
+  local x h
   ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "/tmp/$P/xlb.toml" --socket "/tmp/$P/x.sock" >"/tmp/$P/xlbd.log" 2>&1 &
   x=$!; pids+=($x); sleep 2
-  case_run xlbd "$x" | tee -a "/tmp/$P/results"
-  "$ROOT/target/release/xlbctl" --socket "/tmp/$P/x.sock" show --stats >"/tmp/$P/xlbd-stats-$run.txt" || true
+  if [ -n "$1" ]; then cg_put "$x"; fi
+  case_run "xlbd$1" "$x" "${2:-}" | tee -a "/tmp/$P/results"
   kill "$x" 2>/dev/null || true; wait "$x" 2>/dev/null || true
   ip netns exec "$P-dir" haproxy -db -f "/tmp/$P/haproxy.cfg" >"/tmp/$P/haproxy.log" 2>&1 &
   h=$!; pids+=($h); sleep 1
-  case_run haproxy "$h" | tee -a "/tmp/$P/results"
+  if [ -n "$1" ]; then cg_put "$h"; fi
+  case_run "haproxy$1" "$h" "${2:-}" | tee -a "/tmp/$P/results"
   kill "$h" 2>/dev/null || true; wait "$h" 2>/dev/null || true
-done
+}
+for run in $(seq "$RUNS"); do directors ""; done
 # The same two directors, each held to CAP of a core, with enough
 # connections in flight to keep the capped director busy (with 16, the
 # rate is bound by the round trip the throttling lengthens, not by work).
 cg_make
 WRK_CONNS=64
-for run in $(seq "$RUNS"); do
-  ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "/tmp/$P/xlb.toml" --socket "/tmp/$P/x.sock" >"/tmp/$P/xlbd.log" 2>&1 &
-  x=$!; pids+=($x); sleep 2; cg_put "$x"
-  case_run xlbd-capped "$x" close-only | tee -a "/tmp/$P/results"
-  "$ROOT/target/release/xlbctl" --socket "/tmp/$P/x.sock" show --stats --workers >"/tmp/$P/xlbd-capped-$run.txt" || true
-  kill "$x" 2>/dev/null || true; wait "$x" 2>/dev/null || true
-  ip netns exec "$P-dir" haproxy -db -f "/tmp/$P/haproxy.cfg" >"/tmp/$P/haproxy.log" 2>&1 &
-  h=$!; pids+=($h); sleep 1; cg_put "$h"
-  case_run haproxy-capped "$h" close-only | tee -a "/tmp/$P/results"
-  kill "$h" 2>/dev/null || true; wait "$h" 2>/dev/null || true
-done
+for run in $(seq "$RUNS"); do directors -capped close-only; done
 WRK_CONNS=16
 # Kernel DNAT last: once the nat table exists, conntrack follows every
 # packet in the director's namespace for good (flushing the rules does not
