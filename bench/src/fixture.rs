@@ -6,6 +6,7 @@ use xlb_dataplane::conn::Timeouts;
 use xlb_dataplane::sched::SchedulerKind;
 use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
 use xlb_dataplane::stats::new_gauges;
+use xlb_model::{Address, Protocol, ServiceKey};
 
 /// The director's outside MAC: frames for the VIP are sent to it.
 pub const OUTSIDE_MAC: [u8; 6] = [2, 0xd0, 0, 0, 0, 0];
@@ -19,7 +20,7 @@ pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapsh
         .enumerate()
         .map(|(i, &(addr, port))| RealServer {
             id: i as u32,
-            addr: u32::from_be_bytes(addr),
+            addr: Address::v4(u32::from_be_bytes(addr)),
             port,
             weight: 1,
             egress: 1,
@@ -31,15 +32,12 @@ pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapsh
         ftp: false,
         id: 0,
         name: "bench".into(),
-        vip: u32::from_be_bytes(vip),
-        port: vport,
-        proto: 6,
+        key: ServiceKey::endpoint(std::net::Ipv4Addr::from(vip), vport, Protocol::Tcp),
         forwarding: Forwarding::Nat,
         scheduler: SchedulerKind::Rr,
         reals,
         sorry: None,
         persistence: None,
-        fwmark: None,
     };
     let ports = vec![
         PortInfo {

@@ -2,7 +2,6 @@
 //! workers, neighbour resolution, stats and the unix-socket API.
 
 pub mod api;
-pub mod config;
 pub mod daemon;
 pub mod ha;
 pub mod health;
@@ -10,3 +9,8 @@ pub mod import;
 pub mod metrics;
 pub mod net;
 pub mod nic;
+pub mod ownership;
+
+/// The configuration lives in the model crate (the proxy and tools read it
+/// without the dataplane); `crate::config` keeps its old path here.
+pub use xlb_model::config;

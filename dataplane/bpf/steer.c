@@ -23,13 +23,28 @@ struct vlan_hdr {
 	__be16 encap_proto;
 };
 
-// Same layout as dataplane::steer::EndpointKey: network byte order fields.
+// Same layout as dataplane::steer::EndpointKey: network byte order fields,
+// the address 16 bytes for both families (IPv4 mapped: ::ffff:a.b.c.d).
 struct endpoint_key {
-	__u32 addr;
+	__u8 addr[16];
 	__u16 port;
 	__u8 proto;
 	__u8 pad;
 };
+
+// Same layout as dataplane::steer::LocalKey.
+struct local_key {
+	__u8 addr[16];
+};
+
+// Write an IPv4 address into a 16-byte key as ::ffff:a.b.c.d.
+static __always_inline void map_v4(__u8 *dst, __be32 v4)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &v4, 4);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -55,7 +70,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__type(key, __u32);
+	__type(key, struct local_key);
 	__type(value, __u32);
 } locals SEC(".maps");
 
@@ -96,7 +111,7 @@ int xlb_steer(struct xdp_md *ctx)
 	struct endpoint_key key = {};
 	// Any fragment (MF set or offset non-zero): no reliable ports to look at.
 	if (ip->frag_off & bpf_htons(0x3fff)) {
-		key.addr = ip->daddr;
+		map_v4(key.addr, ip->daddr);
 		if (bpf_map_lookup_elem(&services, &key))
 			return to_dataplane(ctx);
 		return XDP_PASS;
@@ -107,7 +122,7 @@ int xlb_steer(struct xdp_md *ctx)
 	if ((void *)(ports + 2) > end)
 		return XDP_PASS;
 
-	key.addr = ip->daddr;
+	map_v4(key.addr, ip->daddr);
 	key.port = ports[1];
 	key.proto = ip->protocol;
 	if (bpf_map_lookup_elem(&services, &key))
@@ -117,7 +132,7 @@ int xlb_steer(struct xdp_md *ctx)
 	if (bpf_map_lookup_elem(&services, &key))
 		return to_dataplane(ctx);
 
-	key.addr = ip->saddr;
+	map_v4(key.addr, ip->saddr);
 	key.port = ports[0];
 	if (!bpf_map_lookup_elem(&reals, &key)) {
 		// Real servers of firewall-mark services answer from whichever
@@ -126,7 +141,8 @@ int xlb_steer(struct xdp_md *ctx)
 		if (!bpf_map_lookup_elem(&reals, &key))
 			return XDP_PASS;
 	}
-	__u32 dst = ip->daddr;
+	struct local_key dst = {};
+	map_v4(dst.addr, ip->daddr);
 	if (!bpf_map_lookup_elem(&locals, &dst))
 		return to_dataplane(ctx);
 	return XDP_PASS;

@@ -8,6 +8,8 @@ use crate::sched::SchedulerKind;
 use crate::stats::{ConnGauge, MAX_REALS, MAX_SERVICES};
 use hashbrown::HashMap;
 use std::sync::Arc;
+pub use xlb_model::service::{Forwarding, MarkRule, Persistence};
+use xlb_model::{Address, ServiceKey};
 
 /// Index of a dataplane port (an interface the daemon owns) in `Snapshot::ports`.
 pub type PortId = u8;
@@ -15,12 +17,6 @@ pub type PortId = u8;
 /// across reloads), indexing counters and `Snapshot::reals`.
 pub type RealId = u32;
 pub type ServiceId = u32;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Forwarding {
-    Nat,
-    Dr,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortInfo {
@@ -32,7 +28,7 @@ pub struct PortInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealServer {
     pub id: RealId,
-    pub addr: u32,
+    pub addr: Address,
     pub port: u16,
     pub weight: u32,
     /// Port the real server is reached through.
@@ -55,9 +51,10 @@ impl RealServer {
 pub struct VirtualService {
     pub id: ServiceId,
     pub name: String,
-    pub vip: u32,
-    pub port: u16,
-    pub proto: u8,
+    /// VIP:port/protocol, or the firewall mark packets get from
+    /// `Snapshot::mark_rules` (its real servers may have port 0: keep the
+    /// port the client asked for).
+    pub key: ServiceKey,
     pub forwarding: Forwarding,
     pub scheduler: SchedulerKind,
     pub reals: Vec<RealServer>,
@@ -65,42 +62,8 @@ pub struct VirtualService {
     /// server of the service can.
     pub sorry: Option<RealServer>,
     pub persistence: Option<Persistence>,
-    /// Keyed by firewall mark instead of (vip, port, proto): packets get the
-    /// mark from `Snapshot::mark_rules`. Its real servers may have port 0:
-    /// keep the port the client asked for.
-    pub fwmark: Option<u32>,
     /// NAT FTP helper on this (control) service (IPVS's ip_vs_ftp).
     pub ftp: bool,
-}
-
-/// Packets to one of `addrs` with `proto` and a port in `ports` (inclusive
-/// ranges) get `mark`: xlb's own classification, since iptables marks never
-/// see packets that bypass the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MarkRule {
-    pub mark: u32,
-    pub addrs: Vec<u32>,
-    pub proto: u8,
-    pub ports: Vec<(u16, u16)>,
-}
-
-impl MarkRule {
-    pub fn matches(&self, dst: u32, dport: u16, proto: u8) -> bool {
-        self.proto == proto
-            && self.addrs.contains(&dst)
-            && self
-                .ports
-                .iter()
-                .any(|&(lo, hi)| (lo..=hi).contains(&dport))
-    }
-}
-
-/// IPVS persistence: a client (masked to `prefix` bits) returns to the same
-/// real server for `timeout` seconds after its last connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Persistence {
-    pub timeout: u32,
-    pub prefix: u8,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -117,7 +80,7 @@ pub enum SnapshotError {
 /// connection survives reloads as long as its real server exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealRoute {
-    pub addr: u32,
+    pub addr: Address,
     pub port: u16,
     pub egress: PortId,
     pub mac: Option<[u8; 6]>,
@@ -133,7 +96,7 @@ pub struct Snapshot {
     pub mark_rules: Vec<MarkRule>,
     /// Some service has the FTP helper: data connections may be expected.
     pub ftp: bool,
-    by_endpoint: HashMap<(u32, u16, u8), usize>,
+    by_endpoint: HashMap<(Address, u16, u8), usize>,
     by_mark: HashMap<u32, usize>,
     reals: Vec<Option<RealRoute>>,
 }
@@ -159,12 +122,12 @@ impl Snapshot {
             if s.id as usize >= MAX_SERVICES {
                 return Err(SnapshotError::ServiceIdRange(s.id));
             }
-            match s.fwmark {
-                Some(m) => {
+            match s.key {
+                ServiceKey::Mark(m) => {
                     by_mark.insert(m, i);
                 }
-                None => {
-                    by_endpoint.insert((s.vip, s.port, s.proto), i);
+                ServiceKey::Endpoint { addr, port, proto } => {
+                    by_endpoint.insert((Address::from(addr), port, proto.number()), i);
                 }
             }
             for r in s.reals.iter().chain(s.sorry.iter()) {
@@ -203,7 +166,7 @@ impl Snapshot {
     }
 
     #[inline]
-    pub fn service(&self, vip: u32, port: u16, proto: u8) -> Option<(usize, &VirtualService)> {
+    pub fn service(&self, vip: Address, port: u16, proto: u8) -> Option<(usize, &VirtualService)> {
         let i = *self.by_endpoint.get(&(vip, port, proto))?;
         Some((i, &self.services[i]))
     }
@@ -211,7 +174,12 @@ impl Snapshot {
     /// The service a new connection belongs to: an exact (vip, port, proto)
     /// service first, else the first firewall-mark rule that matches.
     #[inline]
-    pub fn classify(&self, dst: u32, dport: u16, proto: u8) -> Option<(usize, &VirtualService)> {
+    pub fn classify(
+        &self,
+        dst: Address,
+        dport: u16,
+        proto: u8,
+    ) -> Option<(usize, &VirtualService)> {
         if let Some(hit) = self.service(dst, dport, proto) {
             return Some(hit);
         }

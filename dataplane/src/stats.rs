@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// Highest number of real servers / virtual services a snapshot may hold;
 /// ids index fixed counter arrays so the hot path never allocates.
-pub const MAX_REALS: usize = 16384;
-pub const MAX_SERVICES: usize = 4096;
+pub use xlb_model::service::{MAX_REALS, MAX_SERVICES};
 
 /// A counter with exactly one writing thread.
 #[derive(Default, Debug)]

@@ -8,15 +8,18 @@ use aya::programs::{Xdp, XdpFlags};
 use aya::{include_bytes_aligned, Ebpf, Pod};
 use std::collections::HashSet;
 use std::os::fd::AsRawFd;
+pub use xlb_model::settings::AttachMode;
+use xlb_model::Address;
 
 static STEER_OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.o"));
 
 /// Key of the `services` and `reals` maps; layout of `struct endpoint_key`
-/// in steer.c. Address and port in network byte order.
+/// in steer.c. The address is 16 bytes for both families (IPv4 mapped,
+/// `::ffff:a.b.c.d`), address and port in network byte order.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EndpointKey {
-    pub addr: u32,
+    pub addr: [u8; 16],
     pub port: u16,
     pub proto: u8,
     pub pad: u8,
@@ -27,18 +30,39 @@ pub struct EndpointKey {
 unsafe impl Pod for EndpointKey {}
 
 impl EndpointKey {
-    /// From host-order address and port.
-    pub fn new(addr: u32, port: u16, proto: u8) -> Self {
+    /// From a host-order port.
+    pub fn new(addr: Address, port: u16, proto: u8) -> Self {
         EndpointKey {
-            addr: addr.to_be(),
+            addr: addr.octets(),
             port: port.to_be(),
             proto,
             pad: 0,
         }
     }
+
+    pub fn address(&self) -> Address {
+        Address::v6(u128::from_be_bytes(self.addr))
+    }
 }
 
-/// What the steering program must redirect, in host order.
+/// Key of the `locals` map: one of the director's own addresses, 16 bytes
+/// as in `EndpointKey`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LocalKey {
+    pub addr: [u8; 16],
+}
+
+// SAFETY: repr(C), a byte array only: every bit pattern is valid.
+unsafe impl Pod for LocalKey {}
+
+impl From<Address> for LocalKey {
+    fn from(a: Address) -> LocalKey {
+        LocalKey { addr: a.octets() }
+    }
+}
+
+/// What the steering program must redirect.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SteeringRules {
     /// (VIP, port, proto) of every virtual service, plus (VIP, 0, 0) so
@@ -47,7 +71,7 @@ pub struct SteeringRules {
     /// Real-server endpoints of NAT services (their replies).
     pub reals: HashSet<EndpointKey>,
     /// The director's own addresses: replies to these are health checks.
-    pub locals: HashSet<u32>,
+    pub locals: HashSet<Address>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,14 +103,6 @@ fn causes(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     out
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttachMode {
-    /// Native (driver) XDP: required for AF_XDP at speed; veth supports it.
-    Driver,
-    /// Generic XDP, for drivers without native support (slow; testing only).
-    Generic,
 }
 
 /// The steering program attached to one interface, with its own maps (the
@@ -146,19 +162,27 @@ impl Steering {
         })
     }
 
-    /// Make the maps hold exactly `rules` (additions first, so a reload never
-    /// has a moment where a kept service is missing).
-    pub fn sync(&mut self, rules: &SteeringRules) -> Result<(), SteerError> {
-        self.sync_map("services", &rules.services)?;
-        self.sync_map("reals", &rules.reals)?;
-        let locals: HashSet<u32> = rules.locals.iter().map(|a| a.to_be()).collect();
-        self.sync_map("locals", &locals)
+    /// Change the maps by a difference: insert `add`, then delete
+    /// `remove` (additions first, so a reload never has a moment where a
+    /// kept service is missing). Deleting a key that is not there is not
+    /// an error: a retry after a failure converges.
+    pub fn apply(&mut self, add: &SteeringRules, remove: &SteeringRules) -> Result<(), SteerError> {
+        self.change("services", add.services.iter(), remove.services.iter())?;
+        self.change("reals", add.reals.iter(), remove.reals.iter())?;
+        let locals =
+            |s: &HashSet<Address>| s.iter().map(|&a| LocalKey::from(a)).collect::<Vec<_>>();
+        self.change(
+            "locals",
+            locals(&add.locals).iter(),
+            locals(&remove.locals).iter(),
+        )
     }
 
-    fn sync_map<K: Pod + Eq + std::hash::Hash>(
+    fn change<'k, K: Pod + 'k>(
         &mut self,
         name: &'static str,
-        want: &HashSet<K>,
+        add: impl Iterator<Item = &'k K>,
+        remove: impl Iterator<Item = &'k K>,
     ) -> Result<(), SteerError> {
         let ifname = self.ifname.clone();
         let e = move |source| SteerError::Map {
@@ -169,17 +193,27 @@ impl Steering {
         let mut map: BpfHashMap<&mut MapData, K, u32> =
             BpfHashMap::try_from(self.bpf.map_mut(name).expect("map defined in steer.c"))
                 .map_err(&e)?;
-        for k in want {
+        for k in add {
             map.insert(k, 1, 0).map_err(&e)?;
         }
-        let stale: Vec<K> = map
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !want.contains(k))
-            .collect();
-        for k in stale {
-            map.remove(&k).map_err(&e)?;
+        for k in remove {
+            match map.remove(k) {
+                Err(aya::maps::MapError::KeyNotFound) => {}
+                r => r.map_err(&e)?,
+            }
         }
         Ok(())
+    }
+
+    /// The keys the `services` map holds now (what the kernel has, for
+    /// tests and diagnostics).
+    pub fn services(&self) -> Vec<EndpointKey> {
+        let Some(m) = self.bpf.map("services") else {
+            return Vec::new();
+        };
+        match BpfHashMap::<&MapData, EndpointKey, u32>::try_from(m) {
+            Ok(map) => map.keys().filter_map(Result::ok).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 }

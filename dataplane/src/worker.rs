@@ -28,13 +28,7 @@ pub struct PortSpec {
     pub ifindex: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollMode {
-    /// Sleep in poll(2) when idle: low CPU, some latency on the first packet.
-    Wakeup,
-    /// Spin: lowest latency, one core at 100%.
-    BusyPoll,
-}
+pub use xlb_model::settings::PollMode;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

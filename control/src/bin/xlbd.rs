@@ -152,7 +152,6 @@ fn main() -> ExitCode {
                 tracing::warn!(error = %e, "reload on SIGHUP refused");
             }
         }
-        daemon.poll_vrrp();
         daemon.poll_checks();
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + tick;

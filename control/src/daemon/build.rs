@@ -12,6 +12,7 @@ use xlb_dataplane::snapshot::{
 };
 use xlb_dataplane::stats::ConnGauge;
 use xlb_dataplane::steer::{EndpointKey, SteeringRules};
+use xlb_model::{Address, Protocol, ServiceKey};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuildError {
@@ -27,7 +28,7 @@ pub enum BuildError {
     )]
     Unreachable {
         service: String,
-        addr: std::net::Ipv4Addr,
+        addr: std::net::IpAddr,
         interfaces: String,
     },
     #[error("{0}")]
@@ -51,7 +52,7 @@ pub struct Built {
     pub snapshot: Snapshot,
     pub rules: SteeringRules,
     /// (ifindex, address) of every real server, for neighbour upkeep.
-    pub neighbours: Vec<(u32, std::net::Ipv4Addr)>,
+    pub neighbours: Vec<(u32, std::net::IpAddr)>,
 }
 
 /// `retired`: real servers removed by earlier reloads whose connections may
@@ -83,7 +84,10 @@ pub fn build(
     for i in ifaces {
         rules
             .locals
-            .extend(i.ipv4.iter().map(|(a, _)| u32::from(*a)));
+            .extend(i.ipv4.iter().map(|(a, _)| Address::from(*a)));
+        rules
+            .locals
+            .extend(i.ipv6.iter().map(|(a, _)| Address::from(*a)));
     }
     let mut services = Vec::new();
     let mut keep_s = HashSet::new();
@@ -92,42 +96,9 @@ pub fn build(
     let now = std::time::Instant::now();
     ids.follow_timeouts(&cfg.timeouts);
     for s in &cfg.services {
-        let skey = (s.address, s.port, s.protocol);
-        keep_s.insert(skey);
-        let vip = u32::from(s.address);
+        keep_s.insert(s.key);
         // Protocols whose replies come back from this service's servers.
-        let mut protos = vec![s.protocol];
-        match s.fwmark {
-            None => {
-                rules
-                    .services
-                    .insert(EndpointKey::new(vip, s.port, s.protocol));
-                rules.services.insert(EndpointKey::new(vip, 0, 0));
-                if s.ftp {
-                    // Passive data connections go to ports the server picks,
-                    // active ones come back to VIP:20: every TCP port of the
-                    // VIP reaches the dataplane (the program's any-port key).
-                    rules.services.insert(EndpointKey::new(vip, 0, s.protocol));
-                }
-            }
-            Some(mark) => {
-                protos.clear();
-                for rule in cfg.mark_rules.iter().filter(|r| r.mark == mark) {
-                    protos.push(rule.proto);
-                    for &a in &rule.addrs {
-                        rules.services.insert(EndpointKey::new(a, 0, 0));
-                        for &(lo, hi) in &rule.ports {
-                            for p in lo..=hi {
-                                rules.services.insert(EndpointKey::new(a, p, rule.proto));
-                            }
-                        }
-                    }
-                }
-                if rules.services.len() > MAX_STEERED {
-                    return Err(BuildError::TooManySteered(rules.services.len()));
-                }
-            }
-        }
+        let protos = steer_service(&mut rules, cfg, s)?;
         let mut reals = Vec::new();
         let mut sorry = None;
         let sorry_def = s.sorry.map(|(address, port)| crate::config::RealServerDef {
@@ -153,21 +124,20 @@ pub fn build(
                     interfaces: cfg.daemon.interfaces.join(", "),
                 })?;
             let ifindex = port_ifaces[egress].ifindex;
-            let rkey = (skey, r.address, r.port);
+            let rkey = s.real_key(r);
             keep_r.insert(rkey);
+            let addr = Address::from(r.address);
             if s.forwarding == Forwarding::Nat {
                 // Port 0 (a firewall-mark server keeping the client's port):
                 // the steering program's any-port key.
                 for &proto in &protos {
-                    rules
-                        .reals
-                        .insert(EndpointKey::new(u32::from(r.address), r.port, proto));
+                    rules.reals.insert(EndpointKey::new(addr, r.port, proto));
                 }
                 if s.ftp {
                     // Data connections leave the server from any port.
                     rules
                         .reals
-                        .insert(EndpointKey::new(u32::from(r.address), 0, s.protocol));
+                        .insert(EndpointKey::new(addr, 0, Protocol::Tcp.number()));
                 }
             }
             neighbours.push((ifindex, r.address));
@@ -175,7 +145,7 @@ pub fn build(
                 id: ids
                     .real(&rkey, now)
                     .ok_or_else(|| BuildError::NoId(format!("real server {}", r.address)))?,
-                addr: u32::from(r.address),
+                addr,
                 port: r.port,
                 weight: r.weight,
                 egress: egress as u8,
@@ -192,18 +162,15 @@ pub fn build(
         }
         services.push(VirtualService {
             id: ids
-                .service(&skey, now)
+                .service(&s.key, now)
                 .ok_or_else(|| BuildError::NoId(format!("virtual server {}", s.name)))?,
             name: s.name.clone(),
-            vip,
-            port: s.port,
-            proto: s.protocol,
+            key: s.key,
             forwarding: s.forwarding,
             scheduler: s.scheduler,
             reals,
             sorry,
             persistence: s.persistence,
-            fwmark: s.fwmark,
             ftp: s.ftp,
         });
     }
@@ -220,13 +187,59 @@ pub fn build(
     })
 }
 
+/// Steer a service's packets to the dataplane; returns the protocols its
+/// servers' replies come back with.
+fn steer_service(
+    rules: &mut SteeringRules,
+    cfg: &Config,
+    s: &crate::config::ServiceDef,
+) -> Result<Vec<u8>, BuildError> {
+    match s.key {
+        ServiceKey::Endpoint { addr, port, proto } => {
+            let vip = Address::from(addr);
+            rules
+                .services
+                .insert(EndpointKey::new(vip, port, proto.number()));
+            rules.services.insert(EndpointKey::new(vip, 0, 0));
+            if s.ftp {
+                // Passive data connections go to ports the server picks,
+                // active ones come back to VIP:20: every TCP port of the
+                // VIP reaches the dataplane (the program's any-port key).
+                rules
+                    .services
+                    .insert(EndpointKey::new(vip, 0, proto.number()));
+            }
+            Ok(vec![proto.number()])
+        }
+        ServiceKey::Mark(mark) => {
+            let mut protos = Vec::new();
+            for rule in cfg.mark_rules.iter().filter(|r| r.mark == mark) {
+                let proto = rule.proto.number();
+                protos.push(proto);
+                for &a in &rule.addrs {
+                    rules.services.insert(EndpointKey::new(a, 0, 0));
+                    for &(lo, hi) in &rule.ports {
+                        for p in lo..=hi {
+                            rules.services.insert(EndpointKey::new(a, p, proto));
+                        }
+                    }
+                }
+            }
+            if rules.services.len() > MAX_STEERED {
+                return Err(BuildError::TooManySteered(rules.services.len()));
+            }
+            Ok(protos)
+        }
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::path::Path;
     use xlb_dataplane::stats::new_gauges;
 
-    fn iface(name: &str, idx: u32, addr: &str) -> Interface {
+    pub fn iface(name: &str, idx: u32, addr: &str) -> Interface {
         Interface {
             name: name.into(),
             ifindex: idx,
@@ -259,12 +272,12 @@ mod tests {
         assert!(b
             .rules
             .services
-            .contains(&EndpointKey::new(0x0ac8_0164, 80, 6)));
+            .contains(&EndpointKey::new(Address::v4(0x0ac8_0164), 80, 6)));
         assert!(b
             .rules
             .reals
-            .contains(&EndpointKey::new(0x0ac8_020b, 8080, 6)));
-        assert!(b.rules.locals.contains(&0x0ac8_0201));
+            .contains(&EndpointKey::new(Address::v4(0x0ac8_020b), 8080, 6)));
+        assert!(b.rules.locals.contains(&Address::v4(0x0ac8_0201)));
         assert_eq!(b.neighbours.len(), 3);
         // A rebuild keeps ids.
         let b2 = build(&cfg, &ifaces, &neigh, &mut ids, &[], 2, new_gauges()).unwrap();
@@ -328,22 +341,24 @@ mod tests {
             assert!(
                 b.rules
                     .services
-                    .contains(&EndpointKey::new(0x0ac8_0164, port, 6)),
+                    .contains(&EndpointKey::new(Address::v4(0x0ac8_0164), port, 6)),
                 "port {port}"
             );
         }
         assert!(!b
             .rules
             .services
-            .contains(&EndpointKey::new(0x0ac8_0164, 8082, 6)));
+            .contains(&EndpointKey::new(Address::v4(0x0ac8_0164), 8082, 6)));
         assert!(
-            b.rules.reals.contains(&EndpointKey::new(0x0ac8_020b, 0, 6)),
+            b.rules
+                .reals
+                .contains(&EndpointKey::new(Address::v4(0x0ac8_020b), 0, 6)),
             "any-port reply key"
         );
         assert_eq!(
             b.snapshot
-                .classify(0x0ac8_0164, 8081, 6)
-                .map(|(_, s)| s.fwmark),
+                .classify(Address::v4(0x0ac8_0164), 8081, 6)
+                .map(|(_, s)| s.key.mark()),
             Some(Some(5))
         );
     }

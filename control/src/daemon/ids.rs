@@ -10,12 +10,9 @@
 //! `QUARANTINE` before reuse.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use xlb_dataplane::snapshot::{RealId, ServiceId};
-
-pub type ServiceKey = (Ipv4Addr, u16, u8);
-pub type RealKey = (ServiceKey, Ipv4Addr, u16);
+pub use xlb_model::{RealKey, ServiceKey};
 
 /// Quarantine before any configuration is applied (IPVS's longest default
 /// timeout, 900 s, plus a margin); `set_quarantine` follows the config.

@@ -7,11 +7,11 @@ use super::InstanceStatus;
 use crate::config::{Notify, SyncGroupDef, VrrpInstanceDef, VrrpSettings};
 use crate::net::ifaces::{self, Interface};
 use crate::net::neigh::Netlink;
+use crate::ownership::{HeldSink, VipOwner};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(50);
 
 enum Cmd {
     Reconfigure(VrrpSettings),
+    Watch(Arc<dyn HeldSink>),
     Shutdown,
 }
 
@@ -34,14 +35,12 @@ pub struct Vrrp {
     thread: Option<JoinHandle<()>>,
     status: Arc<ArcSwap<Vec<InstanceStatus>>>,
     held: Arc<ArcSwap<HashSet<IpAddr>>>,
-    changes: Arc<AtomicU64>,
 }
 
 impl Vrrp {
     pub fn start(settings: VrrpSettings) -> io::Result<Vrrp> {
         let status = Arc::new(ArcSwap::from_pointee(Vec::new()));
         let held = Arc::new(ArcSwap::from_pointee(HashSet::new()));
-        let changes = Arc::new(AtomicU64::new(0));
         let mut engine = Engine {
             instances: Vec::new(),
             groups: Vec::new(),
@@ -53,7 +52,7 @@ impl Vrrp {
             settings: VrrpSettings::default(),
             status: status.clone(),
             held: held.clone(),
-            changes: changes.clone(),
+            sinks: Vec::new(),
         };
         engine.links = ifaces::all()?;
         engine.configure(settings, Instant::now());
@@ -66,7 +65,6 @@ impl Vrrp {
             thread: Some(thread),
             status,
             held,
-            changes,
         })
     }
 
@@ -80,16 +78,6 @@ impl Vrrp {
         self.status.clone()
     }
 
-    /// The virtual addresses held now (this router is master for them).
-    pub fn held(&self) -> Arc<HashSet<IpAddr>> {
-        self.held.load_full()
-    }
-
-    /// Bumped on every change of `held`.
-    pub fn generation(&self) -> u64 {
-        self.changes.load(Ordering::Acquire)
-    }
-
     /// Leave gracefully: masters announce priority 0 and release their
     /// addresses, so a backup takes over at once.
     pub fn shutdown(mut self) {
@@ -101,6 +89,21 @@ impl Vrrp {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// VRRP decides which virtual addresses this director holds: those of the
+/// instances (and sync groups) it is master of.
+impl VipOwner for Vrrp {
+    fn held(&self) -> HashSet<IpAddr> {
+        (**self.held.load()).clone()
+    }
+
+    fn watch(&self, sink: Arc<dyn HeldSink>) {
+        sink.held_changed(&self.held.load());
+        // The thread tells it again once registered, so no change between
+        // this call and the registration is lost.
+        let _ = self.cmds.send(Cmd::Watch(sink));
     }
 }
 
@@ -147,7 +150,8 @@ struct Engine {
     settings: VrrpSettings,
     status: Arc<ArcSwap<Vec<InstanceStatus>>>,
     held: Arc<ArcSwap<HashSet<IpAddr>>>,
-    changes: Arc<AtomicU64>,
+    /// Told at once of every change of `held` (the steering gate).
+    sinks: Vec<Arc<dyn HeldSink>>,
 }
 
 fn state_name(s: State) -> &'static str {
@@ -531,8 +535,10 @@ impl Engine {
             .flat_map(|r| r.def.vips.iter().map(|v| v.addr))
             .collect();
         if **self.held.load() != held {
+            for sink in &self.sinks {
+                sink.held_changed(&held);
+            }
             self.held.store(Arc::new(held));
-            self.changes.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -607,6 +613,10 @@ impl Engine {
                 Ok(Cmd::Reconfigure(s)) => {
                     self.links = ifaces::all().unwrap_or_else(|_| self.links.clone());
                     self.configure(s, now);
+                }
+                Ok(Cmd::Watch(sink)) => {
+                    sink.held_changed(&self.held.load());
+                    self.sinks.push(sink);
                 }
                 Ok(Cmd::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => break,
                 Err(mpsc::TryRecvError::Empty) => {}

@@ -2,7 +2,8 @@ use super::*;
 use crate::config::Config;
 use std::path::Path;
 
-/// The NAT example of ../shared/seed/DIGEST.md section 3, verbatim.
+/// The NAT example of the source document (keepalived's LVS NAT pair,
+/// docs/design/source.md), verbatim.
 const DIGEST_NAT: &str = include_str!("../../../tests/import/digest-nat.conf");
 /// The digest's direct-routing example, written out from its description.
 const DIGEST_DR: &str = include_str!("../../../tests/import/digest-dr.conf");
@@ -22,9 +23,10 @@ fn digest_nat_example_converts_and_validates() {
         "NICs from the VRRP instances"
     );
     let s = &c.services[0];
-    assert_eq!((s.address.to_string(), s.port), ("192.168.1.11".into(), 80));
+    let (addr, port, _) = s.key.address().unwrap();
+    assert_eq!((addr.to_string(), port), ("192.168.1.11".into(), 80));
     assert_eq!(s.scheduler.name(), "rr");
-    assert_eq!(s.forwarding, xlb_dataplane::snapshot::Forwarding::Nat);
+    assert_eq!(s.forwarding, xlb_model::Forwarding::Nat);
     assert_eq!(s.reals.len(), 4);
     let chk = s.reals[3].check.as_ref().unwrap();
     assert_eq!(chk.spec.kind, xlb_checks::CheckKind::Tcp);
@@ -166,7 +168,7 @@ fn digest_dr_example_converts_and_validates() {
     let out = import(DIGEST_DR).unwrap();
     let c = validate(&out.toml);
     let s = &c.services[0];
-    assert_eq!(s.forwarding, xlb_dataplane::snapshot::Forwarding::Dr);
+    assert_eq!(s.forwarding, xlb_model::Forwarding::Dr);
     assert!(s.reals.iter().all(|r| r.weight == 1 && r.port == 80));
     assert_eq!(s.reals[0].check.as_ref().unwrap().spec.target.port(), 80);
     assert_eq!(
@@ -303,7 +305,7 @@ fn fwmark_services_get_a_marked_placeholder_rule() {
     )
     .unwrap();
     let c = validate(&out.toml);
-    assert_eq!(c.services[0].fwmark, Some(21));
+    assert_eq!(c.services[0].key.mark(), Some(21));
     assert_eq!(
         c.services[0].reals[0].port, 0,
         "port 0: keep the client's port"

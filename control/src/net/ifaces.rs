@@ -2,7 +2,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Interface {
@@ -32,12 +32,23 @@ impl Interface {
             .find(|a| a.segments()[0] & 0xffc0 == 0xfe80)
     }
 
-    /// Whether `addr` is on one of this interface's directly connected subnets.
-    pub fn on_link(&self, addr: Ipv4Addr) -> bool {
-        self.ipv4.iter().any(|&(a, len)| {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(a) & mask == u32::from(addr) & mask && len < 32
-        })
+    /// Whether `addr` is on one of this interface's directly connected
+    /// subnets (of its family; a host route, /32 or /128, is no subnet).
+    pub fn on_link(&self, addr: impl Into<IpAddr>) -> bool {
+        match addr.into() {
+            IpAddr::V4(addr) => self.ipv4.iter().any(|&(a, len)| {
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                u32::from(a) & mask == u32::from(addr) & mask && len < 32
+            }),
+            IpAddr::V6(addr) => self.ipv6.iter().any(|&(a, len)| {
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len)
+                };
+                u128::from(a) & mask == u128::from(addr) & mask && len < 128
+            }),
+        }
     }
 }
 
@@ -148,7 +159,14 @@ mod tests {
             ipv4: vec![("10.1.2.1".parse().unwrap(), 24)],
             ..Default::default()
         };
-        assert!(i.on_link("10.1.2.200".parse().unwrap()));
-        assert!(!i.on_link("10.1.3.1".parse().unwrap()));
+        assert!(i.on_link("10.1.2.200".parse::<Ipv4Addr>().unwrap()));
+        assert!(!i.on_link("10.1.3.1".parse::<Ipv4Addr>().unwrap()));
+        let six = Interface {
+            ipv6: vec![("2001:db8:2::1".parse().unwrap(), 64)],
+            ..Default::default()
+        };
+        assert!(six.on_link("2001:db8:2::11".parse::<Ipv6Addr>().unwrap()));
+        assert!(!six.on_link("2001:db8:3::11".parse::<Ipv6Addr>().unwrap()));
+        assert!(!six.on_link("10.1.2.200".parse::<Ipv4Addr>().unwrap()));
     }
 }

@@ -5,3 +5,5 @@
 pub mod addr;
 pub mod ifaces;
 pub mod neigh;
+pub mod neigh_watch;
+mod rtnl;

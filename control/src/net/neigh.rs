@@ -1,26 +1,26 @@
-//! The kernel's IPv4 neighbour table over rtnetlink. The dataplane takes real
-//! servers' MACs from here and never sends ARP itself; `poke` asks the kernel
-//! to resolve (or re-confirm) an address with NTF_USE, as if it had a packet
-//! for it, so entries stay fresh although the kernel forwards none of our
-//! traffic.
+//! The kernel's neighbour tables (ARP and NDP) over rtnetlink. The dataplane
+//! takes real servers' MACs from here and never resolves addresses itself;
+//! `poke` asks the kernel to resolve (or re-confirm) an address with
+//! NTF_USE, as if it had a packet for it, so entries stay fresh although the
+//! kernel forwards none of our traffic.
 
+use super::rtnl;
+use netlink_packet_core::{
+    Emitable, NlasIterator, ParseableParametrized, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourHeader, NeighbourMessage,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::Socket;
 use std::collections::HashMap;
 use std::io;
-use std::mem::size_of;
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::IpAddr;
+use std::time::Duration;
 
-const RTM_NEWNEIGH: u16 = 28;
-const RTM_GETNEIGH: u16 = 30;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x01;
-const NLM_F_ACK: u16 = 0x04;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_CREATE: u16 = 0x400;
-const NDA_DST: u16 = 1;
-const NDA_LLADDR: u16 = 2;
-const NTF_USE: u8 = 0x01;
+pub(super) const RTM_NEWNEIGH: u16 = libc::RTM_NEWNEIGH;
+
 const NUD_REACHABLE: u16 = 0x02;
 const NUD_STALE: u16 = 0x04;
 const NUD_DELAY: u16 = 0x08;
@@ -31,27 +31,8 @@ const NUD_PERMANENT: u16 = 0x80;
 const NUD_USABLE: u16 =
     NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT;
 
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct NlMsgHdr {
-    len: u32,
-    kind: u16,
-    flags: u16,
-    seq: u32,
-    pid: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct NdMsg {
-    family: u8,
-    pad1: u8,
-    pad2: u16,
-    ifindex: i32,
-    state: u16,
-    flags: u8,
-    kind: u8,
-}
+/// How long a request waits for the kernel's answer.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One kernel neighbour entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,215 +62,152 @@ pub fn needs_poke(entry: Option<&Neighbour>) -> bool {
     }
 }
 
-/// (ifindex, address) -> entry, for every IPv4 neighbour entry.
-pub type NeighbourTable = HashMap<(u32, Ipv4Addr), Neighbour>;
+/// (ifindex, address) -> entry, for every IPv4 (ARP) and IPv6 (NDP)
+/// neighbour entry.
+pub type NeighbourTable = HashMap<(u32, IpAddr), Neighbour>;
 
+/// The table key and entry an RTM_NEWNEIGH / RTM_DELNEIGH payload describes.
+/// `None` for what is not an IPv4/IPv6 neighbour entry (bridge FDB entries
+/// share the message types and multicast group, proxy entries are not in
+/// the dump) or does not parse. Attributes that do not parse are skipped
+/// one by one, so one odd attribute cannot hide a deletion.
+pub(super) fn parse_entry(payload: &[u8]) -> Option<((u32, IpAddr), Neighbour)> {
+    let header = NeighbourHeader::parse(payload).ok()?;
+    if !matches!(header.family, AddressFamily::Inet | AddressFamily::Inet6)
+        || header.flags.contains(NeighbourFlags::Proxy)
+    {
+        return None;
+    }
+    let (mut dst, mut mac) = (None, None);
+    for nla in NlasIterator::new(payload.get(header.buffer_len()..)?) {
+        let Ok(nla) = nla else { break };
+        match NeighbourAttribute::parse_with_param(&nla, header.family) {
+            Ok(NeighbourAttribute::Destination(NeighbourAddress::Inet(a))) => {
+                dst = Some(IpAddr::V4(a))
+            }
+            Ok(NeighbourAttribute::Destination(NeighbourAddress::Inet6(a))) => {
+                dst = Some(IpAddr::V6(a))
+            }
+            Ok(NeighbourAttribute::LinkLayerAddress(l)) => mac = <[u8; 6]>::try_from(&l[..]).ok(),
+            _ => {}
+        }
+    }
+    let entry = Neighbour {
+        mac,
+        state: header.state.into(),
+    };
+    Some(((header.ifindex, dst?), entry))
+}
+
+/// RTM_GETNEIGH for a dump of every family's table.
+pub(super) fn dump_request() -> RouteNetlinkMessage {
+    // AF_UNSPEC: the kernel walks the ARP and the NDP table in one dump.
+    RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default())
+}
+
+/// RTM_NEWNEIGH with NTF_USE for `addr` on `ifindex`.
+fn poke_request(ifindex: u32, addr: IpAddr) -> RouteNetlinkMessage {
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = match addr {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    msg.header.ifindex = ifindex;
+    msg.header.flags = NeighbourFlags::Use;
+    msg.attributes
+        .push(NeighbourAttribute::Destination(addr.into()));
+    RouteNetlinkMessage::NewNeighbour(msg)
+}
+
+/// A blocking rtnetlink request socket: one request at a time, each waiting
+/// at most 2 s for the kernel's answer.
 pub struct Netlink {
-    fd: OwnedFd,
+    socket: Socket,
     seq: u32,
+    buf: Vec<u8>,
 }
 
 impl Netlink {
+    /// A socket of the calling thread's network namespace.
     pub fn open() -> io::Result<Netlink> {
-        // SAFETY: plain socket(2); checked below.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is fresh and ours.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let tv = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        // SAFETY: a timeval of the size passed.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                size_of::<libc::timeval>() as u32,
-            )
-        };
-        Ok(Netlink { fd, seq: 1 })
+        let (socket, _port) = rtnl::open(REPLY_TIMEOUT)?;
+        Ok(Netlink {
+            socket,
+            seq: 0,
+            buf: vec![0; rtnl::RECV_BUF],
+        })
     }
 
-    fn send(&mut self, kind: u16, flags: u16, nd: NdMsg, dst: Option<Ipv4Addr>) -> io::Result<u32> {
-        let mut body = Vec::with_capacity(32);
-        body.extend_from_slice(as_bytes(&nd));
-        if let Some(a) = dst {
-            push_attr(&mut body, NDA_DST, &a.octets());
+    /// Send `msg` and read the replies to it until the kernel's DONE (a dump)
+    /// or NLMSG_ERROR (an acknowledgement, or the request's failure, returned
+    /// with its errno untouched). `each` sees every other reply's type and
+    /// payload.
+    pub(super) fn request(
+        &mut self,
+        flags: u16,
+        msg: RouteNetlinkMessage,
+        mut each: impl FnMut(u16, &[u8]),
+    ) -> io::Result<()> {
+        // Replies to an earlier request that timed out carry its number and
+        // are skipped; 0 is what notifications carry.
+        self.seq = self.seq.wrapping_add(1).max(1);
+        let seq = self.seq;
+        rtnl::send(&self.socket, seq, flags | NLM_F_REQUEST, msg)?;
+        loop {
+            let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Ok(n) => n.min(self.buf.len()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if rtnl::timed_out(&e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no answer from rtnetlink within {REPLY_TIMEOUT:?}"),
+                    ))
+                }
+                Err(e) => return Err(rtnl::context("receive from rtnetlink")(e)),
+            };
+            for m in rtnl::messages(&self.buf[..n]) {
+                if m.seq != seq {
+                    continue;
+                }
+                match m.outcome() {
+                    Some(r) => return r,
+                    None => each(m.kind, m.payload),
+                }
+            }
         }
-        self.send_raw(kind, flags, &body)
-    }
-
-    /// Send one message with `body` (the family header and attributes).
-    pub(super) fn send_raw(&mut self, kind: u16, flags: u16, body: &[u8]) -> io::Result<u32> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut buf = Vec::with_capacity(size_of::<NlMsgHdr>() + body.len());
-        let hdr = NlMsgHdr {
-            len: (size_of::<NlMsgHdr>() + body.len()) as u32,
-            kind,
-            flags,
-            seq: self.seq,
-            pid: 0,
-        };
-        buf.extend_from_slice(as_bytes(&hdr));
-        buf.extend_from_slice(body);
-        // SAFETY: buf is a complete netlink message; the kernel is the peer.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(self.seq)
     }
 
     /// Send a request and wait for its acknowledgement.
-    pub(super) fn request_acked(&mut self, kind: u16, flags: u16, body: &[u8]) -> io::Result<()> {
-        let seq = self.send_raw(kind, flags | NLM_F_REQUEST | NLM_F_ACK, body)?;
-        self.recv_until_done(seq, |_, _| {})
+    pub(super) fn request_acked(&mut self, flags: u16, msg: RouteNetlinkMessage) -> io::Result<()> {
+        self.request(flags | NLM_F_ACK, msg, |_, _| {})
     }
 
-    /// Read replies to `seq` until DONE (dump) or the ACK/error (request).
-    fn recv_until_done(
-        &mut self,
-        seq: u32,
-        mut each: impl FnMut(&NlMsgHdr, &[u8]),
-    ) -> io::Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            // SAFETY: buf is writable for its length.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut msgs = &buf[..n as usize];
-            while msgs.len() >= size_of::<NlMsgHdr>() {
-                let hdr: NlMsgHdr = read(msgs);
-                let len = hdr.len as usize;
-                if len < size_of::<NlMsgHdr>() || len > msgs.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
-                }
-                let body = &msgs[size_of::<NlMsgHdr>()..len];
-                if hdr.seq == seq {
-                    match hdr.kind {
-                        NLMSG_DONE => return Ok(()),
-                        NLMSG_ERROR => {
-                            let code = i32::from_ne_bytes(body[..4].try_into().unwrap_or([0; 4]));
-                            return if code == 0 {
-                                Ok(())
-                            } else {
-                                Err(io::Error::from_raw_os_error(-code))
-                            };
-                        }
-                        _ => each(&hdr, body),
-                    }
-                }
-                msgs = &msgs[align4(len).min(msgs.len())..];
-            }
-        }
-    }
-
+    /// Every IPv4 and IPv6 neighbour entry of this network namespace.
     pub fn neighbours(&mut self) -> io::Result<NeighbourTable> {
-        let nd = NdMsg {
-            family: libc::AF_INET as u8,
-            ..Default::default()
-        };
-        let seq = self.send(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, nd, None)?;
         let mut table = NeighbourTable::new();
-        self.recv_until_done(seq, |hdr, body| {
-            if hdr.kind != RTM_NEWNEIGH || body.len() < size_of::<NdMsg>() {
-                return;
+        self.request(NLM_F_DUMP, dump_request(), |kind, payload| {
+            if kind == RTM_NEWNEIGH {
+                table.extend(parse_entry(payload));
             }
-            let nd: NdMsg = read(body);
-            let (mut dst, mut mac) = (None, None);
-            let mut attrs = &body[size_of::<NdMsg>()..];
-            while attrs.len() >= 4 {
-                let alen = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
-                let akind = u16::from_ne_bytes([attrs[2], attrs[3]]);
-                if alen < 4 || alen > attrs.len() {
-                    break;
-                }
-                let val = &attrs[4..alen];
-                match (akind, val.len()) {
-                    (NDA_DST, 4) => dst = Some(Ipv4Addr::new(val[0], val[1], val[2], val[3])),
-                    (NDA_LLADDR, 6) => mac = Some([val[0], val[1], val[2], val[3], val[4], val[5]]),
-                    _ => {}
-                }
-                attrs = &attrs[align4(alen).min(attrs.len())..];
-            }
-            if let Some(d) = dst {
-                table.insert(
-                    (nd.ifindex as u32, d),
-                    Neighbour {
-                        mac,
-                        state: nd.state,
-                    },
-                );
-            }
-        })?;
+        })
+        .map_err(rtnl::context("dump the neighbour table"))?;
         Ok(table)
     }
 
     /// Ask the kernel to resolve `addr` on `ifindex` (creating the entry if
     /// needed), exactly as if it had a packet to send there.
-    pub fn poke(&mut self, ifindex: u32, addr: Ipv4Addr) -> io::Result<()> {
-        let nd = NdMsg {
-            family: libc::AF_INET as u8,
-            ifindex: ifindex as i32,
-            flags: NTF_USE,
-            ..Default::default()
-        };
-        let seq = self.send(
-            RTM_NEWNEIGH,
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
-            nd,
-            Some(addr),
-        )?;
-        self.recv_until_done(seq, |_, _| {})
+    pub fn poke(&mut self, ifindex: u32, addr: IpAddr) -> io::Result<()> {
+        self.request_acked(NLM_F_CREATE, poke_request(ifindex, addr))
+            .map_err(rtnl::context(format_args!(
+                "resolve {addr} on interface {ifindex}"
+            )))
     }
-}
-
-/// Append one rtattr (length, type, value, padding).
-pub(super) fn push_attr(buf: &mut Vec<u8>, kind: u16, val: &[u8]) {
-    buf.extend_from_slice(&((4 + val.len()) as u16).to_ne_bytes());
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(val);
-    buf.resize(align4(buf.len()), 0);
-}
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-pub(super) fn as_bytes<T: Copy>(v: &T) -> &[u8] {
-    // SAFETY: T is a repr(C) plain-old-data struct without padding holes
-    // that matter to the kernel (padding fields are explicit and zeroed).
-    unsafe { std::slice::from_raw_parts((v as *const T).cast(), size_of::<T>()) }
-}
-
-fn read<T: Copy + Default>(b: &[u8]) -> T {
-    let mut v = T::default();
-    let n = size_of::<T>().min(b.len());
-    // SAFETY: copies at most size_of::<T>() bytes into a plain-old-data T.
-    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), (&mut v as *mut T).cast(), n) };
-    v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_core::NetlinkMessage;
 
     #[test]
     fn dump_of_this_namespace_succeeds() {
@@ -314,5 +232,109 @@ mod tests {
         assert!(needs_poke(None));
         assert_eq!(n(0x20).unwrap().usable_mac(), None);
         assert_eq!(n(NUD_STALE).unwrap().usable_mac(), Some([2, 0, 0, 0, 0, 1]));
+    }
+
+    /// The payload (ndmsg and attributes) of a framed message.
+    fn payload(msg: RouteNetlinkMessage) -> Vec<u8> {
+        let buf = rtnl::encode(1, 0, msg);
+        let payload = rtnl::messages(&buf).next().unwrap().payload.to_vec();
+        payload
+    }
+
+    #[test]
+    fn a_poke_is_a_use_request_of_the_address_family() {
+        let buf = rtnl::encode(
+            9,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+            poke_request(3, "2001:db8::7".parse().unwrap()),
+        );
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf).unwrap();
+        assert_eq!(msg.header.message_type, RTM_NEWNEIGH);
+        assert_eq!(msg.header.flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE);
+        let netlink_packet_core::NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) =
+            msg.payload
+        else {
+            panic!("not RTM_NEWNEIGH: {msg:?}");
+        };
+        assert_eq!(n.header.family, AddressFamily::Inet6);
+        assert_eq!(n.header.ifindex, 3);
+        assert_eq!(n.header.flags, NeighbourFlags::Use);
+        assert_eq!(
+            n.attributes,
+            vec![NeighbourAttribute::Destination(NeighbourAddress::Inet6(
+                "2001:db8::7".parse().unwrap()
+            ))]
+        );
+    }
+
+    #[test]
+    fn entries_of_both_families_parse_and_others_are_skipped() {
+        let entry = |family, ifindex, dst: Option<IpAddr>, mac: &[u8], flags| {
+            let mut m = NeighbourMessage::default();
+            m.header.family = family;
+            m.header.ifindex = ifindex;
+            m.header.state = NUD_STALE.into();
+            m.header.flags = flags;
+            m.attributes
+                .extend(dst.map(|d| NeighbourAttribute::Destination(d.into())));
+            m.attributes
+                .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+            payload(RouteNetlinkMessage::NewNeighbour(m))
+        };
+        let mac = [2, 0, 0, 0, 0, 5];
+        let v4: IpAddr = "192.0.2.5".parse().unwrap();
+        let v6: IpAddr = "2001:db8::5".parse().unwrap();
+        let none = NeighbourFlags::empty();
+        let want = |k, m| {
+            Some((
+                k,
+                Neighbour {
+                    mac: m,
+                    state: NUD_STALE,
+                },
+            ))
+        };
+        assert_eq!(
+            parse_entry(&entry(AddressFamily::Inet, 4, Some(v4), &mac, none)),
+            want((4, v4), Some(mac))
+        );
+        assert_eq!(
+            parse_entry(&entry(AddressFamily::Inet6, 4, Some(v6), &mac, none)),
+            want((4, v6), Some(mac))
+        );
+        // A link-layer address that is not Ethernet's is no MAC.
+        assert_eq!(
+            parse_entry(&entry(
+                AddressFamily::Inet,
+                4,
+                Some(v4),
+                &[1, 2, 3, 4],
+                none
+            )),
+            want((4, v4), None)
+        );
+        // Bridge FDB entries, proxy entries, entries without a destination.
+        assert_eq!(
+            parse_entry(&entry(AddressFamily::Bridge, 4, None, &mac, none)),
+            None
+        );
+        let proxy = NeighbourFlags::Proxy;
+        assert_eq!(
+            parse_entry(&entry(AddressFamily::Inet, 4, Some(v4), &mac, proxy)),
+            None
+        );
+        assert_eq!(
+            parse_entry(&entry(AddressFamily::Inet, 4, None, &mac, none)),
+            None
+        );
+        // Malformed: too short for the header, a garbled attribute list.
+        assert_eq!(parse_entry(&[2, 0, 0]), None);
+        let mut bad = entry(AddressFamily::Inet, 4, Some(v4), &mac, none);
+        bad.extend_from_slice(&[0xff, 0xff, 1, 0]);
+        assert_eq!(parse_entry(&bad), want((4, v4), Some(mac)));
+        let mut wrong_len = entry(AddressFamily::Inet6, 4, None, &mac, none);
+        // NDA_DST of IPv4 size in an IPv6 entry: skipped, so no destination.
+        wrong_len.extend_from_slice(&[8, 0, 1, 0, 192, 0, 2, 5]);
+        assert_eq!(parse_entry(&wrong_len), None);
     }
 }

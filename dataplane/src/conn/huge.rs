@@ -2,8 +2,9 @@
 //! million connections spans ~100 MB: on 4 KB pages nearly every lookup also
 //! misses the TLB, which no prefetch hides; on 2 MB pages the whole table
 //! needs ~50 TLB entries. The memory is mapped, advised (MADV_HUGEPAGE, so
-//! it works with THP in "madvise" mode) and touched once here, so the hot
-//! path never faults.
+//! it works with THP in "madvise" mode) and, for `zeroed`, touched once
+//! here, so the hot path never faults. A `reserved` array (the IPv6 slots,
+//! which most directors barely use) is backed page by page as it is used.
 
 use std::ops::Deref;
 use std::ptr::NonNull;
@@ -27,6 +28,24 @@ impl<T> HugeArray<T> {
     /// An all-zero `T` must be a valid value (integers, atomics, arrays of
     /// them), and `T` must need no more than page alignment.
     pub unsafe fn zeroed(len: usize) -> HugeArray<T> {
+        // SAFETY: the caller's promise, passed on.
+        let a = unsafe { HugeArray::<T>::reserved(len) };
+        // Fault every page in now (as huge pages where the kernel can).
+        let base = a.ptr.as_ptr().cast::<u8>();
+        for off in (0..a.bytes).step_by(4096) {
+            // SAFETY: off < bytes, inside the mapping; the page is zero and
+            // stays zero.
+            unsafe { std::ptr::write_volatile(base.add(off), 0) };
+        }
+        a
+    }
+
+    /// `len` elements, every byte zero, with memory only behind the pages
+    /// that are used: the first touch of each page faults (once).
+    ///
+    /// # Safety
+    /// As for `zeroed`.
+    pub unsafe fn reserved(len: usize) -> HugeArray<T> {
         assert!(std::mem::align_of::<T>() <= 4096);
         let bytes = (len.max(1) * std::mem::size_of::<T>()).max(1);
         // SAFETY: an anonymous private mapping; the result is checked.
@@ -48,13 +67,6 @@ impl<T> HugeArray<T> {
         // SAFETY: the range is the mapping just made. Failure (no THP in
         // this kernel) only means 4 KB pages.
         unsafe { libc::madvise(p, bytes, libc::MADV_HUGEPAGE) };
-        // Fault every page in now (as huge pages where the kernel can).
-        let base = p.cast::<u8>();
-        for off in (0..bytes).step_by(4096) {
-            // SAFETY: off < bytes, inside the mapping; the page is zero and
-            // stays zero.
-            unsafe { std::ptr::write_volatile(base.add(off), 0) };
-        }
         HugeArray {
             ptr: NonNull::new(p.cast::<T>()).expect("mmap never returns null on success"),
             len,

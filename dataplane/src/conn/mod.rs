@@ -6,23 +6,23 @@
 //! A NAT connection has two index entries (the client's tuple and the real
 //! server's reply tuple); DR has one.
 
-mod huge;
+pub(crate) mod huge;
 pub mod persist;
 mod table;
-mod tcp_state;
 
 pub use persist::PersistTable;
-pub use table::{ConnTable, Place, RemoteNote, SharedTable, TableFull};
-pub use tcp_state::{Direction, TcpState, Timeouts};
+pub use table::{ConnTable, Place, RemoteNote, SharedTable, TableFull, MAX_CAPACITY};
+pub use xlb_model::tcp::{Direction, TcpState, Timeouts};
 
 use crate::snapshot::{Forwarding, PortId, RealId, ServiceId};
 use crate::wire::IPPROTO_TCP;
+use xlb_model::Address;
 
-/// A packet's 5-tuple as it appears on the wire.
+/// A packet's 5-tuple as it appears on the wire, either family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    pub src: u32,
-    pub dst: u32,
+    pub src: Address,
+    pub dst: Address,
     pub sport: u16,
     pub dport: u16,
     pub proto: u8,
@@ -53,14 +53,14 @@ pub enum Side {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conn {
-    pub client: u32,
+    pub client: Address,
     pub cport: u16,
-    pub vip: u32,
+    pub vip: Address,
     pub vport: u16,
     pub proto: u8,
     pub forwarding: Forwarding,
     pub real: RealId,
-    pub real_addr: u32,
+    pub real_addr: Address,
     pub real_port: u16,
     pub service: ServiceId,
     /// Port the client's frames arrive on, and the MAC that sent them: NAT
@@ -110,14 +110,14 @@ mod tests {
 
     fn conn(client: u32, fwd: Forwarding, expires: u32) -> Conn {
         Conn {
-            client,
+            client: Address::v4(client),
             cport: 40000,
-            vip: 100,
+            vip: Address::v4(100),
             vport: 80,
             proto: IPPROTO_TCP,
             forwarding: fwd,
             real: 1,
-            real_addr: 200,
+            real_addr: Address::v4(200),
             real_port: 8080,
             service: 0,
             client_port: 0,
@@ -263,6 +263,69 @@ mod tests {
         assert_eq!(t.take_note(idx), None, "a note is taken once");
     }
 
+    fn conn6(n: u16, fwd: Forwarding) -> Conn {
+        let a = |s: &str| Address::from(s.parse::<std::net::IpAddr>().unwrap());
+        Conn {
+            client: a(&format!("2001:db8:c::{n:x}")),
+            vip: a("2001:db8:1::100"),
+            real_addr: a("2001:db8:2::11"),
+            ..conn(0, fwd, 100)
+        }
+    }
+
+    #[test]
+    fn ipv6_connections_share_the_index_and_live_in_their_own_slots() {
+        let mut t = ConnTable::with_capacity(8);
+        let v4 = conn(1, Forwarding::Nat, 100);
+        let i4 = t.insert(v4).unwrap();
+        let v6 = conn6(1, Forwarding::Nat);
+        let i6 = t.insert(v6).unwrap();
+        assert_ne!(i4, i6);
+        assert_eq!(
+            t.lookup(&v6.client_key(), 10, |_| {}),
+            Some((i6, Side::Client, v6))
+        );
+        assert_eq!(
+            t.lookup(&v6.real_key(), 10, |_| {}),
+            Some((i6, Side::Real, v6))
+        );
+        assert_eq!(
+            t.lookup(&v4.client_key(), 10, |_| {}),
+            Some((i4, Side::Client, v4))
+        );
+        // The low 32 bits alone never match: the IPv4 client 0.0.0.1 is
+        // not the IPv6 client ...::1.
+        let mut lookalike = v6.client_key();
+        lookalike.src = Address::v4(v6.client.low32());
+        assert_eq!(t.lookup(&lookalike, 10, |_| {}), None);
+        let mut all: Vec<Conn> = t.iter().collect();
+        all.sort_by_key(|c| c.client);
+        assert_eq!(all, vec![v4, v6]);
+        // One bound for both families.
+        for n in 2..8 {
+            t.insert(conn6(n, Forwarding::Dr)).unwrap();
+        }
+        assert_eq!(t.insert(conn(9, Forwarding::Nat, 100)), Err(TableFull(8)));
+        assert_eq!(t.remove(i6), Some(v6));
+        assert_eq!(t.lookup(&v6.real_key(), 10, |_| {}), None);
+        assert_eq!(t.len(), 7);
+        // Expiry and notes work the same on an IPv6 slot.
+        let i = t.insert(conn6(1, Forwarding::Nat)).unwrap();
+        t.shared_ref().note_remote(i, true, 0x10, 500);
+        assert_eq!(t.take_note(i).map(|n| n.expires), Some(Some(500)));
+        let mut gone = 0;
+        t.sweep(1000, 64, |_, _| {}, |_| gone += 1);
+        assert_eq!((gone, t.len()), (8, 0));
+    }
+
+    #[test]
+    fn ipv4_slots_keep_their_size_and_ipv6_slots_cost_memory_only_when_used() {
+        let t = ConnTable::with_capacity(1 << 16);
+        assert!(t.bytes_per_conn() <= 128, "{}", t.bytes_per_conn());
+        let v6 = t.shared_ref().bytes_per_conn_v6();
+        assert!(v6 <= 192, "{v6} bytes per IPv6 connection");
+    }
+
     #[test]
     fn clock_wrap_does_not_resurrect_or_kill_entries() {
         assert!(!expired(5, u32::MAX - 3));
@@ -282,10 +345,10 @@ mod tests {
             while !s2.load(Ordering::Relaxed) {
                 for client in 0..64u32 {
                     let mut c = conn(client, Forwarding::Nat, 9);
-                    c.vip = !client;
-                    c.real_addr = client;
+                    c.vip = Address::v4(!client);
+                    c.real_addr = Address::v4(client);
                     if let Some((_, _, got)) = shared.find(&c.client_key()) {
-                        assert_eq!(got.vip, !got.client);
+                        assert_eq!(got.vip.low32(), !got.client.low32());
                         assert_eq!(got.real_addr, got.client);
                         checked += 1;
                     }
@@ -296,8 +359,8 @@ mod tests {
         for round in 0..20_000u32 {
             let client = round % 64;
             let mut c = conn(client, Forwarding::Nat, round);
-            c.vip = !client;
-            c.real_addr = client;
+            c.vip = Address::v4(!client);
+            c.real_addr = Address::v4(client);
             if let Some((idx, _, _)) = t.lookup(&c.client_key(), 0, |_| {}) {
                 t.remove(idx);
             }

@@ -16,6 +16,7 @@
 use crate::snapshot::{RealId, ServiceId};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use xlb_model::Address;
 
 const WAYS: usize = 4;
 
@@ -47,14 +48,18 @@ impl PersistTable {
         }
     }
 
-    fn place(&self, service: ServiceId, client: u32) -> (usize, u16) {
-        let x =
-            crate::splitmix::splitmix64((u64::from(service) << 32 | u64::from(client)) ^ self.seed);
+    fn place(&self, service: ServiceId, client: Address) -> (usize, u16) {
+        use crate::splitmix::splitmix64 as mix;
+        let mut x = mix((u64::from(service) << 32 | u64::from(client.low32())) ^ self.seed);
+        if !client.is_v4() {
+            let (h, l) = client.halves();
+            x = mix(mix(x ^ h) ^ (l >> 32));
+        }
         ((x as usize) & self.mask, ((x >> 48) as u16) | 1)
     }
 
     /// The live template's real server for (service, masked client).
-    pub fn get(&self, service: ServiceId, client: u32, now: u32) -> Option<RealId> {
+    pub fn get(&self, service: ServiceId, client: Address, now: u32) -> Option<RealId> {
         let (b, tag) = self.place(service, client);
         self.buckets[b].0.iter().find_map(|e| {
             let v = e.load(Relaxed);
@@ -64,7 +69,7 @@ impl PersistTable {
     }
 
     /// Create or refresh the template: `real` until `expires`.
-    pub fn set(&self, service: ServiceId, client: u32, real: RealId, expires: u32, now: u32) {
+    pub fn set(&self, service: ServiceId, client: Address, real: RealId, expires: u32, now: u32) {
         let (b, tag) = self.place(service, client);
         let ways = &self.buckets[b].0;
         let v = pack(tag, real, expires);
@@ -89,7 +94,7 @@ impl PersistTable {
 
     /// Push the deadline of an existing template for `real` to at least
     /// `expires` (no-op if it now points elsewhere or is gone).
-    pub fn extend(&self, service: ServiceId, client: u32, real: RealId, expires: u32) {
+    pub fn extend(&self, service: ServiceId, client: Address, real: RealId, expires: u32) {
         let (b, tag) = self.place(service, client);
         for e in &self.buckets[b].0 {
             let v = e.load(Relaxed);
@@ -106,7 +111,7 @@ impl PersistTable {
     pub fn remaining(
         &self,
         service: ServiceId,
-        client: u32,
+        client: Address,
         real: RealId,
         now: u32,
     ) -> Option<u32> {
@@ -121,13 +126,10 @@ impl PersistTable {
     }
 }
 
-/// The client key for a granularity given as a prefix length.
-pub fn masked(client: u32, prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        client & (u32::MAX << (32 - u32::from(prefix.min(32))))
-    }
+/// The client key for a granularity given as a prefix length (of the
+/// client's family).
+pub fn masked(client: Address, prefix: u8) -> Address {
+    client.masked(prefix)
 }
 
 #[cfg(test)]
@@ -137,15 +139,16 @@ mod tests {
     #[test]
     fn templates_live_until_their_deadline() {
         let t = PersistTable::new(1024);
-        t.set(1, 0x0a00_0001, 7, 100, 0);
-        assert_eq!(t.get(1, 0x0a00_0001, 99), Some(7));
-        assert_eq!(t.get(1, 0x0a00_0001, 100), None);
-        assert_eq!(t.get(2, 0x0a00_0001, 50), None, "per service");
-        t.extend(1, 0x0a00_0001, 7, 500);
-        assert_eq!(t.get(1, 0x0a00_0001, 400), Some(7));
-        t.extend(1, 0x0a00_0001, 8, 900);
+        let client = Address::v4(0x0a00_0001);
+        t.set(1, client, 7, 100, 0);
+        assert_eq!(t.get(1, client, 99), Some(7));
+        assert_eq!(t.get(1, client, 100), None);
+        assert_eq!(t.get(2, client, 50), None, "per service");
+        t.extend(1, client, 7, 500);
+        assert_eq!(t.get(1, client, 400), Some(7));
+        t.extend(1, client, 8, 900);
         assert_eq!(
-            t.remaining(1, 0x0a00_0001, 7, 400),
+            t.remaining(1, client, 7, 400),
             Some(100),
             "extend for another server is ignored"
         );
@@ -153,19 +156,26 @@ mod tests {
 
     #[test]
     fn granularity_groups_a_subnet() {
-        assert_eq!(masked(0x0a01_02ff, 24), 0x0a01_0200);
-        assert_eq!(masked(0x0a01_02ff, 32), 0x0a01_02ff);
-        assert_eq!(masked(0x0a01_02ff, 0), 0);
+        let a = Address::v4(0x0a01_02ff);
+        assert_eq!(masked(a, 24), Address::v4(0x0a01_0200));
+        assert_eq!(masked(a, 32), a);
+        assert_eq!(masked(a, 0), Address::v4(0));
+        let six = Address::from("2001:db8:1:2::7".parse::<std::net::IpAddr>().unwrap());
+        let t = PersistTable::new(1024);
+        t.set(1, masked(six, 64), 3, 100, 0);
+        let neighbour = Address::from("2001:db8:1:2::99".parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(t.get(1, masked(neighbour, 64), 1), Some(3), "one /64");
+        assert_eq!(t.get(1, Address::v4(0), 1), None);
     }
 
     #[test]
     fn many_clients_keep_their_templates() {
         let t = PersistTable::new(1 << 16);
         for c in 0..20_000u32 {
-            t.set(3, c * 7919, c % 5, 1000, 0);
+            t.set(3, Address::v4(c * 7919), c % 5, 1000, 0);
         }
         let kept = (0..20_000u32)
-            .filter(|&c| t.get(3, c * 7919, 1) == Some(c % 5))
+            .filter(|&c| t.get(3, Address::v4(c * 7919), 1) == Some(c % 5))
             .count();
         assert!(kept > 19_500, "{kept} of 20000 templates kept at 30% load");
     }

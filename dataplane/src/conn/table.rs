@@ -1,15 +1,19 @@
 //! A worker's connection table, written only by its worker and readable by
-//! every other worker without a lock (DESIGN.md problem 2: a NAT reply can
-//! arrive on another queue, hence another worker, than its connection).
+//! every other worker without a lock (a NAT reply can arrive on another
+//! queue, hence another worker, than its connection: docs/design/conn-table.md).
 //!
 //! Layout: fixed arrays allocated once. The index is a bucketized hash with
 //! two candidate buckets per key (7 entries of 8 bytes per 64-byte bucket,
-//! load at most 5/7); an entry holds a 32-bit tag and the slot number. Slots
-//! hold the connection packed into atomic words. Buckets and slots each carry
-//! a sequence counter (seqlock): the single writer makes it odd while it
-//! writes, readers retry when it changed under them. Another worker never
-//! writes the connection; it leaves notes (TCP flags seen, a later idle
-//! deadline) in two atomic words that the owner folds in.
+//! load at most 5/7); an entry holds a 32-bit tag and the slot's handle.
+//! Slots hold the connection packed into atomic words: an IPv4 connection in
+//! one 64-byte slot (as before IPv6 existed), an IPv6 one in a 128-byte slot
+//! of a second array, so IPv4 pays nothing for IPv6's longer addresses. The
+//! IPv6 array is reserved, not touched, until IPv6 connections use it.
+//! Buckets and slots each carry a sequence counter (seqlock): the single
+//! writer makes it odd while it writes, readers retry when it changed under
+//! them. Another worker never writes the connection; it leaves notes (TCP
+//! flags seen, a later idle deadline) in two atomic words that the owner
+//! folds in.
 //!
 //! The hash is keyed with a per-table random seed, so a client cannot aim
 //! its flows at one bucket.
@@ -20,6 +24,7 @@ use crate::snapshot::Forwarding;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
+use xlb_model::Address;
 
 const BUCKET_ENTRIES: usize = 7;
 /// Reader retries before it reports a miss rather than spin on a slot the
@@ -28,14 +33,27 @@ const READ_RETRIES: usize = 64;
 /// Longest cuckoo displacement path tried before an insert reports full.
 const MAX_KICKS: usize = 128;
 
+/// Words of an IPv4 connection (three addresses fit in two words) and of
+/// an IPv6 one (six words of addresses, four of the rest).
+const WORDS_V4: usize = 5;
+const WORDS_V6: usize = 10;
+
+/// A slot handle's bit 30: the slot is in the IPv6 array. Handles are
+/// below 2^31 (an index entry keeps 31 bits for them).
+const V6_SLOT: u32 = 1 << 30;
+const SLOT_INDEX: u32 = V6_SLOT - 1;
+/// Most slots of each family.
+pub const MAX_CAPACITY: usize = SLOT_INDEX as usize;
+
 #[repr(C, align(64))]
 struct Bucket {
     seq: AtomicU32,
     entries: [AtomicU64; BUCKET_ENTRIES],
 }
 
-#[repr(C, align(64))]
-struct Slot {
+/// What every slot has besides the packed connection.
+#[repr(C)]
+struct SlotHead {
     seq: AtomicU32,
     expires: AtomicU32,
     /// Latest idle deadline another worker computed for this connection.
@@ -43,7 +61,13 @@ struct Slot {
     /// TCP flags other workers saw: bits 0-7 client->real, 8-15 real->client;
     /// bit 31 set when any note is pending.
     remote_flags: AtomicU32,
-    words: [AtomicU64; 5],
+}
+
+/// 64 bytes for IPv4 (`W` = 5), 128 for IPv6 (`W` = 10).
+#[repr(C, align(64))]
+struct Slot<const W: usize> {
+    head: SlotHead,
+    words: [AtomicU64; W],
 }
 
 const NOTE_PENDING: u32 = 1 << 31;
@@ -60,23 +84,39 @@ pub struct RemoteNote {
 /// The part of a table every worker can read.
 pub struct SharedTable {
     buckets: HugeArray<Bucket>,
-    slots: HugeArray<Slot>,
+    slots: HugeArray<Slot<WORDS_V4>>,
+    slots6: HugeArray<Slot<WORDS_V6>>,
+    /// Slots of each family ever used (the owner raises them): listings
+    /// stop there instead of reading the whole reserved array.
+    used: AtomicU32,
+    used6: AtomicU32,
     mask: usize,
     seed: u64,
 }
 
-fn pack(c: &Conn) -> [u64; 5] {
-    let fwd = match c.forwarding {
-        Forwarding::Nat => 0u64,
+fn forwarding_code(f: Forwarding) -> u64 {
+    match f {
+        Forwarding::Nat => 0,
         Forwarding::Dr => 1,
-    };
+    }
+}
+
+fn forwarding_of(code: u64) -> Forwarding {
+    if code & 0xff == 0 {
+        Forwarding::Nat
+    } else {
+        Forwarding::Dr
+    }
+}
+
+/// The three words both layouts end with: ports and state, MAC and real
+/// server, service and flags.
+fn pack_rest(c: &Conn) -> [u64; 3] {
     let m = c.client_mac;
     [
-        (u64::from(c.client) << 32) | u64::from(c.vip),
-        (u64::from(c.real_addr) << 32) | (u64::from(c.cport) << 16) | u64::from(c.vport),
         (u64::from(c.real_port) << 48)
             | (u64::from(c.proto) << 40)
-            | (fwd << 32)
+            | (forwarding_code(c.forwarding) << 32)
             | (u64::from(c.state as u8) << 24)
             | (u64::from(c.client_port) << 16)
             | (u64::from(m[0]) << 8)
@@ -86,32 +126,114 @@ fn pack(c: &Conn) -> [u64; 5] {
     ]
 }
 
-fn unpack(w: [u64; 5], expires: u32) -> Option<Conn> {
-    if w[4] & LIVE == 0 {
+/// A connection with only its addresses and ports missing.
+fn unpack_rest(w: [u64; 3], expires: u32) -> Option<Conn> {
+    if w[2] & LIVE == 0 {
         return None;
     }
-    let m = ((w[3] >> 32) as u32).to_be_bytes();
+    let m = ((w[1] >> 32) as u32).to_be_bytes();
     Some(Conn {
-        client: (w[0] >> 32) as u32,
-        vip: w[0] as u32,
-        real_addr: (w[1] >> 32) as u32,
-        cport: (w[1] >> 16) as u16,
-        vport: w[1] as u16,
-        real_port: (w[2] >> 48) as u16,
-        proto: (w[2] >> 40) as u8,
-        forwarding: if (w[2] >> 32) & 1 == 0 {
-            Forwarding::Nat
-        } else {
-            Forwarding::Dr
-        },
-        state: TcpState::from_u8((w[2] >> 24) as u8),
-        client_port: (w[2] >> 16) as u8,
-        client_mac: [(w[2] >> 8) as u8, w[2] as u8, m[0], m[1], m[2], m[3]],
-        real: w[3] as u32,
-        service: (w[4] >> 32) as u32,
+        client: Address::default(),
+        cport: 0,
+        vip: Address::default(),
+        vport: 0,
+        real_addr: Address::default(),
+        real_port: (w[0] >> 48) as u16,
+        proto: (w[0] >> 40) as u8,
+        forwarding: forwarding_of(w[0] >> 32),
+        state: TcpState::from_u8((w[0] >> 24) as u8),
+        client_port: (w[0] >> 16) as u8,
+        client_mac: [(w[0] >> 8) as u8, w[0] as u8, m[0], m[1], m[2], m[3]],
+        real: w[1] as u32,
+        service: (w[2] >> 32) as u32,
         expires,
-        persistent: w[4] & 2 != 0,
+        persistent: w[2] & 2 != 0,
     })
+}
+
+fn pack_v4(c: &Conn) -> [u64; WORDS_V4] {
+    let [a, b, d] = pack_rest(c);
+    [
+        (u64::from(c.client.low32()) << 32) | u64::from(c.vip.low32()),
+        (u64::from(c.real_addr.low32()) << 32) | (u64::from(c.cport) << 16) | u64::from(c.vport),
+        a,
+        b,
+        d,
+    ]
+}
+
+fn unpack_v4(w: [u64; WORDS_V4], expires: u32) -> Option<Conn> {
+    let mut c = unpack_rest([w[2], w[3], w[4]], expires)?;
+    c.client = Address::v4((w[0] >> 32) as u32);
+    c.vip = Address::v4(w[0] as u32);
+    c.real_addr = Address::v4((w[1] >> 32) as u32);
+    c.cport = (w[1] >> 16) as u16;
+    c.vport = w[1] as u16;
+    Some(c)
+}
+
+fn pack_v6(c: &Conn) -> [u64; WORDS_V6] {
+    let (ch, cl) = c.client.halves();
+    let (vh, vl) = c.vip.halves();
+    let (rh, rl) = c.real_addr.halves();
+    let [a, b, d] = pack_rest(c);
+    [
+        ch,
+        cl,
+        vh,
+        vl,
+        rh,
+        rl,
+        (u64::from(c.cport) << 16) | u64::from(c.vport),
+        a,
+        b,
+        d,
+    ]
+}
+
+fn unpack_v6(w: [u64; WORDS_V6], expires: u32) -> Option<Conn> {
+    let mut c = unpack_rest([w[7], w[8], w[9]], expires)?;
+    c.client = Address::from_halves(w[0], w[1]);
+    c.vip = Address::from_halves(w[2], w[3]);
+    c.real_addr = Address::from_halves(w[4], w[5]);
+    c.cport = (w[6] >> 16) as u16;
+    c.vport = w[6] as u16;
+    Some(c)
+}
+
+/// Whether a connection lives in the IPv4 array: all three of its
+/// addresses are IPv4.
+fn fits_v4(c: &Conn) -> bool {
+    c.client.is_v4() && c.vip.is_v4() && c.real_addr.is_v4()
+}
+
+/// A consistent copy of a slot's words and deadline (seqlock read).
+fn read_words<const W: usize>(slot: &Slot<W>) -> Option<([u64; W], u32)> {
+    for _ in 0..READ_RETRIES {
+        let s1 = slot.head.seq.load(Acquire);
+        if s1 & 1 == 0 {
+            let w = std::array::from_fn(|i| slot.words[i].load(Relaxed));
+            let expires = slot.head.expires.load(Relaxed);
+            fence(Acquire);
+            if slot.head.seq.load(Relaxed) == s1 {
+                return Some((w, expires));
+            }
+        }
+        std::hint::spin_loop();
+    }
+    None
+}
+
+/// Write a slot's words and deadline (seqlock write; one writer).
+fn write_words<const W: usize>(slot: &Slot<W>, w: [u64; W], expires: u32) {
+    let s = slot.head.seq.load(Relaxed);
+    slot.head.seq.store(s.wrapping_add(1), Relaxed);
+    fence(Release);
+    for (dst, v) in slot.words.iter().zip(w) {
+        dst.store(v, Relaxed);
+    }
+    slot.head.expires.store(expires, Relaxed);
+    slot.head.seq.store(s.wrapping_add(2), Release);
 }
 
 impl SharedTable {
@@ -124,6 +246,12 @@ impl SharedTable {
             buckets: unsafe { HugeArray::zeroed(buckets) },
             // SAFETY: as above.
             slots: unsafe { HugeArray::zeroed(capacity) },
+            // SAFETY: as above. Reserved only: most directors carry no or
+            // few IPv6 connections, and the pages they never use cost no
+            // memory.
+            slots6: unsafe { HugeArray::reserved(capacity) },
+            used: AtomicU32::new(0),
+            used6: AtomicU32::new(0),
             mask: buckets - 1,
             seed: RandomState::new().hash_one(0x786c_625f_636f_6e6eu64),
         }
@@ -132,11 +260,21 @@ impl SharedTable {
     #[inline]
     fn hash(&self, k: &FlowKey) -> u64 {
         // Two rounds: every input bit reaches the low bits that pick the
-        // bucket (keys often differ only in port).
+        // bucket (keys often differ only in port). An IPv4 key is hashed
+        // exactly as before IPv6 existed; an IPv6 key folds in the other
+        // 96 bits of each address first.
         use crate::splitmix::splitmix64 as mix;
-        let a = (u64::from(k.src) << 32) | u64::from(k.dst);
+        let a = (u64::from(k.src.low32()) << 32) | u64::from(k.dst.low32());
         let b = (u64::from(k.sport) << 24) | (u64::from(k.dport) << 8) | u64::from(k.proto);
-        mix(mix(a ^ self.seed) ^ b)
+        let mut h = mix(a ^ self.seed);
+        if !(k.src.is_v4() && k.dst.is_v4()) {
+            let (sh, sl) = k.src.halves();
+            let (dh, dl) = k.dst.halves();
+            h = mix(h ^ sh);
+            h = mix(h ^ dh);
+            h = mix(h ^ ((sl >> 32) << 32) ^ (dl >> 32));
+        }
+        mix(h ^ b)
     }
 
     /// The key's two candidate buckets and its tag (never 0).
@@ -172,23 +310,38 @@ impl SharedTable {
         None
     }
 
+    /// The head of the slot a handle names.
+    #[inline]
+    fn head(&self, id: u32) -> Option<&SlotHead> {
+        let i = (id & SLOT_INDEX) as usize;
+        if id & V6_SLOT == 0 {
+            self.slots.get(i).map(|s| &s.head)
+        } else {
+            self.slots6.get(i).map(|s| &s.head)
+        }
+    }
+
     /// A consistent copy of a slot's connection, or `None` if the slot is
     /// free (or kept changing).
-    fn read_slot(&self, idx: u32) -> Option<Conn> {
-        let slot = self.slots.get(idx as usize)?;
-        for _ in 0..READ_RETRIES {
-            let s1 = slot.seq.load(Acquire);
-            if s1 & 1 == 0 {
-                let w = std::array::from_fn(|i| slot.words[i].load(Relaxed));
-                let expires = slot.expires.load(Relaxed);
-                fence(Acquire);
-                if slot.seq.load(Relaxed) == s1 {
-                    return unpack(w, expires);
-                }
-            }
-            std::hint::spin_loop();
+    fn read_slot(&self, id: u32) -> Option<Conn> {
+        let i = (id & SLOT_INDEX) as usize;
+        if id & V6_SLOT == 0 {
+            let (w, e) = read_words(self.slots.get(i)?)?;
+            unpack_v4(w, e)
+        } else {
+            let (w, e) = read_words(self.slots6.get(i)?)?;
+            unpack_v6(w, e)
         }
-        None
+    }
+
+    #[inline]
+    fn prefetch_slot(&self, id: u32) -> bool {
+        let i = (id & SLOT_INDEX) as usize;
+        if id & V6_SLOT == 0 {
+            self.slots.get(i).map(prefetch).is_some()
+        } else {
+            self.slots6.get(i).map(prefetch).is_some()
+        }
     }
 
     /// Batched lookups, stage 1: start loading the key's first bucket, so
@@ -210,10 +363,7 @@ impl SharedTable {
         for e in &self.buckets[b1].entries {
             let e = e.load(Relaxed);
             if e != 0 && (e >> 32) as u32 == tag {
-                if let Some(s) = self.slots.get(((e as u32) >> 1) as usize) {
-                    prefetch(s);
-                    named = true;
-                }
+                named |= self.prefetch_slot((e as u32) >> 1);
             }
         }
         // Keys go to their first bucket while it has room, so the second
@@ -246,7 +396,7 @@ impl SharedTable {
         first as f64 / all.max(1) as f64
     }
 
-    /// Find the connection `key` belongs to: (slot, which side, a copy).
+    /// Find the connection `key` belongs to: (slot handle, which side, a copy).
     pub fn find(&self, key: &FlowKey) -> Option<(u32, Side, Conn)> {
         let (b1, b2, tag) = self.place(key);
         for b in [b1, b2] {
@@ -254,15 +404,15 @@ impl SharedTable {
                 if e == 0 || (e >> 32) as u32 != tag {
                     continue;
                 }
-                let idx = (e as u32) >> 1;
+                let id = (e as u32) >> 1;
                 let side = if e & 1 == 0 { Side::Client } else { Side::Real };
-                if let Some(c) = self.read_slot(idx) {
+                if let Some(c) = self.read_slot(id) {
                     let k = match side {
                         Side::Client => c.client_key(),
                         Side::Real => c.real_key(),
                     };
                     if k == *key {
-                        return Some((idx, side, c));
+                        return Some((id, side, c));
                     }
                 }
             }
@@ -272,26 +422,38 @@ impl SharedTable {
 
     /// Record, from another worker, that it forwarded a packet of this
     /// connection. `input` is true for client->real.
-    pub fn note_remote(&self, idx: u32, input: bool, tcp_flags: u8, expires: u32) {
-        let Some(slot) = self.slots.get(idx as usize) else {
+    pub fn note_remote(&self, id: u32, input: bool, tcp_flags: u8, expires: u32) {
+        let Some(head) = self.head(id) else {
             return;
         };
         let shift = if input { 0 } else { 8 };
-        slot.remote_expires.store(expires, Relaxed);
-        slot.remote_flags
+        head.remote_expires.store(expires, Relaxed);
+        head.remote_flags
             .fetch_or(NOTE_PENDING | (u32::from(tcp_flags) << shift), Release);
     }
 
     /// Every live connection, read slot by slot without stopping the owner
     /// (a listing is a moving picture, as with `ipvsadm -Lnc`).
     pub fn iter(&self) -> impl Iterator<Item = Conn> + '_ {
-        (0..self.slots.len() as u32).filter_map(|i| self.read_slot(i))
+        let (n4, n6) = (self.used.load(Acquire), self.used6.load(Acquire));
+        let v4 = (0..n4).filter_map(|i| self.read_slot(i));
+        let v6 = (0..n6).filter_map(|i| self.read_slot(i | V6_SLOT));
+        v4.chain(v6)
     }
 
-    /// Bytes of table memory per connection slot at this capacity.
+    /// Bytes of table memory per IPv4 connection slot at this capacity.
     pub fn bytes_per_conn(&self) -> usize {
-        let total = self.buckets.len() * size_of::<Bucket>() + self.slots.len() * size_of::<Slot>();
+        let total = self.buckets.len() * size_of::<Bucket>()
+            + self.slots.len() * size_of::<Slot<WORDS_V4>>();
         total / self.slots.len()
+    }
+
+    /// Bytes of table memory per IPv6 connection slot (its slots are only
+    /// backed by memory once used).
+    pub fn bytes_per_conn_v6(&self) -> usize {
+        let total = self.buckets.len() * size_of::<Bucket>()
+            + self.slots6.len() * size_of::<Slot<WORDS_V6>>();
+        total / self.slots6.len()
     }
 }
 
@@ -322,22 +484,62 @@ fn prefetch<T>(p: &T) {
 #[error("connection table full ({0} entries)")]
 pub struct TableFull(pub usize);
 
+/// Slots of one family not in use: ones freed, then ones never used.
+struct FreeSlots {
+    freed: Vec<u32>,
+    never_used: u32,
+    len: u32,
+}
+
+impl FreeSlots {
+    fn new(len: usize) -> FreeSlots {
+        FreeSlots {
+            freed: Vec::new(),
+            never_used: 0,
+            len: len as u32,
+        }
+    }
+
+    fn take(&mut self) -> Option<u32> {
+        self.freed.pop().or_else(|| {
+            (self.never_used < self.len).then(|| {
+                self.never_used += 1;
+                self.never_used - 1
+            })
+        })
+    }
+
+    fn give_back(&mut self, i: u32) {
+        self.freed.push(i);
+    }
+}
+
 /// The owning worker's handle: the only writer of its `SharedTable`.
 pub struct ConnTable {
     shared: Arc<SharedTable>,
-    free: Vec<u32>,
+    free: FreeSlots,
+    free6: FreeSlots,
+    live: usize,
+    /// Sweep and eviction position over the used slots (IPv4 ones first).
     hand: usize,
     /// State of the pseudo-random choices of cuckoo displacement.
     kick: u32,
 }
 
 impl ConnTable {
-    /// All memory is taken here: lookups and inserts never allocate.
+    /// All memory is taken here: lookups and inserts never allocate
+    /// (beyond the list of freed slots, which grows to at most the
+    /// capacity once).
     pub fn with_capacity(capacity: usize) -> ConnTable {
-        assert!(capacity > 0 && capacity < (1 << 31));
+        assert!(capacity > 0 && capacity <= MAX_CAPACITY);
         ConnTable {
             shared: Arc::new(SharedTable::new(capacity)),
-            free: (0..capacity as u32).rev().collect(),
+            free: FreeSlots {
+                freed: Vec::with_capacity(capacity),
+                ..FreeSlots::new(capacity)
+            },
+            free6: FreeSlots::new(capacity),
+            live: 0,
             hand: 0,
             kick: 0x9e37_79b9,
         }
@@ -352,12 +554,13 @@ impl ConnTable {
         &self.shared
     }
 
+    /// Connections at most, of both families together.
     pub fn capacity(&self) -> usize {
         self.shared.slots.len()
     }
 
     pub fn len(&self) -> usize {
-        self.capacity() - self.free.len()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
@@ -377,29 +580,32 @@ impl ConnTable {
         now: u32,
         on_expire: impl FnOnce(&Conn),
     ) -> Option<(u32, Side, Conn)> {
-        let (idx, side, conn) = self.shared.find(key)?;
-        if self.is_expired(idx, &conn, now) {
-            self.remove(idx);
+        let (id, side, conn) = self.shared.find(key)?;
+        if self.is_expired(id, &conn, now) {
+            self.remove(id);
             on_expire(&conn);
             return None;
         }
-        Some((idx, side, conn))
+        Some((id, side, conn))
     }
 
-    fn is_expired(&self, idx: u32, c: &Conn, now: u32) -> bool {
-        let remote = self.shared.slots[idx as usize].remote_expires.load(Relaxed);
+    fn is_expired(&self, id: u32, c: &Conn, now: u32) -> bool {
+        let remote = self
+            .shared
+            .head(id)
+            .map_or(0, |h| h.remote_expires.load(Relaxed));
         expired(c.expires, now) && (remote == 0 || expired(remote, now))
     }
 
     /// Take the notes other workers left on a connection.
     #[inline]
-    pub fn take_note(&mut self, idx: u32) -> Option<RemoteNote> {
-        let slot = &self.shared.slots[idx as usize];
-        if slot.remote_flags.load(Relaxed) == 0 {
+    pub fn take_note(&mut self, id: u32) -> Option<RemoteNote> {
+        let head = self.shared.head(id)?;
+        if head.remote_flags.load(Relaxed) == 0 {
             return None;
         }
-        let f = slot.remote_flags.swap(0, Acquire);
-        let e = slot.remote_expires.swap(0, Relaxed);
+        let f = head.remote_flags.swap(0, Acquire);
+        let e = head.remote_expires.swap(0, Relaxed);
         Some(RemoteNote {
             input_flags: f as u8,
             output_flags: (f >> 8) as u8,
@@ -407,23 +613,29 @@ impl ConnTable {
         })
     }
 
-    fn write_slot(&self, idx: u32, c: Option<&Conn>) {
-        let slot = &self.shared.slots[idx as usize];
-        let s = slot.seq.load(Relaxed);
-        slot.seq.store(s.wrapping_add(1), Relaxed);
-        fence(Release);
-        let w = c.map_or([0; 5], pack);
-        for (dst, v) in slot.words.iter().zip(w) {
-            dst.store(v, Relaxed);
+    /// Write (or with `None`, free) a slot.
+    fn write_slot(&self, id: u32, c: Option<&Conn>) {
+        let i = (id & SLOT_INDEX) as usize;
+        let expires = c.map_or(0, |c| c.expires);
+        if id & V6_SLOT == 0 {
+            write_words(
+                &self.shared.slots[i],
+                c.map_or([0; WORDS_V4], pack_v4),
+                expires,
+            );
+        } else {
+            write_words(
+                &self.shared.slots6[i],
+                c.map_or([0; WORDS_V6], pack_v6),
+                expires,
+            );
         }
-        slot.expires.store(c.map_or(0, |c| c.expires), Relaxed);
-        slot.seq.store(s.wrapping_add(2), Release);
     }
 
     /// Write back a connection's changed state or deadline.
     #[inline]
-    pub fn update(&mut self, idx: u32, c: &Conn) {
-        self.write_slot(idx, Some(c));
+    pub fn update(&mut self, id: u32, c: &Conn) {
+        self.write_slot(id, Some(c));
     }
 
     fn write_entry(&self, b: usize, pos: usize, value: u64) {
@@ -442,9 +654,9 @@ impl ConnTable {
             .position(|e| e.load(Relaxed) == 0)
     }
 
-    fn index_insert(&mut self, key: &FlowKey, idx: u32, side: Side) -> bool {
+    fn index_insert(&mut self, key: &FlowKey, id: u32, side: Side) -> bool {
         let (b1, b2, tag) = self.shared.place(key);
-        let value = (u64::from(tag) << 32) | (u64::from(idx) << 1) | (side == Side::Real) as u64;
+        let value = (u64::from(tag) << 32) | (u64::from(id) << 1) | (side == Side::Real) as u64;
         // The first bucket whenever it has room: most keys then sit there,
         // and a batched lookup needs only that one cache line in the common
         // case (see `prefetch_slots`).
@@ -493,9 +705,9 @@ impl ConnTable {
         false
     }
 
-    fn index_remove(&self, key: &FlowKey, idx: u32, side: Side) {
+    fn index_remove(&self, key: &FlowKey, id: u32, side: Side) {
         let (b1, b2, tag) = self.shared.place(key);
-        let value = (u64::from(tag) << 32) | (u64::from(idx) << 1) | (side == Side::Real) as u64;
+        let value = (u64::from(tag) << 32) | (u64::from(id) << 1) | (side == Side::Real) as u64;
         for b in [b1, b2] {
             let pos = self.shared.buckets[b]
                 .entries
@@ -508,42 +720,79 @@ impl ConnTable {
         }
     }
 
+    fn release(&mut self, id: u32) {
+        self.write_slot(id, None);
+        if id & V6_SLOT == 0 {
+            self.free.give_back(id);
+        } else {
+            self.free6.give_back(id & SLOT_INDEX);
+        }
+        self.live -= 1;
+    }
+
+    /// Insert a connection; its handle names it from then on.
     pub fn insert(&mut self, conn: Conn) -> Result<u32, TableFull> {
         let full = TableFull(self.capacity());
-        let idx = self.free.pop().ok_or(full)?;
+        if self.live >= self.capacity() {
+            return Err(full);
+        }
+        let id = if fits_v4(&conn) {
+            let id = self.free.take();
+            self.shared.used.store(self.free.never_used, Release);
+            id
+        } else {
+            let id = self.free6.take().map(|i| i | V6_SLOT);
+            self.shared.used6.store(self.free6.never_used, Release);
+            id
+        }
+        .ok_or(full)?;
+        self.live += 1;
         // Slot first, then index: a reader that finds the entry finds a
         // complete connection.
-        self.write_slot(idx, Some(&conn));
-        let slot = &self.shared.slots[idx as usize];
-        slot.remote_flags.store(0, Relaxed);
-        slot.remote_expires.store(0, Relaxed);
-        if !self.index_insert(&conn.client_key(), idx, Side::Client) {
-            self.write_slot(idx, None);
-            self.free.push(idx);
+        self.write_slot(id, Some(&conn));
+        if let Some(head) = self.shared.head(id) {
+            head.remote_flags.store(0, Relaxed);
+            head.remote_expires.store(0, Relaxed);
+        }
+        if !self.index_insert(&conn.client_key(), id, Side::Client) {
+            self.release(id);
             return Err(full);
         }
         if conn.forwarding == Forwarding::Nat
-            && !self.index_insert(&conn.real_key(), idx, Side::Real)
+            && !self.index_insert(&conn.real_key(), id, Side::Real)
         {
-            self.index_remove(&conn.client_key(), idx, Side::Client);
-            self.write_slot(idx, None);
-            self.free.push(idx);
+            self.index_remove(&conn.client_key(), id, Side::Client);
+            self.release(id);
             return Err(full);
         }
-        Ok(idx)
+        Ok(id)
     }
 
-    pub fn remove(&mut self, idx: u32) -> Option<Conn> {
-        let conn = self.shared.read_slot(idx)?;
+    pub fn remove(&mut self, id: u32) -> Option<Conn> {
+        let conn = self.shared.read_slot(id)?;
         // Index first, then slot: a reader never follows an entry to a slot
         // that was already reused without the key check catching it.
-        self.index_remove(&conn.client_key(), idx, Side::Client);
+        self.index_remove(&conn.client_key(), id, Side::Client);
         if conn.forwarding == Forwarding::Nat {
-            self.index_remove(&conn.real_key(), idx, Side::Real);
+            self.index_remove(&conn.real_key(), id, Side::Real);
         }
-        self.write_slot(idx, None);
-        self.free.push(idx);
+        self.release(id);
         Some(conn)
+    }
+
+    /// Slots ever used, IPv4 then IPv6: what the sweep and eviction visit.
+    fn used(&self) -> usize {
+        (self.free.never_used + self.free6.never_used) as usize
+    }
+
+    /// The handle of position `p` in 0..used().
+    fn handle_at(&self, p: usize) -> u32 {
+        let v4 = self.free.never_used as usize;
+        if p < v4 {
+            p as u32
+        } else {
+            (p - v4) as u32 | V6_SLOT
+        }
     }
 
     /// The table is full: recycle a half-open TCP entry (NONE or SYN_RECV)
@@ -551,17 +800,21 @@ impl ConnTable {
     /// defence does under a SYN flood. Established connections and UDP are
     /// never taken. Returns the evicted connection (for its gauges).
     pub fn evict_half_open(&mut self, scan: usize) -> Option<Conn> {
-        let n = self.capacity();
+        let n = self.used();
+        if n == 0 {
+            return None;
+        }
         for k in 0..scan.min(n) {
-            let idx = ((self.hand + k) % n) as u32;
-            let Some(c) = self.shared.read_slot(idx) else {
+            let p = (self.hand + k) % n;
+            let id = self.handle_at(p);
+            let Some(c) = self.shared.read_slot(id) else {
                 continue;
             };
             if c.proto == crate::wire::IPPROTO_TCP
                 && matches!(c.state, TcpState::None | TcpState::SynRecv)
             {
-                self.hand = (idx as usize + 1) % n;
-                return self.remove(idx);
+                self.hand = (p + 1) % n;
+                return self.remove(id);
             }
         }
         self.hand = (self.hand + scan) % n;
@@ -571,7 +824,7 @@ impl ConnTable {
     /// Visit up to `budget` slots from where the last sweep stopped: pending
     /// remote notes are handed to `merge` (which may change the connection;
     /// it is written back), idle connections are removed and handed to
-    /// `on_expire`. A full pass over N slots takes N / budget calls.
+    /// `on_expire`. A full pass over N used slots takes N / budget calls.
     pub fn sweep(
         &mut self,
         now: u32,
@@ -579,19 +832,22 @@ impl ConnTable {
         mut merge: impl FnMut(&mut Conn, RemoteNote),
         mut on_expire: impl FnMut(&Conn),
     ) {
-        let n = self.capacity();
+        let n = self.used();
         for _ in 0..budget.min(n) {
-            let idx = self.hand as u32;
-            self.hand = if self.hand + 1 == n { 0 } else { self.hand + 1 };
-            let Some(mut c) = self.shared.read_slot(idx) else {
+            if self.hand >= n {
+                self.hand = 0;
+            }
+            let id = self.handle_at(self.hand);
+            self.hand += 1;
+            let Some(mut c) = self.shared.read_slot(id) else {
                 continue;
             };
-            if let Some(note) = self.take_note(idx) {
+            if let Some(note) = self.take_note(id) {
                 merge(&mut c, note);
-                self.update(idx, &c);
+                self.update(id, &c);
             }
-            if self.is_expired(idx, &c, now) {
-                let c = self.remove(idx).expect("slot was live");
+            if self.is_expired(id, &c, now) {
+                let c = self.remove(id).expect("slot was live");
                 on_expire(&c);
             }
         }

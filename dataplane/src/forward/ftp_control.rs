@@ -3,10 +3,11 @@
 
 use super::{Forwarder, Owner};
 use crate::conn::{Conn, Side, TcpState};
-use crate::ftp::{mangle, text, Expect, Expected};
+use crate::ftp::{mangle, text, Expect, Expected, Stream};
 use crate::snapshot::{Forwarding, PortId, Snapshot};
 use crate::stats::WorkerStats;
 use crate::wire::{Frame, IPPROTO_TCP};
+use xlb_model::Address;
 
 impl Forwarder {
     /// A SYN no service claims: is it a data connection an FTP control
@@ -94,7 +95,10 @@ impl Forwarder {
         let Some(helper) = self.ftp.clone() else {
             return Some(f);
         };
+        // PORT and 227 name IPv4 addresses: the helper edits IPv4 control
+        // connections (IPv6's EPRT/EPSV come with IPv6 forwarding).
         if conn.forwarding != Forwarding::Nat
+            || !conn.client.is_v4()
             || !snap
                 .service(conn.vip, conn.vport, IPPROTO_TCP)
                 .is_some_and(|(_, s)| s.ftp)
@@ -110,8 +114,8 @@ impl Forwarder {
             Side::Client => text::find_command(payload).map(|found| {
                 // The server may only connect back to this client: an
                 // address naming anyone else is rewritten (no FTP bounce).
-                let new = (found.addr != conn.client)
-                    .then(|| text::format(found.kind, conn.client, found.port));
+                let new = (found.addr != conn.client.low32())
+                    .then(|| text::format(found.kind, conn.client.low32(), found.port));
                 let e = Expect::FromReal {
                     real_addr: conn.real_addr,
                     client: conn.client,
@@ -120,8 +124,8 @@ impl Forwarder {
                 (found, new, e, 0)
             }),
             Side::Real => text::find_reply(payload).map(|found| {
-                let new = (found.kind == text::Kind::Pasv && found.addr != conn.vip)
-                    .then(|| text::format(found.kind, conn.vip, found.port));
+                let new = (found.kind == text::Kind::Pasv && found.addr != conn.vip.low32())
+                    .then(|| text::format(found.kind, conn.vip.low32(), found.port));
                 let e = Expect::FromClient {
                     client: conn.client,
                     vip: conn.vip,
@@ -155,32 +159,15 @@ impl Forwarder {
             })
             .unwrap_or(0);
         // Shift by earlier rewrites, then record this one.
-        let adjust = |c: &mut crate::ftp::Control| match side {
-            Side::Client => {
-                let out = (c.to_server.seq(seq), c.to_client.ack(ack));
-                c.to_server.record(seq, diff);
-                out
-            }
-            Side::Real => {
-                let out = (c.to_client.seq(seq), c.to_server.ack(ack));
-                c.to_client.record(seq, diff);
-                out
-            }
+        let c = helper.control(key, now).unwrap_or_default();
+        let (new_seq, new_ack, stream) = match side {
+            Side::Client => (c.to_server.seq(seq), c.to_client.ack(ack), Stream::ToServer),
+            Side::Real => (c.to_client.seq(seq), c.to_server.ack(ack), Stream::ToClient),
         };
-        let (new_seq, new_ack) = if diff != 0 || edit.is_some() {
-            match helper.with_control(key, now, adjust) {
-                Some(x) => x,
-                None => {
-                    stats.ftp_unhelped.add(1);
-                    return Some(f);
-                }
-            }
-        } else {
-            match helper.control(key) {
-                Some(mut c) => adjust(&mut c),
-                None => (seq, ack),
-            }
-        };
+        if (diff != 0 || edit.is_some()) && !helper.record(key, stream, seq, diff, now) {
+            stats.ftp_unhelped.add(1);
+            return Some(f);
+        }
         if (new_seq, new_ack) != (seq, ack) {
             mangle::set_seq_ack(&mut room[..*len], &f, new_seq, new_ack);
         }
@@ -215,7 +202,7 @@ impl Forwarder {
 /// The fields a data connection takes from its announcement.
 fn data_conn(e: &Expected, now: u32) -> Conn {
     Conn {
-        client: 0,
+        client: Address::default(),
         cport: 0,
         vip: e.vip,
         vport: 0,
@@ -256,14 +243,16 @@ mod tests {
         let svc = VirtualService {
             id: 1,
             name: "ftp".into(),
-            vip: u32::from_be_bytes(VIP),
-            port: 21,
-            proto: IPPROTO_TCP,
+            key: xlb_model::ServiceKey::endpoint(
+                std::net::Ipv4Addr::from(VIP),
+                21,
+                xlb_model::Protocol::Tcp,
+            ),
             forwarding: Forwarding::Nat,
             scheduler: SchedulerKind::Rr,
             reals: vec![RealServer {
                 id: 7,
-                addr: u32::from_be_bytes(RS),
+                addr: Address::v4(u32::from_be_bytes(RS)),
                 port: 21,
                 weight: 1,
                 egress: 1,
@@ -272,7 +261,6 @@ mod tests {
             }],
             sorry: None,
             persistence: None,
-            fwmark: None,
             ftp: true,
         };
         let ports = ["outside", "inside"]

@@ -127,7 +127,7 @@ impl Forwarder {
         self.schedulers = snap
             .services
             .iter()
-            .map(|s| s.scheduler.build(&s.reals))
+            .map(|s| crate::sched::build(s.scheduler, &s.reals))
             .collect();
         self.generation = Some(snap.generation);
     }

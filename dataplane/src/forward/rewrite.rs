@@ -3,6 +3,7 @@
 
 use crate::wire::checksum::{update16, update32};
 use crate::wire::{EthHdr, Frame, Ipv4Hdr, TcpHdr, UdpHdr, IPPROTO_TCP};
+use xlb_model::Address;
 use zerocopy::Ref;
 
 /// Set the Ethernet addresses (the only change DR makes).
@@ -37,12 +38,16 @@ pub enum Endpoint {
 }
 
 /// Replace one endpoint's address and port, fixing the IP checksum and the
-/// TCP/UDP checksum (whose pseudo-header covers the addresses).
+/// TCP/UDP checksum (whose pseudo-header covers the addresses). The frame
+/// is IPv4 (`Frame::parse` yields no other yet), and so is `addr`: NAT
+/// never changes a packet's family.
 #[inline]
-pub fn nat(buf: &mut [u8], f: &Frame, which: Endpoint, addr: u32, port: u16) {
+pub fn nat(buf: &mut [u8], f: &Frame, which: Endpoint, addr: Address, port: u16) {
+    debug_assert!(addr.is_v4(), "NAT of an IPv4 frame to {addr}");
+    let addr = addr.low32();
     let (old_addr, old_port) = match which {
-        Endpoint::Source => (f.src, f.sport),
-        Endpoint::Destination => (f.dst, f.dport),
+        Endpoint::Source => (f.src.low32(), f.sport),
+        Endpoint::Destination => (f.dst.low32(), f.dport),
     };
     {
         let (mut ip, _) = Ref::<_, Ipv4Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");

@@ -8,6 +8,7 @@ use crate::snapshot::{PortInfo, RealServer, VirtualService};
 use crate::stats::new_gauges;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use std::sync::Arc;
+use xlb_model::{Address, Protocol, ServiceKey};
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 1];
 const OUT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 0];
@@ -19,8 +20,8 @@ const RS: [[u8; 4]; 2] = [[10, 0, 2, 11], [10, 0, 2, 12]];
 const OUTSIDE: PortId = 0;
 const INSIDE: PortId = 1;
 
-fn ip(a: [u8; 4]) -> u32 {
-    u32::from_be_bytes(a)
+fn ip(a: [u8; 4]) -> Address {
+    Address::v4(u32::from_be_bytes(a))
 }
 
 fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
@@ -42,15 +43,16 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
     let svc = VirtualService {
         id: 3,
         name: "web".into(),
-        vip: ip(VIP),
-        port: 80,
-        proto,
+        key: ServiceKey::endpoint(
+            ip(VIP).ip(),
+            80,
+            Protocol::from_number(proto).expect("TCP or UDP"),
+        ),
         forwarding,
         scheduler: SchedulerKind::Rr,
         reals,
         sorry: None,
         persistence: None,
-        fwmark: None,
         ftp: false,
     };
     let ports = vec![
@@ -599,7 +601,7 @@ fn persistence_sends_a_client_subnet_back_to_its_server() {
     // Quiesce the remembered server: its template stops new connections going there.
     let mut quiesced = rig.snap.services[0].clone();
     for r in &mut quiesced.reals {
-        if r.addr.to_be_bytes() == first.unwrap() {
+        if r.addr.low32().to_be_bytes() == first.unwrap() {
             r.weight = 0;
         }
     }
@@ -629,10 +631,7 @@ fn firewall_mark_groups_ports_into_one_persistent_service() {
     // real servers keep the client's port, persistence spans the ports.
     let base = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
     let mut svc = base.services[0].clone();
-    svc.fwmark = Some(21);
-    svc.vip = 21;
-    svc.port = 0;
-    svc.proto = 0;
+    svc.key = ServiceKey::Mark(21);
     svc.persistence = Some(crate::snapshot::Persistence {
         timeout: 300,
         prefix: 32,
@@ -643,7 +642,7 @@ fn firewall_mark_groups_ports_into_one_persistent_service() {
     let rule = crate::snapshot::MarkRule {
         mark: 21,
         addrs: vec![ip(VIP)],
-        proto: IPPROTO_TCP,
+        proto: Protocol::Tcp,
         ports: vec![(21, 21), (10000, 20000)],
     };
     let snap = Snapshot::new(

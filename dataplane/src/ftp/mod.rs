@@ -12,16 +12,25 @@
 //!   number of that stream and every acknowledgement of it: kept per control
 //!   connection, applied to each of its segments.
 //!
-//! State is shared by all workers (a reply may arrive on another queue) in a
-//! mutex. Only segments of FTP control connections and the first SYN of a
-//! data connection touch it, never other traffic; both tables are bounded.
+//! State is shared by all workers (a reply may arrive on another queue)
+//! without a lock: the expected data connections (`expect.rs`) and the
+//! control connections' offsets (`control.rs`) are fixed tables of atomics,
+//! bounded, allocated once. Only segments of FTP control connections and
+//! SYNs no service claims on an FTP VIP touch them.
 
+mod control;
+mod expect;
 pub mod mangle;
+mod seq;
 pub mod text;
 
+pub use control::{Control, Stream};
+pub use seq::SeqAdjust;
+
 use crate::snapshot::{PortId, RealId, ServiceId};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use control::Controls;
+use expect::Expectations;
+use xlb_model::Address;
 
 /// Control connections tracked at most; beyond, new sessions go unhelped
 /// (their data connections fail) and are counted.
@@ -33,86 +42,22 @@ pub const EXPECT_TIMEOUT: u32 = 60;
 /// A control connection idle this long is forgotten, seconds.
 pub const CONTROL_IDLE: u32 = 3600;
 
-/// `a` is later than `b` in sequence space.
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
-
-/// The offsets one direction's rewrites introduced (IPVS's ip_vs_seq).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SeqAdjust {
-    /// Original sequence number of the last rewritten segment.
-    init_seq: u32,
-    /// Offset for data after that segment, and before it.
-    delta: i32,
-    prev_delta: i32,
-    set: bool,
-}
-
-impl SeqAdjust {
-    /// The sequence number this stream's segment `seq` carries on the far side.
-    pub fn seq(&self, seq: u32) -> u32 {
-        if !self.set {
-            return seq;
-        }
-        let d = if after(seq, self.init_seq) {
-            self.delta
-        } else {
-            self.prev_delta
-        };
-        seq.wrapping_add(d as u32)
-    }
-
-    /// An acknowledgement of this stream, mapped back to original numbers.
-    pub fn ack(&self, ack: u32) -> u32 {
-        if !self.set {
-            return ack;
-        }
-        let d = if after(ack.wrapping_sub(self.delta as u32), self.init_seq) {
-            self.delta
-        } else {
-            self.prev_delta
-        };
-        ack.wrapping_sub(d as u32)
-    }
-
-    /// The segment at `seq` grew by `diff` bytes. A retransmission of the
-    /// last rewritten segment is rewritten again but not counted twice.
-    pub fn record(&mut self, seq: u32, diff: i32) {
-        if diff == 0 || (self.set && seq == self.init_seq) {
-            return;
-        }
-        if self.set && !after(seq, self.init_seq) {
-            // An older segment rewritten again: its offset is already in.
-            return;
-        }
-        self.prev_delta = self.delta;
-        self.delta += diff;
-        self.init_seq = seq;
-        self.set = true;
-    }
-}
-
 /// A control connection: client endpoint and VIP endpoint.
-pub type ControlKey = (u32, u16, u32, u16);
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Control {
-    /// client -> server stream and server -> client stream.
-    pub to_server: SeqAdjust,
-    pub to_client: SeqAdjust,
-    last_seen: u32,
-}
+pub type ControlKey = (Address, u16, Address, u16);
 
 /// Who opens an expected data connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
     /// Passive: the client, to VIP:port.
-    FromClient { client: u32, vip: u32, vport: u16 },
+    FromClient {
+        client: Address,
+        vip: Address,
+        vport: u16,
+    },
     /// Active: the real server, to client:port (from its port 20).
     FromReal {
-        real_addr: u32,
-        client: u32,
+        real_addr: Address,
+        client: Address,
         cport: u16,
     },
 }
@@ -121,9 +66,9 @@ pub enum Expect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expected {
     pub expect: Expect,
-    pub vip: u32,
+    pub vip: Address,
     pub real: RealId,
-    pub real_addr: u32,
+    pub real_addr: Address,
     /// Passive: the server's data port (active: unused, the SYN says).
     pub real_port: u16,
     pub service: ServiceId,
@@ -136,9 +81,9 @@ impl Expected {
     #[allow(clippy::too_many_arguments)] // one field each of the control connection
     pub fn new(
         expect: Expect,
-        vip: u32,
+        vip: Address,
         real: RealId,
-        real_addr: u32,
+        real_addr: Address,
         real_port: u16,
         service: ServiceId,
         client_port: PortId,
@@ -159,150 +104,177 @@ impl Expected {
     }
 }
 
-#[derive(Default)]
-struct Inner {
-    controls: HashMap<ControlKey, Control>,
-    expected: Vec<Expected>,
+/// The helper's state, one for all workers.
+pub struct FtpHelper {
+    expected: Expectations,
+    controls: Controls,
 }
 
-/// The helper's state, one for all workers.
-#[derive(Default)]
-pub struct FtpHelper {
-    inner: Mutex<Inner>,
+impl Default for FtpHelper {
+    fn default() -> Self {
+        FtpHelper::new()
+    }
 }
 
 impl FtpHelper {
     pub fn new() -> FtpHelper {
-        FtpHelper::default()
-    }
-
-    /// Run `f` on the control connection's state (created on first use).
-    /// `None` when the table is full of live sessions.
-    pub fn with_control<T>(
-        &self,
-        key: ControlKey,
-        now: u32,
-        f: impl FnOnce(&mut Control) -> T,
-    ) -> Option<T> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if !g.controls.contains_key(&key) && g.controls.len() >= MAX_CONTROLS {
-            g.controls
-                .retain(|_, c| now.wrapping_sub(c.last_seen) < CONTROL_IDLE);
-            if g.controls.len() >= MAX_CONTROLS {
-                return None;
-            }
+        FtpHelper {
+            expected: Expectations::new(MAX_EXPECTED),
+            controls: Controls::new(MAX_CONTROLS),
         }
-        let c = g.controls.entry(key).or_default();
-        c.last_seen = now;
-        Some(f(c))
     }
 
-    /// The adjustments of a control connection, if it has any.
-    pub fn control(&self, key: ControlKey) -> Option<Control> {
-        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.controls.get(&key).copied()
+    /// The offsets of a control connection, if a rewrite made any.
+    pub fn control(&self, key: ControlKey, now: u32) -> Option<Control> {
+        self.controls.get(&key, now)
     }
 
+    /// The segment at `seq` of one stream of a control connection changed
+    /// length by `diff`. `false` when the table has no room for the
+    /// session (it goes unhelped, counted by the caller).
+    pub fn record(&self, key: ControlKey, stream: Stream, seq: u32, diff: i32, now: u32) -> bool {
+        self.controls.record(&key, stream, seq, diff, now)
+    }
+
+    /// Announce a data connection (replacing an announcement of the same).
     pub fn expect(&self, e: Expected) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let now = e.deadline.wrapping_sub(EXPECT_TIMEOUT);
-        g.expected
-            .retain(|x| after(x.deadline, now) && x.expect != e.expect);
-        if g.expected.len() >= MAX_EXPECTED {
-            g.expected.remove(0);
-        }
-        g.expected.push(e);
+        self.expected.expect(e, now);
     }
 
     /// Claim the expectation a data connection's first SYN matches.
     pub fn take(&self, expect: Expect, now: u32) -> Option<Expected> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let i = g
-            .expected
-            .iter()
-            .position(|x| x.expect == expect && after(x.deadline, now))?;
-        Some(g.expected.swap_remove(i))
+        self.expected.take(&expect, now)
     }
 
-    pub fn pending(&self) -> usize {
-        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.expected.len()
+    /// Announced data connections not yet claimed or expired.
+    pub fn pending(&self, now: u32) -> usize {
+        self.expected.pending(now)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn later_segments_shift_and_acks_map_back() {
-        let mut a = SeqAdjust::default();
-        assert_eq!(a.seq(1000), 1000, "nothing rewritten yet");
-        // The segment at 1000 grew by 1 byte.
-        a.record(1000, 1);
-        assert_eq!(a.seq(1000), 1000, "the rewritten segment keeps its seq");
-        assert_eq!(a.seq(1050), 1051);
-        // The peer acknowledges 1051 (after the rewritten bytes): 1050 originally.
-        assert_eq!(a.ack(1051), 1050);
-        assert_eq!(a.ack(900), 900, "an ack before the rewrite");
-        // A retransmission of the same segment is not counted twice.
-        a.record(1000, 1);
-        assert_eq!(a.seq(1050), 1051);
-        // A second rewrite further on, shrinking by 2.
-        a.record(2000, -2);
-        assert_eq!(a.seq(2000), 2001, "the previous offset");
-        assert_eq!(a.seq(2100), 2099);
-        assert_eq!(a.ack(2099), 2100);
-        // Across the wrap of sequence space.
-        let mut w = SeqAdjust::default();
-        w.record(u32::MAX - 10, 3);
-        assert_eq!(w.seq(5), 8);
-        assert_eq!(w.ack(8), 5);
-    }
+    use std::sync::Arc;
 
     fn expected(e: Expect, now: u32) -> Expected {
-        Expected::new(e, 100, 1, 200, 10000, 0, 0, [2; 6], now)
+        Expected::new(
+            e,
+            Address::v4(100),
+            1,
+            Address::v4(200),
+            10000,
+            0,
+            0,
+            [2; 6],
+            now,
+        )
+    }
+
+    fn passive(client: u32, vport: u16) -> Expect {
+        Expect::FromClient {
+            client: Address::v4(client),
+            vip: Address::v4(100),
+            vport,
+        }
     }
 
     #[test]
     fn an_expectation_is_taken_once_and_expires() {
         let h = FtpHelper::new();
-        let e = Expect::FromClient {
-            client: 1,
-            vip: 100,
-            vport: 10000,
-        };
+        let e = passive(1, 10000);
         h.expect(expected(e, 10));
-        let other = Expect::FromClient {
-            client: 2,
-            vip: 100,
-            vport: 10000,
-        };
-        assert_eq!(h.take(other, 11), None, "another client");
+        assert_eq!(h.take(passive(2, 10000), 11), None, "another client");
         assert_eq!(h.take(e, 11).map(|x| x.real_port), Some(10000));
         assert_eq!(h.take(e, 11), None, "one data connection per announcement");
         h.expect(expected(e, 10));
         assert_eq!(h.take(e, 10 + EXPECT_TIMEOUT), None, "expired");
         for i in 0..(MAX_EXPECTED as u16 + 10) {
-            h.expect(expected(
-                Expect::FromClient {
-                    client: 1,
-                    vip: 100,
-                    vport: i,
-                },
-                20,
-            ));
+            h.expect(expected(passive(1, i), 20));
         }
-        assert_eq!(h.pending(), MAX_EXPECTED, "bounded");
+        let pending = h.pending(21);
+        assert!(pending <= MAX_EXPECTED, "bounded: {pending}");
+        assert!(
+            pending > MAX_EXPECTED * 8 / 10,
+            "a table at its capacity keeps most: {pending}"
+        );
+    }
+
+    #[test]
+    fn an_expectation_keeps_every_field_of_both_families() {
+        let h = FtpHelper::new();
+        let six = |s: &str| Address::from(s.parse::<std::net::IpAddr>().unwrap());
+        let e = Expect::FromReal {
+            real_addr: six("2001:db8:2::11"),
+            client: six("2001:db8:c::1"),
+            cport: 50123,
+        };
+        let x = Expected::new(
+            e,
+            six("2001:db8:1::100"),
+            4321,
+            six("2001:db8:2::11"),
+            65535,
+            4095,
+            7,
+            [2, 3, 4, 5, 6, 7],
+            1000,
+        );
+        h.expect(x);
+        assert_eq!(h.take(e, 1001), Some(x));
     }
 
     #[test]
     fn controls_are_bounded() {
         let h = FtpHelper::new();
-        assert!(h
-            .with_control((1, 2, 3, 21), 0, |c| c.to_client.record(5, 1))
-            .is_some());
-        assert_eq!(h.control((1, 2, 3, 21)).unwrap().to_client.seq(6), 7);
-        assert!(h.control((9, 2, 3, 21)).is_none());
+        let k = |c: u32| (Address::v4(c), 2, Address::v4(3), 21);
+        assert!(h.record(k(1), Stream::ToClient, 5, 1, 0));
+        assert_eq!(h.control(k(1), 0).unwrap().to_client.seq(6), 7);
+        assert!(h.control(k(9), 0).is_none());
+    }
+
+    #[test]
+    fn workers_share_the_helper_without_a_lock() {
+        // Four threads announce and claim 2000 data connections each, and
+        // shift a control connection's stream each, all at once: every
+        // announcement is claimed exactly once, every offset is counted.
+        let h = Arc::new(FtpHelper::new());
+        let claimed = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4u32)
+                .map(|t| {
+                    let h = h.clone();
+                    s.spawn(move || {
+                        let mut claimed = 0;
+                        for i in 0..2000u32 {
+                            let port = (t * 2000 + i) as u16;
+                            h.expect(expected(passive(7, port), 5));
+                            // Claim the previous one of a neighbour thread.
+                            let other = ((t + 1) % 4 * 2000 + i) as u16;
+                            claimed += usize::from(h.take(passive(7, other), 6).is_some());
+                            claimed += usize::from(h.take(passive(7, port), 6).is_some());
+                            let key = (Address::v4(7), 40000 + t as u16, Address::v4(100), 21);
+                            assert!(h.record(key, Stream::ToClient, i * 100, 1, 6));
+                        }
+                        claimed
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .sum::<usize>()
+        });
+        let left = h.pending(6);
+        assert_eq!(claimed + left, 8000, "each claimed once or still pending");
+        for t in 0..4u16 {
+            let key = (Address::v4(7), 40000 + t, Address::v4(100), 21);
+            let c = h.control(key, 6).unwrap();
+            assert_eq!(c.to_client.seq(1_000_000), 1_002_000, "2000 rewrites of +1");
+        }
+        assert!(
+            portable_atomic::AtomicU128::is_lock_free(),
+            "no lock inside the atomics either"
+        );
     }
 }

@@ -42,7 +42,7 @@ fn hash_32(v: u32, bits: u32) -> usize {
 impl Scheduler for TableHash {
     fn schedule(&mut self, c: &Candidates<'_>, flow: &FlowKey) -> Option<usize> {
         let addr = if self.by_source { flow.src } else { flow.dst };
-        let i = self.table[hash_32(addr, 8) % BUCKETS]?;
+        let i = self.table[hash_32(addr.fold32(), 8) % BUCKETS]?;
         c.reals.get(i).filter(|r| r.schedulable()).map(|_| i)
     }
 }
@@ -52,19 +52,20 @@ mod tests {
     use crate::conn::FlowKey;
     use crate::sched::testing::{picks, reals};
     use crate::sched::{Candidates, SchedulerKind};
+    use xlb_model::Address;
 
     #[test]
     fn same_source_same_server_and_shares_follow_weights() {
         let rs = reals(&[1, 3]);
         let gauges = crate::stats::new_gauges();
-        let mut s = SchedulerKind::Sh.build(&rs);
+        let mut s = crate::sched::build(SchedulerKind::Sh, &rs);
         let c = Candidates {
             reals: &rs,
             gauges: &gauges,
         };
         let flow = |src| FlowKey {
-            src,
-            dst: 9,
+            src: Address::v4(src),
+            dst: Address::v4(9),
             sport: 1,
             dport: 80,
             proto: 6,
@@ -89,7 +90,7 @@ mod tests {
     fn dh_keys_on_destination_and_a_quiesced_bucket_gives_none() {
         let rs = reals(&[1, 1]);
         let gauges = crate::stats::new_gauges();
-        let mut s = SchedulerKind::Dh.build(&rs);
+        let mut s = crate::sched::build(SchedulerKind::Dh, &rs);
         let c = Candidates {
             reals: &rs,
             gauges: &gauges,
@@ -97,8 +98,8 @@ mod tests {
         let a = s.schedule(
             &c,
             &FlowKey {
-                src: 1,
-                dst: 77,
+                src: Address::v4(1),
+                dst: Address::v4(77),
                 sport: 1,
                 dport: 80,
                 proto: 6,
@@ -107,8 +108,8 @@ mod tests {
         let b = s.schedule(
             &c,
             &FlowKey {
-                src: 2,
-                dst: 77,
+                src: Address::v4(2),
+                dst: Address::v4(77),
                 sport: 9,
                 dport: 80,
                 proto: 6,
@@ -125,8 +126,8 @@ mod tests {
             s.schedule(
                 &c2,
                 &FlowKey {
-                    src: 1,
-                    dst: 77,
+                    src: Address::v4(1),
+                    dst: Address::v4(77),
                     sport: 1,
                     dport: 80,
                     proto: 6

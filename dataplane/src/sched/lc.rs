@@ -62,7 +62,7 @@ mod tests {
             reals: &rs,
             gauges: &gauges,
         };
-        let mut s = SchedulerKind::Lc.build(&rs);
+        let mut s = crate::sched::build(SchedulerKind::Lc, &rs);
         assert_eq!(s.schedule(&c, &crate::sched::testing::flow(1)), Some(1));
     }
 }

@@ -14,6 +14,7 @@ use super::{Candidates, Scheduler};
 use crate::conn::FlowKey;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use xlb_model::Address;
 
 const MAX_ENTRIES: usize = 16384;
 const SET_SIZE: usize = 8;
@@ -36,7 +37,7 @@ fn least(c: &Candidates<'_>, among: Option<&[u16]>) -> Option<usize> {
 }
 
 pub struct Lblc {
-    table: HashMap<u32, u16>,
+    table: HashMap<Address, u16>,
 }
 
 impl Lblc {
@@ -71,7 +72,7 @@ struct ServerSet {
 }
 
 pub struct Lblcr {
-    table: HashMap<u32, ServerSet>,
+    table: HashMap<Address, ServerSet>,
 }
 
 impl Lblcr {

@@ -11,6 +11,7 @@ use super::{gcd, Candidates, Scheduler};
 use crate::conn::FlowKey;
 use crate::snapshot::RealServer;
 use crate::splitmix::splitmix64 as mix;
+use xlb_model::Address;
 
 /// A prime well above any server count times its weight share.
 pub const TABLE_SIZE: usize = 65537;
@@ -27,6 +28,18 @@ impl Maglev {
     }
 }
 
+/// 64 bits naming a server's address: the IPv4 address as it always was
+/// (tables stay the same across versions), IPv6 mixed down.
+fn address_key(a: Address) -> u64 {
+    match a.v4_bits() {
+        Some(v4) => u64::from(v4),
+        None => {
+            let (h, l) = a.halves();
+            mix(h ^ mix(l))
+        }
+    }
+}
+
 /// The lookup table; empty when no server can take connections.
 pub fn populate(reals: &[RealServer], m: usize) -> Vec<u16> {
     let live: Vec<usize> = (0..reals.len())
@@ -39,7 +52,7 @@ pub fn populate(reals: &[RealServer], m: usize) -> Vec<u16> {
     let perm: Vec<(usize, usize)> = live
         .iter()
         .map(|&i| {
-            let key = (u64::from(reals[i].addr) << 16) | u64::from(reals[i].port);
+            let key = (address_key(reals[i].addr) << 16) | u64::from(reals[i].port);
             let offset = (mix(key ^ 0x6d61_676c_6576_0001) % m as u64) as usize;
             let skip = (mix(key ^ 0x6d61_676c_6576_0002) % (m as u64 - 1)) as usize + 1;
             (offset, skip)
@@ -74,7 +87,7 @@ impl Scheduler for Maglev {
         if self.table.is_empty() {
             return None;
         }
-        let slot = (mix(u64::from(flow.src)) % self.table.len() as u64) as usize;
+        let slot = (mix(u64::from(flow.src.fold32())) % self.table.len() as u64) as usize;
         let i = usize::from(self.table[slot]);
         c.reals.get(i).filter(|r| r.schedulable()).map(|_| i)
     }
@@ -137,8 +150,8 @@ mod tests {
         };
         let mut s = Maglev::new(&rs);
         let f = |sport| FlowKey {
-            src: 0x0a00_0042,
-            dst: 1,
+            src: Address::v4(0x0a00_0042),
+            dst: Address::v4(1),
             sport,
             dport: 80,
             proto: 6,

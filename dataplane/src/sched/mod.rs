@@ -18,8 +18,6 @@ mod wrr;
 use crate::conn::FlowKey;
 use crate::snapshot::RealServer;
 use crate::stats::ConnGauge;
-use std::fmt;
-use std::str::FromStr;
 
 pub use lc::{LeastConn, WeightedLeastConn};
 pub use rr::RoundRobin;
@@ -79,97 +77,24 @@ pub trait Scheduler: Send {
     fn schedule(&mut self, c: &Candidates<'_>, flow: &FlowKey) -> Option<usize>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SchedulerKind {
-    Rr,
-    Wrr,
-    Lc,
-    Wlc,
-    Lblc,
-    Lblcr,
-    Dh,
-    Sh,
-    Sed,
-    Nq,
-    Mh,
-    Fo,
-    Ovf,
-}
+pub use xlb_model::sched::{SchedulerKind, UnknownScheduler};
 
-impl SchedulerKind {
-    pub const ALL: [SchedulerKind; 13] = [
-        SchedulerKind::Rr,
-        SchedulerKind::Wrr,
-        SchedulerKind::Lc,
-        SchedulerKind::Wlc,
-        SchedulerKind::Lblc,
-        SchedulerKind::Lblcr,
-        SchedulerKind::Dh,
-        SchedulerKind::Sh,
-        SchedulerKind::Sed,
-        SchedulerKind::Nq,
-        SchedulerKind::Mh,
-        SchedulerKind::Fo,
-        SchedulerKind::Ovf,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            SchedulerKind::Rr => "rr",
-            SchedulerKind::Wrr => "wrr",
-            SchedulerKind::Lc => "lc",
-            SchedulerKind::Wlc => "wlc",
-            SchedulerKind::Lblc => "lblc",
-            SchedulerKind::Lblcr => "lblcr",
-            SchedulerKind::Dh => "dh",
-            SchedulerKind::Sh => "sh",
-            SchedulerKind::Sed => "sed",
-            SchedulerKind::Nq => "nq",
-            SchedulerKind::Mh => "mh",
-            SchedulerKind::Fo => "fo",
-            SchedulerKind::Ovf => "ovf",
-        }
-    }
-
-    /// A fresh scheduler for a service with these real servers.
-    pub fn build(self, reals: &[RealServer]) -> Box<dyn Scheduler> {
-        match self {
-            SchedulerKind::Rr => Box::new(RoundRobin::default()),
-            SchedulerKind::Wrr => Box::new(WeightedRoundRobin::new(reals)),
-            SchedulerKind::Lc => Box::new(LeastConn),
-            SchedulerKind::Wlc => Box::new(WeightedLeastConn),
-            SchedulerKind::Lblc => Box::new(locality::Lblc::new()),
-            SchedulerKind::Lblcr => Box::new(locality::Lblcr::new()),
-            SchedulerKind::Dh => Box::new(hash::TableHash::new(reals, false)),
-            SchedulerKind::Sh => Box::new(hash::TableHash::new(reals, true)),
-            SchedulerKind::Sed => Box::new(sed::ShortestExpectedDelay { never_queue: false }),
-            SchedulerKind::Nq => Box::new(sed::ShortestExpectedDelay { never_queue: true }),
-            SchedulerKind::Mh => Box::new(maglev::Maglev::new(reals)),
-            SchedulerKind::Fo => Box::new(failover::WeightedFailover { overflow: false }),
-            SchedulerKind::Ovf => Box::new(failover::WeightedFailover { overflow: true }),
-        }
-    }
-}
-
-impl fmt::Display for SchedulerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown scheduler {0:?}; known: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf"
-)]
-pub struct UnknownScheduler(pub String);
-
-impl FromStr for SchedulerKind {
-    type Err = UnknownScheduler;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SchedulerKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| UnknownScheduler(s.to_string()))
+/// A fresh scheduler of `kind` for a service with these real servers.
+pub fn build(kind: SchedulerKind, reals: &[RealServer]) -> Box<dyn Scheduler> {
+    match kind {
+        SchedulerKind::Rr => Box::new(RoundRobin::default()),
+        SchedulerKind::Wrr => Box::new(WeightedRoundRobin::new(reals)),
+        SchedulerKind::Lc => Box::new(LeastConn),
+        SchedulerKind::Wlc => Box::new(WeightedLeastConn),
+        SchedulerKind::Lblc => Box::new(locality::Lblc::new()),
+        SchedulerKind::Lblcr => Box::new(locality::Lblcr::new()),
+        SchedulerKind::Dh => Box::new(hash::TableHash::new(reals, false)),
+        SchedulerKind::Sh => Box::new(hash::TableHash::new(reals, true)),
+        SchedulerKind::Sed => Box::new(sed::ShortestExpectedDelay { never_queue: false }),
+        SchedulerKind::Nq => Box::new(sed::ShortestExpectedDelay { never_queue: true }),
+        SchedulerKind::Mh => Box::new(maglev::Maglev::new(reals)),
+        SchedulerKind::Fo => Box::new(failover::WeightedFailover { overflow: false }),
+        SchedulerKind::Ovf => Box::new(failover::WeightedFailover { overflow: true }),
     }
 }
 
@@ -178,6 +103,7 @@ pub(crate) mod testing {
     use super::*;
     use crate::stats::new_gauges;
     use std::sync::Arc;
+    use xlb_model::Address;
 
     pub fn reals(weights: &[u32]) -> Vec<RealServer> {
         weights
@@ -185,7 +111,7 @@ pub(crate) mod testing {
             .enumerate()
             .map(|(i, &w)| RealServer {
                 id: i as u32,
-                addr: 0x0a00_0000 + i as u32,
+                addr: Address::v4(0x0a00_0000 + i as u32),
                 port: 80,
                 weight: w,
                 egress: 0,
@@ -197,8 +123,8 @@ pub(crate) mod testing {
 
     pub fn flow(n: u32) -> FlowKey {
         FlowKey {
-            src: n,
-            dst: 1,
+            src: Address::v4(n),
+            dst: Address::v4(1),
             sport: (n % 60000) as u16,
             dport: 80,
             proto: 6,
@@ -213,7 +139,7 @@ pub(crate) mod testing {
         count_active: bool,
     ) -> (Vec<usize>, Arc<[ConnGauge]>) {
         let gauges = new_gauges();
-        let mut s = kind.build(reals);
+        let mut s = build(kind, reals);
         let mut out = Vec::new();
         for i in 0..n {
             let c = Candidates {
@@ -260,17 +186,5 @@ pub(crate) mod testing {
                 assert_eq!(p.iter().filter(|&&x| x == i).count(), 2000, "{kind}");
             }
         }
-    }
-
-    #[test]
-    fn names_round_trip_and_unknown_lists_known() {
-        for k in SchedulerKind::ALL {
-            assert_eq!(k.name().parse::<SchedulerKind>(), Ok(k));
-        }
-        let e = "random".parse::<SchedulerKind>().unwrap_err().to_string();
-        assert!(
-            e.contains("rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf"),
-            "{e}"
-        );
     }
 }

@@ -3,6 +3,7 @@
 
 use super::headers::{EthHdr, Ipv4Hdr, TcpHdr, UdpHdr, VlanHdr};
 use super::{ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP};
+use xlb_model::Address;
 use zerocopy::Ref;
 
 /// Why a frame could not be parsed; each maps to a counted drop reason.
@@ -26,7 +27,9 @@ pub enum ParseError {
     BadL4Header,
 }
 
-/// Offsets and flow fields of a parsed IPv4 TCP/UDP frame.
+/// Offsets and flow fields of a parsed TCP/UDP frame. Addresses are of
+/// either family (`Address`); today's parser yields IPv4 only and reports
+/// IPv6 as `ParseError::Ipv6`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame {
     /// Offset of the IPv4 header (14, or 18 with one 802.1Q tag).
@@ -36,8 +39,8 @@ pub struct Frame {
     /// Offset just past the IP datagram (frames may carry Ethernet padding).
     pub end: usize,
     pub proto: u8,
-    pub src: u32,
-    pub dst: u32,
+    pub src: Address,
+    pub dst: Address,
     pub sport: u16,
     pub dport: u16,
     /// TCP flags (0 for UDP).
@@ -105,8 +108,8 @@ impl Frame {
             l4,
             end,
             proto: ip.proto,
-            src: ip.src.get(),
-            dst: ip.dst.get(),
+            src: Address::v4(ip.src.get()),
+            dst: Address::v4(ip.dst.get()),
             sport,
             dport,
             tcp_flags,
@@ -143,7 +146,7 @@ mod tests {
         assert_eq!((f.l3, f.l4, f.proto), (14, 34, IPPROTO_TCP));
         assert_eq!(
             (f.src, f.dst, f.sport, f.dport),
-            (0x0a000001, 0x0a000002, 1234, 80)
+            (Address::v4(0x0a000001), Address::v4(0x0a000002), 1234, 80)
         );
         assert_eq!(f.tcp_flags & TcpHdr::SYN, TcpHdr::SYN);
         let f = Frame::parse(&tcp_frame(true)).unwrap();

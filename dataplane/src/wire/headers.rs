@@ -65,10 +65,10 @@ pub struct TcpHdr {
 }
 
 impl TcpHdr {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const ACK: u8 = 0x10;
+    pub const FIN: u8 = xlb_model::tcp::flags::FIN;
+    pub const SYN: u8 = xlb_model::tcp::flags::SYN;
+    pub const RST: u8 = xlb_model::tcp::flags::RST;
+    pub const ACK: u8 = xlb_model::tcp::flags::ACK;
 
     pub fn header_len(&self) -> usize {
         usize::from(self.offset_reserved >> 4) * 4

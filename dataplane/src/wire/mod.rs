@@ -15,5 +15,4 @@ pub use headers::{EthHdr, Ipv4Hdr, TcpHdr, UdpHdr, VlanHdr};
 pub const ETH_P_IPV4: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const ETH_P_8021Q: u16 = 0x8100;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
+pub use xlb_model::proto::{IPPROTO_TCP, IPPROTO_UDP};

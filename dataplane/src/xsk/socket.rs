@@ -11,13 +11,7 @@ use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicU32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindMode {
-    /// Zero-copy if the driver supports it, copy otherwise.
-    Auto,
-    ZeroCopy,
-    Copy,
-}
+pub use xlb_model::settings::BindMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XskConfig {

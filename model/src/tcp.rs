@@ -1,8 +1,16 @@
 //! IPVS's TCP state tracking (net/netfilter/ipvs/ip_vs_proto_tcp.c): the same
 //! states, transitions and default timeouts, so `xlbctl` listings and the
 //! active/inactive counts that `lc`/`wlc` use mean what they mean in IPVS.
+//! The state travels with a connection (listings, connection sync), so it
+//! lives in the model; the dataplane drives it.
 
-use crate::wire::TcpHdr;
+/// TCP header flag bits the state machine reads.
+pub mod flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const ACK: u8 = 0x10;
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -59,16 +67,16 @@ const TABLE: [[[TcpState; 11]; 4]; 3] = [
 ];
 
 impl TcpState {
-    /// Next state for a segment with `flags`; unchanged when it carries none
+    /// Next state for a segment with flag `bits`; unchanged when it carries none
     /// of SYN, FIN, ACK, RST. Priority as in IPVS: RST, SYN, FIN, ACK.
-    pub fn next(self, dir: Direction, flags: u8) -> TcpState {
-        let event = if flags & TcpHdr::RST != 0 {
+    pub fn next(self, dir: Direction, bits: u8) -> TcpState {
+        let event = if bits & flags::RST != 0 {
             3
-        } else if flags & TcpHdr::SYN != 0 {
+        } else if bits & flags::SYN != 0 {
             0
-        } else if flags & TcpHdr::FIN != 0 {
+        } else if bits & flags::FIN != 0 {
             1
-        } else if flags & TcpHdr::ACK != 0 {
+        } else if bits & flags::ACK != 0 {
             2
         } else {
             return self;
@@ -125,10 +133,10 @@ impl Timeouts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    const SYN: u8 = TcpHdr::SYN;
-    const ACK: u8 = TcpHdr::ACK;
-    const FIN: u8 = TcpHdr::FIN | TcpHdr::ACK;
-    const RST: u8 = TcpHdr::RST;
+    const SYN: u8 = flags::SYN;
+    const ACK: u8 = flags::ACK;
+    const FIN: u8 = flags::FIN | flags::ACK;
+    const RST: u8 = flags::RST;
 
     #[test]
     fn nat_handshake_and_close_follow_ipvs() {

@@ -39,7 +39,7 @@ fn defaults_follow_ipvs_and_keepalived() {
     let s = &c.services[0];
     assert_eq!(s.scheduler, SchedulerKind::Wlc);
     assert_eq!(s.forwarding, Forwarding::Nat);
-    assert_eq!(s.protocol, 6);
+    assert_eq!(s.key.protocol(), Some(crate::proto::Protocol::Tcp));
     assert_eq!(
         s.reals[0],
         RealServerDef {
@@ -211,10 +211,10 @@ fn checks_take_keepalived_defaults_and_per_real_overrides() {
         "keepalived's delay_loop default"
     );
     assert!(
-        matches!(&a.spec.kind, xlb_checks::CheckKind::Http { path, status, .. } if path == "/health" && status == &vec![200, 204])
+        matches!(&a.spec.kind, crate::check::CheckKind::Http { path, status, .. } if path == "/health" && status == &vec![200, 204])
     );
     let b = r[1].check.as_ref().unwrap();
-    assert_eq!(b.spec.kind, xlb_checks::CheckKind::Tcp);
+    assert_eq!(b.spec.kind, crate::check::CheckKind::Tcp);
     assert_eq!(b.spec.target, "198.51.100.2:22".parse().unwrap());
     assert_eq!(b.spec.timeout, std::time::Duration::from_millis(500));
 }
@@ -277,7 +277,7 @@ fn ssl_checks_are_http_over_tls() {
     .unwrap();
     let k = &c.services[0].reals[0].check.as_ref().unwrap().spec.kind;
     assert!(
-        matches!(k, xlb_checks::CheckKind::Http { tls: true, path, .. } if path == "/hc"),
+        matches!(k, crate::check::CheckKind::Http { tls: true, path, .. } if path == "/hc"),
         "{k:?}"
     );
 }
@@ -287,7 +287,7 @@ fn persistence_timeout_and_granularity() {
     let base = "[daemon]\ninterfaces=[\"e\"]\n[[virtual_server]]\naddress = \"192.0.2.1\"\nport = 80\npersistence_timeout = 9600\n";
     let p = |extra: &str| parse(&format!("{base}{extra}")).map(|c| c.services[0].persistence);
     let want = |prefix| {
-        Ok(Some(xlb_dataplane::snapshot::Persistence {
+        Ok(Some(crate::service::Persistence {
             timeout: 9600,
             prefix,
         }))
@@ -314,7 +314,7 @@ fn firewall_mark_rules_and_services() {
     assert_eq!(c.mark_rules[0].ports, vec![(21, 21), (10000, 20000)]);
     let s = &c.services[0];
     assert_eq!(
-        (s.fwmark, s.name.as_str(), s.reals[0].port),
+        (s.key.mark(), s.name.as_str(), s.reals[0].port),
         (Some(21), "fwmark 21", 0),
         "real keeps the client's port"
     );

@@ -1,0 +1,261 @@
+//! What `xlbctl show`, `conns`, `vrrp` and the metrics read: the daemon's
+//! state rendered from lock-free handles (the snapshot, the workers'
+//! counters and connection tables), on the API's threads, never the
+//! control loop's.
+
+use super::dataplane::DataplaneView;
+use super::policy::Published;
+use crate::api::server::StatusSource;
+use crate::api::WorkerStatus;
+use crate::api::{ConnFilter, ConnStatus, Rates, RealStatus, ServiceStatus, Status, Traffic};
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use xlb_dataplane::snapshot::{RealId, Snapshot, VirtualService};
+use xlb_dataplane::stats::{DropReason, TrafficCounters, WorkerStats};
+use xlb_model::addr::endpoint;
+use xlb_model::{Address, Protocol, ServiceKey};
+
+/// Counters at one instant: by service id and by real server id.
+type Reading = (Instant, HashMap<u32, Traffic>, HashMap<RealId, Traffic>);
+
+/// The daemon's state as the API and metrics threads see it.
+pub struct Shared {
+    pub dataplane: DataplaneView,
+    /// Configured weights and health of the published snapshot.
+    pub published: ArcSwap<Published>,
+    /// Per-second rates by service id and by real server id (last sample).
+    pub rates: ArcSwap<(HashMap<u32, Rates>, HashMap<RealId, Rates>)>,
+    /// The previous reading the rates are computed from (control loop only).
+    last_sample: Mutex<Option<Reading>>,
+    pub config_path: String,
+    /// VRRP instances as `xlbctl vrrp` shows them.
+    pub vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
+}
+
+impl Shared {
+    pub fn new(
+        dataplane: DataplaneView,
+        config_path: String,
+        vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
+    ) -> Shared {
+        Shared {
+            dataplane,
+            published: ArcSwap::from_pointee(Published::default()),
+            rates: ArcSwap::from_pointee((HashMap::new(), HashMap::new())),
+            last_sample: Mutex::new(None),
+            config_path,
+            vrrp,
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.dataplane.snapshot.load_full()
+    }
+
+    /// One counter set summed over every worker.
+    fn total(&self, pick: &dyn Fn(&WorkerStats) -> &TrafficCounters) -> Traffic {
+        let mut t = Traffic::default();
+        for (w, _) in &self.dataplane.workers {
+            t.add(pick(w));
+        }
+        t
+    }
+
+    /// Read the counters and, when `period` has passed since the last
+    /// reading, publish per-second rates. Called from the control loop.
+    pub fn sample_rates(&self, period: Duration) {
+        let snap = self.snapshot();
+        let now = Instant::now();
+        let mut last = self.last_sample.lock().unwrap_or_else(|e| e.into_inner());
+        if last
+            .as_ref()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) < period)
+        {
+            return;
+        }
+        let services: HashMap<u32, Traffic> = snap
+            .services
+            .iter()
+            .map(|s| (s.id, self.total(&|w| &w.services[s.id as usize])))
+            .collect();
+        let reals: HashMap<RealId, Traffic> = snap
+            .services
+            .iter()
+            .flat_map(|s| s.reals.iter())
+            .map(|r| (r.id, self.total(&|w| &w.reals[r.id as usize])))
+            .collect();
+        if let Some((t0, s0, r0)) = last.as_ref() {
+            let secs = now.duration_since(*t0).as_secs_f64();
+            let sr = services
+                .iter()
+                .filter_map(|(id, t)| Some((*id, Rates::between(s0.get(id)?, t, secs))))
+                .collect();
+            let rr = reals
+                .iter()
+                .filter_map(|(id, t)| Some((*id, Rates::between(r0.get(id)?, t, secs))))
+                .collect();
+            self.rates.store(Arc::new((sr, rr)));
+        }
+        *last = Some((now, services, reals));
+    }
+
+    fn service_status(&self, s: &VirtualService, snap: &Snapshot) -> ServiceStatus {
+        let rates = self.rates.load();
+        let published = self.published.load();
+        let (address, port, protocol) = match s.key {
+            ServiceKey::Mark(m) => (m.to_string(), 0, "FWM".to_string()),
+            ServiceKey::Endpoint { addr, port, proto } => {
+                (addr.to_string(), port, proto.label().to_string())
+            }
+        };
+        ServiceStatus {
+            name: s.name.clone(),
+            address,
+            port,
+            protocol,
+            scheduler: s.scheduler.name().into(),
+            flags: flags(s),
+            forwarding: s.forwarding.label().into(),
+            traffic: self.total(&|w| &w.services[s.id as usize]),
+            rates: rates.0.get(&s.id).copied().unwrap_or_default(),
+            reals: s
+                .reals
+                .iter()
+                .map(|r| RealStatus {
+                    address: r.addr.to_string(),
+                    port: r.port,
+                    weight: r.weight,
+                    configured_weight: published.configured.get(&r.id).copied().unwrap_or(r.weight),
+                    enabled: r.enabled,
+                    health: published.health.get(&r.id).cloned(),
+                    resolved: r.mac.is_some(),
+                    active: snap.gauges[r.id as usize].active(),
+                    inactive: snap.gauges[r.id as usize].inactive(),
+                    traffic: self.total(&|w| &w.reals[r.id as usize]),
+                    rates: rates.1.get(&r.id).copied().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// ipvsadm's flags column: persistence (with its mask) and ours, `ftp`.
+fn flags(s: &VirtualService) -> String {
+    let persistent = s.persistence.map(|p| {
+        let v4 = s.key.address().is_none_or(|(a, _, _)| a.is_ipv4());
+        let (full, mask) = if v4 {
+            (32, Address::v4(u32::MAX).masked(p.prefix).to_string())
+        } else {
+            (128, p.prefix.to_string())
+        };
+        if p.prefix == full {
+            format!("persistent {}", p.timeout)
+        } else {
+            format!("persistent {} mask {mask}", p.timeout)
+        }
+    });
+    persistent
+        .into_iter()
+        .chain(s.ftp.then(|| "ftp".to_string()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl StatusSource for Shared {
+    fn vrrp(&self) -> Vec<crate::ha::InstanceStatus> {
+        (**self.vrrp.load()).clone()
+    }
+
+    fn conns(&self, f: &ConnFilter) -> (Vec<ConnStatus>, usize) {
+        let snap = self.snapshot();
+        let now = xlb_dataplane::worker::coarse_seconds();
+        let matches = |want: &Option<String>, a: Address, p: u16| match want {
+            None => true,
+            Some(w) => *w == a.to_string() || *w == endpoint(a, p),
+        };
+        let limit = f.limit.unwrap_or(1000);
+        let (mut out, mut more) = (Vec::new(), 0);
+        for (worker, t) in self.dataplane.tables.iter().enumerate() {
+            for c in t.iter() {
+                let name = snap
+                    .services
+                    .iter()
+                    .find(|s| s.id == c.service)
+                    .map(|s| s.name.as_str());
+                let service_ok = match &f.service {
+                    None => true,
+                    Some(w) => Some(w.as_str()) == name || *w == endpoint(c.vip, c.vport),
+                };
+                if !(service_ok
+                    && matches(&f.real, c.real_addr, c.real_port)
+                    && matches(&f.client, c.client, c.cport))
+                {
+                    continue;
+                }
+                if out.len() >= limit {
+                    more += 1;
+                    continue;
+                }
+                let proto = Protocol::from_number(c.proto);
+                out.push(ConnStatus {
+                    protocol: proto.map_or("?", |p| p.label()).into(),
+                    client: endpoint(c.client, c.cport),
+                    virtual_address: endpoint(c.vip, c.vport),
+                    real: endpoint(c.real_addr, c.real_port),
+                    state: if proto == Some(Protocol::Tcp) {
+                        c.state.name().into()
+                    } else {
+                        "UDP".into()
+                    },
+                    expires_in: c.expires.wrapping_sub(now).min(i32::MAX as u32),
+                    worker,
+                });
+            }
+        }
+        (out, more)
+    }
+
+    fn status(&self) -> Status {
+        let snap = self.snapshot();
+        let services = snap
+            .services
+            .iter()
+            .map(|s| self.service_status(s, &snap))
+            .collect();
+        let workers = self
+            .dataplane
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(index, (w, zc))| WorkerStatus {
+                index,
+                zero_copy: *zc,
+                rx_packets: w.rx_packets.get(),
+                tx_packets: w.tx_packets.get(),
+                rx_batches: w.rx_batches.get(),
+                poll_iterations: w.poll_iterations.get(),
+                conns_live: w.conns_live.get(),
+                conns_created: w.conns_created.get(),
+                conns_expired: w.conns_expired.get(),
+                remote_hits: w.remote_hits.get(),
+                conns_evicted: w.conns_evicted.get(),
+                ip_options: w.ip_options.get(),
+                ftp_rewrites: w.ftp_rewrites.get(),
+                ftp_data_conns: w.ftp_data_conns.get(),
+                ftp_unhelped: w.ftp_unhelped.get(),
+                drops: DropReason::ALL
+                    .iter()
+                    .map(|r| (r.name().to_string(), w.drops(*r)))
+                    .collect(),
+            })
+            .collect();
+        Status {
+            generation: snap.generation,
+            config: self.config_path.clone(),
+            services,
+            workers,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Which virtual addresses this director forwards for, and how that
+//! reaches the steering program. An owner decides (VRRP today: a master
+//! holds its instances' addresses; a route announcer tomorrow: every
+//! address it announces); the steering gate applies the decision to the
+//! XDP maps at once, from the owner's own thread, as a difference.
+
+mod gate;
+
+pub use gate::{SteeringGate, SteeringMaps};
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Told whenever the set of held addresses changes, at once and from the
+/// owner's own thread (no control-loop tick in between).
+pub trait HeldSink: Send + Sync {
+    fn held_changed(&self, held: &HashSet<IpAddr>);
+}
+
+/// Decides which of the virtual addresses it manages this director holds.
+pub trait VipOwner {
+    /// The addresses held now.
+    fn held(&self) -> HashSet<IpAddr>;
+    /// Tell `sink` the held set now and after every change.
+    fn watch(&self, sink: Arc<dyn HeldSink>);
+}

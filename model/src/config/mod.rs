@@ -1,0 +1,572 @@
+//! Configuration: TOML parsed into `raw` structs, then validated whole into
+//! the checked `Config` the daemon builds snapshots from. Every problem is
+//! reported (not only the first) as `file:line:col: what` plus how to fix it.
+
+mod health;
+mod mark;
+mod raw;
+mod service;
+mod vrrp;
+
+pub use vrrp::{
+    GarpSettings, MailSettings, Notify, SyncGroupDef, TrackDef, VipDef, VrrpInstanceDef,
+    VrrpSettings,
+};
+
+use crate::check::CheckSpec;
+use crate::keys::{RealKey, ServiceKey};
+use crate::proto::Protocol;
+use crate::sched::SchedulerKind;
+use crate::service::{Forwarding, MarkRule, Persistence, MAX_REALS, MAX_SERVICES};
+use crate::settings::{AttachMode, BindMode, PollMode};
+use crate::tcp::{TcpState, Timeouts};
+use raw::RawConfig;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+pub const DEFAULT_SOCKET: &str = "/run/xlb/xlbd.sock";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file.
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )?;
+        } else {
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        }
+        if let Some(h) = &self.help {
+            write!(f, "\n  help: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All the errors of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    pub socket: PathBuf,
+    pub interfaces: Vec<String>,
+    /// One worker per entry; `None` = not pinned.
+    pub cores: Vec<Option<usize>>,
+    /// `None`: from the NIC profile of the interfaces' driver.
+    pub poll: Option<PollMode>,
+    pub xdp_mode: Option<AttachMode>,
+    pub bind: Option<BindMode>,
+    pub conn_table_size: usize,
+    /// Prometheus metrics address (`[metrics] listen`); `None` = off.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServerDef {
+    pub address: IpAddr,
+    pub port: u16,
+    pub weight: u32,
+    pub check: Option<CheckDef>,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
+}
+
+/// A checked health check: the probe and what a failure does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckDef {
+    pub spec: CheckSpec,
+    /// keepalived inhibit_on_failure: a failed server keeps its place with
+    /// weight 0 instead of leaving the scheduling.
+    pub inhibit_on_failure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDef {
+    pub name: String,
+    /// VIP:port/protocol, or the firewall mark it is keyed by.
+    pub key: ServiceKey,
+    pub scheduler: SchedulerKind,
+    pub forwarding: Forwarding,
+    pub reals: Vec<RealServerDef>,
+    pub sorry: Option<(IpAddr, u16)>,
+    pub quorum: Quorum,
+    pub persistence: Option<Persistence>,
+    /// Weight ramp for servers that join or come back (0 = off).
+    pub slow_start: u32,
+    /// NAT FTP helper (IPVS's ip_vs_ftp) for this control service.
+    pub ftp: bool,
+}
+
+impl ServiceDef {
+    /// The key of one of this service's real servers.
+    pub fn real_key(&self, r: &RealServerDef) -> RealKey {
+        RealKey::new(self.key, r.address, r.port)
+    }
+
+    /// The service's port (0 for a firewall-mark service).
+    pub fn port(&self) -> u16 {
+        self.key.address().map_or(0, |(_, p, _)| p)
+    }
+}
+
+/// keepalived's quorum: the service is "up" while the weights of its live
+/// real servers add up to `min`; it goes down below `min - hysteresis` and
+/// up again at `min + hysteresis`, running `up`/`down`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quorum {
+    pub min: u32,
+    pub hysteresis: u32,
+    pub up: Option<String>,
+    pub down: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub mark_rules: Vec<MarkRule>,
+    pub path: PathBuf,
+    pub daemon: DaemonSettings,
+    pub timeouts: Timeouts,
+    pub services: Vec<ServiceDef>,
+    pub vrrp: VrrpSettings,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                message: format!("cannot read the file: {e}"),
+                help: Some("check the path and that xlb may read it".into()),
+            }])
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let mut v = Validator {
+            path,
+            text,
+            errors: Vec::new(),
+            marked: Default::default(),
+        };
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let help = if e.message().contains("unknown field") {
+                    Some("remove or correct the key; docs/config.md lists every key".to_string())
+                } else {
+                    None
+                };
+                v.error(&span, e.message().trim().to_string(), help);
+                return Err(ConfigErrors(v.errors));
+            }
+        };
+        let cfg = v.check(raw);
+        if v.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(v.errors))
+        }
+    }
+
+    pub fn total_reals(&self) -> usize {
+        self.services.iter().map(|s| s.reals.len()).sum()
+    }
+
+    pub fn service(&self, key: &ServiceKey) -> Option<&ServiceDef> {
+        self.services.iter().find(|s| s.key == *key)
+    }
+
+    /// A real server's service and definition.
+    pub fn real(&self, key: &RealKey) -> Option<(&ServiceDef, &RealServerDef)> {
+        let s = self.service(&key.service)?;
+        let r = s.reals.iter().find(|r| s.real_key(r) == *key)?;
+        Some((s, r))
+    }
+
+    /// Every real server's key, with its service and definition.
+    pub fn reals(&self) -> impl Iterator<Item = (RealKey, &ServiceDef, &RealServerDef)> {
+        self.services
+            .iter()
+            .flat_map(|s| s.reals.iter().map(move |r| (s.real_key(r), s, r)))
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+    /// (address, protocol, port) claimed by a firewall-mark rule, and its mark.
+    marked: HashMap<(IpAddr, Protocol, u16), u32>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, span: &Range<usize>, message: String, help: Option<String>) {
+        let (line, col) = if span.start == 0 && span.end == 0 {
+            (0, 0)
+        } else {
+            line_col(self.text, span.start)
+        };
+        self.errors.push(ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            col,
+            message,
+            help,
+        });
+    }
+
+    fn check(&mut self, raw: RawConfig) -> Config {
+        let d = raw.daemon;
+        let poll = self.choice(
+            &d.poll,
+            "poll mode",
+            &[
+                ("wakeup", PollMode::Wakeup),
+                ("busy-poll", PollMode::BusyPoll),
+            ],
+        );
+        let xdp_mode = self.choice(
+            &d.xdp_mode,
+            "xdp_mode",
+            &[
+                ("driver", AttachMode::Driver),
+                ("generic", AttachMode::Generic),
+            ],
+        );
+        let bind = self.choice(
+            &d.bind,
+            "bind mode",
+            &[
+                ("auto", BindMode::Auto),
+                ("copy", BindMode::Copy),
+                ("zero-copy", BindMode::ZeroCopy),
+            ],
+        );
+        let cores: Vec<Option<usize>> = match (&d.cores, &d.workers) {
+            (Some(c), Some(w)) if c.get_ref().len() != *w.get_ref() as usize => {
+                self.error(
+                    &w.span(),
+                    format!(
+                        "workers = {} but cores lists {}",
+                        w.get_ref(),
+                        c.get_ref().len()
+                    ),
+                    Some("give one core per worker, or drop `workers`".into()),
+                );
+                c.get_ref().iter().map(|&c| Some(c)).collect()
+            }
+            (Some(c), _) if c.get_ref().is_empty() => {
+                self.error(
+                    &c.span(),
+                    "cores is empty".into(),
+                    Some("list at least one core, e.g. cores = [1]".into()),
+                );
+                vec![None]
+            }
+            (Some(c), _) => c.get_ref().iter().map(|&c| Some(c)).collect(),
+            (None, Some(w)) if *w.get_ref() == 0 || *w.get_ref() > 256 => {
+                self.error(
+                    &w.span(),
+                    format!("workers = {} is out of range", w.get_ref()),
+                    Some("use 1 to 256 workers".into()),
+                );
+                vec![None]
+            }
+            (None, Some(w)) => vec![None; *w.get_ref() as usize],
+            (None, None) => vec![None],
+        };
+        let conn_table_size = match &d.conn_table_size {
+            None => 1 << 20,
+            Some(n) if *n.get_ref() < 1024 || *n.get_ref() > (1 << 28) => {
+                self.error(
+                    &n.span(),
+                    format!("conn_table_size = {} is out of range", n.get_ref()),
+                    Some("use 1024 to 268435456 connections per worker".into()),
+                );
+                1 << 20
+            }
+            Some(n) => *n.get_ref() as usize,
+        };
+        let mut seen_if = HashSet::new();
+        for i in &d.interfaces {
+            if i.get_ref().is_empty() || i.get_ref().len() >= 16 {
+                self.error(
+                    &i.span(),
+                    format!("{:?} is not a valid interface name", i.get_ref()),
+                    Some("interface names are 1 to 15 characters".into()),
+                );
+            } else if !seen_if.insert(i.get_ref().clone()) {
+                self.error(
+                    &i.span(),
+                    format!("interface {} is listed twice", i.get_ref()),
+                    None,
+                );
+            }
+        }
+        if d.interfaces.is_empty() && !raw.virtual_server.is_empty() {
+            self.error(
+                &(0..0),
+                "[daemon] interfaces is empty but virtual servers are configured".into(),
+                Some(
+                    "list the NICs the dataplane owns, e.g. interfaces = [\"eth0\", \"eth1\"]"
+                        .into(),
+                ),
+            );
+        }
+
+        let mut timeouts = Timeouts::default();
+        let t = &raw.timeouts;
+        for (field, states) in [
+            (&t.tcp, &[TcpState::Established][..]),
+            (&t.tcp_fin, &[TcpState::FinWait, TcpState::TimeWait][..]),
+        ] {
+            if let Some(v) = field {
+                if *v.get_ref() == 0 {
+                    self.error(
+                        &v.span(),
+                        "a timeout of 0 would expire connections at once".into(),
+                        Some(
+                            "use seconds > 0; IPVS defaults: tcp 900, tcp_fin 120, udp 300".into(),
+                        ),
+                    );
+                }
+                for s in states {
+                    timeouts.tcp[*s as usize] = *v.get_ref();
+                }
+            }
+        }
+        if let Some(v) = &t.udp {
+            if *v.get_ref() == 0 {
+                self.error(
+                    &v.span(),
+                    "a timeout of 0 would expire connections at once".into(),
+                    Some("use seconds > 0; IPVS default for udp is 300".into()),
+                );
+            }
+            timeouts.udp = *v.get_ref();
+        }
+
+        let vrrp = self.vrrp(raw.vrrp, raw.vrrp_instance, raw.vrrp_sync_group);
+        let mark_rules: Vec<_> = raw
+            .firewall_mark
+            .iter()
+            .filter_map(|r| self.mark_rule(r))
+            .collect();
+        let mut services = Vec::new();
+        let mut seen = HashSet::new();
+        for vs in raw.virtual_server {
+            if let Some(s) = self.service(vs, &mut seen) {
+                services.push(s);
+            }
+        }
+        if services.len() > MAX_SERVICES {
+            self.error(
+                &(0..0),
+                format!(
+                    "{} virtual servers; at most {MAX_SERVICES} are supported",
+                    services.len()
+                ),
+                None,
+            );
+        }
+        let reals: usize = services.iter().map(|s| s.reals.len()).sum();
+        if reals > MAX_REALS {
+            self.error(
+                &(0..0),
+                format!("{reals} real servers in all; at most {MAX_REALS} are supported"),
+                None,
+            );
+        }
+        let metrics = raw
+            .metrics
+            .listen
+            .as_ref()
+            .and_then(|l| match l.get_ref().parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.error(
+                        &l.span(),
+                        format!("metrics listen {:?} is not ADDRESS:PORT", l.get_ref()),
+                        Some("e.g. listen = \"127.0.0.1:9469\" (IPv6: \"[::1]:9469\")".into()),
+                    );
+                    None
+                }
+            });
+        Config {
+            mark_rules,
+            path: self.path.to_path_buf(),
+            daemon: DaemonSettings {
+                metrics,
+                socket: PathBuf::from(d.socket.unwrap_or_else(|| DEFAULT_SOCKET.into())),
+                interfaces: d.interfaces.into_iter().map(|s| s.into_inner()).collect(),
+                cores,
+                poll,
+                xdp_mode,
+                bind,
+                conn_table_size,
+            },
+            timeouts,
+            services,
+            vrrp,
+        }
+    }
+
+    fn seconds(
+        &mut self,
+        v: &Option<Spanned<f64>>,
+        what: &str,
+        default: f64,
+        max: f64,
+    ) -> std::time::Duration {
+        let Some(v) = v else {
+            return std::time::Duration::from_secs_f64(default);
+        };
+        let x = *v.get_ref();
+        if !(0.01..=max).contains(&x) {
+            self.error(
+                &v.span(),
+                format!("{what} = {x} is out of range"),
+                Some(format!("use 0.01 to {max} seconds")),
+            );
+            return std::time::Duration::from_secs_f64(default);
+        }
+        std::time::Duration::from_secs_f64(x)
+    }
+
+    /// One of a fixed set of words; an unknown one is an error listing them.
+    fn choice<T: Copy>(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        what: &str,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let v = v.as_ref()?;
+        let word = v.get_ref().to_ascii_lowercase();
+        if let Some((_, t)) = options.iter().find(|(name, _)| *name == word) {
+            return Some(*t);
+        }
+        let known: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+        self.error(
+            &v.span(),
+            format!("unknown {what} {:?}", v.get_ref()),
+            Some(format!("use one of {}", known.join(", "))),
+        );
+        None
+    }
+
+    /// A unicast address. Both families parse; IPv6 is refused here, in
+    /// one place, until the dataplane forwards it.
+    fn address(&mut self, s: &Spanned<String>, what: &str) -> Option<IpAddr> {
+        let a = match s.get_ref().parse::<IpAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                self.error(
+                    &s.span(),
+                    format!("{what} {:?} is not an IPv4 address", s.get_ref()),
+                    Some("write it as a dotted quad, e.g. \"192.0.2.10\"".into()),
+                );
+                return None;
+            }
+        };
+        self.usable_address(a, &s.span(), what)
+    }
+
+    fn usable_address(&mut self, a: IpAddr, span: &Range<usize>, what: &str) -> Option<IpAddr> {
+        match a {
+            IpAddr::V4(v4) if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() => {
+                self.error(
+                    span,
+                    format!("{what} {a} cannot be used"),
+                    Some("use a unicast IPv4 address".into()),
+                );
+                None
+            }
+            IpAddr::V4(_) => Some(a),
+            IpAddr::V6(_) => {
+                self.error(
+                    span,
+                    format!("{what} {a} is IPv6, which the dataplane does not forward yet"),
+                    Some("use an IPv4 address".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// "tcp" or "udp", in any case.
+    fn protocol(&mut self, s: &Spanned<String>) -> Option<Protocol> {
+        match s.get_ref().parse::<Protocol>() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.error(
+                    &s.span(),
+                    format!("unknown protocol {:?}", s.get_ref().to_ascii_lowercase()),
+                    Some("use \"tcp\" or \"udp\"".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, p: &Spanned<u32>, what: &str) -> Option<u16> {
+        match u16::try_from(*p.get_ref()) {
+            Ok(v) if v > 0 => Some(v),
+            _ => {
+                self.error(
+                    &p.span(),
+                    format!("{what} {} is not a port", p.get_ref()),
+                    Some("use 1 to 65535".into()),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

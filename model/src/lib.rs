@@ -1,0 +1,23 @@
+//! xlb's shared model: the types every part of the director agrees on.
+//! Addresses of both families, protocols, forwarding methods, schedulers'
+//! names, TCP states and timeouts, the keys that name services and real
+//! servers on any director, portable connection records, and the checked
+//! configuration with its TOML parser.
+//!
+//! Nothing here does I/O or depends on the dataplane (aya, libc, AF_XDP):
+//! the daemon, the dataplane, the proxy and the tools all build on it.
+
+pub mod addr;
+pub mod check;
+pub mod config;
+pub mod keys;
+pub mod proto;
+pub mod sched;
+pub mod service;
+pub mod settings;
+pub mod tcp;
+
+pub use addr::{Address, Family};
+pub use keys::{RealKey, ServiceKey};
+pub use proto::Protocol;
+pub use service::{Forwarding, MarkRule, Persistence};

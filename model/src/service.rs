@@ -1,0 +1,79 @@
+//! What a virtual service is made of, beside its real servers: how it
+//! forwards, how it keeps clients on a server, and xlb's own firewall-mark
+//! classification.
+
+use crate::addr::Address;
+use crate::proto::Protocol;
+use std::fmt;
+
+/// Highest number of real servers / virtual services a director holds;
+/// their ids index fixed counter arrays so the hot path never allocates.
+pub const MAX_REALS: usize = 16384;
+pub const MAX_SERVICES: usize = 4096;
+
+/// How a packet reaches its real server (LVS's packet-forwarding methods).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Forwarding {
+    /// Masquerading: destination (and on the way back, source) rewritten.
+    Nat,
+    /// Direct routing: only the destination MAC changes; the real server
+    /// holds the VIP and answers the client itself.
+    Dr,
+}
+
+impl Forwarding {
+    /// As ipvsadm lists it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Forwarding::Nat => "Masq",
+            Forwarding::Dr => "Route",
+        }
+    }
+
+    /// As written in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forwarding::Nat => "nat",
+            Forwarding::Dr => "dr",
+        }
+    }
+}
+
+impl fmt::Display for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// IPVS persistence: a client (masked to `prefix` bits of its family)
+/// returns to the same real server for `timeout` seconds after its last
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persistence {
+    pub timeout: u32,
+    pub prefix: u8,
+}
+
+/// Packets to one of `addrs` with `proto` and a port in `ports` (inclusive
+/// ranges) get `mark`: xlb's own classification, since iptables marks never
+/// see packets that bypass the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkRule {
+    pub mark: u32,
+    pub addrs: Vec<Address>,
+    pub proto: Protocol,
+    pub ports: Vec<(u16, u16)>,
+}
+
+impl MarkRule {
+    /// `proto` is the IP header's protocol number.
+    #[inline]
+    pub fn matches(&self, dst: Address, dport: u16, proto: u8) -> bool {
+        self.proto.number() == proto
+            && self.addrs.contains(&dst)
+            && self
+                .ports
+                .iter()
+                .any(|&(lo, hi)| (lo..=hi).contains(&dport))
+    }
+}
