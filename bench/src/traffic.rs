@@ -10,7 +10,9 @@
 //! ACKs) for one flow before the next; with more flows than the run
 //! reaches, every SYN opens a new connection on the director.
 
-use xlb_dataplane::wire::checksum::{checksum, ipv4_l4_checksum, update16, update32};
+use xlb_dataplane::wire::checksum::{ipv4_l4_checksum, update16, update32};
+use xlb_dataplane::wire::emit::{EthernetRepr, Ipv4Repr, TcpRepr, UdpRepr};
+use xlb_dataplane::wire::{ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP};
 
 const ETH: usize = 14;
 const IP: usize = 20;
@@ -158,32 +160,41 @@ fn isn(flow: u32) -> u32 {
 
 fn template(spec: &StreamSpec, seg: Segment) -> Vec<u8> {
     let mut f = vec![0u8; spec.size];
-    f[0..6].copy_from_slice(&spec.dst_mac);
-    f[6..12].copy_from_slice(&spec.src_mac);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let proto = if seg == Segment::Udp { 17u8 } else { 6 };
-    let l4_len = match seg {
-        // UDP carries the rest of the frame as payload; a TCP segment is
-        // bare (as a real SYN is) and the rest is Ethernet padding.
-        Segment::Udp => spec.size - ETH - IP,
-        _ => TCP,
+    let tcp = seg != Segment::Udp;
+    let proto = if tcp { IPPROTO_TCP } else { IPPROTO_UDP };
+    let l4_len = if tcp {
+        // A TCP segment is bare (as a real SYN is); the rest is padding.
+        TCP
+    } else {
+        // UDP carries the rest of the frame as payload.
+        spec.size - ETH - IP
     };
-    let ip = &mut f[ETH..ETH + IP];
-    ip[0] = 0x45;
-    put16(ip, 2, (IP + l4_len) as u16);
-    ip[6] = 0x40; // DF
-    ip[8] = 64;
-    ip[9] = proto;
-    ip[12..16].copy_from_slice(&spec.src);
-    ip[16..20].copy_from_slice(&spec.dst);
-    let c = checksum(ip);
-    put16(ip, 10, c);
+    let eth = EthernetRepr {
+        dst: spec.dst_mac,
+        src: spec.src_mac,
+        ethertype: ETH_P_IPV4,
+    };
+    let ip = Ipv4Repr {
+        src: u32::from_be_bytes(spec.src),
+        dst: u32::from_be_bytes(spec.dst),
+        proto,
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        dont_fragment: true,
+        payload_len: l4_len as u16,
+    };
+    let at = eth.emit(&mut f).and_then(|n| Ok(n + ip.emit(&mut f[n..])?));
+    debug_assert_eq!(at, Ok(ETH + IP), "size was checked against the headers");
     let l4 = &mut f[ETH + IP..ETH + IP + l4_len];
-    put16(l4, 0, 1024);
-    put16(l4, 2, spec.dport);
     let check_at = match seg {
         Segment::Udp => {
-            put16(l4, 4, l4_len as u16);
+            let udp = UdpRepr {
+                sport: 1024,
+                dport: spec.dport,
+                payload_len: (l4_len - UDP) as u16,
+            };
+            let _ = udp.emit(l4);
             6
         }
         tcp => {
@@ -192,11 +203,15 @@ fn template(spec: &StreamSpec, seg: Segment) -> Vec<u8> {
                 Segment::Ack => (isn(0).wrapping_add(1), 1, 0x10),
                 _ => (isn(0).wrapping_add(1), 1, 0x11),
             };
-            put32(l4, 4, seq);
-            put32(l4, 8, ack);
-            l4[12] = 5 << 4;
-            l4[13] = flags;
-            put16(l4, 14, 65535);
+            let tcp = TcpRepr {
+                sport: 1024,
+                dport: spec.dport,
+                seq,
+                ack,
+                flags,
+                window: 65535,
+            };
+            let _ = tcp.emit(l4);
             16
         }
     };

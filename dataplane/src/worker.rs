@@ -10,6 +10,7 @@ use crate::conn::SharedTable;
 use crate::forward::{Forwarder, Verdict};
 use crate::snapshot::Snapshot;
 use crate::stats::{DropReason, WorkerStats};
+use crate::wire::FrameBuf;
 use crate::xsk::{refill, Umem, XdpDesc, XskConfig, XskError, XskSocket};
 use arc_swap::ArcSwap;
 use std::os::fd::RawFd;
@@ -201,23 +202,28 @@ impl Worker {
                 let umem = &self.umem;
                 fwd.prefetch_batch(rx[..n].iter().filter_map(|d| umem.bytes(d.addr, d.len)));
                 for d in &rx[..n] {
-                    // The whole rest of the UMEM frame: the FTP helper may
-                    // grow a segment in place.
+                    // The whole UMEM frame: the FTP helper may grow a
+                    // segment in place, an encapsulation would prepend.
                     let base = self.umem.frame_base(d.addr);
-                    let room = base + u64::from(self.umem.frame_size()) - d.addr;
-                    let Some(buf) = self.umem.bytes_mut(d.addr, room as u32) else {
+                    let start = (d.addr - base) as usize;
+                    let pkt = self
+                        .umem
+                        .bytes_mut(base, self.umem.frame_size())
+                        .and_then(|frame| FrameBuf::new(frame, start, d.len as usize));
+                    let Some(mut pkt) = pkt else {
                         stats.drop(DropReason::ShortEthernet);
                         free.push(base);
                         continue;
                     };
-                    let mut len = (d.len as usize).min(buf.len());
-                    match fwd.process_frame(&snap, stats, now, p as u8, buf, &mut len) {
+                    match fwd.process_frame(&snap, stats, now, p as u8, &mut pkt) {
                         Verdict::Forward(out) if (out as usize) < nports => {
-                            let mut out_desc = *d;
-                            out_desc.len = len as u32;
-                            pending[out as usize].push(out_desc);
+                            pending[out as usize].push(XdpDesc {
+                                addr: base + pkt.start() as u64,
+                                len: pkt.len() as u32,
+                                options: d.options,
+                            });
                         }
-                        _ => free.push(self.umem.frame_base(d.addr)),
+                        _ => free.push(base),
                     }
                 }
             }

@@ -7,6 +7,8 @@ use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use xlb_dataplane::wire::checksum::checksum_of;
+use xlb_dataplane::wire::emit::{EthernetRepr, Ipv6Repr};
+use xlb_dataplane::wire::ETH_P_IPV6;
 
 const BROADCAST: [u8; 6] = [0xff; 6];
 /// 33:33 + the low 32 bits of ff02::1 (all nodes).
@@ -45,15 +47,24 @@ pub fn unsolicited_na_frame(mac: [u8; 6], addr: Ipv6Addr) -> Vec<u8> {
     let c = checksum_of(&[&addr.octets(), &ALL_NODES.octets(), &tail, &icmp]);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
 
-    let mut f = Vec::with_capacity(14 + 40 + icmp.len());
-    f.extend_from_slice(&ALL_NODES_MAC);
-    f.extend_from_slice(&mac);
-    f.extend_from_slice(&0x86ddu16.to_be_bytes());
-    f.extend_from_slice(&[0x60, 0, 0, 0]);
-    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-    f.extend_from_slice(&[58, 255]);
-    f.extend_from_slice(&addr.octets());
-    f.extend_from_slice(&ALL_NODES.octets());
+    let mut f = vec![0u8; EthernetRepr::LEN + Ipv6Repr::LEN];
+    let eth = EthernetRepr {
+        dst: ALL_NODES_MAC,
+        src: mac,
+        ethertype: ETH_P_IPV6,
+    };
+    // Hop limit 255: RFC 4861 7.1.2, receivers drop anything less.
+    let ip = Ipv6Repr {
+        src: addr.octets(),
+        dst: ALL_NODES.octets(),
+        next_header: 58,
+        hop_limit: 255,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: icmp.len() as u16,
+    };
+    let n = eth.emit(&mut f).expect("sized above");
+    ip.emit(&mut f[n..]).expect("sized above");
     f.extend_from_slice(&icmp);
     f
 }

@@ -12,6 +12,7 @@ use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use xlb_dataplane::wire::emit::Ipv4Repr;
 use xlb_vrrp::packet::IPPROTO_VRRP;
 
 pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -294,17 +295,23 @@ fn nothing_or_error() -> io::Result<Option<Received>> {
 }
 
 /// An IPv4 header (no options) in front of a VRRP message. The kernel
-/// fills the header checksum and, when zero, the identification.
+/// fills the identification (it is zero).
 pub fn ipv4_packet(msg: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
-    let total = 20 + msg.len();
-    let mut p = Vec::with_capacity(total);
-    // Version 4, IHL 5; precedence "internetwork control" like keepalived.
-    p.extend_from_slice(&[0x45, 0xc0]);
-    p.extend_from_slice(&(total as u16).to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 0]);
-    p.extend_from_slice(&[255, IPPROTO_VRRP, 0, 0]);
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
+    let mut p = vec![0u8; Ipv4Repr::LEN];
+    Ipv4Repr {
+        src: u32::from(src),
+        dst: u32::from(dst),
+        proto: IPPROTO_VRRP,
+        // RFC 5798 5.1.1.3: TTL 255, receivers drop anything else.
+        ttl: 255,
+        // Precedence "internetwork control", as keepalived sends.
+        tos: 0xc0,
+        ident: 0,
+        dont_fragment: false,
+        payload_len: msg.len() as u16,
+    }
+    .emit(&mut p)
+    .expect("sized above");
     p.extend_from_slice(msg);
     p
 }

@@ -329,16 +329,18 @@ mod tests {
                 (true, a) => b.syn().ack(a),
                 (false, a) => b.ack(a),
             };
-            let mut room = Vec::new();
-            b.write(&mut room, payload).unwrap();
-            let mut len = room.len();
-            room.resize(2048, 0);
+            let mut frame = Vec::new();
+            b.write(&mut frame, payload).unwrap();
+            // As AF_XDP hands it over: 256 bytes into a 2 KB buffer.
+            let mut umem = vec![0u8; 2048];
+            umem[256..256 + frame.len()].copy_from_slice(&frame);
+            let mut pkt = crate::wire::FrameBuf::new(&mut umem, 256, frame.len()).unwrap();
             let ingress = if from_client { 0 } else { 1 };
             match self
                 .fwd
-                .process_frame(&self.snap, &self.stats, 100, ingress, &mut room, &mut len)
+                .process_frame(&self.snap, &self.stats, 100, ingress, &mut pkt)
             {
-                Verdict::Forward(p) => Ok((p, room[..len].to_vec())),
+                Verdict::Forward(p) => Ok((p, pkt.bytes().to_vec())),
                 Verdict::Drop(r) => Err(r),
             }
         }

@@ -12,7 +12,7 @@ use crate::conn::{
 use crate::sched::{Candidates, Scheduler};
 use crate::snapshot::{Forwarding, PortId, ServiceId, Snapshot};
 use crate::stats::{ConnGauge, DropReason, WorkerStats};
-use crate::wire::{Frame, ParseError, TcpHdr, IPPROTO_TCP};
+use crate::wire::{Frame, FrameBuf, ParseError, TcpHdr, IPPROTO_TCP};
 use rewrite::Endpoint;
 use std::sync::Arc;
 
@@ -167,8 +167,8 @@ impl Forwarder {
         stats.set_conns_live(self.table.len() as u64);
     }
 
-    /// Decide and rewrite one frame that arrived on `ingress`; it may not
-    /// change length (see `process_frame`).
+    /// Decide and rewrite one frame that arrived on `ingress`, in a buffer
+    /// with no room around it (see `process_frame`).
     pub fn process(
         &mut self,
         snap: &Snapshot,
@@ -177,23 +177,22 @@ impl Forwarder {
         ingress: PortId,
         buf: &mut [u8],
     ) -> Verdict {
-        let mut len = buf.len();
-        self.process_frame(snap, stats, now, ingress, buf, &mut len)
+        self.process_frame(snap, stats, now, ingress, &mut FrameBuf::whole(buf))
     }
 
-    /// Decide and rewrite the frame of `*len` bytes at the start of `room`
-    /// (the whole UMEM frame): the FTP helper may grow or shrink it, and
-    /// sets `*len` to the new length.
+    /// Decide and rewrite one frame in its UMEM frame: the FTP helper may
+    /// grow or shrink it at its tail; an encapsulating forwarder would
+    /// prepend into its headroom. The frame leaves as `pkt` then says.
     pub fn process_frame(
         &mut self,
         snap: &Snapshot,
         stats: &WorkerStats,
         now: u32,
         ingress: PortId,
-        room: &mut [u8],
-        len: &mut usize,
+        pkt: &mut FrameBuf<'_>,
     ) -> Verdict {
         debug_assert_eq!(self.generation, Some(snap.generation), "adopt() first");
+        let (room, len) = pkt.tail_parts();
         let buf = &mut room[..*len];
         let f = match Frame::parse(buf) {
             Ok(f) => f,
