@@ -199,12 +199,24 @@ pub fn render(s: &Status) -> String {
         }
     }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
-    let workers: [(&str, &str, &str, WPick); 11] = [
+    let workers: [(&str, &str, &str, WPick); 13] = [
         (
             "xlb_worker_conns_evicted_total",
             "counter",
             "Half-open connections recycled because the table was full.",
             |w| w.conns_evicted,
+        ),
+        (
+            "xlb_worker_conns_installed_total",
+            "counter",
+            "Connections installed from outside the worker (connection sync).",
+            |w| w.conns_installed,
+        ),
+        (
+            "xlb_worker_installs_refused_total",
+            "counter",
+            "Connections handed to the worker that it could not install.",
+            |w| w.installs_refused,
         ),
         (
             "xlb_worker_rx_packets_total",
@@ -421,6 +433,8 @@ mod tests {
                 conns_expired: 0,
                 remote_hits: 0,
                 conns_evicted: 0,
+                conns_installed: 0,
+                installs_refused: 0,
                 ip_options: 0,
                 ftp_rewrites: 0,
                 ftp_data_conns: 0,

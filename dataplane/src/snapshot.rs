@@ -98,6 +98,7 @@ pub struct Snapshot {
     pub ftp: bool,
     by_endpoint: HashMap<(Address, u16, u8), usize>,
     by_mark: HashMap<u32, usize>,
+    by_id: HashMap<ServiceId, usize>,
     reals: Vec<Option<RealRoute>>,
 }
 
@@ -117,8 +118,10 @@ impl Snapshot {
         }
         let mut by_endpoint = HashMap::new();
         let mut by_mark = HashMap::new();
+        let mut by_id = HashMap::new();
         let mut reals = vec![None; MAX_REALS];
         for (i, s) in services.iter().enumerate() {
+            by_id.insert(s.id, i);
             if s.id as usize >= MAX_SERVICES {
                 return Err(SnapshotError::ServiceIdRange(s.id));
             }
@@ -161,8 +164,27 @@ impl Snapshot {
             ftp,
             by_endpoint,
             by_mark,
+            by_id,
             reals,
         })
+    }
+
+    /// The service a connection's id names.
+    pub fn service_by_id(&self, id: ServiceId) -> Option<&VirtualService> {
+        Some(&self.services[*self.by_id.get(&id)?])
+    }
+
+    /// The service a key names.
+    pub fn service_by_key(&self, key: &ServiceKey) -> Option<&VirtualService> {
+        let i = match *key {
+            ServiceKey::Mark(m) => *self.by_mark.get(&m)?,
+            ServiceKey::Endpoint { addr, port, proto } => {
+                *self
+                    .by_endpoint
+                    .get(&(Address::from(addr), port, proto.number()))?
+            }
+        };
+        Some(&self.services[i])
     }
 
     #[inline]

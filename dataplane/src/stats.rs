@@ -150,6 +150,10 @@ pub struct WorkerStats {
     pub remote_hits: Counter,
     /// Half-open connections recycled because the table was full.
     pub conns_evicted: Counter,
+    /// Connections taken from the inbox into the table, and those refused
+    /// (service or real server unknown here, table full).
+    pub conns_installed: Counter,
+    pub installs_refused: Counter,
     /// FTP helper: address lines rewritten, data connections it let in, and
     /// control segments it could not help (a line split across segments, a
     /// frame too full to grow, the session table full).
@@ -174,6 +178,8 @@ impl Default for WorkerStats {
             conns_live: Counter::default(),
             remote_hits: Counter::default(),
             conns_evicted: Counter::default(),
+            conns_installed: Counter::default(),
+            installs_refused: Counter::default(),
             ftp_rewrites: Counter::default(),
             ftp_data_conns: Counter::default(),
             ftp_unhelped: Counter::default(),

@@ -113,6 +113,11 @@ impl Worker {
         self.fwd.set_ftp(helper);
     }
 
+    /// Where connections installed from outside this worker arrive.
+    pub fn set_inbox(&mut self, inbox: Arc<crate::inbox::Inbox>) {
+        self.fwd.set_inbox(inbox);
+    }
+
     pub fn set_persistence(&mut self, table: Arc<crate::conn::PersistTable>) {
         self.fwd.set_persistence(table);
     }

@@ -10,6 +10,7 @@
 pub mod addr;
 pub mod check;
 pub mod config;
+pub mod conn;
 pub mod keys;
 pub mod proto;
 pub mod sched;
@@ -18,6 +19,7 @@ pub mod settings;
 pub mod tcp;
 
 pub use addr::{Address, Family};
+pub use conn::ConnRecord;
 pub use keys::{RealKey, ServiceKey};
 pub use proto::Protocol;
 pub use service::{Forwarding, MarkRule, Persistence};

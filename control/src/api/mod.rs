@@ -227,6 +227,12 @@ pub struct WorkerStatus {
     /// Half-open connections recycled because the table was full.
     #[serde(default)]
     pub conns_evicted: u64,
+    /// Connections installed from outside the worker (its inbox), and
+    /// those it refused.
+    #[serde(default)]
+    pub conns_installed: u64,
+    #[serde(default)]
+    pub installs_refused: u64,
     pub ip_options: u64,
     /// FTP helper: lines rewritten, data connections, segments not helped.
     #[serde(default)]

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use xlb_dataplane::conn::{PersistTable, SharedTable};
+use xlb_dataplane::inbox::Inbox;
 use xlb_dataplane::snapshot::Snapshot;
 use xlb_dataplane::stats::WorkerStats;
 use xlb_dataplane::steer::{SteerError, Steering, SteeringRules};
@@ -36,7 +37,12 @@ impl From<SteerError> for StartError {
     }
 }
 
-/// Read-only handles on the running dataplane, for listings and metrics.
+/// Connections waiting in a worker's inbox at most: a burst of a peer's
+/// whole table arrives faster than one batch takes it.
+const INBOX_CAPACITY: usize = 65536;
+
+/// Handles on the running dataplane: for listings and metrics, and the
+/// inboxes that install connections from outside the workers.
 #[derive(Clone)]
 pub struct DataplaneView {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
@@ -44,6 +50,8 @@ pub struct DataplaneView {
     pub tables: Vec<Arc<SharedTable>>,
     /// Every worker's counters, and whether it bound zero-copy.
     pub workers: Vec<(Arc<WorkerStats>, bool)>,
+    /// Every worker's inbox: connections to install from outside.
+    pub inboxes: Vec<Arc<Inbox>>,
 }
 
 pub trait Dataplane: Send {
@@ -136,6 +144,9 @@ impl Workers {
         let templates = Arc::new(PersistTable::new(cfg.daemon.conn_table_size));
         // One FTP helper: a control connection's replies may reach any worker.
         let ftp = Arc::new(xlb_dataplane::ftp::FtpHelper::new());
+        let inboxes: Vec<Arc<Inbox>> = (0..bound.len())
+            .map(|_| Arc::new(Inbox::new(INBOX_CAPACITY)))
+            .collect();
         let mut handles = Vec::new();
         for (i, mut w) in bound.into_iter().enumerate() {
             let peers = tables
@@ -147,6 +158,7 @@ impl Workers {
             w.set_peers(peers);
             w.set_persistence(templates.clone());
             w.set_ftp(ftp.clone());
+            w.set_inbox(inboxes[i].clone());
             handles.push(
                 w.spawn(snapshot.clone(), stop.clone())
                     .map_err(io("start worker thread"))?,
@@ -169,6 +181,7 @@ impl Workers {
                     .iter()
                     .map(|w| (w.stats.clone(), w.zero_copy))
                     .collect(),
+                inboxes,
             },
             gate,
             stop,
@@ -269,6 +282,7 @@ pub mod fake {
                     snapshot: Arc::new(ArcSwap::from_pointee(first)),
                     tables: Vec::new(),
                     workers: Vec::new(),
+                    inboxes: Vec::new(),
                 },
                 gate: Arc::new(SteeringGate::new(Box::new(maps.clone()))),
                 maps,

@@ -241,6 +241,8 @@ impl StatusSource for Shared {
                 conns_expired: w.conns_expired.get(),
                 remote_hits: w.remote_hits.get(),
                 conns_evicted: w.conns_evicted.get(),
+                conns_installed: w.conns_installed.get(),
+                installs_refused: w.installs_refused.get(),
                 ip_options: w.ip_options.get(),
                 ftp_rewrites: w.ftp_rewrites.get(),
                 ftp_data_conns: w.ftp_data_conns.get(),

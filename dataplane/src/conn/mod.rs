@@ -8,6 +8,7 @@
 
 pub(crate) mod huge;
 pub mod persist;
+pub mod record;
 mod table;
 
 pub use persist::PersistTable;

@@ -5,10 +5,12 @@
 mod ftp_control;
 pub mod rewrite;
 
+use crate::conn::record::{self, UNKNOWN_PORT};
 use crate::conn::{
     persist, Conn, ConnTable, Direction, FlowKey, PersistTable, RemoteNote, SharedTable, Side,
     TcpState,
 };
+use crate::inbox::Inbox;
 use crate::sched::{Candidates, Scheduler};
 use crate::snapshot::{Forwarding, PortId, ServiceId, Snapshot};
 use crate::stats::{ConnGauge, DropReason, WorkerStats};
@@ -52,6 +54,8 @@ pub struct Forwarder {
     /// The FTP helper's sessions and expected data connections, shared by
     /// all workers.
     ftp: Option<Arc<crate::ftp::FtpHelper>>,
+    /// Connections handed over from outside this worker.
+    inbox: Option<Arc<Inbox>>,
     /// Scratch for `prefetch_batch` (no allocation per batch).
     places: [crate::conn::Place; PREFETCH_BATCH],
     /// When the sweep last ran (monotonic milliseconds), and the slots it
@@ -76,6 +80,7 @@ impl Forwarder {
             schedulers: Vec::new(),
             generation: None,
             ftp: None,
+            inbox: None,
             places: [crate::conn::Place::default(); PREFETCH_BATCH],
             swept_at_ms: 0,
             sweep_credit: 0,
@@ -108,6 +113,47 @@ impl Forwarder {
         self.ftp = Some(helper);
     }
 
+    /// Where connections installed from outside this worker arrive.
+    pub fn set_inbox(&mut self, inbox: Arc<Inbox>) {
+        self.inbox = Some(inbox);
+    }
+
+    /// Insert what the inbox holds (a bounded number per batch).
+    fn drain_inbox(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32) {
+        let Some(inbox) = self.inbox.clone() else {
+            return;
+        };
+        for _ in 0..crate::inbox::PER_BATCH {
+            let Some(rec) = inbox.pop() else {
+                return;
+            };
+            let conn = match record::install(&rec, snap, now) {
+                Ok(c) => c,
+                Err(_) => {
+                    stats.installs_refused.add(1);
+                    continue;
+                }
+            };
+            // The same connection already here (a repeated record): its
+            // state and deadline follow the record.
+            let key = conn.client_key();
+            if let Some((idx, _, mut have)) = self.table.lookup(&key, now, |_| {}) {
+                have.state = conn.state;
+                have.expires = conn.expires;
+                self.table.update(idx, &have);
+                stats.conns_installed.add(1);
+                continue;
+            }
+            match self.table.insert(conn) {
+                Ok(_) => {
+                    snap.gauges[conn.real as usize].change(None, Some(conn.is_active()));
+                    stats.conns_installed.add(1);
+                }
+                Err(_) => stats.installs_refused.add(1),
+            }
+        }
+    }
+
     /// The other workers' tables, searched when a packet misses this one
     /// (a NAT reply that RSS put on this worker's queue).
     pub fn set_peers(&mut self, peers: Vec<Arc<SharedTable>>) {
@@ -138,6 +184,9 @@ impl Forwarder {
     /// seconds `process` takes are `now_ms / 1000`).
     pub fn end_batch(&mut self, snap: &Snapshot, stats: &WorkerStats, now_ms: u64) {
         let now = (now_ms / 1000) as u32;
+        if self.inbox.as_ref().is_some_and(|i| !i.is_empty()) {
+            self.drain_inbox(snap, stats, now);
+        }
         let capacity = self.table.capacity() as u64;
         // Credit in slot-milliseconds; at most one pass is ever owed, and a
         // backlog (after an idle worker's sleep) is paid over the next
@@ -225,7 +274,7 @@ impl Forwarder {
         let mut stored = None;
         let (owner, side, mut conn) = match hit {
             Some((idx, side, mut c)) => {
-                stored = Some((c.state, c.expires));
+                stored = Some((c.state, c.expires, c.client_port));
                 if let Some(note) = self.table.take_note(idx) {
                     merge_note(&mut c, note, snap);
                 }
@@ -284,6 +333,12 @@ impl Forwarder {
                 let Some(mac) = route.mac else {
                     return drop(DropReason::NoNeighbour);
                 };
+                if conn.client_port == UNKNOWN_PORT {
+                    // Installed from a record: the client's first frame
+                    // tells where its replies go.
+                    conn.client_port = ingress;
+                    conn.client_mac.copy_from_slice(&buf[6..12]);
+                }
                 if conn.forwarding == Forwarding::Nat && !rewrite::decrement_ttl(buf, &f) {
                     return drop(DropReason::TtlExpired);
                 }
@@ -303,11 +358,16 @@ impl Forwarder {
                 Verdict::Forward(route.egress)
             }
             Side::Real => {
+                let port = conn.client_port;
+                if usize::from(port) >= snap.ports.len() {
+                    // Installed from a record and no client frame yet:
+                    // nowhere known to send the reply.
+                    return drop(DropReason::NoNeighbour);
+                }
                 if !rewrite::decrement_ttl(buf, &f) {
                     return drop(DropReason::TtlExpired);
                 }
                 rewrite::nat(buf, &f, Endpoint::Source, conn.vip, conn.vport);
-                let port = conn.client_port;
                 rewrite::set_macs(buf, snap.ports[port as usize].mac, conn.client_mac);
                 stats.reals[real].packets_out.add(1);
                 stats.reals[real].bytes_out.add(len);
@@ -327,7 +387,7 @@ impl Forwarder {
                 // The deadline is in coarse seconds and the state rarely
                 // moves: most packets leave the slot alone, sparing the
                 // seqlock write and other workers' read retries.
-                if stored != Some((conn.state, conn.expires)) {
+                if stored != Some((conn.state, conn.expires, conn.client_port)) {
                     self.table.update(idx, &conn);
                 }
             }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::conn::Timeouts;
+use crate::inbox::Inbox;
 use crate::sched::SchedulerKind;
 use crate::snapshot::{PortInfo, RealServer, VirtualService};
 use crate::stats::new_gauges;
@@ -799,4 +800,88 @@ fn a_syn_reusing_the_ports_of_an_ended_connection_is_scheduled_afresh() {
     assert_eq!(send(&mut again, OUTSIDE), Verdict::Forward(INSIDE));
     assert_ne!(inspect(&again).dst.0, first);
     assert_eq!(stats.conns_created.get(), 2);
+}
+
+#[test]
+fn a_connection_described_here_is_installed_on_another_director() {
+    // Director A schedules a connection; director B, whose snapshot gave
+    // the same servers other ids (another order), installs it from its
+    // portable record and forwards its packets to the same server.
+    let mut a = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    a.run(OUTSIDE, &mut syn);
+    let mut synack = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    a.run(INSIDE, &mut synack);
+    let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    a.run(OUTSIDE, &mut ack);
+    let conn = a.fwd.table.iter().next().unwrap();
+    let rec = record::describe(&conn, &a.snap, 100).unwrap();
+    assert_eq!(rec.state, TcpState::Established);
+    assert_eq!((rec.real, rec.real_port), (ip(RS[0]), 8080));
+    assert_eq!(
+        rec.timeout, 900,
+        "an established connection's idle time left"
+    );
+
+    let mut other = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    other.services[0].reals.reverse();
+    for (r, id) in other.services[0].reals.iter_mut().zip([20, 21]) {
+        r.id = id;
+    }
+    let other = Snapshot::new(
+        1,
+        other.ports.clone(),
+        other.services.clone(),
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap();
+    let mut b = Rig::new(other);
+    let inbox = Arc::new(Inbox::new(16));
+    b.fwd.set_inbox(inbox.clone());
+    // Records this director cannot place are refused, and counted.
+    let mut stranger = rec;
+    stranger.real = ip([10, 0, 2, 99]);
+    inbox.push(stranger).unwrap();
+    inbox.push(rec).unwrap();
+    b.fwd.end_batch(&b.snap, &b.stats, 100_000);
+    assert_eq!(b.stats.conns_installed.get(), 1);
+    assert_eq!(b.stats.installs_refused.get(), 1);
+    let installed = b.fwd.table.iter().next().unwrap();
+    assert_eq!(installed.real, 21, "B's own id for the server");
+    assert_eq!(
+        b.snap.gauges[21].active(),
+        1,
+        "an established connection counts as active at once"
+    );
+
+    // A reply before any client frame: where the client is is not known.
+    let mut reply = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "A");
+    assert_eq!(
+        b.run(INSIDE, &mut reply),
+        Verdict::Drop(DropReason::NoNeighbour)
+    );
+    // The client's next segment goes to the same server, not a new one...
+    let mut more = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(b.run(OUTSIDE, &mut more), Verdict::Forward(INSIDE));
+    assert_eq!(inspect(&more).dst, (RS[0], 8080));
+    // ...and tells where the replies go.
+    let mut reply = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "A");
+    assert_eq!(b.run(INSIDE, &mut reply), Verdict::Forward(OUTSIDE));
+    let seen = inspect(&reply);
+    assert_eq!((seen.src, seen.dst_mac), ((VIP, 80), CLIENT_MAC));
+    // Described again, it is the connection A described.
+    let again = record::describe(&b.fwd.table.iter().next().unwrap(), &b.snap, 100).unwrap();
+    assert_eq!(
+        again,
+        xlb_model::ConnRecord {
+            client_mac: Some(CLIENT_MAC),
+            ..rec
+        }
+    );
+    assert_eq!(
+        record::install(&stranger, &b.snap, 100),
+        Err(record::InstallError::UnknownReal)
+    );
 }

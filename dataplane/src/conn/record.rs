@@ -1,0 +1,84 @@
+//! Connections between the table's local form (`Conn`: ids of this
+//! process's snapshot, the port and MAC the client's frames arrived by)
+//! and the portable one (`ConnRecord`: keys any director understands).
+
+use super::{Conn, TcpState};
+use crate::snapshot::{PortId, Snapshot};
+use xlb_model::{ConnRecord, Protocol};
+
+/// `Conn::client_port` of a connection installed from a record before
+/// any of its client's frames arrived: where NAT replies go is not known
+/// yet (the first client frame tells).
+pub const UNKNOWN_PORT: PortId = PortId::MAX;
+
+/// Why a record cannot become a connection here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InstallError {
+    #[error("no such virtual service")]
+    UnknownService,
+    #[error("the service has no such real server")]
+    UnknownReal,
+    #[error("client, virtual and real addresses are of different families")]
+    MixedFamilies,
+}
+
+/// The portable description of a live connection; `None` if its service
+/// is not in `snap` (a reload removed it) or it has no protocol of ours.
+pub fn describe(c: &Conn, snap: &Snapshot, now: u32) -> Option<ConnRecord> {
+    let service = snap.service_by_id(c.service)?.key;
+    Some(ConnRecord {
+        service,
+        proto: Protocol::from_number(c.proto)?,
+        client: c.client,
+        cport: c.cport,
+        vaddr: c.vip,
+        vport: c.vport,
+        real: c.real_addr,
+        real_port: c.real_port,
+        forwarding: c.forwarding,
+        state: c.state,
+        timeout: c.expires.saturating_sub(now),
+        persistent: c.persistent,
+        client_mac: (c.client_port != UNKNOWN_PORT).then_some(c.client_mac),
+    })
+}
+
+/// The connection a record describes, with this snapshot's ids.
+pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, InstallError> {
+    let families = [rec.client, rec.vaddr, rec.real].map(|a| a.is_v4());
+    if families.iter().any(|&f| f != families[0]) {
+        return Err(InstallError::MixedFamilies);
+    }
+    let svc = snap
+        .service_by_key(&rec.service)
+        .ok_or(InstallError::UnknownService)?;
+    // A firewall-mark service's server may have port 0: it keeps the port
+    // the client asked for, which the record holds.
+    let real = svc
+        .reals
+        .iter()
+        .chain(svc.sorry.iter())
+        .find(|r| r.addr == rec.real && (r.port == rec.real_port || r.port == 0))
+        .ok_or(InstallError::UnknownReal)?;
+    Ok(Conn {
+        client: rec.client,
+        cport: rec.cport,
+        vip: rec.vaddr,
+        vport: rec.vport,
+        proto: rec.proto.number(),
+        forwarding: svc.forwarding,
+        real: real.id,
+        real_addr: rec.real,
+        real_port: rec.real_port,
+        service: svc.id,
+        client_port: UNKNOWN_PORT,
+        client_mac: rec.client_mac.unwrap_or_default(),
+        state: if rec.proto == Protocol::Tcp {
+            rec.state
+        } else {
+            TcpState::None
+        },
+        expires: now.wrapping_add(rec.timeout),
+        persistent: rec.persistent,
+    })
+}

@@ -1,0 +1,35 @@
+//! A connection as any director can install it: named by the service key,
+//! the real server's address and port, and the client's tuple (never by
+//! the ids or port numbers one process gave them), with its TCP state and
+//! the idle time it has left. Connection sync ships these between
+//! directors; a worker's inbox takes them from the control thread.
+
+use crate::addr::Address;
+use crate::keys::ServiceKey;
+use crate::proto::Protocol;
+use crate::service::Forwarding;
+use crate::tcp::TcpState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRecord {
+    pub service: ServiceKey,
+    pub proto: Protocol,
+    pub client: Address,
+    pub cport: u16,
+    /// What the client connected to: the VIP and port (for a firewall-mark
+    /// service, the address and port the rule matched).
+    pub vaddr: Address,
+    pub vport: u16,
+    pub real: Address,
+    pub real_port: u16,
+    pub forwarding: Forwarding,
+    /// TCP state (`TcpState::None` for UDP).
+    pub state: TcpState,
+    /// Seconds of idleness left before it expires.
+    pub timeout: u32,
+    /// It was scheduled through a persistence template.
+    pub persistent: bool,
+    /// The MAC the client's packets came from (its router, usually), when
+    /// known: directors of one pair share the client-side segment.
+    pub client_mac: Option<[u8; 6]>,
+}
