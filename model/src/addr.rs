@@ -57,6 +57,12 @@ impl Address {
         self.0 & V4_MASK == V4_MAPPED
     }
 
+    /// Both `a` and `b` are IPv4 (one test for both, on the hot path).
+    #[inline(always)]
+    pub const fn both_v4(a: Address, b: Address) -> bool {
+        ((a.0 ^ V4_MAPPED) | (b.0 ^ V4_MAPPED)) >> 32 == 0
+    }
+
     #[inline]
     pub const fn family(self) -> Family {
         if self.is_v4() {

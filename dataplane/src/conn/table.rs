@@ -127,6 +127,7 @@ fn pack_rest(c: &Conn) -> [u64; 3] {
 }
 
 /// A connection with only its addresses and ports missing.
+#[inline]
 fn unpack_rest(w: [u64; 3], expires: u32) -> Option<Conn> {
     if w[2] & LIVE == 0 {
         return None;
@@ -162,6 +163,7 @@ fn pack_v4(c: &Conn) -> [u64; WORDS_V4] {
     ]
 }
 
+#[inline]
 fn unpack_v4(w: [u64; WORDS_V4], expires: u32) -> Option<Conn> {
     let mut c = unpack_rest([w[2], w[3], w[4]], expires)?;
     c.client = Address::v4((w[0] >> 32) as u32);
@@ -201,6 +203,49 @@ fn unpack_v6(w: [u64; WORDS_V6], expires: u32) -> Option<Conn> {
     Some(c)
 }
 
+/// Whether the packed IPv4 connection `w` has `key` as its `side`'s tuple.
+#[inline(always)]
+fn matches_v4(w: &[u64; WORDS_V4], side: Side, key: &FlowKey) -> bool {
+    if (w[2] >> 40) as u8 != key.proto || !Address::both_v4(key.src, key.dst) {
+        return false;
+    }
+    let (src, dst) = (u64::from(key.src.low32()), u64::from(key.dst.low32()));
+    let (sport, dport) = (u64::from(key.sport), u64::from(key.dport));
+    match side {
+        // client -> VIP
+        Side::Client => w[0] == (src << 32) | dst && w[1] & 0xffff_ffff == (sport << 16) | dport,
+        // real -> client
+        Side::Real => {
+            w[1] >> 32 == src
+                && w[0] >> 32 == dst
+                && w[2] >> 48 == sport
+                && (w[1] >> 16) & 0xffff == dport
+        }
+    }
+}
+
+/// The same for a packed IPv6 connection.
+#[inline]
+fn matches_v6(w: &[u64; WORDS_V6], side: Side, key: &FlowKey) -> bool {
+    if (w[7] >> 40) as u8 != key.proto {
+        return false;
+    }
+    let client = Address::from_halves(w[0], w[1]);
+    let (cport, vport) = ((w[6] >> 16) as u16, w[6] as u16);
+    match side {
+        Side::Client => {
+            key.src == client
+                && key.dst == Address::from_halves(w[2], w[3])
+                && (key.sport, key.dport) == (cport, vport)
+        }
+        Side::Real => {
+            key.src == Address::from_halves(w[4], w[5])
+                && key.dst == client
+                && (key.sport, key.dport) == ((w[7] >> 48) as u16, cport)
+        }
+    }
+}
+
 /// Whether a connection lives in the IPv4 array: all three of its
 /// addresses are IPv4.
 fn fits_v4(c: &Conn) -> bool {
@@ -208,6 +253,7 @@ fn fits_v4(c: &Conn) -> bool {
 }
 
 /// A consistent copy of a slot's words and deadline (seqlock read).
+#[inline]
 fn read_words<const W: usize>(slot: &Slot<W>) -> Option<([u64; W], u32)> {
     for _ in 0..READ_RETRIES {
         let s1 = slot.head.seq.load(Acquire);
@@ -267,7 +313,7 @@ impl SharedTable {
         let a = (u64::from(k.src.low32()) << 32) | u64::from(k.dst.low32());
         let b = (u64::from(k.sport) << 24) | (u64::from(k.dport) << 8) | u64::from(k.proto);
         let mut h = mix(a ^ self.seed);
-        if !(k.src.is_v4() && k.dst.is_v4()) {
+        if !Address::both_v4(k.src, k.dst) {
             let (sh, sl) = k.src.halves();
             let (dh, dl) = k.dst.halves();
             h = mix(h ^ sh);
@@ -323,6 +369,7 @@ impl SharedTable {
 
     /// A consistent copy of a slot's connection, or `None` if the slot is
     /// free (or kept changing).
+    #[inline]
     fn read_slot(&self, id: u32) -> Option<Conn> {
         let i = (id & SLOT_INDEX) as usize;
         if id & V6_SLOT == 0 {
@@ -397,6 +444,7 @@ impl SharedTable {
     }
 
     /// Find the connection `key` belongs to: (slot handle, which side, a copy).
+    #[inline(always)]
     pub fn find(&self, key: &FlowKey) -> Option<(u32, Side, Conn)> {
         let (b1, b2, tag) = self.place(key);
         for b in [b1, b2] {
@@ -406,13 +454,22 @@ impl SharedTable {
                 }
                 let id = (e as u32) >> 1;
                 let side = if e & 1 == 0 { Side::Client } else { Side::Real };
-                if let Some(c) = self.read_slot(id) {
-                    let k = match side {
-                        Side::Client => c.client_key(),
-                        Side::Real => c.real_key(),
+                let i = (id & SLOT_INDEX) as usize;
+                // The key is checked against the packed words: only the
+                // connection found is unpacked.
+                if id & V6_SLOT == 0 {
+                    let Some((w, expires)) = self.slots.get(i).and_then(read_words) else {
+                        continue;
                     };
-                    if k == *key {
-                        return Some((id, side, c));
+                    if w[4] & LIVE != 0 && matches_v4(&w, side, key) {
+                        return unpack_v4(w, expires).map(|c| (id, side, c));
+                    }
+                } else {
+                    let Some((w, expires)) = self.slots6.get(i).and_then(read_words) else {
+                        continue;
+                    };
+                    if w[9] & LIVE != 0 && matches_v6(&w, side, key) {
+                        return unpack_v6(w, expires).map(|c| (id, side, c));
                     }
                 }
             }
@@ -573,7 +630,7 @@ impl ConnTable {
 
     /// The live connection `key` belongs to. An entry idle past both its own
     /// and any remote deadline is removed here and reported to `on_expire`.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(
         &mut self,
         key: &FlowKey,

@@ -16,7 +16,7 @@ pub fn set_macs(buf: &mut [u8], src: [u8; 6], dst: [u8; 6]) {
 
 /// Decrement the TTL like a router; `false` when the packet must not be
 /// forwarded (TTL would reach 0).
-#[inline]
+#[inline(always)]
 pub fn decrement_ttl(buf: &mut [u8], f: &Frame) -> bool {
     let (mut ip, _) = Ref::<_, Ipv4Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");
     if ip.ttl <= 1 {
