@@ -22,6 +22,7 @@ VIP=10.200.1.100
 scripts/install-deps.sh --bench >/dev/null
 cargo build --release --quiet
 P=$(scripts/lab.sh up "xlbc-$$-$RANDOM")
+D=$(scripts/lab.sh dir "$P")
 pids=()
 down() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -45,34 +46,34 @@ done
 for d in out0 in0; do in_ns dir ethtool -K "$d" tso off gso off >/dev/null; done
 
 for i in 1 2 3; do
-  mkdir -p "/tmp/$P/nginx$i"
-  cat >"/tmp/$P/nginx$i/nginx.conf" <<EOT
+  mkdir -p "$D/nginx$i"
+  cat >"$D/nginx$i/nginx.conf" <<EOT
 worker_processes 1;
-pid /tmp/$P/nginx$i/nginx.pid;
-error_log /tmp/$P/nginx$i/error.log;
+pid $D/nginx$i/nginx.pid;
+error_log $D/nginx$i/error.log;
 daemon off;
 events { worker_connections 8192; }
 http {
   access_log off;
-  client_body_temp_path /tmp/$P/nginx$i;
-  proxy_temp_path /tmp/$P/nginx$i;
-  fastcgi_temp_path /tmp/$P/nginx$i;
-  uwsgi_temp_path /tmp/$P/nginx$i;
-  scgi_temp_path /tmp/$P/nginx$i;
+  client_body_temp_path $D/nginx$i;
+  proxy_temp_path $D/nginx$i;
+  fastcgi_temp_path $D/nginx$i;
+  uwsgi_temp_path $D/nginx$i;
+  scgi_temp_path $D/nginx$i;
   server { listen 8081 backlog=4096; location / { return 200 "rs$i\n"; } }
 }
 EOT
   # Its own session, as a daemon would be: with autogroup scheduling the
   # servers otherwise share one CPU share with wrk (measured: 30 % fewer
   # connections/s through a capped director).
-  ip netns exec "$P-rs$i" setsid nginx -c "/tmp/$P/nginx$i/nginx.conf" &
+  ip netns exec "$P-rs$i" setsid nginx -c "$D/nginx$i/nginx.conf" &
   pids+=($!)
   in_ns "rs$i" sysctl -qw net.core.somaxconn=4096
 done
 in_ns cli sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
 sleep 0.5
 
-cat >"/tmp/$P/xlb.toml" <<EOT
+cat >"$D/xlb.toml" <<EOT
 [daemon]
 interfaces = ["out0", "in0"]
 [[virtual_server]]
@@ -82,7 +83,7 @@ scheduler = "rr"
 $(for i in 11 12 13; do printf '[[virtual_server.real_server]]\naddress = "10.200.2.%s"\nport = 8081\n' "$i"; done)
   [virtual_server.real_server.check]
   type = "misc"
-  command = "test -e /tmp/$P/rs13-up"
+  command = "test -e $D/rs13-up"
   interval = 0.2
   rise = 1
   fall = 1
@@ -93,10 +94,10 @@ protocol = "udp"
 scheduler = "rr"
 $(for i in 11 12 13; do printf '[[virtual_server.real_server]]\naddress = "10.200.2.%s"\n' "$i"; done)
 EOT
-touch "/tmp/$P/rs13-up"
+touch "$D/rs13-up"
 # The reload alternates weights (a real change every time).
-sed 's/^port = 8081$/port = 8081\nweight = 2/' "/tmp/$P/xlb.toml" >"/tmp/$P/xlb-b.toml"
-cat >"/tmp/$P/haproxy.cfg" <<EOT
+sed 's/^port = 8081$/port = 8081\nweight = 2/' "$D/xlb.toml" >"$D/xlb-b.toml"
+cat >"$D/haproxy.cfg" <<EOT
 global
   maxconn 8000
 defaults
@@ -163,20 +164,20 @@ case_run() { # name [pid [close-only]] -> "name-close rps p50 p99 cpu_ms_per_1k_
   echo "$1-keepalive $k 0"
 }
 
-: >"/tmp/$P/results"
+: >"$D/results"
 # directors TAG [close-only]: xlbd, then HAProxy, each up, measured once and
 # down; with TAG "-capped" each is put into the CPU-quota cgroup first.
 directors() {
   local x h
-  ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "/tmp/$P/xlb.toml" --socket "/tmp/$P/x.sock" >"/tmp/$P/xlbd.log" 2>&1 &
+  ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "$D/xlb.toml" --socket "$D/x.sock" >"$D/xlbd.log" 2>&1 &
   x=$!; pids+=($x); sleep 2
   if [ -n "$1" ]; then cg_put "$x"; fi
-  case_run "xlbd$1" "$x" "${2:-}" | tee -a "/tmp/$P/results"
+  case_run "xlbd$1" "$x" "${2:-}" | tee -a "$D/results"
   kill "$x" 2>/dev/null || true; wait "$x" 2>/dev/null || true
-  ip netns exec "$P-dir" haproxy -db -f "/tmp/$P/haproxy.cfg" >"/tmp/$P/haproxy.log" 2>&1 &
+  ip netns exec "$P-dir" haproxy -db -f "$D/haproxy.cfg" >"$D/haproxy.log" 2>&1 &
   h=$!; pids+=($h); sleep 1
   if [ -n "$1" ]; then cg_put "$h"; fi
-  case_run "haproxy$1" "$h" "${2:-}" | tee -a "/tmp/$P/results"
+  case_run "haproxy$1" "$h" "${2:-}" | tee -a "$D/results"
   kill "$h" 2>/dev/null || true; wait "$h" 2>/dev/null || true
 }
 for run in $(seq "$RUNS"); do directors ""; done
@@ -196,7 +197,7 @@ for run in $(seq "$RUNS"); do
     in_ns dir iptables -t nat -A PREROUTING -d "$VIP" -p tcp --dport 80 -m statistic --mode nth \
       --every $((3 - i)) --packet 0 -j DNAT --to-destination "10.200.2.$((11 + i)):8081"
   done
-  case_run iptables | tee -a "/tmp/$P/results"
+  case_run iptables | tee -a "$D/results"
   in_ns dir iptables -t nat -F PREROUTING
 done
 # Under load: reloads, and a health-check flap, while new connections keep
@@ -232,36 +233,36 @@ while time.time() < t:
 print(sent, got)
 PYU
 }
-ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "/tmp/$P/xlb.toml" --socket "/tmp/$P/x.sock" >"/tmp/$P/xlbd-load.log" 2>&1 &
+ip netns exec "$P-dir" "$ROOT/target/release/xlbd" --config "$D/xlb.toml" --socket "$D/x.sock" >"$D/xlbd-load.log" 2>&1 &
 x=$!; pids+=($x); sleep 2
 under_load() { # label action -> "label wrk_errors udp_sent udp_echoed"
   (sleep 0.5; eval "$2") &
   local a=$!
-  ip netns exec "$P-cli" wrk -t1 -c16 -d"${SECS}s" -H "Connection: close" "http://$VIP/" >"/tmp/$P/wrk-$1.txt" 2>&1 &
+  ip netns exec "$P-cli" wrk -t1 -c16 -d"${SECS}s" -H "Connection: close" "http://$VIP/" >"$D/wrk-$1.txt" 2>&1 &
   local w=$!
   local u; u=$(udp_probe "$SECS")
   wait "$w" || true; wait "$a" || true
-  local errs; errs=$(python3 -c 'import re,sys; t=open(sys.argv[1]).read(); e=re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t); n=re.search(r"Non-2xx or 3xx responses: (\d+)", t); r=re.search(r"(\d+) requests in", t); print(sum(map(int, e.groups())) if e else 0, int(n.group(1)) if n else 0, r.group(1))' "/tmp/$P/wrk-$1.txt")
+  local errs; errs=$(python3 -c 'import re,sys; t=open(sys.argv[1]).read(); e=re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t); n=re.search(r"Non-2xx or 3xx responses: (\d+)", t); r=re.search(r"(\d+) requests in", t); print(sum(map(int, e.groups())) if e else 0, int(n.group(1)) if n else 0, r.group(1))' "$D/wrk-$1.txt")
   echo "$1 $errs $u"
 }
 reloads() {
   local k f
   for k in 1 2 3 4; do
-    f=/tmp/$P/xlb.toml; [ $((k % 2)) = 1 ] && f=/tmp/$P/xlb-b.toml
-    "$ROOT/target/release/xlbctl" --socket "/tmp/$P/x.sock" reload "$f" >/dev/null
+    f=$D/xlb.toml; [ $((k % 2)) = 1 ] && f=$D/xlb-b.toml
+    "$ROOT/target/release/xlbctl" --socket "$D/x.sock" reload "$f" >/dev/null
     sleep 0.5
   done
 }
-flaps() { for k in 1 2 3 4; do rm -f "/tmp/$P/rs13-up"; sleep 0.4; touch "/tmp/$P/rs13-up"; sleep 0.4; done; }
-: >"/tmp/$P/load"
+flaps() { for k in 1 2 3 4; do rm -f "$D/rs13-up"; sleep 0.4; touch "$D/rs13-up"; sleep 0.4; done; }
+: >"$D/load"
 for run in $(seq "$RUNS"); do
-  under_load quiet true | tee -a "/tmp/$P/load"
-  under_load reload reloads | tee -a "/tmp/$P/load"
-  under_load flap flaps | tee -a "/tmp/$P/load"
+  under_load quiet true | tee -a "$D/load"
+  under_load reload reloads | tee -a "$D/load"
+  under_load flap flaps | tee -a "$D/load"
 done
 kill "$x" 2>/dev/null || true; wait "$x" 2>/dev/null || true
-echo "during the load phase xlbd logged $(grep -c 'configuration reloaded' "/tmp/$P/xlbd-load.log") reloads and $(grep -c 'real server DOWN' "/tmp/$P/xlbd-load.log") health-down transitions"
-python3 - "/tmp/$P/load" <<'PY'
+echo "during the load phase xlbd logged $(grep -c 'configuration reloaded' "$D/xlbd-load.log") reloads and $(grep -c 'real server DOWN' "$D/xlbd-load.log") health-down transitions"
+python3 - "$D/load" <<'PY'
 import sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -275,7 +276,7 @@ lost = sum(s - g for k in ("reload", "flap") for *_, s, g in rows.get(k, []))
 base = sum(s - g for *_, s, g in rows.get("quiet", []))
 print(f"broken_on_reload_and_flap={broken} udp_lost_on_reload_and_flap={lost} udp_lost_quiet={base}")
 PY
-python3 - "/tmp/$P/results" <<'PY'
+python3 - "$D/results" <<'PY'
 import sys, statistics as st
 res = {}
 for line in open(sys.argv[1]):

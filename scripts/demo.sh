@@ -11,16 +11,17 @@ scripts/install-deps.sh
 echo "== building"; cargo build --release --quiet
 BIN=target/release
 P=$(scripts/lab.sh up "xlb-demo-$$")
-SOCK=/tmp/$P/xlbd.sock
+D=$(scripts/lab.sh dir "$P")
+SOCK=$D/xlbd.sock
 cleanup() {
   [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   scripts/lab.sh down "$P"
 }
 trap cleanup EXIT
 echo "== lab $P up; starting xlbd on the default NAT config (xlbctl example nat: VIP 10.200.1.100, wrr 3:2:1)"
-"$BIN/xlbctl" example nat >"/tmp/$P/xlb.toml"
-"$BIN/xlbctl" check-config "/tmp/$P/xlb.toml"
-ip netns exec "$P-dir" "$BIN/xlbd" --config "/tmp/$P/xlb.toml" --socket "$SOCK" >"/tmp/$P/xlbd.log" 2>&1 &
+"$BIN/xlbctl" example nat >"$D/xlb.toml"
+"$BIN/xlbctl" check-config "$D/xlb.toml"
+ip netns exec "$P-dir" "$BIN/xlbd" --config "$D/xlb.toml" --socket "$SOCK" >"$D/xlbd.log" 2>&1 &
 pid=$!
 # Ready when the API answers and every real server's MAC is known.
 for _ in $(seq 150); do

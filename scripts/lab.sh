@@ -19,8 +19,10 @@
 #                                          LAB_QUEUES=N: N queues per director port
 #        scripts/lab.sh mode nat|dr PREFIX  real servers' gateway for NAT or DR
 #        scripts/lab.sh down PREFIX        remove everything the lab made
+#        scripts/lab.sh dir PREFIX         print the lab's own folder
 # Every name carries PREFIX (default: xlb-<pid>-<random>), so runs never
-# collide; state (PIDs) lives in /tmp/PREFIX.
+# collide; state (PIDs, logs) lives in a folder of the lab's own,
+# ${XLB_LAB_STATE:-/tmp/xlb-lab}/PREFIX, and `down` deletes only that folder.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 VIP=10.200.1.100
@@ -32,8 +34,10 @@ in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 NAMES="cli dir sw rs1 rs2 rs3"
 
 up() {
-  mkdir -p "/tmp/$P"
-  [ "${LAB_HA:-0}" = 1 ] && { touch "/tmp/$P/ha"; NAMES="$NAMES dir2"; }
+  mkdir -p "$S"
+  # What `down` looks for before it deletes anything.
+  echo "scripts/lab.sh $P" >"$S/.xlb-lab"
+  [ "${LAB_HA:-0}" = 1 ] && { touch "$S/ha"; NAMES="$NAMES dir2"; }
   for n in $NAMES; do
     ip netns add "$(ns $n)"
     ip -n "$(ns $n)" link set lo up
@@ -69,7 +73,7 @@ up() {
   ip -n "$(ns cli)" route add default via 10.200.1.1
 
   ip -n "$(ns dir)" addr add 10.200.1.1/24 dev out0
-  if [ -e "/tmp/$P/ha" ]; then
+  if [ -e "$S/ha" ]; then
     ip link add out0 netns "$(ns dir2)" $q type veth peer name o-dir2 netns "$(ns sw)" $q
     ip link add in0 netns "$(ns dir2)" $q type veth peer name i-dir2 netns "$(ns sw)" $q
     ip -n "$(ns sw)" link set o-dir2 master br-out up
@@ -106,8 +110,8 @@ up() {
   mode nat
   for i in 1 2 3; do
     ip netns exec "$(ns rs$i)" python3 "$here/lab/rs-server.py" "rs$i" 80,8080 53,5353 \
-      >"/tmp/$P/rs$i.log" 2>&1 &
-    echo $! >"/tmp/$P/rs$i.pid"
+      >"$S/rs$i.log" 2>&1 &
+    echo $! >"$S/rs$i.pid"
   done
   # Wait until every server listens.
   for i in 1 2 3; do
@@ -127,7 +131,7 @@ mode() {
   local gw
   case "$1" in
     nat) gw=10.200.2.1      # replies must cross the director to be un-NATed
-         [ -e "/tmp/$P/ha" ] && gw=10.200.2.100 ;;  # ... the VRRP master's
+         [ -e "$S/ha" ] && gw=10.200.2.100 ;;  # ... the VRRP master's
     dr) gw=10.200.2.254 ;;  # replies go straight to the router, not the director
     *) echo "lab.sh: mode must be nat or dr" >&2; exit 2 ;;
   esac
@@ -135,18 +139,23 @@ mode() {
 }
 
 down() {
-  for f in /tmp/"$P"/*.pid; do
+  for f in "$S"/*.pid; do
     [ -e "$f" ] || continue
     kill "$(cat "$f")" 2>/dev/null || true
   done
   for n in $NAMES dir2; do ip netns del "$(ns $n)" 2>/dev/null || true; done
-  rm -rf "/tmp/$P"
+  # Only a folder this script made.
+  if [ -e "$S/.xlb-lab" ]; then rm -rf "$S"; fi
 }
+
+# The lab's folder for prefix $P.
+state() { echo "${XLB_LAB_STATE:-/tmp/xlb-lab}/$P"; }
 
 cmd=${1:-}
 case "$cmd" in
-  up) P=${2:-xlb-$$-$RANDOM}; up ;;
-  mode) P=${3:?prefix}; mode "${2:?nat|dr}" ;;
-  down) P=${2:?prefix}; down ;;
-  *) echo "usage: $0 up [PREFIX] | mode nat|dr PREFIX | down PREFIX" >&2; exit 2 ;;
+  up) P=${2:-xlb-$$-$RANDOM}; S=$(state); up ;;
+  mode) P=${3:?prefix}; S=$(state); mode "${2:?nat|dr}" ;;
+  down) P=${2:?prefix}; S=$(state); down ;;
+  dir) P=${2:?prefix}; state ;;
+  *) echo "usage: $0 up [PREFIX] | mode nat|dr PREFIX | down PREFIX | dir PREFIX" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod ha;
 pub mod health;
 pub mod import;
+pub mod ipvsadm;
 pub mod metrics;
 pub mod net;
 pub mod nic;

@@ -392,6 +392,8 @@ mod tests {
             config: "x".into(),
             services: vec![ServiceStatus {
                 name: "we\"b".into(),
+                key: None,
+                persistence: None,
                 address: "10.0.0.1".into(),
                 port: 80,
                 protocol: "TCP".into(),
@@ -441,6 +443,8 @@ mod tests {
                 ftp_unhelped: 0,
                 drops: [("fragment".to_string(), 1)].into(),
             }],
+            timeouts: [900, 120, 300],
+            conn_table_size: 1024,
         };
         let m = render(&s);
         assert!(m.contains("xlb_config_generation 3\n"), "{m}");

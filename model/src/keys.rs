@@ -10,7 +10,10 @@ use std::net::IpAddr;
 
 /// A virtual service: VIP:port/protocol, or a firewall mark that groups
 /// several (xlb's `[[firewall_mark]]` rules assign it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ServiceKey {
     Endpoint {
         addr: IpAddr,
@@ -63,7 +66,9 @@ impl fmt::Display for ServiceKey {
 
 /// A real server of one service: the same address and port in two
 /// services are two real servers (own weight, health, counters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct RealKey {
     pub service: ServiceKey,
     pub addr: IpAddr,

@@ -22,4 +22,5 @@ pub use addr::{Address, Family};
 pub use conn::ConnRecord;
 pub use keys::{RealKey, ServiceKey};
 pub use proto::Protocol;
+pub use sched::SchedulerKind;
 pub use service::{Forwarding, MarkRule, Persistence};

@@ -12,7 +12,8 @@ pub const MAX_REALS: usize = 16384;
 pub const MAX_SERVICES: usize = 4096;
 
 /// How a packet reaches its real server (LVS's packet-forwarding methods).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Forwarding {
     /// Masquerading: destination (and on the way back, source) rewritten.
     Nat,
@@ -48,7 +49,7 @@ impl fmt::Display for Forwarding {
 /// IPVS persistence: a client (masked to `prefix` bits of its family)
 /// returns to the same real server for `timeout` seconds after its last
 /// connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Persistence {
     pub timeout: u32,
     pub prefix: u8,

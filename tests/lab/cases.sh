@@ -8,8 +8,8 @@ test_nat_tcp_split_follows_wrr_weights() {
   assert_eq "$(http_split 60 http://$VIP/)" "rs1=30 rs2=20 rs3=10 fail=0" "NAT wrr split"
   assert_eq "$(json_get 's["services"][0]["traffic"]["conns"]')" 60 "service connection count"
   # The veth NIC profile was picked for both ports.
-  [ "$(grep -c 'driver=veth profile="veth"' "/tmp/$P/xlbd.log")" = 2 ] ||
-    { echo "FAIL: NIC profile not applied:"; grep -i profile "/tmp/$P/xlbd.log"; return 1; }
+  [ "$(grep -c 'driver=veth profile="veth"' "$D/xlbd.log")" = 2 ] ||
+    { echo "FAIL: NIC profile not applied:"; grep -i profile "$D/xlbd.log"; return 1; }
 }
 
 test_nat_large_transfer_is_byte_exact() {
@@ -67,7 +67,7 @@ test_dr_tcp_split_follows_wlc_weights() {
 
 test_removed_and_quiesced_servers_get_no_new_connections() {
   lab_up
-  local cfg=/tmp/$P/removed.toml
+  local cfg=$D/removed.toml
   # rs3 removed from the config, rs2 quiesced with weight 0.
   cat >"$cfg" <<EOT
 [daemon]
@@ -151,9 +151,9 @@ test_static_neighbour_entries_are_left_alone() {
 
 test_nat_replies_on_another_workers_queue_are_forwarded() {
   # Two queues per director port, one worker each: a connection's replies
-  # often arrive on the other worker's queue (DESIGN.md, problem 2).
+  # often arrive on the other worker's queue (docs/design/conn-table.md).
   LAB_QUEUES=2 lab_up
-  local cfg=/tmp/$P/two.toml
+  local cfg=$D/two.toml
   sed 's/^cores = \[1\]/cores = [0, 1]/' "$ROOT/examples/nat.toml" >"$cfg"
   start_xlbd "$cfg"
   local out
@@ -213,15 +213,15 @@ PY
 
 test_reload_keeps_every_connection_and_applies_new_weights() {
   lab_up
-  local live=/tmp/$P/live.toml
+  local live=$D/live.toml
   cp "$ROOT/tests/lab/configs/reload-a.toml" "$live"
   start_xlbd "$live"
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "split before reload"
   # 9 long connections (3 per server) and a stream of short ones across
   # two reloads: SIGHUP with the file changed, then back with xlbctl reload.
-  long_clients 9 6 >"/tmp/$P/long.out" &
+  long_clients 9 6 >"$D/long.out" &
   local long=$!
-  http_split 80 http://$VIP/ >"/tmp/$P/short.out" &
+  http_split 80 http://$VIP/ >"$D/short.out" &
   local short=$!
   sleep 1.5
   cp "$ROOT/tests/lab/configs/reload-b.toml" "$live"
@@ -232,8 +232,8 @@ test_reload_keeps_every_connection_and_applies_new_weights() {
   assert_eq "$rc" 0 "xlbctl reload exit code ($out)"
   grep -q "real servers: 1 added" <<<"$out" || { echo "FAIL: reload said: $out"; return 1; }
   wait "$long" "$short"
-  assert_eq "$(cat "/tmp/$P/long.out")" "long ok=9 fail=0" "long-lived connections across reloads"
-  grep -q "fail=0" "/tmp/$P/short.out" || { echo "FAIL: short requests: $(cat "/tmp/$P/short.out")"; return 1; }
+  assert_eq "$(cat "$D/long.out")" "long ok=9 fail=0" "long-lived connections across reloads"
+  grep -q "fail=0" "$D/short.out" || { echo "FAIL: short requests: $(cat "$D/short.out")"; return 1; }
 
   # Back on B: the new weights and the removed server show in the split.
   # (`xlbctl reload FILE` made FILE the running config's path; name live.toml
@@ -249,14 +249,14 @@ s.sendto(b'x', ('$VIP', 53)); print(s.recv(100).split()[0].decode())")
   assert_eq "$udp" rs2 "added UDP service"
 
   # An invalid file is refused with its place; the old one keeps forwarding.
-  printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n[[virtual_server]]\naddress = "10.200.1.100"\nport = 80\nscheduler = "nope"\n' >"/tmp/$P/bad.toml"
-  rc=0; out=$(xlbctl reload "/tmp/$P/bad.toml" 2>&1) || rc=$?
+  printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n[[virtual_server]]\naddress = "10.200.1.100"\nport = 80\nscheduler = "nope"\n' >"$D/bad.toml"
+  rc=0; out=$(xlbctl reload "$D/bad.toml" 2>&1) || rc=$?
   assert_eq "$rc" 2 "exit code of a refused reload"
   grep -q "bad.toml:7:13: unknown scheduler \"nope\"" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
   grep -q "running configuration is unchanged" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
   # A change that needs a restart is refused too.
-  sed 's/cores = \[1\]/cores = [0]/' "$live" >"/tmp/$P/cores.toml"
-  rc=0; out=$(xlbctl reload "/tmp/$P/cores.toml" 2>&1) || rc=$?
+  sed 's/cores = \[1\]/cores = [0]/' "$live" >"$D/cores.toml"
+  rc=0; out=$(xlbctl reload "$D/cores.toml" 2>&1) || rc=$?
   assert_eq "$rc" 2 "exit code of a restart-only change"
   grep -q "cores/workers changed, which only a restart" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
   assert_eq "$(http_split 8 http://$VIP/)" "rs1=2 rs2=0 rs3=6 fail=0" "still on the last good config"
@@ -267,18 +267,18 @@ s.sendto(b'x', ('$VIP', 53)); print(s.recv(100).split()[0].decode())")
 test_reload_removing_a_service_lets_its_connections_drain() {
   lab_up
   start_xlbd "$ROOT/tests/lab/configs/reload-a.toml"
-  long_clients 6 4 >"/tmp/$P/long.out" &
+  long_clients 6 4 >"$D/long.out" &
   local long=$!
   sleep 1
   # A config without the echo service at all.
-  python3 - "$ROOT/tests/lab/configs/reload-a.toml" >"/tmp/$P/no-echo.toml" <<'PY'
+  python3 - "$ROOT/tests/lab/configs/reload-a.toml" >"$D/no-echo.toml" <<'PY'
 import sys
 text = open(sys.argv[1]).read()
 print(text[: text.index('[[virtual_server]]\nname = "echo"')])
 PY
-  xlbctl reload "/tmp/$P/no-echo.toml" >/dev/null
+  xlbctl reload "$D/no-echo.toml" >/dev/null
   wait "$long"
-  assert_eq "$(cat "/tmp/$P/long.out")" "long ok=6 fail=0" "connections of a removed service"
+  assert_eq "$(cat "$D/long.out")" "long ok=6 fail=0" "connections of a removed service"
   # New connections to it are not accepted any more.
   if in_client python3 -c "import socket; socket.create_connection(('$VIP', 9000), timeout=2)" 2>/dev/null; then
     echo "FAIL: a removed service accepted a new connection"; return 1
@@ -288,7 +288,7 @@ PY
 test_runtime_drain_disable_and_weights() {
   lab_up
   start_xlbd "$ROOT/tests/lab/configs/reload-a.toml"
-  long_clients 6 4 >"/tmp/$P/long.out" &
+  long_clients 6 4 >"$D/long.out" &
   local long=$!
   sleep 0.5
   xlbctl drain echo 10.200.2.11 >/dev/null
@@ -311,7 +311,7 @@ test_runtime_drain_disable_and_weights() {
   xlbctl enable web 10.200.2.13 >/dev/null
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "all enabled again"
   wait "$long"
-  assert_eq "$(cat "/tmp/$P/long.out")" "long ok=6 fail=0" "connections to a drained server"
+  assert_eq "$(cat "$D/long.out")" "long ok=6 fail=0" "connections to a drained server"
   # Errors name what exists.
   rc=0; out=$(xlbctl drain nosuch 10.200.2.11 2>&1) || rc=$?
   assert_eq "$rc" 2 "unknown service exit code"
@@ -323,8 +323,8 @@ test_runtime_drain_disable_and_weights() {
 
 test_prometheus_metrics_count_what_was_forwarded() {
   lab_up
-  { cat "$ROOT/examples/nat.toml"; printf '\n[metrics]\nlisten = "127.0.0.1:9469"\n'; } >"/tmp/$P/m.toml"
-  start_xlbd "/tmp/$P/m.toml"
+  { cat "$ROOT/examples/nat.toml"; printf '\n[metrics]\nlisten = "127.0.0.1:9469"\n'; } >"$D/m.toml"
+  start_xlbd "$D/m.toml"
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "traffic"
   local m
   m=$(ip netns exec "$P-dir" curl -s --max-time 3 http://127.0.0.1:9469/metrics)
@@ -358,13 +358,13 @@ test_health_checks_take_failed_servers_out_and_back() {
   assert_eq "$(http_split 3 http://$VIP:81/)" "rs1=0 rs2=3 rs3=0 fail=0" "web2 without the 503 server"
 
   # Stop rs2's servers: after fall (2) failed checks it gets no new connection.
-  kill "$(cat "/tmp/$P/rs2.pid")"
+  kill "$(cat "$D/rs2.pid")"
   wait_health web 10.200.2.12 "down: connect to 10.200.2.12:8080"
   assert_eq "$(http_split 4 http://$VIP/)" "rs1=4 rs2=0 rs3=0 fail=0" "split with rs2 stopped"
-  grep -q "real server DOWN.*10.200.2.12:8080" "/tmp/$P/xlbd.log" || { echo "FAIL: no DOWN log line"; return 1; }
+  grep -q "real server DOWN.*10.200.2.12:8080" "$D/xlbd.log" || { echo "FAIL: no DOWN log line"; return 1; }
   # Start it again: back after rise (2) good checks.
   ip netns exec "$P-rs2" python3 "$ROOT/scripts/lab/rs-server.py" rs2 80,8080 53,5353 >/dev/null 2>&1 &
-  echo $! >"/tmp/$P/rs2.pid"
+  echo $! >"$D/rs2.pid"
   wait_health web 10.200.2.12 up
   assert_eq "$(http_split 5 http://$VIP/)" "rs1=3 rs2=2 rs3=0 fail=0" "split with rs2 back"
   xlbctl show | grep -q "10.200.2.13:8080 .*(down: no answer within 500 ms)" ||
@@ -373,10 +373,30 @@ test_health_checks_take_failed_servers_out_and_back() {
 
 test_import_of_the_digest_examples_passes_check_config() {
   local dir; dir=$(mktemp -d)
+  # An empty namespace: no eth0 there, so check-config validates the file
+  # and says it skipped the host checks (the host's own eth0 is not the
+  # director's).
+  local ns="xlbt-imp-$$-$RANDOM"
+  ip netns add "$ns"
+  # Expanded now: the trap runs after this function's locals are gone.
+  trap "ip netns del '$ns' 2>/dev/null; rm -rf '$dir'" EXIT
   for f in digest-nat digest-dr; do
     "$BIN/xlbctl" import "$ROOT/tests/import/$f.conf" >"$dir/$f.toml" 2>"$dir/$f.warn"
-    "$BIN/xlbctl" check-config "$dir/$f.toml" >/dev/null || { cat "$dir/$f.toml"; return 1; }
+    ip netns exec "$ns" "$BIN/xlbctl" check-config "$dir/$f.toml" >"$dir/$f.check" || { cat "$dir/$f.toml"; return 1; }
+    grep -q "skipped: interface and real-server reachability checks: eth0" "$dir/$f.check" ||
+      { echo "FAIL: check-config said: $(cat "$dir/$f.check")"; return 1; }
   done
+  # On a director whose eth0 holds only the VIP's subnet, the DR import's
+  # real servers are unreachable: check-config says so, as xlbd would, and
+  # the import warned about each of them.
+  ip -n "$ns" link add eth0 type veth peer name eth0-peer
+  ip -n "$ns" addr add 10.0.0.2/24 dev eth0
+  local rc=0 out
+  out=$(ip netns exec "$ns" "$BIN/xlbctl" check-config "$dir/digest-dr.toml" 2>&1) || rc=$?
+  assert_eq "$rc" 2 "check-config on the director"
+  grep -q "real server 192.168.1.20 of 10.0.0.1:80 is not on a directly connected subnet" <<<"$out" ||
+    { echo "FAIL: said: $out"; return 1; }
+  assert_eq "$(grep -c 'no VRRP address shares its subnet' "$dir/digest-dr.warn")" 3 "import warnings"
   grep -qx "persistence_timeout = 9600" "$dir/digest-dr.toml" || { echo "FAIL: DR import:"; cat "$dir/digest-dr.toml"; return 1; }
   # The NAT pair's VRRP side translates whole: no warnings at all.
   [ ! -s "$dir/digest-nat.warn" ] || { echo "FAIL: warnings were: $(cat "$dir/digest-nat.warn")"; return 1; }
@@ -391,41 +411,40 @@ test_import_of_the_digest_examples_passes_check_config() {
     { echo "FAIL: no warning for vrrp_script"; return 1; }
   printf 'virtual_server 10.0.0.1 80 {\n  lb_algo rr\n' >"$dir/broken.conf"
   local rc=0 out
-  out=$("$BIN/xlbctl" import "$dir/broken.conf" 2>&1) || rc=$?
+  rc=0; out=$("$BIN/xlbctl" import "$dir/broken.conf" 2>&1) || rc=$?
   assert_eq "$rc" 2 "exit code on a syntax error"
   grep -q "broken.conf:1: block opened here is never closed" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
-  rm -rf "$dir"
 }
 
 wait_file() { for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done; echo "FAIL: $1 never appeared"; return 1; }
 
 restart_rs() {
   ip netns exec "$P-$1" python3 "$ROOT/scripts/lab/rs-server.py" "$1" 80,8080 53,5353 >/dev/null 2>&1 &
-  echo $! >"/tmp/$P/$1.pid"
+  echo $! >"$D/$1.pid"
 }
 
 test_quorum_sorry_server_and_notify_commands() {
   lab_up
-  sed "s#STATE#/tmp/$P#g" "$ROOT/tests/lab/configs/quorum.toml" >"/tmp/$P/q.toml"
-  start_xlbd "/tmp/$P/q.toml"
+  sed "s#STATE#$D#g" "$ROOT/tests/lab/configs/quorum.toml" >"$D/q.toml"
+  start_xlbd "$D/q.toml"
   assert_eq "$(http_split 4 http://$VIP/)" "rs1=2 rs2=2 rs3=0 fail=0" "all up: no sorry server"
-  [ ! -e "/tmp/$P/quorum-down" ] || { echo "FAIL: quorum-down ran with quorum held"; return 1; }
+  [ ! -e "$D/quorum-down" ] || { echo "FAIL: quorum-down ran with quorum held"; return 1; }
   # rs2 down: live weight 1 < quorum 2.
-  kill "$(cat "/tmp/$P/rs2.pid")"
-  wait_file "/tmp/$P/quorum-down"
+  kill "$(cat "$D/rs2.pid")"
+  wait_file "$D/quorum-down"
   assert_eq "$(http_split 3 http://$VIP/)" "rs1=3 rs2=0 rs3=0 fail=0" "rs1 left: still no sorry server"
   # rs1 down too: none left, the sorry server takes the traffic.
-  kill "$(cat "/tmp/$P/rs1.pid")"
+  kill "$(cat "$D/rs1.pid")"
   wait_health web 10.200.2.11 down
   assert_eq "$(http_split 3 http://$VIP/)" "rs1=0 rs2=0 rs3=3 fail=0" "the sorry server"
-  grep -qx "rs1 down" "/tmp/$P/notify" || { echo "FAIL: notify_down did not run"; return 1; }
-  grep -q "quorum lost" "/tmp/$P/xlbd.log" || { echo "FAIL: no quorum log line"; return 1; }
+  grep -qx "rs1 down" "$D/notify" || { echo "FAIL: notify_down did not run"; return 1; }
+  grep -q "quorum lost" "$D/xlbd.log" || { echo "FAIL: no quorum log line"; return 1; }
   # Both back: quorum gained, traffic leaves the sorry server.
   restart_rs rs1; restart_rs rs2
-  wait_file "/tmp/$P/quorum-up"
+  wait_file "$D/quorum-up"
   wait_health web 10.200.2.12 up
   assert_eq "$(http_split 4 http://$VIP/)" "rs1=2 rs2=2 rs3=0 fail=0" "back to the real servers"
-  grep -qx "rs1 up" "/tmp/$P/notify" || { echo "FAIL: notify_up did not run"; return 1; }
+  grep -qx "rs1 up" "$D/notify" || { echo "FAIL: notify_up did not run"; return 1; }
 }
 
 test_conns_and_rates_listings() {
@@ -451,15 +470,15 @@ test_conns_and_rates_listings() {
 
 test_source_hash_pins_a_client_and_maglev_forwards() {
   lab_up
-  sed 's/scheduler = "wrr"/scheduler = "sh"/' "$ROOT/examples/nat.toml" >"/tmp/$P/sh.toml"
-  start_xlbd "/tmp/$P/sh.toml"
+  sed 's/scheduler = "wrr"/scheduler = "sh"/' "$ROOT/examples/nat.toml" >"$D/sh.toml"
+  start_xlbd "$D/sh.toml"
   local out
   out=$(http_split 12 http://$VIP/)
   # One client address: all twelve connections on one server.
   grep -Eq "rs1=12|rs2=12|rs3=12" <<<"$out" || { echo "FAIL: sh split $out"; return 1; }
   stop_xlbd
-  sed 's/scheduler = "wrr"/scheduler = "mh"/' "$ROOT/examples/nat.toml" >"/tmp/$P/mh.toml"
-  start_xlbd "/tmp/$P/mh.toml"
+  sed 's/scheduler = "wrr"/scheduler = "mh"/' "$ROOT/examples/nat.toml" >"$D/mh.toml"
+  start_xlbd "$D/mh.toml"
   out=$(http_split 12 http://$VIP/)
   grep -Eq "rs1=12|rs2=12|rs3=12" <<<"$out" || { echo "FAIL: mh split $out"; return 1; }
 }
@@ -467,9 +486,9 @@ test_source_hash_pins_a_client_and_maglev_forwards() {
 test_persistence_keeps_a_client_on_its_server() {
   lab_up
   "$ROOT/scripts/lab.sh" mode dr "$P"
-  { cat "$ROOT/examples/dr.toml"; } | sed 's/^forwarding = "dr"/forwarding = "dr"\npersistence_timeout = 300/' >"/tmp/$P/p.toml"
-  grep -q "persistence_timeout = 300" "/tmp/$P/p.toml"
-  start_xlbd "/tmp/$P/p.toml"
+  { cat "$ROOT/examples/dr.toml"; } | sed 's/^forwarding = "dr"/forwarding = "dr"\npersistence_timeout = 300/' >"$D/p.toml"
+  grep -q "persistence_timeout = 300" "$D/p.toml"
+  start_xlbd "$D/p.toml"
   # wlc 1:1:2 would spread twelve connections; persistence keeps them on one.
   local out
   out=$(http_split 12 http://$VIP/)
@@ -501,7 +520,7 @@ test_slow_start_ramps_a_returning_server() {
   start_xlbd "$ROOT/tests/lab/configs/slowstart.toml"
   local w="[r['weight'] for v in s['services'] for r in v['reals'] if r['address']=='10.200.2.12'][0]"
   assert_eq "$(json_get "$w")" 10 "full weight at start (no ramp)"
-  kill "$(cat "/tmp/$P/rs2.pid")"
+  kill "$(cat "$D/rs2.pid")"
   wait_health web 10.200.2.12 down
   restart_rs rs2
   wait_health web 10.200.2.12 up
@@ -519,16 +538,16 @@ test_slow_start_ramps_a_returning_server() {
 # FTP helper rewrites, connects from port 20 in active mode, and takes
 # uploads into upload/.
 start_vsftpd() {
-  local r=$1 root=/tmp/$P/ftp-$1 extra="pasv_address=$VIP"
-  mkdir -p "$root" "/tmp/$P/empty"
+  local r=$1 root=$D/ftp-$1 extra="pasv_address=$VIP"
+  mkdir -p "$root" "$D/empty"
   echo "$r" >"$root/who.txt"
-  cp "/tmp/$P/data.bin" "$root/data.bin"
+  cp "$D/data.bin" "$root/data.bin"
   if [ "${2:-}" = nat ]; then
     mkdir -p "$root/upload" && chmod 777 "$root/upload"
     extra=$'write_enable=YES\nanon_upload_enable=YES\nconnect_from_port_20=YES\nport_enable=YES'
   fi
   chmod 555 "$root"
-  cat >"/tmp/$P/vsftpd-$r.conf" <<EOT
+  cat >"$D/vsftpd-$r.conf" <<EOT
 listen=YES
 listen_ipv6=NO
 background=NO
@@ -540,12 +559,12 @@ pasv_enable=YES
 $extra
 pasv_min_port=10000
 pasv_max_port=10100
-secure_chroot_dir=/tmp/$P/empty
+secure_chroot_dir=$D/empty
 seccomp_sandbox=NO
 xferlog_enable=NO
 EOT
-  ip netns exec "$P-$r" vsftpd "/tmp/$P/vsftpd-$r.conf" >"/tmp/$P/vsftpd-$r.log" 2>&1 &
-  echo $! >"/tmp/$P/vsftpd-$r.pid"
+  ip netns exec "$P-$r" vsftpd "$D/vsftpd-$r.conf" >"$D/vsftpd-$r.log" 2>&1 &
+  echo $! >"$D/vsftpd-$r.pid"
 }
 
 # ftp_lab nat|dr CONFIG: a lab in that mode, 300 KB of random data.bin,
@@ -554,7 +573,7 @@ ftp_lab() {
   command -v vsftpd >/dev/null || { echo "FAIL: vsftpd missing (scripts/install-deps.sh installs it)"; return 1; }
   lab_up
   "$ROOT/scripts/lab.sh" mode "$1" "$P"
-  head -c 300000 /dev/urandom >"/tmp/$P/data.bin"
+  head -c 300000 /dev/urandom >"$D/data.bin"
   local r
   for r in rs1 rs2 rs3; do start_vsftpd "$r" "$1"; done
   sleep 0.5
@@ -564,7 +583,7 @@ ftp_lab() {
 test_dr_passive_ftp_through_a_firewall_mark_group() {
   ftp_lab dr ftp-dr.toml
   local want got who
-  want=$(sha256sum <"/tmp/$P/data.bin")
+  want=$(sha256sum <"$D/data.bin")
   # EPSV (curl's default) and PASV (227 with the VIP), several downloads.
   for mode in "" "--disable-epsv" "" "--disable-epsv"; do
     got=$(in_client curl -s --max-time 10 $mode "ftp://$VIP/data.bin" | sha256sum)
@@ -578,7 +597,7 @@ test_dr_passive_ftp_through_a_firewall_mark_group() {
 test_nat_ftp_active_and_passive_download_and_upload() {
   ftp_lab nat ftp-nat.toml
   local want got mode
-  want=$(sha256sum <"/tmp/$P/data.bin")
+  want=$(sha256sum <"$D/data.bin")
   # Passive: EPSV (229, curl's default) and PASV (227, the real server's
   # address rewritten to the VIP). Active: EPRT and PORT (the server
   # connects back from its port 20, masqueraded as VIP:20).
@@ -586,14 +605,14 @@ test_nat_ftp_active_and_passive_download_and_upload() {
     got=$(in_client curl -s --max-time 10 $mode "ftp://$VIP/data.bin" | sha256sum)
     assert_eq "$got" "$want" "download ($mode)"
     # Upload, then read it back from the server that holds it.
-    in_client curl -s --max-time 10 $mode -T "/tmp/$P/data.bin" "ftp://$VIP/upload/up${#mode}.bin"
-    got=$(cat /tmp/$P/ftp-rs*/upload/"up${#mode}.bin" | sha256sum)
+    in_client curl -s --max-time 10 $mode -T "$D/data.bin" "ftp://$VIP/upload/up${#mode}.bin"
+    got=$(cat $D/ftp-rs*/upload/"up${#mode}.bin" | sha256sum)
     assert_eq "$got" "$want" "upload ($mode)"
   done
-  json_get "sum(w['ftp_rewrites'] for w in s['workers'])" >"/tmp/$P/rewrites"
-  json_get "sum(w['ftp_data_conns'] for w in s['workers'])" >"/tmp/$P/data"
-  [ "$(cat "/tmp/$P/rewrites")" -ge 2 ] || { echo "FAIL: 227 replies rewritten: $(cat "/tmp/$P/rewrites")"; return 1; }
-  [ "$(cat "/tmp/$P/data")" -ge 8 ] || { echo "FAIL: data connections admitted: $(cat "/tmp/$P/data")"; return 1; }
+  json_get "sum(w['ftp_rewrites'] for w in s['workers'])" >"$D/rewrites"
+  json_get "sum(w['ftp_data_conns'] for w in s['workers'])" >"$D/data"
+  [ "$(cat "$D/rewrites")" -ge 2 ] || { echo "FAIL: 227 replies rewritten: $(cat "$D/rewrites")"; return 1; }
+  [ "$(cat "$D/data")" -ge 8 ] || { echo "FAIL: data connections admitted: $(cat "$D/data")"; return 1; }
   # The PASV reply the client saw names the VIP, not the real server.
   local seen
   seen=$(in_client curl -sv --max-time 10 --disable-epsv "ftp://$VIP/who.txt" 2>&1)
@@ -603,10 +622,10 @@ test_nat_ftp_active_and_passive_download_and_upload() {
 
 test_a_nic_with_another_xdp_program_is_a_clear_startup_error() {
   lab_up
-  clang -O2 -target bpf -I/usr/include/"$(gcc -dumpmachine)" -c "$ROOT/bench/xdp_sink.c" -o "/tmp/$P/sink.o"
-  ip -n "$P-dir" link set dev out0 xdp obj "/tmp/$P/sink.o" sec xdp
+  clang -O2 -target bpf -I/usr/include/"$(gcc -dumpmachine)" -c "$ROOT/bench/xdp_sink.c" -o "$D/sink.o"
+  ip -n "$P-dir" link set dev out0 xdp obj "$D/sink.o" sec xdp
   local out rc=0
-  out=$(ip netns exec "$P-dir" timeout 10 "$BIN/xlbd" --config "$ROOT/examples/nat.toml" --socket "/tmp/$P/s.sock" 2>&1) || rc=$?
+  out=$(ip netns exec "$P-dir" timeout 10 "$BIN/xlbd" --config "$ROOT/examples/nat.toml" --socket "$D/s.sock" 2>&1) || rc=$?
   assert_eq "$rc" 1 "exit code"
   grep -q "XDP program on out0: .*Device or resource busy (os error 16).*another XDP program already attached" <<<"$out" ||
     { echo "FAIL: said: $(tail -1 <<<"$out")"; return 1; }

@@ -6,6 +6,8 @@ VIP=10.200.1.100
 
 lab_up() {
   P=$("$ROOT/scripts/lab.sh" up "xlbt-$$-$RANDOM")
+  # The lab's own folder (scripts/lab.sh dir): configs, sockets, logs.
+  D=$("$ROOT/scripts/lab.sh" dir "$P")
   trap lab_down EXIT
 }
 
@@ -19,18 +21,18 @@ lab_down() {
 # start_xlbd CONFIG: run xlbd in the director namespace and wait until every
 # real server's MAC is resolved (or fail after 15 s).
 start_xlbd() {
-  SOCK=/tmp/$P/xlbd.sock
-  ip netns exec "$P-dir" "$BIN/xlbd" --config "$1" --socket "$SOCK" >"/tmp/$P/xlbd.log" 2>&1 &
+  SOCK=$D/xlbd.sock
+  ip netns exec "$P-dir" "$BIN/xlbd" --config "$1" --socket "$SOCK" >"$D/xlbd.log" 2>&1 &
   XLBD_PID=$!
   for _ in $(seq 150); do
     if "$BIN/xlbctl" --socket "$SOCK" show --json 2>/dev/null |
       python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if all(r["resolved"] for v in s["services"] for r in v["reals"]) else 1)' 2>/dev/null; then
       return 0
     fi
-    kill -0 "$XLBD_PID" 2>/dev/null || { echo "xlbd exited:"; cat "/tmp/$P/xlbd.log"; return 1; }
+    kill -0 "$XLBD_PID" 2>/dev/null || { echo "xlbd exited:"; cat "$D/xlbd.log"; return 1; }
     sleep 0.1
   done
-  echo "xlbd did not resolve its real servers in 15 s:"; cat "/tmp/$P/xlbd.log"; return 1
+  echo "xlbd did not resolve its real servers in 15 s:"; cat "$D/xlbd.log"; return 1
 }
 
 stop_xlbd() {
@@ -71,16 +73,16 @@ assert_eq() {
 EXTRA_PIDS=()
 
 # start_ha_xlbd NS NAME CONFIG: xlbd in namespace NS with socket
-# /tmp/$P/NAME.sock; sets NAME_PID (e.g. x1_PID).
+# $D/NAME.sock; sets NAME_PID (e.g. x1_PID).
 start_ha_xlbd() {
-  ip netns exec "$P-$1" "$BIN/xlbd" --config "$3" --socket "/tmp/$P/$2.sock" \
-    >>"/tmp/$P/$2.log" 2>&1 &
+  ip netns exec "$P-$1" "$BIN/xlbd" --config "$3" --socket "$D/$2.sock" \
+    >>"$D/$2.log" 2>&1 &
   local pid=$!
   EXTRA_PIDS+=("$pid")
   printf -v "${2}_PID" '%s' "$pid"
   for _ in $(seq 100); do
-    "$BIN/xlbctl" --socket "/tmp/$P/$2.sock" vrrp >/dev/null 2>&1 && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "xlbd $2 exited:"; cat "/tmp/$P/$2.log"; return 1; }
+    "$BIN/xlbctl" --socket "$D/$2.sock" vrrp >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "xlbd $2 exited:"; cat "$D/$2.log"; return 1; }
     sleep 0.1
   done
   echo "xlbd $2 never answered"; return 1
@@ -89,8 +91,8 @@ start_ha_xlbd() {
 # start_keepalived NS NAME CONF: Debian's keepalived, VRRP only, in NS.
 start_keepalived() {
   ip netns exec "$P-$1" keepalived --vrrp --dont-fork --log-console --log-detail \
-    --use-file "$3" --pid "/tmp/$P/$2.pid" --vrrp_pid "/tmp/$P/$2-vrrp.pid" \
-    >>"/tmp/$P/$2.log" 2>&1 &
+    --use-file "$3" --pid "$D/$2.pid" --vrrp_pid "$D/$2-vrrp.pid" \
+    >>"$D/$2.log" 2>&1 &
   local pid=$!
   EXTRA_PIDS+=("$pid")
   printf -v "${2}_PID" '%s' "$pid"
@@ -98,7 +100,7 @@ start_keepalived() {
 
 # vrrp_state NAME INSTANCE: the instance's state in xlbd NAME ("" if down).
 vrrp_state() {
-  "$BIN/xlbctl" --socket "/tmp/$P/$1.sock" vrrp --json 2>/dev/null |
+  "$BIN/xlbctl" --socket "$D/$1.sock" vrrp --json 2>/dev/null |
     python3 -c "import json,sys; print(next((i['state'] for i in json.load(sys.stdin) if i['name']=='$2'), ''))" 2>/dev/null || true
 }
 

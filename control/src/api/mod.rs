@@ -50,6 +50,19 @@ pub enum Request {
     },
     /// VRRP instances: state, priorities, master, counters.
     Vrrp,
+    /// Zero the listed counters of one service and its real servers, or of
+    /// all (`ipvsadm -Z`); metrics keep counting.
+    Zero {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<xlb_model::ServiceKey>,
+    },
+    /// A run-time change to the services (ipvsadm's -A -E -D -C -a -e -d
+    /// --set); it lasts until the next reload.
+    Edit {
+        edit: xlb_model::config::edit::Edit,
+    },
+    /// The running configuration as TOML (file + run-time changes).
+    Save,
 }
 
 /// Every field that is set must match.
@@ -75,6 +88,10 @@ pub struct ConnStatus {
     /// Seconds until it expires if idle.
     pub expires_in: u32,
     pub worker: usize,
+    /// A persistence template (client port 0), not a connection: it sends
+    /// the client's next connections to this real server.
+    #[serde(default)]
+    pub template: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +147,28 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// What was counted since `base` (a reading taken earlier).
+    pub fn since(&self, base: &Traffic) -> Traffic {
+        Traffic {
+            conns: self.conns.saturating_sub(base.conns),
+            packets_in: self.packets_in.saturating_sub(base.packets_in),
+            packets_out: self.packets_out.saturating_sub(base.packets_out),
+            bytes_in: self.bytes_in.saturating_sub(base.bytes_in),
+            bytes_out: self.bytes_out.saturating_sub(base.bytes_out),
+            drops: self
+                .drops
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.saturating_sub(*base.drops.get(k).unwrap_or(&0)),
+                    )
+                })
+                .filter(|(_, v)| *v > 0)
+                .collect(),
+        }
+    }
+
     pub fn add(&mut self, t: &xlb_dataplane::stats::TrafficCounters) {
         self.conns += t.conns.get();
         self.packets_in += t.packets_in.get();
@@ -197,6 +236,11 @@ pub struct RealStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
+    /// What names the service (the other fields show it as text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<xlb_model::ServiceKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<xlb_model::Persistence>,
     pub address: String,
     pub port: u16,
     pub protocol: String,
@@ -250,4 +294,10 @@ pub struct Status {
     pub config: String,
     pub services: Vec<ServiceStatus>,
     pub workers: Vec<WorkerStatus>,
+    /// Idle timeouts, seconds: TCP established, TCP after FIN, UDP.
+    #[serde(default)]
+    pub timeouts: [u32; 3],
+    /// Connections each worker's table holds at most.
+    #[serde(default)]
+    pub conn_table_size: u64,
 }

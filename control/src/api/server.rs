@@ -11,7 +11,15 @@ use std::sync::{mpsc, Arc};
 
 /// Something that can describe the daemon's state at any moment.
 pub trait StatusSource: Send + Sync + 'static {
+    /// Counters since the daemon started (metrics: they never go back).
     fn status(&self) -> Status;
+    /// Counters since the last `zero` (listings, as ipvsadm's).
+    fn listing(&self) -> Status {
+        self.status()
+    }
+    /// Zero the listings' counters of one service (and its real servers)
+    /// or of all, as `ipvsadm -Z`; says what it zeroed.
+    fn zero(&self, service: Option<&xlb_model::ServiceKey>) -> Result<String, String>;
     /// Matching connections (at most `filter.limit`) and how many more matched.
     fn conns(&self, filter: &super::ConnFilter) -> (Vec<super::ConnStatus>, usize);
     fn vrrp(&self) -> Vec<crate::ha::InstanceStatus>;
@@ -93,8 +101,15 @@ fn serve(stream: UnixStream, source: &dyn StatusSource, commands: &mpsc::Sender<
         let resp = match serde_json::from_str::<Request>(&line) {
             Ok(Request::Ping) => Response::ok(),
             Ok(Request::Show) => Response {
-                status: Some(source.status()),
+                status: Some(source.listing()),
                 ..Response::ok()
+            },
+            Ok(Request::Zero { service }) => match source.zero(service.as_ref()) {
+                Ok(m) => Response {
+                    message: Some(m),
+                    ..Response::ok()
+                },
+                Err(e) => Response::error(e),
             },
             Ok(Request::Conns { filter }) => {
                 let (conns, more) = source.conns(&filter);

@@ -12,11 +12,37 @@ const EXAMPLE_DR: &str = include_str!("../../../examples/dr.toml");
 #[derive(Parser)]
 #[command(name = "xlbctl", version, about = "Control and inspect a running xlbd")]
 struct Args {
-    /// xlbd's unix socket.
-    #[arg(long, global = true, default_value = DEFAULT_SOCKET)]
-    socket: PathBuf,
+    /// xlbd's unix socket [default: $XLB_SOCKET, else --config's
+    /// [daemon] socket, else /run/xlb/xlbd.sock].
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// The configuration xlbd runs with, to find its socket.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// Where xlbd listens: --socket, $XLB_SOCKET, --config's [daemon] socket,
+/// the default, in that order.
+fn socket_of(args: &Args) -> Result<PathBuf, ExitCode> {
+    if let Some(s) = &args.socket {
+        return Ok(s.clone());
+    }
+    if let Some(s) = std::env::var_os("XLB_SOCKET").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(s));
+    }
+    match &args.config {
+        Some(f) => match Config::load(f) {
+            Ok(c) => Ok(c.daemon.socket),
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("xlbctl: cannot find xlbd's socket from {}", f.display());
+                Err(ExitCode::from(2))
+            }
+        },
+        None => Ok(PathBuf::from(DEFAULT_SOCKET)),
+    }
 }
 
 #[derive(Subcommand)]
@@ -69,6 +95,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// ipvsadm's own command line (-A -E -D -C -a -e -d -L -Z -S -R --set),
+    /// e.g. `xlbctl ipvsadm -Ln --stats`; docs/ipvsadm.md.
+    Ipvsadm {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The running configuration (the file's, with run-time changes) as
+    /// TOML, as ipvsadm-save writes the rules.
+    Save,
+    /// Zero the listed counters (of one service: VIP:PORT[/PROTO] or
+    /// fwmark N), as `ipvsadm -Z`; metrics keep counting.
+    Zero { service: Option<String> },
     /// List virtual services and real servers, like `ipvsadm -Ln`.
     Show {
         /// Traffic counters (connections, packets, bytes), like `ipvsadm -Ln --stats`.
@@ -87,8 +125,44 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // Only commands that talk to xlbd need its socket.
+    if !matches!(
+        args.cmd,
+        Cmd::CheckConfig { .. } | Cmd::Import { .. } | Cmd::Example { .. }
+    ) {
+        match socket_of(&args) {
+            Ok(s) => args.socket = Some(s),
+            Err(code) => return code,
+        }
+    }
+    let socket = args.socket.clone().unwrap_or_default();
+    let args = Resolved {
+        socket,
+        cmd: args.cmd,
+    };
     match args.cmd {
+        Cmd::Ipvsadm { args: words } => {
+            ExitCode::from(xlb_control::ipvsadm::run(&words, &args.socket))
+        }
+        Cmd::Save => match ask(&args.socket, &Request::Save) {
+            Ok(r) => {
+                print!("{}", r.message.unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Cmd::Zero { service } => {
+            let service = match service.as_deref().map(parse_service_key) {
+                None => None,
+                Some(Ok(k)) => Some(k),
+                Some(Err(e)) => {
+                    eprintln!("xlbctl: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            command(&args.socket, Request::Zero { service })
+        }
         Cmd::Reload { file } => {
             // The daemon resolves relative paths from its own directory:
             // send an absolute one.
@@ -211,16 +285,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::CheckConfig { file } => match Config::load(&file) {
-            Ok(c) => {
-                println!(
-                    "{}: OK ({} virtual servers, {} real servers, {} VRRP instances)",
-                    file.display(),
-                    c.services.len(),
-                    c.total_reals(),
-                    c.vrrp.instances.len()
-                );
-                ExitCode::SUCCESS
-            }
+            Ok(c) => check_on_this_host(&file, &c),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(2)
@@ -256,7 +321,85 @@ fn main() -> ExitCode {
     }
 }
 
-/// Send a command; print its outcome; exit 0, 2 (refused) or 1 (no daemon).
+/// check-config's second half: what xlbd checks of the host at start, run
+/// here when this is the director (its dataplane interfaces exist), else
+/// said to be skipped.
+fn check_on_this_host(file: &std::path::Path, c: &Config) -> ExitCode {
+    let counts = format!(
+        "{} virtual server{}, {} real server{}, {} VRRP instance{}",
+        c.services.len(),
+        if c.services.len() == 1 { "" } else { "s" },
+        c.total_reals(),
+        if c.total_reals() == 1 { "" } else { "s" },
+        c.vrrp.instances.len(),
+        if c.vrrp.instances.len() == 1 { "" } else { "s" }
+    );
+    let ifaces = match xlb_control::net::ifaces::all() {
+        Ok(i) => i,
+        Err(e) => {
+            println!("{}: OK ({counts})", file.display());
+            println!("  skipped: the host checks (cannot list interfaces: {e})");
+            return ExitCode::SUCCESS;
+        }
+    };
+    let missing: Vec<&String> = c
+        .daemon
+        .interfaces
+        .iter()
+        .filter(|n| !ifaces.iter().any(|i| &&i.name == n))
+        .collect();
+    if !missing.is_empty() {
+        println!("{}: OK ({counts})", file.display());
+        println!(
+            "  skipped: interface and real-server reachability checks: {} not in this \
+             network namespace; run check-config on the director (or under `ip netns exec`) \
+             to check what xlbd checks at start",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let errors = xlb_control::daemon::check_host(c, &ifaces);
+    if errors.is_empty() {
+        println!(
+            "{}: OK ({counts}); interfaces and real servers checked on this host",
+            file.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for e in errors {
+        eprintln!("error: {}: {e}", file.display());
+    }
+    ExitCode::from(2)
+}
+
+/// The arguments once the socket is known.
+struct Resolved {
+    socket: PathBuf,
+    cmd: Cmd,
+}
+
+/// A service as `xlbctl zero` takes it: VIP:PORT[/PROTO] or `fwmark N`.
+fn parse_service_key(s: &str) -> Result<xlb_model::ServiceKey, String> {
+    if let Some(m) = s.strip_prefix("fwmark").map(str::trim) {
+        return m
+            .parse()
+            .map(xlb_model::ServiceKey::Mark)
+            .map_err(|_| format!("{s:?}: a firewall mark is a number, e.g. \"fwmark 5\""));
+    }
+    let (ep, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+    let proto = proto
+        .parse::<xlb_model::Protocol>()
+        .map_err(|e| e.to_string())?;
+    let sa: std::net::SocketAddr = ep
+        .parse()
+        .map_err(|_| format!("{s:?} is not VIP:PORT[/tcp|udp] (IPv6: [ADDR]:PORT)"))?;
+    Ok(xlb_model::ServiceKey::endpoint(sa.ip(), sa.port(), proto))
+}
+
 fn render_vrrp(list: &[xlb_control::ha::InstanceStatus]) -> String {
     use std::fmt::Write;
     if list.is_empty() {
@@ -298,6 +441,7 @@ fn render_vrrp(list: &[xlb_control::ha::InstanceStatus]) -> String {
     o
 }
 
+/// Send a command; print its outcome; exit 0, 2 (refused) or 1 (no daemon).
 fn command(socket: &std::path::Path, req: Request) -> ExitCode {
     match ask(socket, &req) {
         Ok(r) => {

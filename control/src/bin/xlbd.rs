@@ -61,7 +61,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let mut cfg = match Config::load(&args.config) {
+    let loaded =
+        Config::read(&args.config).and_then(|text| Ok((Config::parse(&args.config, &text)?, text)));
+    let (mut cfg, text) = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -80,7 +82,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
     }
-    let mut daemon = match Daemon::start(cfg) {
+    let mut daemon = match Daemon::start(cfg, text) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("xlbd: cannot start: {e}");
@@ -139,6 +141,8 @@ fn main() -> ExitCode {
                     Request::Enable { service, real } => {
                         answer(daemon.override_real(&service, &real, OverrideOp::Enable))
                     }
+                    Request::Edit { edit } => answer(daemon.edit(&edit)),
+                    Request::Save => answer(Ok(daemon.save())),
                     other => Response::error(format!("{other:?} is not a control-loop command")),
                 };
                 let _ = cmd.reply.send(resp);

@@ -187,6 +187,40 @@ pub fn build(
     })
 }
 
+/// What xlbd checks of the host at start, every problem at once: the
+/// dataplane interfaces exist here, and each real (and sorry) server is on
+/// a directly connected subnet of one of them.
+pub fn check_host(cfg: &Config, ifaces: &[Interface]) -> Vec<BuildError> {
+    let mut errors = Vec::new();
+    let mut ports = Vec::new();
+    for name in &cfg.daemon.interfaces {
+        match ifaces.iter().find(|i| &i.name == name) {
+            Some(i) => ports.push(i),
+            None => errors.push(BuildError::NoInterface(name.clone())),
+        }
+    }
+    if !errors.is_empty() {
+        return errors;
+    }
+    for s in &cfg.services {
+        let reals = s
+            .reals
+            .iter()
+            .map(|r| r.address)
+            .chain(s.sorry.map(|(a, _)| a));
+        for addr in reals {
+            if !ports.iter().any(|i| i.on_link(addr)) {
+                errors.push(BuildError::Unreachable {
+                    service: s.name.clone(),
+                    addr,
+                    interfaces: cfg.daemon.interfaces.join(", "),
+                });
+            }
+        }
+    }
+    errors
+}
+
 /// Steer a service's packets to the dataplane; returns the protocols its
 /// servers' replies come back with.
 fn steer_service(

@@ -52,6 +52,8 @@ pub struct DataplaneView {
     pub workers: Vec<(Arc<WorkerStats>, bool)>,
     /// Every worker's inbox: connections to install from outside.
     pub inboxes: Vec<Arc<Inbox>>,
+    /// Persistence templates, shared by the workers.
+    pub templates: Option<Arc<PersistTable>>,
 }
 
 pub trait Dataplane: Send {
@@ -182,6 +184,7 @@ impl Workers {
                     .map(|w| (w.stats.clone(), w.zero_copy))
                     .collect(),
                 inboxes,
+                templates: Some(templates),
             },
             gate,
             stop,
@@ -283,6 +286,7 @@ pub mod fake {
                     tables: Vec::new(),
                     workers: Vec::new(),
                     inboxes: Vec::new(),
+                    templates: None,
                 },
                 gate: Arc::new(SteeringGate::new(Box::new(maps.clone()))),
                 maps,

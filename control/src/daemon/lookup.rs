@@ -3,7 +3,6 @@
 
 use crate::config::{Config, ServiceDef};
 use std::collections::HashMap;
-use xlb_dataplane::snapshot::Snapshot;
 use xlb_model::addr::endpoint;
 use xlb_model::{RealKey, ServiceKey};
 
@@ -67,43 +66,27 @@ pub fn find_real(cfg: &Config, service: &str, real: &str) -> Result<RealKey, Str
     }
 }
 
-/// One line on what a reload changed, for the log and for `xlbctl reload`.
-pub fn describe_change(old: &Snapshot, new: &Snapshot) -> String {
-    let old_s: HashMap<_, _> = old.services.iter().map(|s| (s.key, s)).collect();
-    let new_s: HashMap<_, _> = new.services.iter().map(|s| (s.key, s)).collect();
-    let (mut sa, mut sr, mut ra, mut rr, mut rw) = (0, 0, 0, 0, 0);
-    for (k, s) in &new_s {
-        let Some(o) = old_s.get(k) else {
-            sa += 1;
-            ra += s.reals.len();
-            continue;
-        };
-        let ow: HashMap<_, _> = o
-            .reals
-            .iter()
-            .map(|r| ((r.addr, r.port), r.weight))
-            .collect();
-        let nw: HashMap<_, _> = s
-            .reals
-            .iter()
-            .map(|r| ((r.addr, r.port), r.weight))
-            .collect();
-        ra += nw.keys().filter(|k| !ow.contains_key(k)).count();
-        rr += ow.keys().filter(|k| !nw.contains_key(k)).count();
-        rw += nw
-            .iter()
-            .filter(|(k, w)| ow.get(k).is_some_and(|o| o != *w))
-            .count();
-    }
-    for (k, o) in &old_s {
-        if !new_s.contains_key(k) {
-            sr += 1;
-            rr += o.reals.len();
-        }
-    }
+/// One line on what a reload changed, for the log and for `xlbctl reload`:
+/// configuration against configuration, so a run-time override (which
+/// outlives the reload) is not counted as the file's change.
+pub fn describe_change(old: &Config, new: &Config) -> String {
+    let weights = |c: &Config| -> HashMap<RealKey, u32> {
+        c.reals().map(|(k, _, r)| (k, r.weight)).collect()
+    };
+    let (ow, nw) = (weights(old), weights(new));
+    let has = |c: &Config, k: &ServiceKey| c.service(k).is_some();
+    let sa = new.services.iter().filter(|s| !has(old, &s.key)).count();
+    let sr = old.services.iter().filter(|s| !has(new, &s.key)).count();
+    let ra = nw.keys().filter(|k| !ow.contains_key(k)).count();
+    let rr = ow.keys().filter(|k| !nw.contains_key(k)).count();
+    let rw = nw
+        .iter()
+        .filter(|(k, w)| ow.get(k).is_some_and(|o| o != *w))
+        .count();
+    let n = new.services.len();
     format!(
-        "{} virtual servers ({sa} added, {sr} removed), real servers: {ra} added, {rr} removed, {rw} re-weighted",
-        new.services.len()
+        "{n} virtual server{} ({sa} added, {sr} removed), real servers: {ra} added, {rr} removed, {rw} re-weighted",
+        if n == 1 { "" } else { "s" }
     )
 }
 
@@ -111,6 +94,25 @@ pub fn describe_change(old: &Snapshot, new: &Snapshot) -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_reload_summary_counts_what_the_file_changed() {
+        let parse = |t: &str| Config::parse(std::path::Path::new("t.toml"), t).unwrap();
+        let base = "[daemon]\ninterfaces = [\"eth0\"]\n\
+             [[virtual_server]]\naddress = \"192.0.2.1\"\nport = 80\n\
+             [[virtual_server.real_server]]\naddress = \"10.0.0.1\"\n\
+             [[virtual_server.real_server]]\naddress = \"10.0.0.2\"\n";
+        let old = parse(base);
+        let new = parse(&base.replace("\"10.0.0.2\"\n", "\"10.0.0.2\"\nweight = 5\n"));
+        assert_eq!(
+            describe_change(&old, &new),
+            "1 virtual server (0 added, 0 removed), real servers: 0 added, 0 removed, 1 re-weighted"
+        );
+        assert_eq!(
+            describe_change(&old, &old),
+            "1 virtual server (0 added, 0 removed), real servers: 0 added, 0 removed, 0 re-weighted"
+        );
+    }
 
     #[test]
     fn real_servers_are_found_by_the_names_operators_use() {

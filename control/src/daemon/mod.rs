@@ -17,7 +17,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
-pub use build::{build, BuildError, Built};
+pub use build::{build, check_host, BuildError, Built};
 pub use dataplane::{Dataplane, DataplaneView, StartError, Workers};
 pub use host::{Host, KernelHost};
 pub use ids::{Ids, RealKey, ServiceKey};
@@ -54,6 +54,8 @@ struct Retired {
 
 pub struct Daemon {
     cfg: Config,
+    /// The running configuration's TOML: the file's, with run-time edits.
+    text: String,
     dataplane: Box<dyn Dataplane>,
     host: Box<dyn Host>,
     policy: Policy,
@@ -75,8 +77,9 @@ pub struct Daemon {
 
 impl Daemon {
     /// Start everything on the host: VRRP, the health checks and the
-    /// AF_XDP dataplane.
-    pub fn start(cfg: Config) -> Result<Daemon, StartError> {
+    /// AF_XDP dataplane. `text` is the configuration file `cfg` was parsed
+    /// from.
+    pub fn start(cfg: Config, text: String) -> Result<Daemon, StartError> {
         let io = |what| move |source| StartError::Io { what, source };
         let mut host = KernelHost::open().map_err(io("open rtnetlink"))?;
         let checks = HealthRunner::start().map_err(io("start the health-check thread"))?;
@@ -104,7 +107,7 @@ impl Daemon {
         let published = policy.apply(&cfg, &mut snapshot, Instant::now());
         let workers = Workers::start(&cfg, snapshot)?;
         let d = Daemon::assemble(
-            cfg,
+            (cfg, text),
             Box::new(workers),
             Box::new(host),
             (policy, published),
@@ -124,7 +127,7 @@ impl Daemon {
     /// the first snapshot, and steer its traffic.
     #[allow(clippy::too_many_arguments)] // the parts, each once
     fn assemble(
-        cfg: Config,
+        (cfg, text): (Config, String),
         dataplane: Box<dyn Dataplane>,
         host: Box<dyn Host>,
         (policy, published): (Policy, Published),
@@ -148,6 +151,7 @@ impl Daemon {
         let mut d = Daemon {
             neighbours_seen,
             cfg,
+            text,
             dataplane,
             host,
             policy,
@@ -278,8 +282,12 @@ impl Daemon {
             match report.health {
                 xlb_checks::Health::Down => tracing::info!(
                     service = %key.service, real = %key.endpoint(), reason = %why, "real server DOWN"),
-                xlb_checks::Health::Up => tracing::info!(
-                    service = %key.service, real = %key.endpoint(), weight = ?report.weight, "real server UP"),
+                xlb_checks::Health::Up => match report.weight {
+                    Some(w) => tracing::info!(
+                        service = %key.service, real = %key.endpoint(), weight = w, "real server UP"),
+                    None => tracing::info!(
+                        service = %key.service, real = %key.endpoint(), "real server UP"),
+                },
             }
             commands.into_iter().for_each(run_command);
             changed = true;

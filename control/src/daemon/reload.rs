@@ -5,7 +5,8 @@
 //! drain: their connections keep going to them until they end.
 
 use super::{build, lookup, Daemon, Ids, Retired};
-use crate::config::Config;
+use crate::config::edit::{self, Edit};
+use crate::config::{Config, ConfigErrors};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
@@ -19,15 +20,43 @@ impl Daemon {
     /// maps gain the new entries, the snapshot is swapped in one atomic
     /// store, and the maps lose the old entries. Connections keep their real
     /// server when it is still configured (same service, address, port).
+    /// Run-time changes made since (`edit`) are dropped: the file is the
+    /// configuration from then on, as ipvsadm's rules after a restore.
     pub fn reload(&mut self, path: Option<&Path>) -> Result<String, String> {
         let path = path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.cfg.path.clone());
-        let mut new = Config::load(&path)
-            .map_err(|e| format!("{e}\nthe running configuration is unchanged"))?;
+        let unchanged = |e: ConfigErrors| format!("{e}\nthe running configuration is unchanged");
+        let text = Config::read(&path).map_err(unchanged)?;
+        let new = Config::parse(&path, &text).map_err(unchanged)?;
+        self.adopt(new, text)
+    }
+
+    /// A run-time change (ipvsadm's -A -E -D -C -a -e -d --set): applied to
+    /// the running configuration's text, validated and swapped in as a
+    /// reload is. It lasts until the next reload; `save` writes it out.
+    pub fn edit(&mut self, edit: &Edit) -> Result<String, String> {
+        let text = edit::apply(&self.text, edit).map_err(|e| e.to_string())?;
+        let new = Config::parse(&self.cfg.path, &text).map_err(|e| {
+            format!("{edit} would leave a configuration xlbd refuses:\n{e}\nnothing changed")
+        })?;
+        self.adopt(new, text)?;
+        tracing::info!(%edit, "run-time change");
+        Ok(edit.to_string())
+    }
+
+    /// The running configuration (the file's, with run-time changes) as
+    /// TOML, as `ipvsadm-save` writes the kernel's rules.
+    pub fn save(&self) -> String {
+        self.text.clone()
+    }
+
+    /// Swap `new` (whose text is `text`) in; see `reload`.
+    fn adopt(&mut self, mut new: Config, text: String) -> Result<String, String> {
         if let Some(s) = &self.socket_override {
             new.daemon.socket = s.clone();
         }
+        let path = new.path.clone();
         let fail = |e: String| {
             format!(
                 "{}: {e}\nthe running configuration is unchanged",
@@ -78,7 +107,7 @@ impl Daemon {
         both.reals.extend(running.reals);
         both.locals.extend(running.locals);
         gate.set_rules(both, self.cfg.vrrp.vips()).map_err(fail)?;
-        let summary = lookup::describe_change(&old, &built.snapshot);
+        let summary = lookup::describe_change(&self.cfg, &new);
         self.generation += 1;
         let plan = self.policy.configure(Some(&self.cfg), &new, now);
         if self.cfg.vrrp != new.vrrp {
@@ -88,6 +117,7 @@ impl Daemon {
         self.retired = retired;
         self.wanted = built.neighbours;
         self.neighbours_seen = seen;
+        self.text = text;
         self.cfg = new;
         self.publish(built.snapshot);
         self.checks.plan(plan);

@@ -15,10 +15,18 @@ use std::time::{Duration, Instant};
 use xlb_dataplane::snapshot::{RealId, Snapshot, VirtualService};
 use xlb_dataplane::stats::{DropReason, TrafficCounters, WorkerStats};
 use xlb_model::addr::endpoint;
-use xlb_model::{Address, Protocol, ServiceKey};
+use xlb_model::tcp::TcpState;
+use xlb_model::{Address, Protocol, RealKey, ServiceKey};
 
 /// Counters at one instant: by service id and by real server id.
 type Reading = (Instant, HashMap<u32, Traffic>, HashMap<RealId, Traffic>);
+
+/// What `zero` read, per service and per real server.
+#[derive(Debug, Default, Clone)]
+struct Baselines {
+    services: HashMap<ServiceKey, Traffic>,
+    reals: HashMap<RealKey, Traffic>,
+}
 
 /// The daemon's state as the API and metrics threads see it.
 pub struct Shared {
@@ -29,6 +37,9 @@ pub struct Shared {
     pub rates: ArcSwap<(HashMap<u32, Rates>, HashMap<RealId, Rates>)>,
     /// The previous reading the rates are computed from (control loop only).
     last_sample: Mutex<Option<Reading>>,
+    /// Readings taken by `zero`, which listings count from: by service and
+    /// by real server key (ids may be reused, keys name the same thing).
+    zeroed: ArcSwap<Baselines>,
     pub config_path: String,
     /// VRRP instances as `xlbctl vrrp` shows them.
     pub vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
@@ -45,6 +56,7 @@ impl Shared {
             published: ArcSwap::from_pointee(Published::default()),
             rates: ArcSwap::from_pointee((HashMap::new(), HashMap::new())),
             last_sample: Mutex::new(None),
+            zeroed: ArcSwap::from_pointee(Baselines::default()),
             config_path,
             vrrp,
         }
@@ -112,6 +124,8 @@ impl Shared {
         };
         ServiceStatus {
             name: s.name.clone(),
+            key: Some(s.key),
+            persistence: s.persistence,
             address,
             port,
             protocol,
@@ -164,6 +178,61 @@ fn flags(s: &VirtualService) -> String {
 }
 
 impl StatusSource for Shared {
+    fn listing(&self) -> Status {
+        let mut st = self.status();
+        let base = self.zeroed.load();
+        let snap = self.snapshot();
+        for (v, s) in st.services.iter_mut().zip(&snap.services) {
+            if let Some(b) = base.services.get(&s.key) {
+                v.traffic = v.traffic.since(b);
+            }
+            for (rv, r) in v.reals.iter_mut().zip(&s.reals) {
+                let key = RealKey::new(s.key, r.addr.ip(), r.port);
+                if let Some(b) = base.reals.get(&key) {
+                    rv.traffic = rv.traffic.since(b);
+                }
+            }
+        }
+        st
+    }
+
+    fn zero(&self, service: Option<&ServiceKey>) -> Result<String, String> {
+        let snap = self.snapshot();
+        if let Some(k) = service {
+            if snap.service_by_key(k).is_none() {
+                return Err(format!("no virtual service {k}"));
+            }
+        }
+        let mut fresh = Baselines::default();
+        for s in snap
+            .services
+            .iter()
+            .filter(|s| service.is_none_or(|k| *k == s.key))
+        {
+            fresh
+                .services
+                .insert(s.key, self.total(&|w| &w.services[s.id as usize]));
+            for r in &s.reals {
+                fresh.reals.insert(
+                    RealKey::new(s.key, r.addr.ip(), r.port),
+                    self.total(&|w| &w.reals[r.id as usize]),
+                );
+            }
+        }
+        let n = fresh.services.len();
+        // Two clients zeroing at once both count.
+        self.zeroed.rcu(|old| {
+            let mut b = (**old).clone();
+            b.services.extend(fresh.services.clone());
+            b.reals.extend(fresh.reals.clone());
+            b
+        });
+        Ok(format!(
+            "zeroed the counters of {n} virtual service{} (metrics keep counting)",
+            if n == 1 { "" } else { "s" }
+        ))
+    }
+
     fn vrrp(&self) -> Vec<crate::ha::InstanceStatus> {
         (**self.vrrp.load()).clone()
     }
@@ -211,8 +280,45 @@ impl StatusSource for Shared {
                     },
                     expires_in: c.expires.wrapping_sub(now).min(i32::MAX as u32),
                     worker,
+                    template: false,
                 });
             }
+        }
+        // Persistence templates, as ipvsadm lists them: client port 0.
+        let templates = self.dataplane.templates.iter().flat_map(|t| t.iter(now));
+        for t in templates {
+            let (Some(svc), Some(real)) = (snap.service_by_id(t.service), snap.real(t.real)) else {
+                continue;
+            };
+            let (vaddr, vport, proto) = match svc.key {
+                ServiceKey::Endpoint { addr, port, proto } => (addr, port, proto.label()),
+                // IPVS shows a firewall-mark template's "address" as the mark.
+                ServiceKey::Mark(m) => (std::net::Ipv4Addr::from(m).into(), 0, "IP"),
+            };
+            let service_ok = match &f.service {
+                None => true,
+                Some(w) => *w == svc.name || *w == endpoint(vaddr, vport),
+            };
+            if !(service_ok
+                && matches(&f.real, real.addr, real.port)
+                && matches(&f.client, t.client, 0))
+            {
+                continue;
+            }
+            if out.len() >= limit {
+                more += 1;
+                continue;
+            }
+            out.push(ConnStatus {
+                protocol: proto.into(),
+                client: endpoint(t.client, 0),
+                virtual_address: endpoint(vaddr, vport),
+                real: endpoint(real.addr, real.port),
+                state: "NONE".into(),
+                expires_in: t.expires.wrapping_sub(now).min(i32::MAX as u32),
+                worker: 0,
+                template: true,
+            });
         }
         (out, more)
     }
@@ -253,11 +359,22 @@ impl StatusSource for Shared {
                     .collect(),
             })
             .collect();
+        let t = &snap.timeouts;
         Status {
             generation: snap.generation,
             config: self.config_path.clone(),
             services,
             workers,
+            timeouts: [
+                t.tcp(TcpState::Established),
+                t.tcp(TcpState::FinWait),
+                t.udp,
+            ],
+            conn_table_size: self
+                .dataplane
+                .tables
+                .first()
+                .map_or(0, |t| t.capacity() as u64),
         }
     }
 }

@@ -85,7 +85,7 @@ fn lab(text: &str) -> Lab {
     let maps = dp.maps.clone();
     let vrrp = Vrrp::start(VrrpSettings::default()).unwrap();
     let daemon = Daemon::assemble(
-        cfg,
+        (cfg, text.to_string()),
         Box::new(dp),
         Box::new(host.clone()),
         (policy, published),
@@ -210,7 +210,7 @@ fn a_reload_publishes_steers_and_summarises_and_a_bad_one_changes_nothing() {
     write(&mut l.file, CONFIG);
     let summary = l.daemon.reload(None).unwrap();
     assert!(
-        summary.starts_with("1 virtual servers (0 added, 1 removed)"),
+        summary.starts_with("1 virtual server (0 added, 1 removed)"),
         "{summary}"
     );
     assert_eq!(l.steered_ports(), vec![0, 80, 443], "draining");

@@ -673,7 +673,9 @@ impl Engine {
             self.step(i, now, |m| m.shutdown(now));
         }
         self.publish_status(now);
-        tracing::info!("VRRP stopped: addresses released");
+        if !self.instances.is_empty() {
+            tracing::info!("VRRP stopped: addresses released");
+        }
     }
 
     fn receive(&mut self, key: (u32, bool), now: Instant) {

@@ -81,6 +81,25 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
         }
     }
     let has_services = tree.iter().any(|n| n.key == "virtual_server");
+    // Real servers no VRRP address's subnet covers: xlbd needs a dataplane
+    // interface with an address in their subnet, and nothing here names it.
+    let unreached = unreached_reals(&tree);
+    for (line, addr) in &unreached {
+        o.note(
+            *line,
+            format!(
+                "real server {addr}: no VRRP address shares its subnet, so no interface is known \
+                 to reach it; add the NIC that does to [daemon] interfaces (xlbctl check-config \
+                 on the director checks it)"
+            ),
+        );
+    }
+    let reach_note = match unreached.first() {
+        Some((_, a)) => {
+            format!("  # {MARK}: add the NIC that reaches {a} (and the other real servers)")
+        }
+        None => String::new(),
+    };
     if !has_services {
         // keepalived --vrrp: xlbd runs VRRP with no dataplane.
         let _ = writeln!(
@@ -96,7 +115,7 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
         let list: Vec<String> = ifaces.iter().map(|i| q(i)).collect();
         let _ = writeln!(
             o.toml,
-            "interfaces = [{}]  # from the vrrp_instance interfaces",
+            "interfaces = [{}]  # from the vrrp_instance interfaces{reach_note}",
             list.join(", ")
         );
     }
@@ -124,6 +143,60 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
         toml: o.toml,
         warnings: o.warnings,
     })
+}
+
+/// Real and sorry servers (line, address) on no subnet that a VRRP
+/// instance's virtual address names. An address written without a prefix
+/// (keepalived's /32) is taken as its /24 (/64 for IPv6): the subnet a
+/// director's floating gateway usually serves.
+fn unreached_reals(tree: &[Node]) -> Vec<(usize, std::net::IpAddr)> {
+    use std::net::IpAddr;
+    let mut nets: Vec<(IpAddr, u8)> = Vec::new();
+    for inst in tree.iter().filter(|n| n.key == "vrrp_instance") {
+        for c in inst
+            .children()
+            .iter()
+            .filter(|c| c.key == "virtual_ipaddress" || c.key == "virtual_ipaddress_excluded")
+        {
+            for w in c.args.iter().chain(
+                c.children()
+                    .iter()
+                    .flat_map(|x| std::iter::once(&x.key).chain(x.args.iter())),
+            ) {
+                let (a, len) = w.split_once('/').unwrap_or((w, ""));
+                let Ok(a) = a.parse::<IpAddr>() else { continue };
+                let full = if a.is_ipv4() { 32 } else { 128 };
+                let guess = if a.is_ipv4() { 24 } else { 64 };
+                let len = len
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|&l| l < full)
+                    .unwrap_or(guess);
+                nets.push((a, len));
+            }
+        }
+    }
+    let covered = |r: IpAddr| {
+        nets.iter().any(|&(a, len)| {
+            a.is_ipv4() == r.is_ipv4()
+                && xlb_model::Address::from(a).masked(len)
+                    == xlb_model::Address::from(r).masked(len)
+        })
+    };
+    let mut out = Vec::new();
+    for vs in tree.iter().filter(|n| n.key == "virtual_server") {
+        for c in vs.children() {
+            if c.key != "real_server" && c.key != "sorry_server" {
+                continue;
+            }
+            if let Some(a) = c.arg(0).and_then(|a| a.parse::<IpAddr>().ok()) {
+                if !covered(a) && !out.iter().any(|(_, x)| *x == a) {
+                    out.push((c.line, a));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn virtual_server(o: &mut Out, n: &Node) {
@@ -157,7 +230,7 @@ fn virtual_server(o: &mut Out, n: &Node) {
         match c.key.as_str() {
             "delay_loop" => delay_loop = Some(v.to_string()),
             "lb_algo" | "lvs_sched" => match v {
-                v if v.parse::<xlb_dataplane::sched::SchedulerKind>().is_ok() => {
+                v if v.parse::<xlb_model::sched::SchedulerKind>().is_ok() => {
                     let _ = writeln!(body, "scheduler = {}", q(v));
                 }
                 other => {

@@ -167,6 +167,19 @@ vrrp_instance VI_IN {
 fn digest_dr_example_converts_and_validates() {
     let out = import(DIGEST_DR).unwrap();
     let c = validate(&out.toml);
+    // Its real servers (192.168.1.0/24) are on no subnet its only VRRP
+    // address (10.0.0.1 on eth0) names: said, line by line.
+    let lines: Vec<usize> = out.warnings.iter().map(|w| w.0).collect();
+    assert_eq!(lines, vec![17, 24, 31], "{:#?}", out.warnings);
+    assert!(out.warnings[0]
+        .1
+        .starts_with("real server 192.168.1.20: no VRRP address shares its subnet"));
+    assert!(
+        out.toml
+            .contains("# XLB-IMPORT: add the NIC that reaches 192.168.1.20"),
+        "{}",
+        out.toml
+    );
     let s = &c.services[0];
     assert_eq!(s.forwarding, xlb_model::Forwarding::Dr);
     assert!(s.reals.iter().all(|r| r.weight == 1 && r.port == 80));

@@ -12,19 +12,40 @@
 //! the later write wins for the rest. A tag collision (1 in 65536 per
 //! probe) sends a client to another client's server: a scheduling choice,
 //! never a broken connection.
+//!
+//! Beside each way, the template's full key (client and service) is kept
+//! for listings (`ipvsadm -Lnc` shows templates) and connection sync; the
+//! lookup itself reads only the packed word. The array is reserved, and
+//! backed by memory only where templates land.
 
+use super::huge::HugeArray;
 use crate::snapshot::{RealId, ServiceId};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::*};
 use xlb_model::Address;
 
 const WAYS: usize = 4;
 
-#[repr(C, align(32))]
-struct Bucket([AtomicU64; WAYS]);
+#[repr(C, align(64))]
+struct Bucket {
+    /// (tag, real server, deadline) per way: what lookups read.
+    ways: [AtomicU64; WAYS],
+    /// Per way: the client's address (two words) and the service.
+    keys: [[AtomicU64; 3]; WAYS],
+}
+
+/// A live template, as listings show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    pub service: ServiceId,
+    /// The client, masked to the service's granularity.
+    pub client: Address,
+    pub real: RealId,
+    pub expires: u32,
+}
 
 pub struct PersistTable {
-    buckets: Box<[Bucket]>,
+    buckets: HugeArray<Bucket>,
     mask: usize,
     seed: u64,
 }
@@ -42,7 +63,8 @@ impl PersistTable {
     pub fn new(templates: usize) -> PersistTable {
         let n = (templates / WAYS).next_power_of_two().max(1);
         PersistTable {
-            buckets: (0..n).map(|_| Bucket(Default::default())).collect(),
+            // SAFETY: atomics only; all zero is an empty way.
+            buckets: unsafe { HugeArray::reserved(n) },
             mask: n - 1,
             seed: RandomState::new().hash_one(0x7065_7273_6973_7400u64),
         }
@@ -61,7 +83,7 @@ impl PersistTable {
     /// The live template's real server for (service, masked client).
     pub fn get(&self, service: ServiceId, client: Address, now: u32) -> Option<RealId> {
         let (b, tag) = self.place(service, client);
-        self.buckets[b].0.iter().find_map(|e| {
+        self.buckets[b].ways.iter().find_map(|e| {
             let v = e.load(Relaxed);
             ((v >> 48) as u16 == tag && !expired(v as u32, now))
                 .then_some(((v >> 32) & 0xffff) as RealId)
@@ -71,7 +93,7 @@ impl PersistTable {
     /// Create or refresh the template: `real` until `expires`.
     pub fn set(&self, service: ServiceId, client: Address, real: RealId, expires: u32, now: u32) {
         let (b, tag) = self.place(service, client);
-        let ways = &self.buckets[b].0;
+        let ways = &self.buckets[b].ways;
         let v = pack(tag, real, expires);
         // Same template, else an empty or expired way, else the way that
         // expires first.
@@ -89,14 +111,20 @@ impl PersistTable {
                     .min_by_key(|&i| (ways[i].load(Relaxed) as u32).wrapping_sub(now) as i32)
                     .unwrap_or(0)
             });
-        ways[pos].store(v, Relaxed);
+        // The key first, then the word lookups read (listings check it).
+        let (hi, lo) = client.halves();
+        let key = &self.buckets[b].keys[pos];
+        key[0].store(hi, Relaxed);
+        key[1].store(lo, Relaxed);
+        key[2].store(u64::from(service), Relaxed);
+        ways[pos].store(v, Release);
     }
 
     /// Push the deadline of an existing template for `real` to at least
     /// `expires` (no-op if it now points elsewhere or is gone).
     pub fn extend(&self, service: ServiceId, client: Address, real: RealId, expires: u32) {
         let (b, tag) = self.place(service, client);
-        for e in &self.buckets[b].0 {
+        for e in &self.buckets[b].ways {
             let v = e.load(Relaxed);
             if (v >> 48) as u16 == tag && ((v >> 32) & 0xffff) as RealId == real {
                 if (expires.wrapping_sub(v as u32) as i32) > 0 {
@@ -116,12 +144,37 @@ impl PersistTable {
         now: u32,
     ) -> Option<u32> {
         let (b, tag) = self.place(service, client);
-        self.buckets[b].0.iter().find_map(|e| {
+        self.buckets[b].ways.iter().find_map(|e| {
             let v = e.load(Relaxed);
             ((v >> 48) as u16 == tag
                 && ((v >> 32) & 0xffff) as RealId == real
                 && !expired(v as u32, now))
             .then(|| (v as u32).wrapping_sub(now))
+        })
+    }
+}
+
+impl PersistTable {
+    /// Every live template: read way by way without stopping the workers
+    /// (a moving picture, as `ipvsadm -Lnc`). Real server ids are 16 bits
+    /// here; `reals` maps them back to the snapshot's.
+    pub fn iter(&self, now: u32) -> impl Iterator<Item = Template> + '_ {
+        self.buckets.iter().flat_map(move |b| {
+            (0..WAYS).filter_map(move |w| {
+                let v = b.ways[w].load(Acquire);
+                if v == 0 || expired(v as u32, now) {
+                    return None;
+                }
+                let k = &b.keys[w];
+                let (hi, lo, svc) = (k[0].load(Relaxed), k[1].load(Relaxed), k[2].load(Relaxed));
+                // Rewritten while read: skip it this time.
+                (b.ways[w].load(Acquire) == v).then_some(Template {
+                    service: svc as ServiceId,
+                    client: Address::from_halves(hi, lo),
+                    real: ((v >> 32) & 0xffff) as RealId,
+                    expires: v as u32,
+                })
+            })
         })
     }
 }
@@ -152,6 +205,34 @@ mod tests {
             Some(100),
             "extend for another server is ignored"
         );
+    }
+
+    #[test]
+    fn templates_are_listed_with_their_keys() {
+        let t = PersistTable::new(64);
+        let six = Address::from("2001:db8::7".parse::<std::net::IpAddr>().unwrap());
+        t.set(3, Address::v4(0x0a00_0001), 7, 100, 0);
+        t.set(4, six, 9, 50, 0);
+        let mut all: Vec<Template> = t.iter(10).collect();
+        all.sort_by_key(|x| x.service);
+        assert_eq!(
+            all,
+            vec![
+                Template {
+                    service: 3,
+                    client: Address::v4(0x0a00_0001),
+                    real: 7,
+                    expires: 100
+                },
+                Template {
+                    service: 4,
+                    client: six,
+                    real: 9,
+                    expires: 50
+                }
+            ]
+        );
+        assert_eq!(t.iter(60).count(), 1, "expired ones are not listed");
     }
 
     #[test]

@@ -498,6 +498,11 @@ impl SharedTable {
         v4.chain(v6)
     }
 
+    /// Connections the table holds at most (both families together).
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Bytes of table memory per IPv4 connection slot at this capacity.
     pub fn bytes_per_conn(&self) -> usize {
         let total = self.buckets.len() * size_of::<Bucket>()

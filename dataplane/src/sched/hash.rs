@@ -1,8 +1,10 @@
 //! `sh` and `dh` (ip_vs_sh.c, ip_vs_dh.c): a static table of 256 buckets,
 //! filled server by server in list order, each taking `weight` consecutive
 //! buckets; the client's (sh) or the destination's (dh) address picks a
-//! bucket. A bucket whose server cannot take connections gives none (as
-//! IPVS without the sh-fallback flag): the same key never moves elsewhere.
+//! bucket. Only servers that can take connections are in the table (it is
+//! rebuilt with each snapshot): a drained, disabled, failed or unresolved
+//! server's keys go to the others instead of finding no server, as IPVS
+//! would without its sh-fallback flag (docs/schedulers.md).
 
 use super::{Candidates, Scheduler};
 use crate::conn::FlowKey;
@@ -18,7 +20,9 @@ pub struct TableHash {
 impl TableHash {
     pub fn new(reals: &[RealServer], by_source: bool) -> Self {
         let mut table = vec![None; BUCKETS];
-        let live: Vec<usize> = (0..reals.len()).filter(|&i| reals[i].weight > 0).collect();
+        let live: Vec<usize> = (0..reals.len())
+            .filter(|&i| reals[i].schedulable())
+            .collect();
         if !live.is_empty() {
             let (mut p, mut count) = (0, 0);
             for slot in table.iter_mut() {

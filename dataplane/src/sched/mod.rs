@@ -158,6 +158,55 @@ pub(crate) mod testing {
     }
 
     #[test]
+    fn no_scheduler_gives_a_drained_or_disabled_server_a_connection() {
+        for kind in SchedulerKind::ALL {
+            for out in ["drained", "disabled"] {
+                let mut rs = reals(&[2, 3, 1]);
+                match out {
+                    "drained" => rs[1].weight = 0,
+                    _ => rs[1].enabled = false,
+                }
+                let (p, _) = picks(kind, &rs, 3000, false);
+                assert!(
+                    !p.is_empty(),
+                    "{kind} {out}: the others still take connections"
+                );
+                assert!(
+                    p.iter().all(|&i| i != 1),
+                    "{kind}: a {out} server got a new connection"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_hashing_schedulers_clients_of_a_drained_server_move_and_come_back() {
+        for kind in [SchedulerKind::Sh, SchedulerKind::Mh] {
+            let rs = reals(&[1, 1, 1]);
+            let (before, _) = picks(kind, &rs, 3000, false);
+            let mut drained = rs.clone();
+            drained[0].weight = 0;
+            let (during, _) = picks(kind, &drained, 3000, false);
+            let (after, _) = picks(kind, &rs, 3000, false);
+            assert_eq!(before, after, "{kind}: clients return to their server");
+            let moved_others = before
+                .iter()
+                .zip(&during)
+                .filter(|(b, d)| **b != 0 && b != d)
+                .count();
+            let others = before.iter().filter(|&&b| b != 0).count();
+            // Maglev moves only the drained server's clients (a few slots
+            // at most); sh rebuilds its table, so others move too.
+            if kind == SchedulerKind::Mh {
+                assert!(
+                    moved_others * 50 < others,
+                    "{kind}: {moved_others} of {others} moved"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn weighted_schedulers_share_in_proportion_to_weight() {
         // Connections accumulate as active (none closes): every weighted
         // scheduler should give weights 1:2:3 about 1/6, 2/6, 3/6.

@@ -2,6 +2,7 @@
 //! the checked `Config` the daemon builds snapshots from. Every problem is
 //! reported (not only the first) as `file:line:col: what` plus how to fix it.
 
+pub mod edit;
 mod health;
 mod mark;
 mod raw;
@@ -165,7 +166,12 @@ pub struct Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        Config::parse(path, &Config::read(path)?)
+    }
+
+    /// A configuration file's text, or the error `load` would give.
+    pub fn read(path: &Path) -> Result<String, ConfigErrors> {
+        std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: path.to_path_buf(),
                 line: 0,
@@ -173,8 +179,7 @@ impl Config {
                 message: format!("cannot read the file: {e}"),
                 help: Some("check the path and that xlb may read it".into()),
             }])
-        })?;
-        Config::parse(path, &text)
+        })
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
@@ -184,19 +189,21 @@ impl Config {
             errors: Vec::new(),
             marked: Default::default(),
         };
-        let raw: RawConfig = match toml::from_str(text) {
-            Ok(r) => r,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                let help = if e.message().contains("unknown field") {
-                    Some("remove or correct the key; docs/config.md lists every key".to_string())
-                } else {
-                    None
-                };
-                v.error(&span, e.message().trim().to_string(), help);
-                return Err(ConfigErrors(v.errors));
-            }
-        };
+        // Keys the structs do not know are collected, not fatal, so every
+        // one is reported with the rest of the file's errors.
+        let mut unknown: Vec<String> = Vec::new();
+        let de = toml::Deserializer::new(text);
+        let raw: RawConfig =
+            match serde_ignored::deserialize(de, |path| unknown.push(path.to_string())) {
+                Ok(r) => r,
+                Err(e) => {
+                    let span = e.span().unwrap_or(0..0);
+                    let help = syntax_help(e.message());
+                    v.error(&span, e.message().trim().to_string(), help);
+                    return Err(ConfigErrors(v.errors));
+                }
+            };
+        v.unknown_keys(&unknown);
         let cfg = v.check(raw);
         if v.errors.is_empty() {
             Ok(cfg)
@@ -237,6 +244,27 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// Every key no part of the configuration knows, with its place.
+    fn unknown_keys(&mut self, paths: &[String]) {
+        for path in paths {
+            let name = path.rsplit('.').next().unwrap_or(path);
+            let span = key_span(self.text, path).unwrap_or(0..0);
+            let section: Vec<&str> = path
+                .split('.')
+                .filter(|p| p.parse::<usize>().is_err())
+                .collect();
+            let within = match section.split_last() {
+                Some((_, [])) | None => String::new(),
+                Some((_, parents)) => format!(" in [{}]", parents.join(".")),
+            };
+            self.error(
+                &span,
+                format!("unknown field `{name}`{within}"),
+                Some("remove or correct the key; docs/config.md lists every key".into()),
+            );
+        }
+    }
+
     fn error(&mut self, span: &Range<usize>, message: String, help: Option<String>) {
         let (line, col) = if span.start == 0 && span.end == 0 {
             (0, 0)
@@ -558,6 +586,53 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A plain-language hint for a TOML syntax error.
+fn syntax_help(message: &str) -> Option<String> {
+    let m = message.to_ascii_lowercase();
+    let hint = if m.contains("invalid type") || m.contains("invalid value") {
+        "docs/config.md gives every key with its type (a \"string\", a number, true/false, [a list])"
+    } else if m.contains("escape") || m.contains("string") || m.contains("quote") {
+        "a string is in double quotes on one line; inside it a backslash starts an escape \
+         (write \\\\ for one backslash, \\\" for a quote), or use 'single quotes' for text without escapes"
+    } else if m.contains("array") {
+        "an array is [a, b, c] with commas between the items and a closing ]"
+    } else if m.contains("duplicate key") {
+        "a key may appear once per table; remove one of them"
+    } else if m.contains("table") || m.contains("redefined") {
+        "a [table] appears once; repeat [[double brackets]] for a list of tables such as [[virtual_server]]"
+    } else if m.contains("expected `=`") || m.contains("expected `.`") || m.contains("key") {
+        "write one key = value per line; keys are bare words (letters, digits, _ and -)"
+    } else {
+        "check the TOML syntax here: key = value, strings in \"double quotes\", tables as [name]"
+    };
+    Some(hint.to_string())
+}
+
+/// Where a dotted key path (`virtual_server.0.real_server.1.wieght`, as
+/// serde_ignored names it) is in the text: the span of its last key.
+fn key_span(text: &str, path: &str) -> Option<Range<usize>> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    let parts: Vec<&str> = path.split('.').collect();
+    let (last, walk) = parts.split_last()?;
+    let mut i = 0;
+    while i < walk.len() {
+        let item = table.get(walk[i])?;
+        match item {
+            toml_edit::Item::Table(t) => table = t,
+            toml_edit::Item::ArrayOfTables(a) => {
+                i += 1;
+                table = a.get(walk.get(i)?.parse::<usize>().ok()?)?;
+            }
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => table = t,
+            _ => return None,
+        }
+        i += 1;
+    }
+    let (k, _) = table.get_key_value(last)?;
+    k.span()
 }
 
 /// 1-based line and column (in characters) of a byte offset.

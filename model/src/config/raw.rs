@@ -5,7 +5,6 @@ use serde::Deserialize;
 use toml::Spanned;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
     pub daemon: RawDaemon,
@@ -27,7 +26,6 @@ pub struct RawConfig {
 
 /// keepalived's global_defs that concern VRRP, and defaults for instances.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawVrrpGlobal {
     pub version: Option<Spanned<u32>>,
     // The garp_* keys repeat in RawVrrpInstance (per-instance overrides):
@@ -49,7 +47,6 @@ pub struct RawVrrpGlobal {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawVrrpInstance {
     pub name: Spanned<String>,
     pub interface: Spanned<String>,
@@ -89,14 +86,12 @@ pub struct RawVrrpInstance {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawVrrpAuth {
     pub auth_type: Spanned<String>,
     pub auth_pass: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSyncGroup {
     pub name: Spanned<String>,
     pub group: Spanned<Vec<Spanned<String>>>,
@@ -111,7 +106,6 @@ pub struct RawSyncGroup {
 /// Packets to `addresses` with `protocol` and a port in `ports` or
 /// `port_ranges` ("10000-20000") get `mark`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawMarkRule {
     pub mark: Spanned<u32>,
     pub addresses: Spanned<Vec<Spanned<String>>>,
@@ -124,7 +118,6 @@ pub struct RawMarkRule {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawDaemon {
     pub socket: Option<String>,
     #[serde(default)]
@@ -138,7 +131,6 @@ pub struct RawDaemon {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     /// ADDRESS:PORT for Prometheus; absent = off.
     pub listen: Option<Spanned<String>>,
@@ -146,7 +138,6 @@ pub struct RawMetrics {
 
 /// ipvsadm --set's three timeouts, in seconds.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTimeouts {
     pub tcp: Option<Spanned<u32>>,
     pub tcp_fin: Option<Spanned<u32>>,
@@ -154,7 +145,6 @@ pub struct RawTimeouts {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawVirtualServer {
     pub name: Option<String>,
     pub address: Option<Spanned<String>>,
@@ -191,7 +181,6 @@ pub struct RawVirtualServer {
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawCheck {
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
@@ -221,7 +210,6 @@ pub struct RawCheck {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRealServer {
     pub address: Spanned<String>,
     pub port: Option<Spanned<u32>>,

@@ -465,3 +465,52 @@ fn the_ftp_helper_is_for_nat_tcp_services_only() {
     let udp = OK.replace("port = 80\n", "port = 21\nprotocol = \"udp\"\nftp = true\n");
     assert!(errors(&udp).join("\n").contains("needs a TCP service"));
 }
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once_unknown_keys_included() {
+    let e = errors(
+        "[daemon]\ninterfaces = [\"eth0\"]\nworkerz = 2\n\
+         [[virtual_server]]\naddress = \"10.0.0.300\"\nport = 80\n\
+         [[virtual_server.real_server]]\naddress = \"192.0.2.1\"\nwieght = 2\n",
+    );
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|x| x.starts_with("t.toml:3:1: unknown field `workerz` in [daemon]")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|x| x
+                .starts_with("t.toml:9:1: unknown field `wieght` in [virtual_server.real_server]")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|x| x.contains("is not an IPv4 address")),
+        "{e:#?}"
+    );
+    assert!(e.iter().all(|x| x.contains("help:")), "{e:#?}");
+}
+
+#[test]
+fn a_syntax_error_says_how_to_fix_it() {
+    let e = errors("[daemon]\nsocket = \"C:\\xlb\"\n");
+    assert!(e[0].contains("invalid"), "{e:?}");
+    assert!(e[0].contains("help: a string is in double quotes"), "{e:?}");
+    let e = errors("[daemon]\ninterfaces = [\"a\" \"b\"]\n");
+    assert!(e[0].contains("help: an array is [a, b, c]"), "{e:?}");
+    let e = errors("[daemon]\ninterfaces\n");
+    assert!(
+        e[0].contains("help: write one key = value per line"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_wrong_type_points_at_the_reference() {
+    let e = errors("[daemon]\nconn_table_size = \"big\"\n");
+    assert!(
+        e[0].contains("help: docs/config.md gives every key with its type"),
+        "{e:?}"
+    );
+}
