@@ -71,6 +71,11 @@ EOT
   assert_eq "$(sed 1d <<<"$after" | awk '{print $1, $2, $3, $4}')" \
     "$(sed 1d <<<"$before" | awk '{print $1, $2, $3, $4}')" "same services after save + reload"
 
+  # -E sends the whole service, as ipvsadm: no -p turns persistence off.
+  ipv -E -t "$VIP:80" -s rr
+  grep -q "^TCP  $VIP:80 rr *$" <<<"$(ipv -Ln)" || { echo "FAIL: persistence kept: $(ipv -Ln)"; return 1; }
+  ipv -E -t "$VIP:80" -s rr -p 600
+
   # Refusals, in ipvsadm's words and exit status.
   local rc=0 out
   out=$(ipv -A -t "$VIP:80" -s rr 2>&1) || rc=$?

@@ -301,3 +301,59 @@ pub struct Status {
     #[serde(default)]
     pub conn_table_size: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xlb_model::config::edit::{Edit, PersistenceSetting, ServiceSpec};
+    use xlb_model::{Protocol, SchedulerKind, ServiceKey};
+
+    /// Every request docs/api.md shows is one xlbd accepts: the table's
+    /// first column, each `{...}` in backquotes.
+    #[test]
+    fn the_documented_requests_parse() {
+        let doc = include_str!("../../../docs/api.md");
+        let mut seen = 0;
+        for line in doc.lines().filter(|l| l.starts_with("| `{")) {
+            let first = line.split(" | ").next().unwrap();
+            for example in first.split('`').filter(|s| s.starts_with('{')) {
+                let r: Result<Request, _> = serde_json::from_str(example);
+                assert!(r.is_ok(), "docs/api.md: {example}: {r:?}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 15, "only {seen} examples found in docs/api.md");
+    }
+
+    /// "Persistence off" and "leave persistence as it is" must both survive
+    /// the socket: ipvsadm -E without -p turns persistence off.
+    #[test]
+    fn an_edit_keeps_its_meaning_through_json() {
+        let key = ServiceKey::endpoint(
+            "10.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+            80,
+            Protocol::Tcp,
+        );
+        for persistence in [
+            None,
+            Some(PersistenceSetting::Off),
+            Some(PersistenceSetting::On(xlb_model::Persistence {
+                timeout: 360,
+                prefix: 24,
+            })),
+        ] {
+            let edit = Edit::EditService(ServiceSpec {
+                key,
+                scheduler: Some(SchedulerKind::Rr),
+                persistence,
+                forwarding: None,
+            });
+            let json = serde_json::to_string(&Request::Edit { edit: edit.clone() }).unwrap();
+            let back: Request = serde_json::from_str(&json).unwrap();
+            assert!(
+                matches!(&back, Request::Edit { edit: e } if *e == edit),
+                "{json} came back as {back:?}"
+            );
+        }
+    }
+}

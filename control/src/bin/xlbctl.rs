@@ -107,8 +107,12 @@ enum Cmd {
     /// Zero the listed counters (of one service: VIP:PORT[/PROTO] or
     /// fwmark N), as `ipvsadm -Z`; metrics keep counting.
     Zero { service: Option<String> },
-    /// List virtual services and real servers, like `ipvsadm -Ln`.
+    /// List virtual services and real servers, like `ipvsadm -Ln`
+    /// (`xlbctl ipvsadm -Ln` prints ipvsadm's exact format).
     Show {
+        /// Numeric addresses, as ipvsadm's -n (xlb never looks names up).
+        #[arg(short = 'n', long)]
+        numeric: bool,
         /// Traffic counters (connections, packets, bytes), like `ipvsadm -Ln --stats`.
         #[arg(long, conflicts_with = "rate")]
         stats: bool,
@@ -292,6 +296,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Show {
+            numeric: _,
             stats,
             rate,
             workers,

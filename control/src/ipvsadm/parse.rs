@@ -5,7 +5,7 @@
 //! Each command accepts the options ipvsadm's own table lets it.
 
 use std::net::IpAddr;
-use xlb_model::config::edit::{Edit, RealSpec, ServiceSpec};
+use xlb_model::config::edit::{Edit, PersistenceSetting, RealSpec, ServiceSpec};
 use xlb_model::{Forwarding, Persistence, Protocol, SchedulerKind, ServiceKey};
 
 /// ipvsadm's default persistence timeout (`IPVS_SVC_PERSISTENT_TIMEOUT`).
@@ -629,7 +629,10 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
             let spec = ServiceSpec {
                 key,
                 scheduler: Some(scheduler),
-                persistence: Some(persistence.map(|timeout| Persistence { timeout, prefix })),
+                persistence: Some(match persistence {
+                    Some(timeout) => PersistenceSetting::On(Persistence { timeout, prefix }),
+                    None => PersistenceSetting::Off,
+                }),
                 forwarding: None,
             };
             Ok(Action::Edit(if c == Command::AddService {
@@ -742,7 +745,7 @@ mod tests {
             Ok(Action::Edit(Edit::AddService(ServiceSpec {
                 key: key("10.0.0.1:80", Protocol::Tcp),
                 scheduler: Some(SchedulerKind::Rr),
-                persistence: Some(None),
+                persistence: Some(PersistenceSetting::Off),
                 forwarding: None,
             })))
         );
@@ -755,7 +758,7 @@ mod tests {
         };
         assert_eq!(
             s.persistence,
-            Some(Some(Persistence {
+            Some(PersistenceSetting::On(Persistence {
                 timeout: 360,
                 prefix: 24
             }))
@@ -767,7 +770,7 @@ mod tests {
         assert_eq!(s.key, key("[2001:db8::1]:53", Protocol::Udp));
         assert_eq!(
             s.persistence,
-            Some(Some(Persistence {
+            Some(PersistenceSetting::On(Persistence {
                 timeout: 60,
                 prefix: 128
             }))

@@ -18,9 +18,18 @@ use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
 pub struct ServiceSpec {
     pub key: ServiceKey,
     pub scheduler: Option<SchedulerKind>,
-    /// `Some(None)`: persistence off; `Some(Some(p))`: on, with `p`.
-    pub persistence: Option<Option<Persistence>>,
+    pub persistence: Option<PersistenceSetting>,
     pub forwarding: Option<Forwarding>,
+}
+
+/// Persistence as an edit sets it. An enum rather than
+/// `Option<Persistence>` so that "off" and "leave as it is" (`None` in
+/// [`ServiceSpec`]) stay apart in JSON, where both would be `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersistenceSetting {
+    Off,
+    On(Persistence),
 }
 
 /// A real server's settings as an edit gives them.
@@ -194,7 +203,7 @@ fn set_service(t: &mut Table, s: &ServiceSpec) {
         t["forwarding"] = value(f.name());
     }
     match s.persistence {
-        Some(Some(p)) => {
+        Some(PersistenceSetting::On(p)) => {
             t["persistence_timeout"] = value(i64::from(p.timeout));
             let full = match s.key.address() {
                 Some((IpAddr::V6(_), _, _)) => 128,
@@ -206,7 +215,7 @@ fn set_service(t: &mut Table, s: &ServiceSpec) {
                 t.remove("persistence_granularity");
             }
         }
-        Some(None) => {
+        Some(PersistenceSetting::Off) => {
             t.remove("persistence_timeout");
             t.remove("persistence_granularity");
         }
@@ -371,7 +380,7 @@ mod tests {
             &Edit::AddService(ServiceSpec {
                 key: dns,
                 scheduler: Some(SchedulerKind::Rr),
-                persistence: Some(Some(Persistence {
+                persistence: Some(PersistenceSetting::On(Persistence {
                     timeout: 300,
                     prefix: 24,
                 })),
