@@ -69,21 +69,25 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
         "# Imported from keepalived.conf by `xlbctl import`. Review every {MARK} line."
     );
 
-    // The NICs the dataplane owns: those VRRP runs on.
+    // The NICs the dataplane owns: those VRRP runs on, and those its
+    // addresses live on (`dev`: a NAT director's inside gateway address is
+    // often on another NIC than the instance's).
+    let nets = vip_nets(&tree);
     let mut ifaces: Vec<String> = Vec::new();
-    for n in tree.iter().filter(|n| n.key == "vrrp_instance") {
-        for c in n.children().iter().filter(|c| c.key == "interface") {
-            if let Some(i) = c.arg(0) {
-                if !ifaces.iter().any(|x| x == i) {
-                    ifaces.push(i.to_string());
-                }
-            }
+    let instance_ifaces = tree
+        .iter()
+        .filter(|n| n.key == "vrrp_instance")
+        .flat_map(|n| n.children().iter().filter(|c| c.key == "interface"))
+        .filter_map(|c| c.arg(0).map(str::to_string));
+    for i in instance_ifaces.chain(nets.iter().filter_map(|n| n.dev.clone())) {
+        if !ifaces.contains(&i) {
+            ifaces.push(i);
         }
     }
     let has_services = tree.iter().any(|n| n.key == "virtual_server");
     // Real servers no VRRP address's subnet covers: xlbd needs a dataplane
     // interface with an address in their subnet, and nothing here names it.
-    let unreached = unreached_reals(&tree);
+    let unreached = unreached_reals(&tree, &nets);
     for (line, addr) in &unreached {
         o.note(
             *line,
@@ -115,7 +119,7 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
         let list: Vec<String> = ifaces.iter().map(|i| q(i)).collect();
         let _ = writeln!(
             o.toml,
-            "interfaces = [{}]  # from the vrrp_instance interfaces{reach_note}",
+            "interfaces = [{}]  # from the vrrp_instances' interfaces and addresses' dev{reach_note}",
             list.join(", ")
         );
     }
@@ -149,38 +153,80 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
 /// instance's virtual address names. An address written without a prefix
 /// (keepalived's /32) is taken as its /24 (/64 for IPv6): the subnet a
 /// director's floating gateway usually serves.
-fn unreached_reals(tree: &[Node]) -> Vec<(usize, std::net::IpAddr)> {
+/// A VRRP address's subnet and the NIC it lives on (`dev`, else its
+/// instance's `interface`).
+struct VipNet {
+    addr: std::net::IpAddr,
+    len: u8,
+    dev: Option<String>,
+}
+
+fn vip_nets(tree: &[Node]) -> Vec<VipNet> {
     use std::net::IpAddr;
-    let mut nets: Vec<(IpAddr, u8)> = Vec::new();
+    let mut nets: Vec<VipNet> = Vec::new();
     for inst in tree.iter().filter(|n| n.key == "vrrp_instance") {
+        let iface = inst
+            .children()
+            .iter()
+            .find(|c| c.key == "interface")
+            .and_then(|c| c.arg(0))
+            .map(str::to_string);
         for c in inst
             .children()
             .iter()
             .filter(|c| c.key == "virtual_ipaddress" || c.key == "virtual_ipaddress_excluded")
         {
-            for w in c.args.iter().chain(
+            // Both forms: one address per line (ADDR[/LEN] dev IF ...) and
+            // all on one line; a `dev` belongs to the address before it.
+            let words = c.args.iter().chain(
                 c.children()
                     .iter()
                     .flat_map(|x| std::iter::once(&x.key).chain(x.args.iter())),
-            ) {
+            );
+            let mut after_dev = false;
+            for w in words {
+                if after_dev {
+                    if let Some(last) = nets.last_mut() {
+                        last.dev = Some(w.clone());
+                    }
+                    after_dev = false;
+                    continue;
+                }
+                if w == "dev" {
+                    after_dev = true;
+                    continue;
+                }
                 let (a, len) = w.split_once('/').unwrap_or((w, ""));
-                let Ok(a) = a.parse::<IpAddr>() else { continue };
-                let full = if a.is_ipv4() { 32 } else { 128 };
-                let guess = if a.is_ipv4() { 24 } else { 64 };
+                let Ok(addr) = a.parse::<IpAddr>() else {
+                    continue;
+                };
+                let full = if addr.is_ipv4() { 32 } else { 128 };
+                let guess = if addr.is_ipv4() { 24 } else { 64 };
                 let len = len
                     .parse::<u8>()
                     .ok()
                     .filter(|&l| l < full)
                     .unwrap_or(guess);
-                nets.push((a, len));
+                nets.push(VipNet {
+                    addr,
+                    len,
+                    dev: iface.clone(),
+                });
             }
         }
     }
+    nets
+}
+
+/// Real servers no VRRP address's subnet covers: nothing in the file says
+/// which NIC reaches them.
+fn unreached_reals(tree: &[Node], nets: &[VipNet]) -> Vec<(usize, std::net::IpAddr)> {
+    use std::net::IpAddr;
     let covered = |r: IpAddr| {
-        nets.iter().any(|&(a, len)| {
-            a.is_ipv4() == r.is_ipv4()
-                && xlb_model::Address::from(a).masked(len)
-                    == xlb_model::Address::from(r).masked(len)
+        nets.iter().any(|n| {
+            n.addr.is_ipv4() == r.is_ipv4()
+                && xlb_model::Address::from(n.addr).masked(n.len)
+                    == xlb_model::Address::from(r).masked(n.len)
         })
     };
     let mut out = Vec::new();

@@ -191,6 +191,42 @@ fn digest_dr_example_converts_and_validates() {
     );
 }
 
+/// A NAT pair whose inside gateway address sits on another NIC (`dev`)
+/// than its instance: both NICs are the dataplane's, and the real servers
+/// behind the gateway are reached without a warning.
+#[test]
+fn interfaces_come_from_addresses_dev_too() {
+    let conf = r#"
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  virtual_ipaddress {
+    192.0.2.10/24
+    10.1.0.254/24 dev eth1
+  }
+}
+virtual_server 192.0.2.10 80 {
+  lb_kind NAT
+  real_server 10.1.0.11 80 { weight 1 }
+  real_server 10.2.0.11 80 { weight 1 }
+}
+"#;
+    let out = import(conf).unwrap();
+    let c = validate(&out.toml);
+    assert_eq!(c.daemon.interfaces, vec!["eth0", "eth1"]);
+    let unreached: Vec<&str> = out
+        .warnings
+        .iter()
+        .filter(|w| w.1.contains("no VRRP address shares its subnet"))
+        .map(|w| w.1.as_str())
+        .collect();
+    assert_eq!(unreached.len(), 1, "{:#?}", out.warnings);
+    assert!(
+        unreached[0].starts_with("real server 10.2.0.11:"),
+        "{unreached:?}"
+    );
+}
+
 #[test]
 fn checkers_translate_with_their_options() {
     let conf = r#"
