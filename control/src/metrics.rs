@@ -415,6 +415,7 @@ mod tests {
                     resolved: true,
                     active: 1,
                     inactive: 4,
+                    persistent: 0,
                     traffic: Traffic {
                         conns: 7,
                         bytes_out: 900,

@@ -49,6 +49,14 @@ EOT
   grep -qE "^TCP .* TIME_WAIT|^TCP .* FIN_WAIT|^TCP .* CLOSE" <<<"$conns" || { echo "FAIL: no connection: $conns"; return 1; }
   grep -qE "^TCP .* NONE +10\.200\.1\.2:0 +$VIP:80 +10\.200\.2\.1[12]:8080" <<<"$conns" ||
     { echo "FAIL: no persistence template: $conns"; return 1; }
+  # --persistent-conn counts the templates per real server (column 4).
+  local persist
+  persist=$(ipv -Ln --persistent-conn | awk '/-> 10\.200\.2\.1[12]:8080/ { n += $4 } END { print n + 0 }')
+  [ "$persist" -ge 1 ] || { echo "FAIL: PersistConn $persist: $(ipv -Ln --persistent-conn)"; return 1; }
+  # An unknown service in a filter is an error, not an empty list.
+  local rc=0
+  xlbctl conns --service 10.200.1.100:81 >/dev/null 2>&1 || rc=$?
+  assert_eq "$rc" 2 "conns of an unknown service"
 
   # Counters: --stats counts, -Z zeroes the listing.
   local conns_before
@@ -60,7 +68,7 @@ EOT
   assert_eq "$(ipv -L --timeout)" "Timeout (tcp tcpfin udp): 600 120 30" "--set"
 
   # -S gives the rules back; save + reload gives the same running state.
-  assert_eq "$(ipv -S -n)" "-A -t $VIP:80 -s rr -p 600 -M 255.255.255.255
+  assert_eq "$(ipv -S -n)" "-A -t $VIP:80 -s rr -p 600
 -a -t $VIP:80 -r 10.200.2.11:8080 -m -w 3
 -a -t $VIP:80 -r 10.200.2.12:8080 -m -w 0" "-S -n"
   xlbctl save >"$D/saved.toml"
@@ -77,7 +85,8 @@ EOT
   ipv -E -t "$VIP:80" -s rr -p 600
 
   # Refusals, in ipvsadm's words and exit status.
-  local rc=0 out
+  local out
+  rc=0
   out=$(ipv -A -t "$VIP:80" -s rr 2>&1) || rc=$?
   assert_eq "$rc" 255 "adding an existing service"
   grep -q "exists already" <<<"$out" || { echo "FAIL: said: $out"; return 1; }

@@ -9,7 +9,8 @@ use std::time::Duration;
 pub fn call(socket: &Path, req: &Request) -> Result<Response, String> {
     let mut s = UnixStream::connect(socket).map_err(|e| {
         format!(
-            "cannot reach xlbd at {}: {e}\n  help: is xlbd running? pass its socket with --socket PATH",
+            "cannot reach xlbd at {}: {e}\n  help: is xlbd running? name its socket with \
+             --socket PATH or XLB_SOCKET=PATH",
             socket.display()
         )
     })?;

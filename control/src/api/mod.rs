@@ -104,6 +104,10 @@ pub struct Response {
     /// Human-readable outcome of a command (e.g. what a reload changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Done, but the operator should know something (e.g. a server added
+    /// without a health check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conns: Option<Vec<ConnStatus>>,
     /// Connections that matched beyond the limit.
@@ -120,6 +124,7 @@ impl Response {
             error: None,
             status: None,
             message: None,
+            warning: None,
             conns: None,
             more: None,
             vrrp: None,
@@ -228,6 +233,9 @@ pub struct RealStatus {
     pub resolved: bool,
     pub active: u64,
     pub inactive: u64,
+    /// Live persistence templates pointing at it (ipvsadm's PersistConn).
+    #[serde(default)]
+    pub persistent: u64,
     pub traffic: Traffic,
     #[serde(default)]
     pub rates: Rates,

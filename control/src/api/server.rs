@@ -21,7 +21,8 @@ pub trait StatusSource: Send + Sync + 'static {
     /// or of all, as `ipvsadm -Z`; says what it zeroed.
     fn zero(&self, service: Option<&xlb_model::ServiceKey>) -> Result<String, String>;
     /// Matching connections (at most `filter.limit`) and how many more matched.
-    fn conns(&self, filter: &super::ConnFilter) -> (Vec<super::ConnStatus>, usize);
+    /// An unknown service in the filter is an error listing the services.
+    fn conns(&self, filter: &super::ConnFilter) -> Result<(Vec<super::ConnStatus>, usize), String>;
     fn vrrp(&self) -> Vec<crate::ha::InstanceStatus>;
 }
 
@@ -111,14 +112,14 @@ fn serve(stream: UnixStream, source: &dyn StatusSource, commands: &mpsc::Sender<
                 },
                 Err(e) => Response::error(e),
             },
-            Ok(Request::Conns { filter }) => {
-                let (conns, more) = source.conns(&filter);
-                Response {
+            Ok(Request::Conns { filter }) => match source.conns(&filter) {
+                Ok((conns, more)) => Response {
                     conns: Some(conns),
                     more: Some(more),
                     ..Response::ok()
-                }
-            }
+                },
+                Err(e) => Response::error(e),
+            },
             Ok(Request::Vrrp) => Response {
                 vrrp: Some(source.vrrp()),
                 ..Response::ok()

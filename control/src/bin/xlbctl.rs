@@ -160,9 +160,31 @@ fn main() -> ExitCode {
             let service = match service.as_deref().map(parse_service_key) {
                 None => None,
                 Some(Ok(k)) => Some(k),
+                // Not VIP:PORT: a service's name, as the other commands take.
                 Some(Err(e)) => {
-                    eprintln!("xlbctl: {e}");
-                    return ExitCode::from(2);
+                    let name = service.as_deref().unwrap_or_default();
+                    let status = match ask(&args.socket, &Request::Show) {
+                        Ok(r) => r
+                            .status
+                            .unwrap_or_else(|| unreachable!("show answers carry a status")),
+                        Err(code) => return code,
+                    };
+                    match status
+                        .services
+                        .iter()
+                        .find(|s| s.name == name && s.key.is_some())
+                    {
+                        Some(s) => s.key,
+                        None => {
+                            let names: Vec<&str> =
+                                status.services.iter().map(|s| s.name.as_str()).collect();
+                            eprintln!(
+                                "xlbctl: {e}, nor a service's name; the services are: {}",
+                                names.join(", ")
+                            );
+                            return ExitCode::from(2);
+                        }
+                    }
                 }
             };
             command(&args.socket, Request::Zero { service })
@@ -199,11 +221,13 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("xlbctl: cannot read {}: {e}", file.display());
-                    return ExitCode::from(1);
+                    return ExitCode::from(2);
                 }
             };
             match xlb_control::import::import(&text) {
-                Ok(out) => {
+                Ok(mut out) => {
+                    // In the file's order (some are found in a second pass).
+                    out.warnings.sort_by_key(|w| w.0);
                     for (line, w) in &out.warnings {
                         eprintln!("{}:{line}: warning: {w}", file.display());
                     }
@@ -234,9 +258,14 @@ fn main() -> ExitCode {
                 Ok(r) => {
                     let conns = r.conns.unwrap_or_default();
                     if json {
+                        // The API's shape: the entries and how many more matched.
+                        let out = serde_json::json!({
+                            "conns": conns,
+                            "more": r.more.unwrap_or(0),
+                        });
                         println!(
                             "{}",
-                            serde_json::to_string_pretty(&conns).expect("serializes")
+                            serde_json::to_string_pretty(&out).expect("serializes")
                         );
                     } else {
                         println!("pro expire state       source                 virtual                destination            worker");
@@ -288,13 +317,15 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Cmd::CheckConfig { file } => match Config::load(&file) {
-            Ok(c) => check_on_this_host(&file, &c),
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
+        Cmd::CheckConfig { file } => {
+            match Config::read(&file).and_then(|t| Config::parse(&file, &t).map(|c| (c, t))) {
+                Ok((c, text)) => check_on_this_host(&file, &c, &text),
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
         Cmd::Show {
             numeric: _,
             stats,
@@ -329,7 +360,7 @@ fn main() -> ExitCode {
 /// check-config's second half: what xlbd checks of the host at start, run
 /// here when this is the director (its dataplane interfaces exist), else
 /// said to be skipped.
-fn check_on_this_host(file: &std::path::Path, c: &Config) -> ExitCode {
+fn check_on_this_host(file: &std::path::Path, c: &Config, text: &str) -> ExitCode {
     let counts = format!(
         "{} virtual server{}, {} real server{}, {} VRRP instance{}",
         c.services.len(),
@@ -376,7 +407,7 @@ fn check_on_this_host(file: &std::path::Path, c: &Config) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     for e in errors {
-        eprintln!("error: {}: {e}", file.display());
+        eprintln!("error: {}", e.placed(c, text));
     }
     ExitCode::from(2)
 }

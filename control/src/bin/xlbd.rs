@@ -141,7 +141,14 @@ fn main() -> ExitCode {
                     Request::Enable { service, real } => {
                         answer(daemon.override_real(&service, &real, OverrideOp::Enable))
                     }
-                    Request::Edit { edit } => answer(daemon.edit(&edit)),
+                    Request::Edit { edit } => match daemon.edit(&edit) {
+                        Ok((message, warning)) => Response {
+                            message: Some(message),
+                            warning,
+                            ..Response::ok()
+                        },
+                        Err(e) => Response::error(e),
+                    },
                     Request::Save => answer(Ok(daemon.save())),
                     other => Response::error(format!("{other:?} is not a control-loop command")),
                 };

@@ -44,6 +44,37 @@ pub enum BuildError {
     NoId(String),
 }
 
+impl BuildError {
+    /// The error as `file:line:col: what`, placed at the key it is about
+    /// when it is one (`text` is the configuration `cfg` was parsed from).
+    pub fn placed(&self, cfg: &Config, text: &str) -> String {
+        let key = match self {
+            BuildError::NoInterface(name) => cfg
+                .daemon
+                .interfaces
+                .iter()
+                .position(|i| i == name)
+                .map(|_| "daemon.interfaces".to_string()),
+            BuildError::Unreachable { service, addr, .. } => {
+                cfg.services.iter().enumerate().find_map(|(i, s)| {
+                    if s.name != *service {
+                        return None;
+                    }
+                    match s.reals.iter().position(|r| r.address == *addr) {
+                        Some(j) => Some(format!("virtual_server.{i}.real_server.{j}.address")),
+                        None => Some(format!("virtual_server.{i}.sorry_server")),
+                    }
+                })
+            }
+            _ => None,
+        };
+        match key.and_then(|k| xlb_model::config::locate(text, &k)) {
+            Some((line, col)) => format!("{}:{line}:{col}: {self}", cfg.path.display()),
+            None => format!("{}: {self}", cfg.path.display()),
+        }
+    }
+}
+
 /// Entries the steering program's services map can hold (steer.c: 65536,
 /// with room kept for plain services).
 pub const MAX_STEERED: usize = 60_000;

@@ -20,6 +20,9 @@ use xlb_dataplane::worker::{PortSpec, Worker, WorkerConfig, WorkerHandle};
 pub enum StartError {
     #[error("{0}")]
     Build(#[from] super::BuildError),
+    /// The host checks' errors, each placed in the file, all of them.
+    #[error("{0}")]
+    Host(String),
     #[error("{0}")]
     Steer(Box<SteerError>),
     #[error("{0}")]

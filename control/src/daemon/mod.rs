@@ -88,6 +88,11 @@ impl Daemon {
         let vrrp = Vrrp::start(cfg.vrrp.clone()).map_err(io("start VRRP"))?;
         let (mut ids, gauges) = (Ids::default(), new_gauges());
         let ifaces = host.interfaces().map_err(io("list interfaces"))?;
+        let wrong = check_host(&cfg, &ifaces);
+        if !wrong.is_empty() {
+            let all: Vec<String> = wrong.iter().map(|e| e.placed(&cfg, &text)).collect();
+            return Err(StartError::Host(all.join("\n")));
+        }
         // Read before the table: a change after it is seen at the next tick.
         let seen = host.neighbours_generation();
         let built = build(

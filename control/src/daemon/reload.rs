@@ -35,14 +35,31 @@ impl Daemon {
     /// A run-time change (ipvsadm's -A -E -D -C -a -e -d --set): applied to
     /// the running configuration's text, validated and swapped in as a
     /// reload is. It lasts until the next reload; `save` writes it out.
-    pub fn edit(&mut self, edit: &Edit) -> Result<String, String> {
+    /// Answers what changed, and a caution when there is one.
+    pub fn edit(&mut self, edit: &Edit) -> Result<(String, Option<String>), String> {
         let text = edit::apply(&self.text, edit).map_err(|e| e.to_string())?;
         let new = Config::parse(&self.cfg.path, &text).map_err(|e| {
-            format!("{edit} would leave a configuration xlbd refuses:\n{e}\nnothing changed")
+            // The lines are the edited text's, not the file's: say what
+            // is wrong without pointing into the file.
+            let why: Vec<String> =
+                e.0.iter()
+                    .map(|x| match &x.help {
+                        Some(h) => format!("{}\n  help: {h}", x.message),
+                        None => x.message.clone(),
+                    })
+                    .collect();
+            format!(
+                "{edit} would leave a configuration xlbd refuses: {}\nnothing changed",
+                why.join("\n")
+            )
         })?;
+        let unchecked = unchecked_addition(edit, &new);
         self.adopt(new, text)?;
         tracing::info!(%edit, "run-time change");
-        Ok(edit.to_string())
+        if let Some(w) = &unchecked {
+            tracing::warn!("{w}");
+        }
+        Ok((edit.to_string(), unchecked))
     }
 
     /// The running configuration (the file's, with run-time changes) as
@@ -75,6 +92,14 @@ impl Daemon {
             .host
             .interfaces()
             .map_err(|e| fail(format!("cannot list interfaces: {e}")))?;
+        let wrong = super::check_host(&new, &ifaces);
+        if !wrong.is_empty() {
+            let all: Vec<String> = wrong.iter().map(|e| e.placed(&new, &text)).collect();
+            return Err(format!(
+                "{}\nthe running configuration is unchanged",
+                all.join("\n")
+            ));
+        }
         // Build against a copy of the ids: a failed reload must not retire any.
         let mut ids = self.ids.clone();
         let old = self.dataplane.snapshot();
@@ -118,6 +143,11 @@ impl Daemon {
         self.wanted = built.neighbours;
         self.neighbours_seen = seen;
         self.text = text;
+        if new.path != self.cfg.path {
+            self.shared
+                .config_path
+                .store(std::sync::Arc::new(new.path.display().to_string()));
+        }
         self.cfg = new;
         self.publish(built.snapshot);
         self.checks.plan(plan);
@@ -188,4 +218,26 @@ fn restart_needed(a: &Config, b: &Config) -> Vec<&'static str> {
         out.push("[metrics] listen");
     }
     out
+}
+
+/// A server added at run time to a service whose other servers are checked
+/// each by a check of its own: it is not checked, which the operator
+/// should hear (keepalived's checkers would not check it either).
+fn unchecked_addition(edit: &Edit, cfg: &Config) -> Option<String> {
+    let Edit::AddReal(key, spec) = edit else {
+        return None;
+    };
+    let s = cfg.service(key)?;
+    let added = s.reals.iter().find(|r| r.address == spec.addr)?;
+    let others_checked = s
+        .reals
+        .iter()
+        .any(|r| r.address != spec.addr && r.check.is_some());
+    (added.check.is_none() && others_checked).then(|| {
+        format!(
+            "{} has no health check: the other servers' checks are their own; \
+             give the service a `check` (docs/checks.md) or reload the file",
+            spec.addr
+        )
+    })
 }

@@ -40,7 +40,9 @@ pub struct Shared {
     /// Readings taken by `zero`, which listings count from: by service and
     /// by real server key (ids may be reused, keys name the same thing).
     zeroed: ArcSwap<Baselines>,
-    pub config_path: String,
+    /// The file the running configuration came from (a reload may name
+    /// another, which then becomes the running one).
+    pub config_path: ArcSwap<String>,
     /// VRRP instances as `xlbctl vrrp` shows them.
     pub vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
 }
@@ -57,7 +59,7 @@ impl Shared {
             rates: ArcSwap::from_pointee((HashMap::new(), HashMap::new())),
             last_sample: Mutex::new(None),
             zeroed: ArcSwap::from_pointee(Baselines::default()),
-            config_path,
+            config_path: ArcSwap::from_pointee(config_path),
             vrrp,
         }
     }
@@ -113,7 +115,26 @@ impl Shared {
         *last = Some((now, services, reals));
     }
 
-    fn service_status(&self, s: &VirtualService, snap: &Snapshot) -> ServiceStatus {
+    /// Live persistence templates per real server (ipvsadm's PersistConn).
+    /// A walk of the template table, so only when a service persists.
+    fn templates_per_real(&self, snap: &Snapshot) -> HashMap<RealId, u64> {
+        let mut n = HashMap::new();
+        if snap.services.iter().all(|s| s.persistence.is_none()) {
+            return n;
+        }
+        let now = xlb_dataplane::worker::coarse_seconds();
+        for t in self.dataplane.templates.iter().flat_map(|t| t.iter(now)) {
+            *n.entry(t.real).or_insert(0) += 1;
+        }
+        n
+    }
+
+    fn service_status(
+        &self,
+        s: &VirtualService,
+        snap: &Snapshot,
+        templates: &HashMap<RealId, u64>,
+    ) -> ServiceStatus {
         let rates = self.rates.load();
         let published = self.published.load();
         let (address, port, protocol) = match s.key {
@@ -147,6 +168,7 @@ impl Shared {
                     resolved: r.mac.is_some(),
                     active: snap.gauges[r.id as usize].active(),
                     inactive: snap.gauges[r.id as usize].inactive(),
+                    persistent: templates.get(&r.id).copied().unwrap_or(0),
                     traffic: self.total(&|w| &w.reals[r.id as usize]),
                     rates: rates.1.get(&r.id).copied().unwrap_or_default(),
                 })
@@ -237,8 +259,41 @@ impl StatusSource for Shared {
         (**self.vrrp.load()).clone()
     }
 
-    fn conns(&self, f: &ConnFilter) -> (Vec<ConnStatus>, usize) {
+    fn conns(&self, f: &ConnFilter) -> Result<(Vec<ConnStatus>, usize), String> {
         let snap = self.snapshot();
+        // The services the filter names (by name, VIP:PORT or
+        // VIP:PORT/PROTO); naming none that exists is an error, as for the
+        // other commands, not an empty list.
+        let wanted: Option<Vec<u32>> = match &f.service {
+            None => None,
+            Some(w) => {
+                let ids: Vec<u32> = snap
+                    .services
+                    .iter()
+                    .filter(|s| {
+                        s.name == *w
+                            || s.key.to_string().eq_ignore_ascii_case(w)
+                            || s.key
+                                .address()
+                                .is_some_and(|(a, p, _)| endpoint(a, p) == *w)
+                    })
+                    .map(|s| s.id)
+                    .collect();
+                if ids.is_empty() {
+                    let all: Vec<String> = snap
+                        .services
+                        .iter()
+                        .map(|s| format!("{} ({})", s.name, s.key))
+                        .collect();
+                    return Err(format!(
+                        "no virtual server {w:?}; there are: {}",
+                        all.join(", ")
+                    ));
+                }
+                Some(ids)
+            }
+        };
+        let service_ok = |id: u32| wanted.as_ref().is_none_or(|w| w.contains(&id));
         let now = xlb_dataplane::worker::coarse_seconds();
         let matches = |want: &Option<String>, a: Address, p: u16| match want {
             None => true,
@@ -248,16 +303,7 @@ impl StatusSource for Shared {
         let (mut out, mut more) = (Vec::new(), 0);
         for (worker, t) in self.dataplane.tables.iter().enumerate() {
             for c in t.iter() {
-                let name = snap
-                    .services
-                    .iter()
-                    .find(|s| s.id == c.service)
-                    .map(|s| s.name.as_str());
-                let service_ok = match &f.service {
-                    None => true,
-                    Some(w) => Some(w.as_str()) == name || *w == endpoint(c.vip, c.vport),
-                };
-                if !(service_ok
+                if !(service_ok(c.service)
                     && matches(&f.real, c.real_addr, c.real_port)
                     && matches(&f.client, c.client, c.cport))
                 {
@@ -295,11 +341,7 @@ impl StatusSource for Shared {
                 // IPVS shows a firewall-mark template's "address" as the mark.
                 ServiceKey::Mark(m) => (std::net::Ipv4Addr::from(m).into(), 0, "IP"),
             };
-            let service_ok = match &f.service {
-                None => true,
-                Some(w) => *w == svc.name || *w == endpoint(vaddr, vport),
-            };
-            if !(service_ok
+            if !(service_ok(svc.id)
                 && matches(&f.real, real.addr, real.port)
                 && matches(&f.client, t.client, 0))
             {
@@ -320,15 +362,16 @@ impl StatusSource for Shared {
                 template: true,
             });
         }
-        (out, more)
+        Ok((out, more))
     }
 
     fn status(&self) -> Status {
         let snap = self.snapshot();
+        let templates = self.templates_per_real(&snap);
         let services = snap
             .services
             .iter()
-            .map(|s| self.service_status(s, &snap))
+            .map(|s| self.service_status(s, &snap, &templates))
             .collect();
         let workers = self
             .dataplane
@@ -362,7 +405,7 @@ impl StatusSource for Shared {
         let t = &snap.timeouts;
         Status {
             generation: snap.generation,
-            config: self.config_path.clone(),
+            config: self.config_path.load().to_string(),
             services,
             workers,
             timeouts: [

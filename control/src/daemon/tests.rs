@@ -219,6 +219,43 @@ fn a_reload_publishes_steers_and_summarises_and_a_bad_one_changes_nothing() {
     l.daemon.shutdown();
 }
 
+/// Host errors name the line of the key they are about, all at once; a
+/// reload from another file makes that file the running one (listings say
+/// so, and the next plain reload reads it).
+#[test]
+fn host_errors_are_placed_and_another_file_becomes_the_running_one() {
+    let mut l = lab(CONFIG);
+    let unreachable = format!(
+        "{CONFIG}[[virtual_server.real_server]]\naddress = \"10.9.9.9\"\n\
+         [[virtual_server.real_server]]\naddress = \"10.9.9.10\"\n"
+    );
+    write(&mut l.file, &unreachable);
+    let e = l.daemon.reload(None).unwrap_err();
+    let name = l.file.path().display().to_string();
+    assert!(
+        e.contains(&format!("{name}:17:1: real server 10.9.9.9 of web")),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("{name}:19:1: real server 10.9.9.10 of web")),
+        "{e}"
+    );
+
+    let mut other = tempfile::NamedTempFile::new().unwrap();
+    write(&mut other, &CONFIG.replace("weight = 1", "weight = 2"));
+    l.daemon.reload(Some(other.path())).unwrap();
+    let shown = l.daemon.shared().config_path.load().to_string();
+    assert_eq!(shown, other.path().display().to_string());
+    write(&mut other, &CONFIG.replace("weight = 1", "weight = 5"));
+    l.daemon.reload(None).unwrap();
+    assert!(
+        l.weights().contains(&("10.200.2.12".into(), 5, true)),
+        "the plain reload read the new file: {:?}",
+        l.weights()
+    );
+    l.daemon.shutdown();
+}
+
 #[test]
 fn a_neighbour_that_resolves_is_published_at_the_next_tick() {
     let mut l = lab(CONFIG);

@@ -88,18 +88,18 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
     // Real servers no VRRP address's subnet covers: xlbd needs a dataplane
     // interface with an address in their subnet, and nothing here names it.
     let unreached = unreached_reals(&tree, &nets);
-    for (line, addr) in &unreached {
+    for (line, addr, what) in &unreached {
         o.note(
             *line,
             format!(
-                "real server {addr}: no VRRP address shares its subnet, so no interface is known \
+                "{what} {addr}: no VRRP address shares its subnet, so no interface is known \
                  to reach it; add the NIC that does to [daemon] interfaces (xlbctl check-config \
                  on the director checks it)"
             ),
         );
     }
     let reach_note = match unreached.first() {
-        Some((_, a)) => {
+        Some((_, a, _)) => {
             format!("  # {MARK}: add the NIC that reaches {a} (and the other real servers)")
         }
         None => String::new(),
@@ -220,7 +220,7 @@ fn vip_nets(tree: &[Node]) -> Vec<VipNet> {
 
 /// Real servers no VRRP address's subnet covers: nothing in the file says
 /// which NIC reaches them.
-fn unreached_reals(tree: &[Node], nets: &[VipNet]) -> Vec<(usize, std::net::IpAddr)> {
+fn unreached_reals(tree: &[Node], nets: &[VipNet]) -> Vec<(usize, std::net::IpAddr, &'static str)> {
     use std::net::IpAddr;
     let covered = |r: IpAddr| {
         nets.iter().any(|n| {
@@ -236,8 +236,13 @@ fn unreached_reals(tree: &[Node], nets: &[VipNet]) -> Vec<(usize, std::net::IpAd
                 continue;
             }
             if let Some(a) = c.arg(0).and_then(|a| a.parse::<IpAddr>().ok()) {
-                if !covered(a) && !out.iter().any(|(_, x)| *x == a) {
-                    out.push((c.line, a));
+                if !covered(a) && !out.iter().any(|(_, x, _)| *x == a) {
+                    let what = if c.key == "sorry_server" {
+                        "sorry server"
+                    } else {
+                        "real server"
+                    };
+                    out.push((c.line, a, what));
                 }
             }
         }
@@ -340,9 +345,9 @@ fn virtual_server(o: &mut Out, n: &Node) {
                 o.note(c.line, format!("virtual_server {other}: not supported yet"));
                 let _ = writeln!(
                     body,
-                    "# {MARK}: line {}: {other} {} not supported yet",
+                    "# {MARK}: line {}: {} not supported yet",
                     c.line,
-                    c.args.join(" ")
+                    c.words()
                 );
             }
         }
@@ -371,15 +376,46 @@ fn virtual_server(o: &mut Out, n: &Node) {
         }
     }
     o.toml.push_str(&body);
+    // keepalived checks each real server on its own; when every one has the
+    // same check of itself, it is the service's: a server added later (by
+    // `xlbctl ipvsadm -a`, say) is checked too.
+    let mut reals: Vec<(String, Option<String>)> = Vec::new();
     for r in n.children().iter().filter(|c| c.key == "real_server") {
-        real_server(o, r, delay_loop.as_deref());
+        let outer = std::mem::take(&mut o.toml);
+        let check = real_server(o, r, delay_loop.as_deref());
+        reals.push((std::mem::replace(&mut o.toml, outer), check));
+    }
+    let first = reals.first().and_then(|r| r.1.clone());
+    let shared = first.filter(|c| {
+        reals.len() > 1
+            && !c.contains("connect_ip")
+            && reals.iter().all(|r| r.1.as_ref() == Some(c))
+    });
+    for (text, check) in &reals {
+        o.toml.push_str(text);
+        if let (None, Some(c)) = (&shared, check) {
+            o.toml.push_str(c);
+        }
+    }
+    if let Some(c) = shared {
+        let _ = writeln!(
+            o.toml,
+            "\n  # Every real server had this check: the service's, for servers added later too."
+        );
+        o.toml.push_str(&c.replacen(
+            "[virtual_server.real_server.check]",
+            "[virtual_server.check]",
+            1,
+        ));
     }
 }
 
-fn real_server(o: &mut Out, n: &Node, delay_loop: Option<&str>) {
+/// Writes the real server to `o.toml` and gives back its check's table,
+/// which the caller places.
+fn real_server(o: &mut Out, n: &Node, delay_loop: Option<&str>) -> Option<String> {
     let (Some(addr), Some(port)) = (n.arg(0), n.arg(1)) else {
         o.warn(n, "real_server without ADDRESS PORT; skipped".into());
-        return;
+        return None;
     };
     let _ = writeln!(
         o.toml,
@@ -419,24 +455,24 @@ fn real_server(o: &mut Out, n: &Node, delay_loop: Option<&str>) {
                 o.note(c.line, format!("real_server {other}: not supported yet"));
                 let _ = writeln!(
                     o.toml,
-                    "  # {MARK}: line {}: {other} {} not supported yet",
+                    "  # {MARK}: line {}: {} not supported yet",
                     c.line,
-                    c.args.join(" ")
+                    c.words()
                 );
             }
         }
     }
-    if let Some(mut c) = check {
+    if let Some(c) = &mut check {
         if inhibit {
             c.push_str("    inhibit_on_failure = true\n");
         }
-        o.toml.push_str(&c);
     } else if inhibit {
         o.warn(
             n,
             "inhibit_on_failure without a checker has no effect".into(),
         );
     }
+    check
 }
 
 fn translate_check(o: &mut Out, c: &Node, delay_loop: Option<&str>) -> String {
@@ -521,9 +557,9 @@ fn translate_check(o: &mut Out, c: &Node, delay_loop: Option<&str>) -> String {
                 o.note(k.line, format!("{} {other}: not supported", c.key));
                 let _ = writeln!(
                     s,
-                    "    # {MARK}: line {}: {other} {} not supported",
+                    "    # {MARK}: line {}: {} not supported",
                     k.line,
-                    k.args.join(" ")
+                    k.words()
                 );
             }
         }

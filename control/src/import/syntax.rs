@@ -25,6 +25,14 @@ impl Node {
     pub fn children(&self) -> &[Node] {
         self.block.as_deref().unwrap_or(&[])
     }
+    /// The keyword and its arguments as written, one space apart.
+    pub fn words(&self) -> String {
+        std::iter::once(&self.key)
+            .chain(&self.args)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
     pub fn arg(&self, i: usize) -> Option<&str> {
         self.args.get(i).map(String::as_str)
     }

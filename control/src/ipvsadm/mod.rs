@@ -63,16 +63,19 @@ fn ask(socket: &Path, req: &Request) -> Result<Response, (String, u8)> {
         Ok(r) if r.ok => Ok(r),
         // ipvsadm exits 255 when the kernel refuses an operation.
         Ok(r) => Err((r.error.unwrap_or_default(), 255)),
-        Err(e) => Err((
-            format!("Can't reach xlbd: {e}\nIs xlbd running, and is XLB_SOCKET its socket?"),
-            2,
-        )),
+        Err(e) => Err((e, 2)),
     }
 }
 
 fn execute(action: Action, socket: &Path) -> u8 {
     let out = match action {
-        Action::Edit(edit) => ask(socket, &Request::Edit { edit }).map(|_| String::new()),
+        Action::Edit(edit) => ask(socket, &Request::Edit { edit }).map(|r| {
+            // ipvsadm is silent on success; a caution goes to stderr.
+            if let Some(w) = r.warning {
+                eprintln!("warning: {w}");
+            }
+            String::new()
+        }),
         Action::Zero(service) => ask(socket, &Request::Zero { service }).map(|_| String::new()),
         Action::Save => ask(socket, &Request::Show).map(|r| {
             render::save(

@@ -208,7 +208,7 @@ pub fn list(s: &Status, spec: &ListSpec) -> String {
                 let _ = writeln!(
                     o,
                     "  -> {rn:<28} {:<9} {:<11} {:<10} {:<10}",
-                    r.weight, 0, r.active, r.inactive
+                    r.weight, r.persistent, r.active, r.inactive
                 );
             } else {
                 let _ = writeln!(
@@ -261,13 +261,16 @@ pub fn save(s: &Status) -> String {
         let _ = write!(o, "-A {svc} -s {}", x.scheduler);
         if let Some(p) = x.persistence {
             let _ = write!(o, " -p {}", p.timeout);
+            // As ipvsadm: the mask only when it is not a single host's.
             match x.key.and_then(|k| k.address()) {
-                Some((std::net::IpAddr::V6(_), _, _)) => {
+                Some((std::net::IpAddr::V6(_), _, _)) if p.prefix != 128 => {
                     let _ = write!(o, " -M {}", p.prefix);
                 }
-                _ => {
+                Some((std::net::IpAddr::V6(_), _, _)) => {}
+                _ if p.prefix != 32 => {
                     let _ = write!(o, " -M {}", Address::v4(u32::MAX).masked(p.prefix));
                 }
+                _ => {}
             }
         }
         o.push('\n');
@@ -301,6 +304,7 @@ mod tests {
             resolved: true,
             active,
             inactive: 2,
+            persistent: 4,
             traffic: Traffic {
                 conns: 12,
                 packets_in: 123_456_789,
@@ -387,12 +391,39 @@ mod tests {
     }
 
     #[test]
+    fn persistent_conn_counts_templates() {
+        let spec = ListSpec {
+            persistent_conn: true,
+            ..Default::default()
+        };
+        let text = list(&status(), &spec);
+        assert!(
+            text.contains(&format!(
+                "  -> {:<28} {:<9} {:<11} {:<10} {:<10}\n",
+                "192.168.1.20:80", 3, 4, 5, 2
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn rules_recreate_the_services() {
         assert_eq!(
             save(&status()),
             "-A -t 10.0.0.1:80 -s wlc -p 360 -M 255.255.255.0\n\
              -a -t 10.0.0.1:80 -r 192.168.1.20:80 -m -w 3\n\
              -a -t 10.0.0.1:80 -r 192.168.1.21:80 -m -w 1\n"
+        );
+        // A host's mask (the default) is left out, as ipvsadm leaves it.
+        let mut host = status();
+        host.services[0].persistence = Some(Persistence {
+            timeout: 360,
+            prefix: 32,
+        });
+        assert!(
+            save(&host).starts_with("-A -t 10.0.0.1:80 -s wlc -p 360\n"),
+            "{}",
+            save(&host)
         );
         let timeout = ListSpec {
             timeout: true,

@@ -76,8 +76,10 @@ pub enum EditError {
     RealExists { service: ServiceKey, real: String },
     #[error(
         "{service} forwards by {has}; xlb sets the forwarding method per service, \
-         not per real server: use {has} for every server of it, or change the service's \
-         (forwarding = \"{asked}\") when it has no servers"
+         not per real server: use {has} for every server of it (ipvsadm: {}; without \
+         -m, -g or -i ipvsadm means -g, direct routing), or change the service's \
+         (forwarding = \"{asked}\") when it has no servers",
+        ipvsadm_flag(*has)
     )]
     ForwardingMismatch {
         service: ServiceKey,
@@ -253,6 +255,14 @@ fn check_forwarding(
         has,
         asked,
     })
+}
+
+/// The ipvsadm option that asks for a forwarding method.
+fn ipvsadm_flag(f: Forwarding) -> &'static str {
+    match f {
+        Forwarding::Nat => "-m",
+        Forwarding::Dr => "-g",
+    }
 }
 
 fn services_mut(doc: &mut DocumentMut) -> &mut ArrayOfTables {

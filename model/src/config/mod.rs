@@ -198,7 +198,7 @@ impl Config {
                 Ok(r) => r,
                 Err(e) => {
                     let span = e.span().unwrap_or(0..0);
-                    let help = syntax_help(e.message());
+                    let help = foreign_format(text).or_else(|| syntax_help(e.message()));
                     v.error(&span, e.message().trim().to_string(), help);
                     return Err(ConfigErrors(v.errors));
                 }
@@ -588,6 +588,29 @@ impl Validator<'_> {
     }
 }
 
+/// When a file that is not TOML is another director's configuration, say
+/// how to translate it rather than where its syntax broke.
+fn foreign_format(text: &str) -> Option<String> {
+    // Section keywords opening a line that is no TOML assignment.
+    let words: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.contains('='))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    let what = if has("virtual_server") || has("vrrp_instance") || has("global_defs") {
+        "keepalived.conf"
+    } else if has("frontend") || has("backend") || has("listen") || has("defaults") {
+        "haproxy.cfg"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "this looks like a {what}, not xlb's TOML: translate it with          `xlbctl import FILE > xlb.toml` (docs/import.md), then check that"
+    ))
+}
+
 /// A plain-language hint for a TOML syntax error.
 fn syntax_help(message: &str) -> Option<String> {
     let m = message.to_ascii_lowercase();
@@ -608,6 +631,13 @@ fn syntax_help(message: &str) -> Option<String> {
         "check the TOML syntax here: key = value, strings in \"double quotes\", tables as [name]"
     };
     Some(hint.to_string())
+}
+
+/// Line and column (1-based) of a dotted key path in a configuration's
+/// text (`virtual_server.0.real_server.2.address`), to place an error
+/// found after validation (by the host checks) where the key is written.
+pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    key_span(text, path).map(|s| line_col(text, s.start))
 }
 
 /// Where a dotted key path (`virtual_server.0.real_server.1.wieght`, as

@@ -506,6 +506,23 @@ fn a_syntax_error_says_how_to_fix_it() {
     );
 }
 
+/// keepalived.conf or haproxy.cfg given where TOML belongs: the help
+/// names `xlbctl import`, not a TOML rule.
+#[test]
+fn another_directors_file_points_at_import() {
+    let keepalived =
+        "global_defs {\n  router_id LVS_1\n}\nvirtual_server 192.0.2.1 80 {\n  lb_algo rr\n}\n";
+    let e = errors(keepalived);
+    assert!(e[0].contains("looks like a keepalived.conf"), "{e:?}");
+    assert!(e[0].contains("xlbctl import"), "{e:?}");
+    let haproxy = "global\n  maxconn 4000\nfrontend main\n  bind :80\n  default_backend app\n";
+    let e = errors(haproxy);
+    assert!(e[0].contains("looks like a haproxy.cfg"), "{e:?}");
+    // A TOML file with a key named like a section keyword is not mistaken.
+    let e = errors("[proxy]\ndefaults = [\n");
+    assert!(!e[0].contains("looks like"), "{e:?}");
+}
+
 #[test]
 fn a_wrong_type_points_at_the_reference() {
     let e = errors("[daemon]\nconn_table_size = \"big\"\n");
