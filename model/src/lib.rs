@@ -13,6 +13,7 @@ pub mod config;
 pub mod conn;
 pub mod keys;
 pub mod proto;
+pub mod proxy;
 pub mod sched;
 pub mod service;
 pub mod settings;

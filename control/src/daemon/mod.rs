@@ -80,6 +80,9 @@ impl Daemon {
     /// AF_XDP dataplane. `text` is the configuration file `cfg` was parsed
     /// from.
     pub fn start(cfg: Config, text: String) -> Result<Daemon, StartError> {
+        if let Some(e) = reload::proxy_not_served(&cfg) {
+            return Err(StartError::Host(e));
+        }
         let io = |what| move |source| StartError::Io { what, source };
         let mut host = KernelHost::open().map_err(io("open rtnetlink"))?;
         let checks = HealthRunner::start().map_err(io("start the health-check thread"))?;

@@ -80,6 +80,9 @@ impl Daemon {
                 path.display()
             )
         };
+        if let Some(e) = proxy_not_served(&new) {
+            return Err(fail(e));
+        }
         let restart = restart_needed(&self.cfg, &new);
         if !restart.is_empty() {
             return Err(fail(format!(
@@ -196,6 +199,16 @@ impl Daemon {
 }
 
 /// The settings a reload cannot change in a running daemon.
+/// Frontends parse (check-config takes them) but this daemon does not run
+/// the proxy yet: refused rather than silently ignored.
+pub(super) fn proxy_not_served(cfg: &Config) -> Option<String> {
+    (!cfg.proxy.frontends.is_empty()).then(|| {
+        "[[frontend]]: this xlbd does not run the proxy yet; remove the frontends \
+         and backends to run the rest"
+            .to_string()
+    })
+}
+
 fn restart_needed(a: &Config, b: &Config) -> Vec<&'static str> {
     let (a, b) = (&a.daemon, &b.daemon);
     let mut out = Vec::new();

@@ -5,6 +5,7 @@
 pub mod edit;
 mod health;
 mod mark;
+pub mod proxy;
 mod raw;
 mod service;
 mod vrrp;
@@ -162,6 +163,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub services: Vec<ServiceDef>,
     pub vrrp: VrrpSettings,
+    /// Frontends and backends (HAProxy's half); empty when none.
+    pub proxy: crate::proxy::ProxySettings,
 }
 
 impl Config {
@@ -442,6 +445,7 @@ impl Validator<'_> {
                 None,
             );
         }
+        let proxy = self.proxy(raw.proxy, raw.frontend, raw.backend, &services);
         let metrics = raw
             .metrics
             .listen
@@ -473,6 +477,7 @@ impl Validator<'_> {
             timeouts,
             services,
             vrrp,
+            proxy,
         }
     }
 

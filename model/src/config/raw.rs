@@ -22,6 +22,12 @@ pub struct RawConfig {
     pub vrrp_instance: Vec<RawVrrpInstance>,
     #[serde(default)]
     pub vrrp_sync_group: Vec<RawSyncGroup>,
+    #[serde(default)]
+    pub proxy: super::proxy::raw::RawProxy,
+    #[serde(default)]
+    pub frontend: Vec<super::proxy::raw::RawSection>,
+    #[serde(default)]
+    pub backend: Vec<super::proxy::raw::RawSection>,
 }
 
 /// keepalived's global_defs that concern VRRP, and defaults for instances.
