@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod net;
 pub mod nic;
 pub mod ownership;
+pub mod proxy_listing;
 
 /// The configuration lives in the model crate (the proxy and tools read it
 /// without the dataplane); `crate::config` keeps its old path here.

@@ -9,6 +9,7 @@ source "$here/lib.sh"
 source "$here/cases.sh"
 source "$here/vrrp.sh"
 source "$here/ipvsadm.sh"
+source "$here/proxy.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

@@ -308,6 +308,9 @@ pub struct Status {
     /// Connections each worker's table holds at most.
     #[serde(default)]
     pub conn_table_size: u64,
+    /// Frontends, backends and servers of the proxy, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<xlb_proxy::ProxyStatus>,
 }
 
 #[cfg(test)]

@@ -65,7 +65,8 @@ enum Cmd {
     Disable { service: String, real: String },
     /// Undo set-weight/drain/disable: configured weight, enabled.
     Enable { service: String, real: String },
-    /// Translate a keepalived.conf to xlb TOML (stdout); warnings on stderr.
+    /// Translate a keepalived.conf or a haproxy.cfg (told apart by their
+    /// content) to xlb TOML (stdout); warnings on stderr; docs/import.md.
     Import { file: PathBuf },
     /// Print an annotated example configuration (nat or dr) to start from.
     Example {
@@ -224,7 +225,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match xlb_control::import::import(&text) {
+            let (format, result) = xlb_control::import::import_any(&text);
+            match result {
                 Ok(mut out) => {
                     // In the file's order (some are found in a second pass).
                     out.warnings.sort_by_key(|w| w.0);
@@ -235,8 +237,14 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: {}:{}: {}", file.display(), e.line, e.message);
-                    eprintln!("  help: keepalived.conf syntax: KEYWORD ARGS, blocks in {{ }}, comments with # or !");
+                    eprintln!(
+                        "error: {}:{}: {} (read as a {})",
+                        file.display(),
+                        e.line,
+                        e.message,
+                        format.name()
+                    );
+                    eprintln!("  help: {}", format.syntax_help());
                     ExitCode::from(2)
                 }
             }
@@ -361,15 +369,22 @@ fn main() -> ExitCode {
 /// here when this is the director (its dataplane interfaces exist), else
 /// said to be skipped.
 fn check_on_this_host(file: &std::path::Path, c: &Config, text: &str) -> ExitCode {
-    let counts = format!(
-        "{} virtual server{}, {} real server{}, {} VRRP instance{}",
-        c.services.len(),
-        if c.services.len() == 1 { "" } else { "s" },
-        c.total_reals(),
-        if c.total_reals() == 1 { "" } else { "s" },
-        c.vrrp.instances.len(),
-        if c.vrrp.instances.len() == 1 { "" } else { "s" }
-    );
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut counts = [
+        plural(c.services.len(), "virtual server"),
+        plural(c.total_reals(), "real server"),
+        plural(c.vrrp.instances.len(), "VRRP instance"),
+    ]
+    .join(", ");
+    if !c.proxy.frontends.is_empty() {
+        let servers: usize = c.proxy.backends.iter().map(|b| b.servers.len()).sum();
+        counts = format!(
+            "{counts}, {}, {}, {}",
+            plural(c.proxy.frontends.len(), "frontend"),
+            plural(c.proxy.backends.len(), "backend"),
+            plural(servers, "proxy server")
+        );
+    }
     let ifaces = match xlb_control::net::ifaces::all() {
         Ok(i) => i,
         Err(e) => {
@@ -626,6 +641,9 @@ fn render(s: &Status, view: View, workers: bool) -> String {
                 }
             );
         }
+    }
+    if let Some(p) = &s.proxy {
+        o.push_str(&xlb_control::proxy_listing::render(p, view != View::Plain));
     }
     o
 }

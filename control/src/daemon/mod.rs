@@ -12,6 +12,7 @@ mod host;
 mod ids;
 mod lookup;
 mod policy;
+mod proxy;
 mod reload;
 mod status;
 #[cfg(test)]
@@ -73,6 +74,8 @@ pub struct Daemon {
     shared: Arc<Shared>,
     /// `xlbd --socket`, which wins over every file's [daemon] socket.
     socket_override: Option<PathBuf>,
+    /// HAProxy's half, while the configuration has frontends.
+    proxy: Option<xlb_proxy::Proxy>,
 }
 
 impl Daemon {
@@ -80,9 +83,6 @@ impl Daemon {
     /// AF_XDP dataplane. `text` is the configuration file `cfg` was parsed
     /// from.
     pub fn start(cfg: Config, text: String) -> Result<Daemon, StartError> {
-        if let Some(e) = reload::proxy_not_served(&cfg) {
-            return Err(StartError::Host(e));
-        }
         let io = |what| move |source| StartError::Io { what, source };
         let mut host = KernelHost::open().map_err(io("open rtnetlink"))?;
         let checks = HealthRunner::start().map_err(io("start the health-check thread"))?;
@@ -114,6 +114,7 @@ impl Daemon {
         let mut snapshot = built.snapshot;
         let published = policy.apply(&cfg, &mut snapshot, Instant::now());
         let workers = Workers::start(&cfg, snapshot)?;
+        let proxy = proxy::start(&cfg).map_err(StartError::Host)?;
         let d = Daemon::assemble(
             (cfg, text),
             Box::new(workers),
@@ -125,10 +126,19 @@ impl Daemon {
             built.rules,
             (built.neighbours, seen),
         );
-        d.map_err(|e| StartError::Io {
+        let mut d = d.map_err(|e| StartError::Io {
             what: "steer traffic to the dataplane",
             source: std::io::Error::other(e),
-        })
+        })?;
+        d.set_proxy(proxy);
+        Ok(d)
+    }
+
+    fn set_proxy(&mut self, proxy: Option<xlb_proxy::Proxy>) {
+        self.shared
+            .proxy
+            .store(proxy.as_ref().map(|p| Arc::new(p.view())));
+        self.proxy = proxy;
     }
 
     /// Put the parts together around a dataplane already forwarding with
@@ -172,6 +182,7 @@ impl Daemon {
             wanted,
             shared,
             socket_override: None,
+            proxy: None,
         };
         d.run_quorum();
         Ok(d)
@@ -314,7 +325,17 @@ impl Daemon {
         real: &str,
         op: OverrideOp,
     ) -> Result<String, String> {
-        let key = lookup::find_real(&self.cfg, service, real)?;
+        let key = match lookup::find_real(&self.cfg, service, real) {
+            Ok(k) => k,
+            // Not a virtual server's: a backend's server, by their names.
+            Err(e) if self.cfg.proxy.backend(service).is_some() => {
+                let _ = e;
+                let what = proxy::override_server(&self.proxy, service, real, op)?;
+                tracing::info!(backend = %service, server = %real, %what, "run-time change");
+                return Ok(what);
+            }
+            Err(e) => return Err(e),
+        };
         let what = self
             .policy
             .override_real(&self.cfg, key, op, Instant::now())?;
@@ -331,6 +352,9 @@ impl Daemon {
         // Leave VRRP first (priority 0): the backup takes over while our
         // workers still forward what is in flight.
         self.vrrp.shutdown();
+        if let Some(p) = self.proxy.take() {
+            p.shutdown();
+        }
         self.dataplane.shutdown();
     }
 }

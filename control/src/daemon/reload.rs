@@ -80,9 +80,6 @@ impl Daemon {
                 path.display()
             )
         };
-        if let Some(e) = proxy_not_served(&new) {
-            return Err(fail(e));
-        }
         let restart = restart_needed(&self.cfg, &new);
         if !restart.is_empty() {
             return Err(fail(format!(
@@ -126,6 +123,8 @@ impl Daemon {
             built.rules.services.extend(x.service_key);
             built.rules.reals.extend(x.reply_key);
         }
+        // The proxy's half that can fail (certificates, new addresses).
+        let proxy_change = super::proxy::prepare(&self.proxy, &new).map_err(fail)?;
         // Phase 1: the maps hold old and new entries, so traffic for a kept
         // or a new service reaches the dataplane before and after the swap.
         let gate = self.dataplane.gate();
@@ -135,7 +134,7 @@ impl Daemon {
         both.reals.extend(running.reals);
         both.locals.extend(running.locals);
         gate.set_rules(both, self.cfg.vrrp.vips()).map_err(fail)?;
-        let summary = lookup::describe_change(&self.cfg, &new);
+        let mut summary = lookup::describe_change(&self.cfg, &new);
         self.generation += 1;
         let plan = self.policy.configure(Some(&self.cfg), &new, now);
         if self.cfg.vrrp != new.vrrp {
@@ -152,6 +151,12 @@ impl Daemon {
                 .store(std::sync::Arc::new(new.path.display().to_string()));
         }
         self.cfg = new;
+        if let Some(p) = super::proxy::commit(&mut self.proxy, proxy_change) {
+            summary = format!("{summary}; {p}");
+        }
+        self.shared
+            .proxy
+            .store(self.proxy.as_ref().map(|p| std::sync::Arc::new(p.view())));
         self.publish(built.snapshot);
         self.checks.plan(plan);
         // Phase 2: drop what the new configuration no longer has (gated
@@ -199,16 +204,6 @@ impl Daemon {
 }
 
 /// The settings a reload cannot change in a running daemon.
-/// Frontends parse (check-config takes them) but this daemon does not run
-/// the proxy yet: refused rather than silently ignored.
-pub(super) fn proxy_not_served(cfg: &Config) -> Option<String> {
-    (!cfg.proxy.frontends.is_empty()).then(|| {
-        "[[frontend]]: this xlbd does not run the proxy yet; remove the frontends \
-         and backends to run the rest"
-            .to_string()
-    })
-}
-
 fn restart_needed(a: &Config, b: &Config) -> Vec<&'static str> {
     let (a, b) = (&a.daemon, &b.daemon);
     let mut out = Vec::new();

@@ -43,6 +43,8 @@ pub struct Shared {
     /// The file the running configuration came from (a reload may name
     /// another, which then becomes the running one).
     pub config_path: ArcSwap<String>,
+    /// The proxy's status side, while it runs.
+    pub proxy: arc_swap::ArcSwapOption<xlb_proxy::ProxyView>,
     /// VRRP instances as `xlbctl vrrp` shows them.
     pub vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
 }
@@ -60,6 +62,7 @@ impl Shared {
             last_sample: Mutex::new(None),
             zeroed: ArcSwap::from_pointee(Baselines::default()),
             config_path: ArcSwap::from_pointee(config_path),
+            proxy: Default::default(),
             vrrp,
         }
     }
@@ -418,6 +421,7 @@ impl StatusSource for Shared {
                 .tables
                 .first()
                 .map_or(0, |t| t.capacity() as u64),
+            proxy: self.proxy.load().as_ref().map(|p| p.status()),
         }
     }
 }

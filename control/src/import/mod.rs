@@ -5,6 +5,7 @@
 //! NICs) is taken from the VRRP instances' interfaces or written as a marked
 //! default.
 
+pub mod haproxy;
 mod syntax;
 mod vrrp;
 
@@ -568,6 +569,70 @@ fn translate_check(o: &mut Out, c: &Node, delay_loop: Option<&str>) -> String {
         let _ = writeln!(s, "    interval = {i}");
     }
     s
+}
+
+/// What `xlbctl import` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Keepalived,
+    Haproxy,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Keepalived => "keepalived.conf",
+            Format::Haproxy => "haproxy.cfg",
+        }
+    }
+    /// A reminder of the format's syntax, for its syntax errors.
+    pub fn syntax_help(self) -> &'static str {
+        match self {
+            Format::Keepalived => {
+                "keepalived.conf syntax: KEYWORD ARGS, blocks in { }, comments with # or !"
+            }
+            Format::Haproxy => {
+                "haproxy.cfg syntax: one KEYWORD ARGS per line in sections (global, defaults, frontend, backend, listen), \"quotes\" and 'quotes' closed on their line, \\xHH escapes, comments with #"
+            }
+        }
+    }
+}
+
+/// keepalived.conf or haproxy.cfg, from the first line that tells:
+/// haproxy.cfg's sections open with a bare keyword (`global`, `defaults`,
+/// `frontend NAME`, ...), keepalived.conf's blocks with `{`.
+pub fn detect(text: &str) -> Format {
+    const KEEPALIVED: &[&str] = &[
+        "global_defs",
+        "vrrp_instance",
+        "vrrp_sync_group",
+        "vrrp_script",
+        "virtual_server",
+        "virtual_server_group",
+        "static_ipaddress",
+        "static_routes",
+    ];
+    for line in text.lines() {
+        let code = line.split(['#', '!']).next().unwrap_or("");
+        let Some(first) = code.split_whitespace().next() else {
+            continue;
+        };
+        if code.contains('{') || code.contains('}') || KEEPALIVED.contains(&first) {
+            return Format::Keepalived;
+        }
+        if haproxy::SECTIONS.contains(&first) && code.split_whitespace().count() <= 4 {
+            return Format::Haproxy;
+        }
+    }
+    Format::Keepalived
+}
+
+/// Import either format, told apart by [`detect`].
+pub fn import_any(text: &str) -> (Format, Result<Imported, SyntaxError>) {
+    match detect(text) {
+        Format::Keepalived => (Format::Keepalived, import(text)),
+        Format::Haproxy => (Format::Haproxy, haproxy::import(text)),
+    }
 }
 
 #[cfg(test)]

@@ -344,6 +344,7 @@ mod tests {
             workers: Vec::new(),
             timeouts: [900, 120, 300],
             conn_table_size: 4096,
+            proxy: None,
         }
     }
 

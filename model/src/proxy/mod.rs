@@ -150,6 +150,9 @@ pub struct FrontendDef {
     pub forwardfor: bool,
     /// `stats uri`: this path answers with the status page (`;csv` for CSV).
     pub stats_uri: Option<String>,
+    /// `tcp-request inspect-delay` with `accept if RDP_COOKIE`: a tcp
+    /// session waits up to this for an RDP cookie before choosing a server.
+    pub inspect_delay: Option<Duration>,
 }
 
 /// `cookie NAME insert|rewrite|prefix [indirect] [nocache] [postonly]

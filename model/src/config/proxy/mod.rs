@@ -65,6 +65,10 @@ impl Validator<'_> {
             ("acl", d.acl.first().map(Spanned::span)),
             ("use_backend", d.use_backend.first().map(Spanned::span)),
             ("stats_uri", d.stats_uri.as_ref().map(Spanned::span)),
+            (
+                "tcp_request_inspect_delay",
+                d.tcp_request_inspect_delay.as_ref().map(Spanned::span),
+            ),
             ("server", d.server.first().map(Spanned::span)),
         ] {
             if let Some(span) = span {
@@ -337,6 +341,10 @@ impl Validator<'_> {
             dontlognull: flag(&f.dontlognull, &d.raw.dontlognull),
             forwardfor: flag(&f.forwardfor, &d.raw.forwardfor),
             stats_uri,
+            inspect_delay: f
+                .tcp_request_inspect_delay
+                .as_ref()
+                .and_then(|t| self.time(t)),
         })
     }
 
@@ -542,6 +550,10 @@ impl Validator<'_> {
                 b.default_backend.as_ref().map(Spanned::span),
             ),
             ("stats_uri", b.stats_uri.as_ref().map(Spanned::span)),
+            (
+                "tcp_request_inspect_delay",
+                b.tcp_request_inspect_delay.as_ref().map(Spanned::span),
+            ),
             ("maxconn", b.maxconn.as_ref().map(Spanned::span)),
             ("httplog", b.httplog.as_ref().map(Spanned::span)),
             ("tcplog", b.tcplog.as_ref().map(Spanned::span)),

@@ -39,6 +39,9 @@ pub struct RawSection {
     pub tcplog: Option<Spanned<bool>>,
     pub dontlognull: Option<Spanned<bool>>,
     pub stats_uri: Option<Spanned<String>>,
+    /// `tcp-request inspect-delay`: how long a tcp session waits for the
+    /// client's first bytes when its backend balances by rdp-cookie.
+    pub tcp_request_inspect_delay: Option<Spanned<toml::Value>>,
     // both
     pub forwardfor: Option<Spanned<bool>>,
     pub timeout: Option<Spanned<RawTimeouts>>,

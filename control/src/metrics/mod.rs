@@ -2,6 +2,8 @@
 //! thread answering `GET /metrics` in the text exposition format, rendered
 //! from the same status the API serves (lock-free reads of the counters).
 
+mod proxy;
+
 use crate::api::server::StatusSource;
 use crate::api::Status;
 use std::fmt::Write as _;
@@ -299,6 +301,9 @@ pub fn render(s: &Status) -> String {
             );
         }
     }
+    if let Some(p) = &s.proxy {
+        proxy::render(&mut o, p);
+    }
     o.0
 }
 
@@ -446,6 +451,7 @@ mod tests {
             }],
             timeouts: [900, 120, 300],
             conn_table_size: 1024,
+            proxy: None,
         };
         let m = render(&s);
         assert!(m.contains("xlb_config_generation 3\n"), "{m}");

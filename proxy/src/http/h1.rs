@@ -1,0 +1,779 @@
+//! An HTTP/1 client connection: requests read with our codec (HAProxy's
+//! rules and statuses for malformed input and timeouts), forwarded one at
+//! a time (pipelined ones wait their turn), responses written back with
+//! HAProxy's framing, keep-alive, and websocket upgrades tunnelled.
+
+use super::body::{self, FrameSender, ReqBody};
+use super::forward::{bounded, forward, Failure, Upstream};
+use super::{cookie, stats_page, strip_hop_by_hop, View};
+use crate::frontend::Frontend;
+use crate::http1::{self, BodyDecoder, BodyEvent, Framing, HeadParser, Limits, RequestHead};
+use crate::log::{ms, Entry};
+use crate::runtime::Shared;
+use bytes::{Buf, BytesMut};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST};
+use http::{HeaderMap, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Frame;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+
+/// Why no request head came.
+enum NoHead {
+    /// The client closed between requests, or idled out before a byte.
+    Closed,
+    /// `timeout http-request` with part of a head received: 408.
+    Timeout,
+    /// A malformed or too large head: HAProxy's status.
+    Bad(u16),
+}
+
+struct Conn<C> {
+    rd: ReadHalf<C>,
+    wr: WriteHalf<C>,
+    buf: BytesMut,
+    client_timeout: Option<Duration>,
+}
+
+pub async fn serve<C>(
+    shared: Arc<Shared>,
+    fe: Arc<Frontend>,
+    io: C,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+) where
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(io);
+    let mut c = Conn {
+        rd,
+        wr,
+        buf: BytesMut::with_capacity(16 * 1024),
+        client_timeout: fe.def.timeouts.client,
+    };
+    let limits = Limits::default();
+    let accepted = Instant::now();
+    let mut first = true;
+    loop {
+        let waiting = Instant::now();
+        let head = read_head(&mut c, &fe, &limits, first, accepted).await;
+        let mut entry = Entry {
+            client: Some(peer),
+            frontend_addr: Some(local),
+            accepted: Some(SystemTime::now() - waiting.elapsed()),
+            frontend: fe.def.name.clone(),
+            tls,
+            backend: fe.def.name.clone(),
+            server: "<NOSRV>".into(),
+            treq: ms(waiting.elapsed()),
+            tw: -1,
+            tc: -1,
+            tr: -1,
+            term: *b"--",
+            ..Default::default()
+        };
+        let head = match head {
+            Ok(h) => h,
+            Err(NoHead::Closed) => return,
+            Err(NoHead::Timeout) => {
+                entry.term = *b"cR";
+                reject(&shared, &fe, &mut c, &mut entry, 408, waiting).await;
+                return;
+            }
+            Err(NoHead::Bad(status)) => {
+                entry.term = *b"PR";
+                reject(&shared, &fe, &mut c, &mut entry, status, waiting).await;
+                return;
+            }
+        };
+        first = false;
+        entry.request_line = format!(
+            "{} {} {}",
+            head.method,
+            head.target,
+            version_text(head.version)
+        );
+        let keep = match exchange(
+            &shared, &fe, &mut c, head, peer, local, tls, &mut entry, waiting,
+        )
+        .await
+        {
+            Next::KeepAlive => true,
+            Next::Close => false,
+            Next::Upgraded => return,
+        };
+        entry.ta = ms(waiting.elapsed());
+        entry.tt = entry.ta;
+        shared.log(&fe, &entry);
+        if !keep {
+            let _ = c.wr.shutdown().await;
+            return;
+        }
+    }
+}
+
+enum Next {
+    KeepAlive,
+    Close,
+    Upgraded,
+}
+
+fn version_text(v: Version) -> &'static str {
+    if v == Version::HTTP_10 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    }
+}
+
+async fn read_head<C: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<C>,
+    fe: &Frontend,
+    limits: &Limits,
+    first: bool,
+    accepted: Instant,
+) -> Result<RequestHead, NoHead> {
+    let t = &fe.def.timeouts;
+    // The first request's head must be in within `timeout http-request`
+    // of the accept; later ones may idle `timeout http-keep-alive` first,
+    // then have `timeout http-request` from their first byte.
+    let mut deadline = if first {
+        t.request_headers().map(|d| accepted + d)
+    } else {
+        None
+    };
+    // HAProxy judges header fields from the bytes of its first read: a
+    // parser per head, fed as the buffer grows.
+    let mut parser = HeadParser::new();
+    let incomplete =
+        |why, buffered| match http1::incomplete_request_reply(why, buffered, !first, false) {
+            None => NoHead::Closed,
+            Some(408) => NoHead::Timeout,
+            Some(s) => NoHead::Bad(s),
+        };
+    loop {
+        if !c.buf.is_empty() {
+            match parser.parse(&c.buf, limits) {
+                Ok(Some(h)) => return Ok(h),
+                Ok(None) if http1::too_large(c.buf.len(), limits) => return Err(NoHead::Bad(400)),
+                Ok(None) => {}
+                Err(e) => return Err(NoHead::Bad(e.status())),
+            }
+        }
+        let limit = match (c.buf.is_empty(), deadline) {
+            (_, Some(d)) => Some(d.saturating_duration_since(Instant::now())),
+            (true, None) => t.keep_alive(),
+            (false, None) => {
+                deadline = t.request_headers().map(|d| Instant::now() + d);
+                t.request_headers()
+            }
+        };
+        let was_empty = c.buf.is_empty();
+        let n = match bounded(limit, c.rd.read_buf(&mut c.buf)).await {
+            None => return Err(incomplete(http1::Incomplete::Timeout, c.buf.len())),
+            Some(Err(_)) => return Err(NoHead::Closed),
+            Some(Ok(n)) => n,
+        };
+        if n == 0 {
+            return Err(incomplete(http1::Incomplete::ReadClosed, c.buf.len()));
+        }
+        if was_empty && !first && deadline.is_none() {
+            deadline = t.request_headers().map(|d| Instant::now() + d);
+        }
+    }
+}
+
+/// Answer with HAProxy's error message and close.
+async fn reject<C: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    fe: &Frontend,
+    c: &mut Conn<C>,
+    entry: &mut Entry,
+    status: u16,
+    since: Instant,
+) {
+    let msg = http1::error_message(status);
+    let _ = bounded(c.client_timeout, c.wr.write_all(msg)).await;
+    let _ = c.wr.shutdown().await;
+    fe.counters.request_errors.fetch_add(1, Relaxed);
+    fe.counters.response(status);
+    entry.status = Some(status);
+    entry.bytes = msg.len() as u64;
+    entry.ta = ms(since.elapsed());
+    entry.tt = entry.ta;
+    if entry.request_line.is_empty() {
+        entry.request_line = "<BADREQ>".into();
+    }
+    shared.log(fe, entry);
+}
+
+#[allow(clippy::too_many_arguments)] // one request's whole context
+async fn exchange<C>(
+    shared: &Shared,
+    fe: &Frontend,
+    c: &mut Conn<C>,
+    head: RequestHead,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+    entry: &mut Entry,
+    waiting: Instant,
+) -> Next
+where
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    c.buf.advance(head.head_len);
+    let head_bytes = head.head_len as u64;
+    let is11 = head.version != Version::HTTP_10;
+    let has_body = !matches!(head.framing, Framing::None | Framing::Length(0));
+    let view = View {
+        method: &head.method,
+        target: &head.target,
+        version: head.version,
+        headers: &head.headers,
+        src: peer.ip(),
+        dst_port: local.port(),
+        tls,
+        has_body,
+    };
+    if let Some(uri) = &fe.def.stats_uri {
+        if head.target.starts_with(uri.as_str()) {
+            let (status, bytes) =
+                stats_page::serve(shared, &mut c.wr, &head, uri, c.client_timeout).await;
+            entry.status = Some(status);
+            entry.bytes = bytes;
+            entry.backend = "<STATS>".into();
+            fe.counters.response(status);
+            return if head.keep_alive && drain_body(c, &head).await {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            };
+        }
+    }
+    let Some(backend) = fe.route(&view).cloned() else {
+        entry.term = *b"SC";
+        reject_keep(shared, fe, c, entry, 503, is11).await;
+        return Next::Close;
+    };
+    entry.backend = backend.def.name.clone();
+    let prefer = backend
+        .def
+        .cookie
+        .as_ref()
+        .and_then(|ck| cookie::server_of(ck, &head.headers, &backend.def.servers));
+    if head.expect_continue && has_body {
+        // The client waits for this before sending its body; the server
+        // gets the body without having to say it (nginx does the same).
+        let _ = bounded(
+            c.client_timeout,
+            c.wr.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        )
+        .await;
+    }
+    let (tx, req_body) = match head.framing {
+        Framing::None | Framing::Length(0) => (None, body::empty()),
+        Framing::Length(n) => {
+            let (tx, b) = body::channel(Some(n));
+            (Some(tx), b)
+        }
+        _ => {
+            let (tx, b) = body::channel(None);
+            (Some(tx), b)
+        }
+    };
+    let forwardfor = fe.def.forwardfor || backend.def.forwardfor;
+    let req = match upstream_request(&head, req_body, &backend.def, peer, forwardfor) {
+        Some(r) => r,
+        None => {
+            entry.term = *b"PR";
+            reject_keep(shared, fe, c, entry, 400, is11).await;
+            return Next::Close;
+        }
+    };
+    // Body bytes that came with the head are judged before any server is
+    // contacted: a malformed one gets HAProxy's 400 and never leaves.
+    let decoder = BodyDecoder::new(&head.framing);
+    if let Err(status) = precheck(&decoder, &c.buf, has_body) {
+        entry.term = *b"PR";
+        reject_keep(shared, fe, c, entry, status, is11).await;
+        return Next::Close;
+    }
+    backend.counters.started();
+    let feed = feed(&mut c.rd, &mut c.buf, decoder, tx, c.client_timeout);
+    let fwd = forward(&backend, req, &view, prefer);
+    let (fed, upstream) = tokio::join!(feed, fwd);
+    entry.tw = -1;
+    let up = match (fed, upstream) {
+        (Err(FeedError::Bad(status)), _) => {
+            backend.counters.finished();
+            entry.term = *b"PR";
+            reject_keep(shared, fe, c, entry, status, is11).await;
+            return Next::Close;
+        }
+        (Err(FeedError::Client(timeout)), up) => {
+            backend.counters.finished();
+            entry.term = if timeout { *b"cD" } else { *b"CD" };
+            if let Ok(u) = up {
+                entry.server = u.slot.def().name.clone();
+            }
+            return Next::Close;
+        }
+        (Ok(_), Err(f)) => {
+            backend.counters.finished();
+            if let Some(i) = f.server() {
+                entry.server = backend.def.servers[i].name.clone();
+                backend.server_counters[i]
+                    .response_errors
+                    .fetch_add(1, Relaxed);
+            }
+            backend
+                .counters
+                .response_errors
+                .fetch_add(u64::from(f.status() != 503), Relaxed);
+            entry.term = f.term();
+            if let Failure::ConnectFailed { retries } = f {
+                entry.retries = retries;
+            }
+            reject_keep(shared, fe, c, entry, f.status(), is11).await;
+            return Next::Close;
+        }
+        (Ok(sent), Ok(up)) => {
+            let received = head_bytes + sent;
+            fe.counters.bytes(received, 0);
+            backend.counters.bytes(received, 0);
+            backend.server_counters[up.slot.server].bytes(received, 0);
+            up
+        }
+    };
+    let server = up.slot.server;
+    let sc = backend.server_counters[server].clone();
+    sc.started();
+    entry.server = up.slot.def().name.clone();
+    entry.tw = ms(up.queued);
+    entry.tc = ms(up.connecting);
+    entry.tr = ms(up.waited);
+    entry.retries = up.retries;
+    entry.redispatched = up.redispatched;
+    entry.feconn = fe.counters.current.load(Relaxed);
+    entry.beconn = backend.counters.current.load(Relaxed);
+    entry.srvconn = sc.current.load(Relaxed);
+    let had_cookie = prefer == Some(server);
+    let next = respond(c, &head, up, &backend, had_cookie, entry).await;
+    sc.finished();
+    backend.counters.finished();
+    if let Some(status) = entry.status {
+        fe.counters.response(status);
+        backend.counters.response(status);
+        sc.response(status);
+    }
+    fe.counters.bytes(0, entry.bytes);
+    backend.counters.bytes(0, entry.bytes);
+    sc.bytes(0, entry.bytes);
+    let _ = waiting;
+    next
+}
+
+/// An error page after the head was read (no server, 502/503/504): HAProxy
+/// renders those through its stream layer, lowercase headers and
+/// `connection: close`; the connection closes after it.
+async fn reject_keep<C: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    fe: &Frontend,
+    c: &mut Conn<C>,
+    entry: &mut Entry,
+    status: u16,
+    request_is_11: bool,
+) {
+    let mut msg = Vec::with_capacity(256);
+    if status == 400 || status == 413 || status == 422 {
+        msg.extend_from_slice(http1::error_message(status));
+    } else {
+        http1::stream_error_message(status, false, request_is_11, &mut msg);
+    }
+    let _ = bounded(c.client_timeout, c.wr.write_all(&msg)).await;
+    fe.counters.response(status);
+    if status == 400 {
+        fe.counters.request_errors.fetch_add(1, Relaxed);
+    }
+    entry.status = Some(status);
+    entry.bytes = msg.len() as u64;
+    let _ = shared;
+}
+
+/// Decode what is already buffered on a copy of the decoder: an error
+/// there is HAProxy's error before forwarding.
+fn precheck(decoder: &BodyDecoder, buffered: &BytesMut, has_body: bool) -> Result<(), u16> {
+    if !has_body || buffered.is_empty() {
+        return Ok(());
+    }
+    let mut probe = decoder.clone();
+    let mut copy = buffered.clone();
+    loop {
+        match probe.decode(&mut copy) {
+            Err(e) => return Err(e.status()),
+            Ok(None) | Ok(Some(BodyEvent::End)) => return Ok(()),
+            Ok(Some(_)) => {}
+        }
+    }
+}
+
+/// Read and drop a request body we answered ourselves, so the next
+/// request on the connection can be read. False if it could not be.
+async fn drain_body<C: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<C>,
+    head: &RequestHead,
+) -> bool {
+    let decoder = BodyDecoder::new(&head.framing);
+    feed(&mut c.rd, &mut c.buf, decoder, None, c.client_timeout)
+        .await
+        .is_ok()
+}
+
+enum FeedError {
+    /// A malformed body (bad chunk size): HAProxy's status.
+    Bad(u16),
+    /// The client went away (false) or idled past `timeout client` (true).
+    Client(bool),
+}
+
+/// Decode the request body from the client and pass it on (`tx`: None
+/// drops it). Returns the body's bytes.
+async fn feed<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    mut decoder: BodyDecoder,
+    tx: Option<FrameSender>,
+    client_timeout: Option<Duration>,
+) -> Result<u64, FeedError> {
+    let mut total = 0u64;
+    loop {
+        if decoder.is_done() {
+            return Ok(total);
+        }
+        match decoder.decode(buf) {
+            Err(e) => {
+                let s = e.status();
+                if let Some(tx) = &tx {
+                    let _ = tx
+                        .send(Err(body::BodyError("bad request body".into())))
+                        .await;
+                }
+                return Err(FeedError::Bad(s));
+            }
+            Ok(Some(BodyEvent::Data(d))) => {
+                total += d.len() as u64;
+                if let Some(tx) = &tx {
+                    // A server that stopped reading: keep draining the
+                    // client so the connection stays in step.
+                    let _ = tx.send(Ok(Frame::data(d))).await;
+                }
+                continue;
+            }
+            Ok(Some(BodyEvent::Trailers(t))) => {
+                if let Some(tx) = &tx {
+                    let _ = tx.send(Ok(Frame::trailers(t))).await;
+                }
+                continue;
+            }
+            Ok(Some(BodyEvent::End)) => return Ok(total),
+            Ok(None) => {}
+        }
+        match bounded(client_timeout, rd.read_buf(buf)).await {
+            None => {
+                abort(&tx).await;
+                return Err(FeedError::Client(true));
+            }
+            Some(Ok(0)) | Some(Err(_)) => {
+                abort(&tx).await;
+                return Err(FeedError::Client(false));
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+async fn abort(tx: &Option<FrameSender>) {
+    if let Some(tx) = tx {
+        let _ = tx.send(Err(body::BodyError("client aborted".into()))).await;
+    }
+}
+
+/// The request as the server gets it: hop-by-hop headers dropped, our
+/// cookie stripped (`indirect`), `X-Forwarded-For` added.
+fn upstream_request(
+    head: &RequestHead,
+    body: ReqBody,
+    be: &xlb_model::proxy::BackendDef,
+    peer: SocketAddr,
+    forwardfor: bool,
+) -> Option<http::Request<ReqBody>> {
+    let uri: http::Uri = head.target.parse().ok()?;
+    let mut headers = head.headers.clone();
+    let upgrade = head.upgrade.is_some();
+    strip_hop_by_hop(&mut headers, upgrade);
+    headers.remove(EXPECT);
+    headers.remove(CONTENT_LENGTH);
+    if upgrade {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    if let Some(ck) = &be.cookie {
+        cookie::strip(ck, &mut headers);
+    }
+    if forwardfor {
+        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
+            headers.append("x-forwarded-for", v);
+        }
+    }
+    if !headers.contains_key(HOST) {
+        if let Some(a) = uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                headers.insert(HOST, v);
+            }
+        }
+    }
+    let mut req = http::Request::new(body);
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = headers;
+    Some(req)
+}
+
+/// Write the server's response to the client; returns whether the client
+/// connection goes on.
+async fn respond<C>(
+    c: &mut Conn<C>,
+    head: &RequestHead,
+    up: Upstream,
+    backend: &crate::backend::Backend,
+    had_cookie: bool,
+    entry: &mut Entry,
+) -> Next
+where
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Upstream {
+        response,
+        slot,
+        sender,
+        ..
+    } = up;
+    let (mut parts, mut resp_body) = response.into_parts();
+    let status = parts.status;
+    entry.status = Some(status.as_u16());
+    let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && head.upgrade.is_some();
+    let framing = if upgraded {
+        Framing::None
+    } else {
+        http1::response_framing(&head.method, status, &parts.headers)
+    };
+    let framing = match framing {
+        Framing::Chunked | Framing::UntilClose if head.version == Version::HTTP_10 => {
+            Framing::UntilClose
+        }
+        Framing::UntilClose => Framing::Chunked,
+        f => f,
+    };
+    let keep_alive = head.keep_alive && !matches!(framing, Framing::UntilClose) && !upgraded;
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_hop_by_hop(&mut headers, upgraded);
+    if !matches!(framing, Framing::Length(_)) {
+        headers.remove(CONTENT_LENGTH);
+    }
+    if let Some(ck) = &backend.def.cookie {
+        cookie::on_response(ck, slot.def(), had_cookie, &mut headers);
+    }
+    if upgraded {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    } else if !keep_alive && head.version == Version::HTTP_11 {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    } else if keep_alive && head.version == Version::HTTP_10 {
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+    let out_head = http1::ResponseHead {
+        status,
+        version: if head.version == Version::HTTP_10 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        },
+        headers,
+        framing,
+        // The server's own phrase when it was not the usual one.
+        reason: parts
+            .extensions
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| bytes::Bytes::copy_from_slice(r.as_bytes())),
+    };
+    let mut out = Vec::with_capacity(1024);
+    http1::write_response_head(&out_head, &mut out);
+    let ct = c.client_timeout;
+    if bounded(ct, c.wr.write_all(&out))
+        .await
+        .is_none_or(|r| r.is_err())
+    {
+        entry.term = *b"CH";
+        return Next::Close;
+    }
+    let mut sent = out.len() as u64;
+    if upgraded {
+        entry.bytes = sent;
+        return tunnel_upgrade(c, parts, slot, backend, entry).await;
+    }
+    let server_timeout = backend.def.timeouts.server;
+    let chunked = matches!(framing, Framing::Chunked);
+    let mut trailers: Option<HeaderMap> = None;
+    loop {
+        let frame = match bounded(server_timeout, resp_body.frame()).await {
+            None => {
+                entry.term = *b"sD";
+                backend.counters.response_errors.fetch_add(1, Relaxed);
+                entry.bytes = sent;
+                return Next::Close;
+            }
+            Some(None) => break,
+            Some(Some(Err(_))) => {
+                // The server died mid-response: the client's response is cut
+                // (no last chunk), as HAProxy cuts it.
+                entry.term = *b"SD";
+                backend.counters.response_errors.fetch_add(1, Relaxed);
+                backend.server_counters[slot.server]
+                    .response_errors
+                    .fetch_add(1, Relaxed);
+                entry.bytes = sent;
+                return Next::Close;
+            }
+            Some(Some(Ok(f))) => f,
+        };
+        let f = match frame.into_data() {
+            Ok(d) => {
+                out.clear();
+                if chunked {
+                    http1::encode_chunk(&d, &mut out);
+                    if write(c, &out, ct).await.is_err() {
+                        entry.term = *b"CD";
+                        return Next::Close;
+                    }
+                    sent += out.len() as u64;
+                } else {
+                    if write(c, &d, ct).await.is_err() {
+                        entry.term = *b"CD";
+                        return Next::Close;
+                    }
+                    sent += d.len() as u64;
+                }
+                continue;
+            }
+            Err(f) => f,
+        };
+        if let Ok(t) = f.into_trailers() {
+            trailers = Some(t);
+        }
+    }
+    if chunked {
+        out.clear();
+        http1::encode_last_chunk(trailers.as_ref(), &mut out);
+        if write(c, &out, ct).await.is_err() {
+            entry.term = *b"CD";
+            return Next::Close;
+        }
+        sent += out.len() as u64;
+    }
+    entry.bytes = sent;
+    backend.pools[slot.server].put(sender);
+    drop(slot);
+    if keep_alive {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}
+
+async fn write<C: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<C>,
+    data: &[u8],
+    limit: Option<Duration>,
+) -> Result<(), ()> {
+    match bounded(limit, c.wr.write_all(data)).await {
+        Some(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// After a 101: bytes both ways between the client (what it already sent
+/// first) and the server's upgraded connection, until both close or the
+/// tunnel idles (`timeout tunnel`).
+async fn tunnel_upgrade<C>(
+    c: &mut Conn<C>,
+    parts: http::response::Parts,
+    slot: crate::backend::Slot,
+    backend: &crate::backend::Backend,
+    entry: &mut Entry,
+) -> Next
+where
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let resp = http::Response::from_parts(parts, ());
+    let upgraded = match hyper::upgrade::on(resp).await {
+        Ok(u) => u,
+        Err(_) => {
+            entry.term = *b"SD";
+            return Next::Close;
+        }
+    };
+    let mut server = hyper_util::rt::TokioIo::new(upgraded);
+    if !c.buf.is_empty() {
+        let early = std::mem::take(&mut c.buf);
+        if server.write_all(&early).await.is_err() {
+            return Next::Close;
+        }
+    }
+    let idle = backend.def.timeouts.tunnel_idle();
+    let client = Joined { c };
+    let t = crate::tunnel::run(client, server, idle).await;
+    entry.bytes += t.server_to_client;
+    drop(slot);
+    Next::Upgraded
+}
+
+/// The client connection's two halves as one stream again (for a tunnel).
+struct Joined<'a, C> {
+    c: &'a mut Conn<C>,
+}
+
+impl<C: AsyncRead + AsyncWrite + Unpin> AsyncRead for Joined<'_, C> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.c.rd).poll_read(cx, buf)
+    }
+}
+
+impl<C: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Joined<'_, C> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.c.wr).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.c.wr).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.c.wr).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,105 @@
+//! `mode http`: HTTP/1 from clients on our codec (so malformed and hostile
+//! requests get HAProxy's answers), h2 from clients through hyper (ALPN),
+//! and HTTP/1.1 to servers through hyper's client with keep-alive reuse.
+
+pub mod body;
+mod cookie;
+mod forward;
+mod h1;
+mod h2;
+pub mod pool;
+mod stats_page;
+
+pub use h1::serve;
+pub use h2::serve_h2;
+
+use crate::acl::Sample;
+use crate::balance::KeySource;
+use http::header::{HeaderName, CONNECTION, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, Method, Version};
+use std::net::IpAddr;
+
+/// A request as ACLs and the balancer see it, from either protocol.
+pub struct View<'a> {
+    pub method: &'a Method,
+    /// The target as received (h2: path and query).
+    pub target: &'a str,
+    pub version: Version,
+    pub headers: &'a HeaderMap,
+    pub src: IpAddr,
+    pub dst_port: u16,
+    pub tls: bool,
+    pub has_body: bool,
+}
+
+impl Sample for View<'_> {
+    fn src(&self) -> IpAddr {
+        self.src
+    }
+    fn dst_port(&self) -> u16 {
+        self.dst_port
+    }
+    fn tls(&self) -> bool {
+        self.tls
+    }
+    fn method(&self) -> Option<&str> {
+        Some(self.method.as_str())
+    }
+    fn url(&self) -> Option<&str> {
+        Some(self.target)
+    }
+    fn header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    }
+    fn version(&self) -> Option<&str> {
+        Some(match self.version {
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_11 => "HTTP/1.1",
+            Version::HTTP_2 => "HTTP/2.0",
+            _ => "HTTP/0.9",
+        })
+    }
+    fn has_body(&self) -> bool {
+        self.has_body
+    }
+}
+
+impl KeySource for View<'_> {
+    fn src(&self) -> IpAddr {
+        self.src
+    }
+    fn target(&self) -> Option<&[u8]> {
+        Some(self.target.as_bytes())
+    }
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name).map(|v| v.as_bytes())
+    }
+}
+
+/// Headers of one hop only (RFC 9110 7.6.1), which a proxy does not pass
+/// on; `Connection` may name more.
+pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(keep_upgrade && n == UPGRADE))
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in ["keep-alive", "proxy-connection", "te", "trailer"] {
+        h.remove(n);
+    }
+    h.remove(CONNECTION);
+    h.remove(TRANSFER_ENCODING);
+    if !keep_upgrade {
+        h.remove(UPGRADE);
+    }
+}
