@@ -51,6 +51,12 @@ async fn run(backend: Arc<Backend>, i: usize, pos: u32, n: u32) {
         let started = Instant::now();
         let out = probe(target, &chk, &backend).await;
         let took = started.elapsed();
+        tracing::debug!(
+            "check {}/{}: {} in {took:?}",
+            backend.def.name,
+            server.name,
+            out.status
+        );
         if let Some(st) = backend.check_result(i, out.ok, out.status.clone()) {
             let (up, backups) = live_counts(&backend);
             if st.usable() || st.check.is_some_and(|c| c.up()) {

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """A lab real server: HTTP on the given TCP ports (paths: / answers the
 name, /bytes/N N bytes, /status/N an empty response with status N, /hang
-never answers), a UDP echo on the given
+never answers, /die/N promises N bytes and closes after 10, /headers echoes
+the request's headers; POST answers "NAME LENGTH SHA256" of the body, sent
+with Content-Length or chunked; a websocket upgrade (GET with `Upgrade:
+websocket`) is answered 101 and then echoes raw bytes), a UDP echo on the given
 UDP ports and a line echo on TCP 9000 (for long-lived connections), each
 answering with this server's name so clients can count the split. Runs until
 killed (the lab kills it by PID)."""
+import base64
+import hashlib
 import http.server
 import socket
 import socketserver
@@ -30,10 +35,76 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            # RFC 6455's handshake, then a raw echo (enough for a tunnel test).
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", accept)
+            self.end_headers()
+            self.wfile.flush()
+            self.wfile.write((name + "\n").encode())
+            self.wfile.flush()
+            while True:
+                data = self.connection.recv(65536)
+                if not data:
+                    return
+                self.connection.sendall(data)
+        if self.path.startswith("/die/"):
+            self.send_response(200)
+            self.send_header("Content-Length", self.path.split("/")[2])
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if self.path.startswith("/chunked/"):
+            # An HTTP/1.1 chunked answer (a proxy must frame it for the client).
+            n = int(self.path.split("/")[2])
+            self.protocol_version = "HTTP/1.1"
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for i in range(0, n, 4096):
+                part = b"c" * min(4096, n - i)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if self.path.startswith("/until-close/"):
+            # No length at all: the body ends when the connection does.
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"u" * int(self.path.split("/")[2]))
+            return
         if self.path.startswith("/bytes/"):
             body = b"x" * int(self.path.split("/")[2])
+        elif self.path.startswith("/headers"):
+            body = "".join(f"{k.lower()}: {v}\n" for k, v in self.headers.items()).encode()
         else:
             body = (name + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = f"{name} {len(data)} {hashlib.sha256(data).hexdigest()}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

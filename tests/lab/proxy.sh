@@ -40,3 +40,33 @@ test_proxy_balances_as_haproxy() {
   in_client python3 "$ROOT/tests/lab/proxy_compare.py" run "$HAPROXY_ADDR" "$XLB_ADDR" | tee "$D/compare.out"
   grep -q "^compare: 19 same, 0 different$" "$D/compare.out"
 }
+
+# site_pem: a throwaway certificate for both directors' addresses (the
+# client checks it with --cacert), key appended as HAProxy's crt takes it.
+site_pem() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=xlb-lab \
+    -addext "subjectAltName=IP:$XLB_ADDR,IP:$HAPROXY_ADDR" \
+    -keyout "$D/site.key" -out "$D/site.crt" 2>/dev/null
+  cat "$D/site.crt" "$D/site.key" >"$D/site.pem"
+}
+
+test_proxy_behaves_as_haproxy() {
+  proxy_lab_up
+  site_pem
+  local b="$ROOT/tests/lab/proxy_behaviour.py"
+  python3 "$b" cfg "$D" >"$D/behaviour.cfg"
+  # Health listeners (rs1:7001, rs2:7002) and the recorder (rs3:7100).
+  for pid in $(python3 "$b" helpers "$D" "$P"); do EXTRA_PIDS+=("$pid"); done
+  start_haproxy "$D/behaviour.cfg"
+  import_and_start "$D/behaviour.cfg"
+  sleep 1
+  local rc=0
+  in_client python3 "$b" run "$D" "$P" "$HAPROXY_ADDR" "$XLB_ADDR" | tee "$D/behaviour.out" || rc=$?
+  # Health listeners the scenarios restarted are theirs to stop.
+  for f in "$D"/health-*.pid; do kill "$(cat "$f")" 2>/dev/null || true; done
+  if [ "$rc" -ne 0 ]; then
+    echo "xlbd's checks:"; grep -a "xlb_proxy::check" "$D/xlbd.log" | grep -v L4OK | head -20
+    echo "haproxy's checks:"; grep -a "Health check\|is DOWN\|is UP" "$D/haproxy.log" | tail -20
+  fi
+  [ "$rc" -eq 0 ] && grep -q "^behaviour: 0 different$" "$D/behaviour.out"
+}

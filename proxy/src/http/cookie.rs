@@ -79,6 +79,7 @@ pub fn on_response(
     def: &CookieDef,
     server: &ServerDef,
     request_had_it: bool,
+    cacheable: bool,
     resp: &mut HeaderMap,
 ) {
     let Some(value) = server.cookie.as_deref() else {
@@ -111,7 +112,7 @@ pub fn on_response(
             }
             if let Ok(v) = HeaderValue::from_str(&attrs(format!("{}={value}", def.name))) {
                 resp.append(SET_COOKIE, v);
-                if def.nocache {
+                if def.nocache && cacheable {
                     nocache(resp);
                 }
             }
@@ -143,7 +144,7 @@ pub fn on_response(
                     resp.append(SET_COOKIE, v);
                 }
             }
-            if def.nocache {
+            if def.nocache && cacheable {
                 nocache(resp);
             }
         }
@@ -161,16 +162,11 @@ fn has_set_cookie(resp: &HeaderMap, name: &str) -> bool {
     resp.get_all(SET_COOKIE).iter().any(|v| names(v, name))
 }
 
-/// `nocache`: a response that sets the persistence cookie must not be
-/// cached by a shared cache (HAProxy adds `Cache-control: private`).
+/// `nocache`: a cacheable response that sets the persistence cookie must
+/// not be stored by a shared cache (see `cache`), so HAProxy adds
+/// `Cache-control: private`.
 fn nocache(resp: &mut HeaderMap) {
-    let private = resp.get_all(CACHE_CONTROL).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.contains("private") || s.contains("no-cache"))
-    });
-    if !private {
-        resp.append(CACHE_CONTROL, HeaderValue::from_static("private"));
-    }
+    resp.append(CACHE_CONTROL, HeaderValue::from_static("private"));
 }
 
 #[cfg(test)]
@@ -233,12 +229,19 @@ mod tests {
         let d = def(CookieMode::Insert, true, true);
         let s = &servers()[0];
         let mut r = HeaderMap::new();
-        on_response(&d, s, false, &mut r);
+        on_response(&d, s, false, true, &mut r);
         assert_eq!(r.get(SET_COOKIE).unwrap(), "SRV=a1; path=/");
         assert_eq!(r.get(CACHE_CONTROL).unwrap(), "private");
         let mut again = HeaderMap::new();
-        on_response(&d, s, true, &mut again);
+        on_response(&d, s, true, true, &mut again);
         assert!(again.get(SET_COOKIE).is_none(), "not told twice");
+        let mut uncacheable = HeaderMap::new();
+        on_response(&d, s, false, false, &mut uncacheable);
+        assert!(uncacheable.get(SET_COOKIE).is_some());
+        assert!(
+            uncacheable.get(CACHE_CONTROL).is_none(),
+            "no cache would store it"
+        );
     }
 
     #[test]
@@ -247,7 +250,13 @@ mod tests {
         let mut r = HeaderMap::new();
         r.append(SET_COOKIE, HeaderValue::from_static("SRV=xyz; Path=/app"));
         r.append(SET_COOKIE, HeaderValue::from_static("other=1"));
-        on_response(&def(CookieMode::Rewrite, false, false), s, false, &mut r);
+        on_response(
+            &def(CookieMode::Rewrite, false, false),
+            s,
+            false,
+            true,
+            &mut r,
+        );
         let all: Vec<&str> = r
             .get_all(SET_COOKIE)
             .iter()
@@ -258,7 +267,7 @@ mod tests {
         let d = def(CookieMode::Prefix, false, false);
         let mut r = HeaderMap::new();
         r.append(SET_COOKIE, HeaderValue::from_static("SRV=sess42"));
-        on_response(&d, s, false, &mut r);
+        on_response(&d, s, false, true, &mut r);
         assert_eq!(r.get(SET_COOKIE).unwrap(), "SRV=a2~sess42");
         let mut h = headers("SRV=a2~sess42");
         assert_eq!(server_of(&d, &h, &servers()), Some(1));

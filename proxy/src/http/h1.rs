@@ -5,7 +5,7 @@
 
 use super::body::{self, FrameSender, ReqBody};
 use super::forward::{bounded, forward, Failure, Upstream};
-use super::{cookie, stats_page, strip_hop_by_hop, View};
+use super::{cache, cookie, stats_page, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
 use crate::http1::{self, BodyDecoder, BodyEvent, Framing, HeadParser, Limits, RequestHead};
 use crate::log::{ms, Entry};
@@ -572,12 +572,13 @@ where
     } else {
         http1::response_framing(&head.method, status, &parts.headers)
     };
-    let framing = match framing {
-        Framing::Chunked | Framing::UntilClose if head.version == Version::HTTP_10 => {
-            Framing::UntilClose
-        }
-        Framing::UntilClose => Framing::Chunked,
-        f => f,
+    // As HAProxy: the server's version and framing go to the client as they
+    // are (a close-delimited body closes the client's connection too), and
+    // Connection says what the versions would not.
+    let version = if parts.version == Version::HTTP_10 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
     };
     let keep_alive = head.keep_alive && !matches!(framing, Framing::UntilClose) && !upgraded;
     let mut headers = std::mem::take(&mut parts.headers);
@@ -586,22 +587,22 @@ where
         headers.remove(CONTENT_LENGTH);
     }
     if let Some(ck) = &backend.def.cookie {
-        cookie::on_response(ck, slot.def(), had_cookie, &mut headers);
+        let cacheable = cache::request_cacheable(&head.method, &head.headers)
+            && cache::response_cacheable(status, &headers);
+        cookie::on_response(ck, slot.def(), had_cookie, cacheable, &mut headers);
     }
     if upgraded {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if !keep_alive && head.version == Version::HTTP_11 {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    } else if keep_alive && head.version == Version::HTTP_10 {
-        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+    } else if let Some(v) = http1::connection_header(
+        keep_alive,
+        head.version == Version::HTTP_11,
+        version == Version::HTTP_11,
+    ) {
+        headers.insert(CONNECTION, HeaderValue::from_static(v));
     }
     let out_head = http1::ResponseHead {
         status,
-        version: if head.version == Version::HTTP_10 {
-            Version::HTTP_10
-        } else {
-            Version::HTTP_11
-        },
+        version,
         headers,
         framing,
         // The server's own phrase when it was not the usual one.

@@ -4,7 +4,7 @@
 
 use super::body::{BodyError, ReqBody};
 use super::forward::forward;
-use super::{cookie, strip_hop_by_hop, View};
+use super::{cache, cookie, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
 use crate::http1;
 use crate::log::{ms, Entry};
@@ -165,10 +165,13 @@ async fn handle(
     let (mut rparts, rbody) = up.response.into_parts();
     strip_hop_by_hop(&mut rparts.headers, false);
     if let Some(ck) = &backend.def.cookie {
+        let cacheable = cache::request_cacheable(&parts.method, &parts.headers)
+            && cache::response_cacheable(rparts.status, &rparts.headers);
         cookie::on_response(
             ck,
             slot.def(),
             prefer == Some(slot.server),
+            cacheable,
             &mut rparts.headers,
         );
     }

@@ -3,6 +3,7 @@
 //! and HTTP/1.1 to servers through hyper's client with keep-alive reuse.
 
 pub mod body;
+mod cache;
 mod cookie;
 mod forward;
 mod h1;

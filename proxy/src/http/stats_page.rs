@@ -4,7 +4,7 @@
 use crate::http1::{self, Framing, RequestHead, ResponseHead};
 use crate::runtime::Shared;
 use crate::status::ProxyStatus;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
 use std::fmt::Write;
 use std::time::Duration;
@@ -32,13 +32,14 @@ pub async fn serve<W: AsyncWrite + Unpin>(
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // HAProxy's stats applet answers in HTTP/1.1 whatever the request.
+    let request_is_11 = head.version == Version::HTTP_11;
+    if let Some(v) = http1::connection_header(head.keep_alive, request_is_11, true) {
+        headers.insert(CONNECTION, HeaderValue::from_static(v));
+    }
     let resp = ResponseHead {
         status: StatusCode::OK,
-        version: if head.version == Version::HTTP_10 {
-            Version::HTTP_10
-        } else {
-            Version::HTTP_11
-        },
+        version: Version::HTTP_11,
         headers,
         framing: Framing::Length(body.len() as u64),
         reason: None,

@@ -112,6 +112,17 @@ pub fn write_response_head(head: &ResponseHead, out: &mut Vec<u8>) {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    // The framing says how the body is sent; a head without its header
+    // would leave the client reading until close.
+    match head.framing {
+        Framing::Chunked if !head.headers.contains_key(http::header::TRANSFER_ENCODING) => {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        }
+        Framing::Length(n) if !head.headers.contains_key(http::header::CONTENT_LENGTH) => {
+            out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+        }
+        _ => {}
+    }
     out.extend_from_slice(b"\r\n");
 }
 

@@ -213,3 +213,39 @@ fn haproxy_reason_phrases() {
     assert_eq!(reason_phrase(299), "Success");
     assert_eq!(reason_phrase(600), "Other");
 }
+
+#[test]
+fn framing_headers_are_written_when_missing() {
+    let mut h = ResponseHead {
+        status: StatusCode::OK,
+        version: Version::HTTP_11,
+        headers: HeaderMap::new(),
+        framing: Framing::Chunked,
+        reason: None,
+    };
+    let mut out = Vec::new();
+    write_response_head(&h, &mut out);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    h.framing = Framing::Length(12);
+    out.clear();
+    write_response_head(&h, &mut out);
+    assert_eq!(out, b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n");
+    // The server's own header stays where it was, not twice.
+    h.headers
+        .insert("content-length", HeaderValue::from_static("12"));
+    h.headers.insert("x-a", HeaderValue::from_static("b"));
+    out.clear();
+    write_response_head(&h, &mut out);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\nx-a: b\r\n\r\n"
+    );
+    h.framing = Framing::UntilClose;
+    h.headers.clear();
+    out.clear();
+    write_response_head(&h, &mut out);
+    assert_eq!(out, b"HTTP/1.1 200 OK\r\n\r\n");
+}
