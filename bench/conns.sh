@@ -31,45 +31,9 @@ down() {
   scripts/lab.sh down "$P" >/dev/null 2>&1 || true
 }
 trap down EXIT
-in_ns() { local n=$1; shift; ip netns exec "$P-$n" "$@"; }
-# A veth runs the receiver's stack inline in the sender's send call, so by
-# default the director's CPU time includes the bridge's and the end hosts'
-# TCP work for every frame it sends (perf: ~80 % of xlbd's worker time was
-# tcp_v4_rcv and friends under its sendto). Threaded NAPI on the switch
-# ports facing the director ends the director's share at their queue, as
-# on a real wire; a frame takes that path only if the sending device does
-# no TSO. Both directors get the same setup.
-for d in o-dir i-dir; do
-  in_ns sw ethtool -K "$d" gro on >/dev/null
-  in_ns sw sh -c "echo 1 >/sys/class/net/$d/threaded"
-done
-for d in out0 in0; do in_ns dir ethtool -K "$d" tso off gso off >/dev/null; done
-
-for i in 1 2 3; do
-  mkdir -p "$D/nginx$i"
-  cat >"$D/nginx$i/nginx.conf" <<EOT
-worker_processes 1;
-pid $D/nginx$i/nginx.pid;
-error_log $D/nginx$i/error.log;
-daemon off;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $D/nginx$i;
-  proxy_temp_path $D/nginx$i;
-  fastcgi_temp_path $D/nginx$i;
-  uwsgi_temp_path $D/nginx$i;
-  scgi_temp_path $D/nginx$i;
-  server { listen 8081 backlog=4096; location / { return 200 "rs$i\n"; } }
-}
-EOT
-  # Its own session, as a daemon would be: with autogroup scheduling the
-  # servers otherwise share one CPU share with wrk (measured: 30 % fewer
-  # connections/s through a capped director).
-  ip netns exec "$P-rs$i" setsid nginx -c "$D/nginx$i/nginx.conf" &
-  pids+=($!)
-  in_ns "rs$i" sysctl -qw net.core.somaxconn=4096
-done
+source bench/lib.sh
+wire_like_veth
+nginx_up 8081
 in_ns cli sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
 sleep 0.5
 
@@ -116,41 +80,8 @@ EOT
 # wrk_run HEADER -> "rps p50_us p99_us" (WRK_CONNS connections at a time)
 WRK_CONNS=16
 wrk_run() {
-  in_ns cli wrk -t1 -c"$WRK_CONNS" -d"${SECS}s" --latency ${1:+-H "$1"} "http://$VIP/" 2>&1 | python3 -c '
-import re, sys
-t = sys.stdin.read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-def us(p):
-    v, u = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % p, t, re.M).groups()
-    return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
-err = re.search(r"Socket errors: (.*)", t)
-print(f"{rps:.0f} {us(50):.0f} {us(99):.0f}" + (" errors:" + err.group(1).replace(" ", "") if err else ""))'
+  in_ns cli wrk -t1 -c"$WRK_CONNS" -d"${SECS}s" --latency ${1:+-H "$1"} "http://$VIP/" 2>&1 | wrk_figures
 }
-
-# Director-bound runs: the director process gets CAP of one core (cgroup
-# CPU quota, v2 or v1), so the rate measures the director, not wrk and nginx
-# sharing the same two cores with it.
-CAP=${CAP:-0.25}
-CG=
-cg_make() {
-  # A 10 ms period: the director runs in short slices, like a slower CPU,
-  # rather than for a quarter of every 100 ms and then not at all.
-  local quota=$(awk -v c="$CAP" 'BEGIN { printf "%d", c * 10000 }')
-  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-    CG=/sys/fs/cgroup/$P-cap; mkdir -p "$CG"; echo "$quota 10000" >"$CG/cpu.max"
-  else
-    CG=/sys/fs/cgroup/cpu/$P-cap; mkdir -p "$CG"
-    echo 10000 >"$CG/cpu.cfs_period_us"; echo "$quota" >"$CG/cpu.cfs_quota_us"
-  fi
-}
-cg_put() { # pid: the process and every thread it has
-  local t
-  for t in /proc/"$1"/task/*; do echo "${t##*/}" >"$CG/tasks" 2>/dev/null || echo "${t##*/}" >"$CG/cgroup.threads" 2>/dev/null || echo "$1" >"$CG/cgroup.procs"; done
-}
-cg_drop() { [ -n "$CG" ] && rmdir "$CG" 2>/dev/null || true; }
-
-# CPU seconds (user + system) a process has used.
-cpu() { [ -n "${1:-}" ] && awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$1/stat" || echo 0; }
 
 case_run() { # name [pid [close-only]] -> "name-close rps p50 p99 cpu_ms_per_1k_conns" and "name-keepalive ..."
   local c k c0 c1

@@ -10,10 +10,12 @@
 # Then: the TCP mix through the same forwarders (not iptables: see below);
 # the whole director's rate with 1k and 1M live connections;
 # bench/conns.sh (new connections/s and latency vs HAProxy and iptables,
-# loss under reload and health flaps); conn_scale (the forwarder alone).
+# loss under reload and health flaps); bench/http.sh (the proxy against
+# HAProxy: keep-alive and new-connection requests/s, TLS handshakes/s,
+# memory per idle connection); conn_scale (the forwarder alone).
 # Prints each figure per run, then medians (min, max) and the ratios, and
 # ends with one line (scale: the whole director's cost at 1M vs 1k):
-#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R
+#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R http_vs_haproxy=R
 # Usage: bench/lab.sh [RUNS]   (default 3: about 20 minutes)
 #        bench/lab.sh --quick  (3 UDP runs, 1 of the others, short
 #                               connection tests: about 9 minutes)
@@ -243,6 +245,10 @@ down; trap - EXIT
 [ "$FWD_ONLY" = 1 ] && { echo "$fwd_summary scale_1m_vs_1k=$scale"; exit 0; }
 bench/conns.sh "$RUNS" "$CONN_SECS" | tee "/tmp/xlbb-conns-$$.txt"
 conns=$(sed -n 's/^conns_vs_haproxy=//p' "/tmp/xlbb-conns-$$.txt")
+# The proxy against HAProxy (--quick: one 3 s run per case, no idle-memory
+# pass, to stay under 10 minutes).
+if [ "$QUICK" = 1 ]; then bench/http.sh 1 3 0; else bench/http.sh "$RUNS" "$CONN_SECS"; fi | tee "/tmp/xlbb-http-$$.txt"
+http=$(sed -n 's/^http_vs_haproxy=//p' "/tmp/xlbb-http-$$.txt")
 taskset -c 1 "$ROOT/target/release/conn_scale" 1000000 | tee "/tmp/xlbb-scale-$$.txt"
 # The summary's scale is the whole director's per-packet cost at 1M live
 # connections against 1k, measured in the lab above. The forwarder alone
@@ -252,5 +258,6 @@ fscale=$(awk '$1 == 1000000 { printf "%.2f", $6 / b } $1 == 1000 { b = $2 }' "/t
 echo "forwarder_alone_scale_1m_vs_1k=$fscale"
 cp "/tmp/xlbb-conns-$$.txt" "$OUT/conns-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-scale-$$.txt" "$OUT/scale-$(date +%Y%m%d-%H%M%S).txt"
-echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale"
-rm -f "/tmp/xlbb-conns-$$.txt" "/tmp/xlbb-scale-$$.txt"
+cp "/tmp/xlbb-http-$$.txt" "$OUT/http-$(date +%Y%m%d-%H%M%S).txt"
+echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale http_vs_haproxy=$http"
+rm -f "/tmp/xlbb-conns-$$.txt" "/tmp/xlbb-scale-$$.txt" "/tmp/xlbb-http-$$.txt"

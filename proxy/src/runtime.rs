@@ -574,30 +574,41 @@ async fn session(
     bind: SocketAddr,
 ) {
     let local = sock.local_addr().unwrap_or(bind);
+    // The TLS branch boxed: an idle plain connection's task is then small,
+    // not as large as a TLS handshake's state.
     match fe.tls.get(&bind).cloned() {
-        Some(acceptor) => {
-            // The handshake is part of receiving the request: bounded by
-            // the request's timeout, else the client's.
-            let limit = fe
-                .def
-                .timeouts
-                .request_headers()
-                .unwrap_or(Duration::from_secs(60));
-            let tls = match tokio::time::timeout(limit, acceptor.accept(sock)).await {
-                Ok(Ok(s)) => s,
-                _ => {
-                    fe.counters.request_errors.fetch_add(1, Relaxed);
-                    return;
-                }
-            };
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            if h2 && fe.def.mode == Mode::Http {
-                crate::http::serve_h2(shared, fe, tls, peer, local).await
-            } else {
-                dispatch(shared, fe, tls, peer, local, true).await
-            }
-        }
+        Some(acceptor) => Box::pin(tls_session(shared, fe, acceptor, sock, peer, local)).await,
         None => dispatch(shared, fe, sock, peer, local, false).await,
+    }
+}
+
+async fn tls_session(
+    shared: Arc<Shared>,
+    fe: Arc<Frontend>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
+    // The handshake is part of receiving the request: bounded by the
+    // request's timeout, else the client's.
+    let limit = fe
+        .def
+        .timeouts
+        .request_headers()
+        .unwrap_or(Duration::from_secs(60));
+    let tls = match tokio::time::timeout(limit, acceptor.accept(sock)).await {
+        Ok(Ok(s)) => s,
+        _ => {
+            fe.counters.request_errors.fetch_add(1, Relaxed);
+            return;
+        }
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    if h2 && fe.def.mode == Mode::Http {
+        Box::pin(crate::http::serve_h2(shared, fe, tls, peer, local)).await
+    } else {
+        dispatch(shared, fe, tls, peer, local, true).await
     }
 }
 
@@ -611,8 +622,10 @@ async fn dispatch<C>(
 ) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // Boxed, each mode: a connection's task is as large as its own mode's
+    // state, not as the larger of the two.
     match fe.def.mode {
-        Mode::Tcp => crate::tcp::serve(shared, fe, client, peer, local, tls).await,
-        Mode::Http => crate::http::serve(shared, fe, client, peer, local, tls).await,
+        Mode::Tcp => Box::pin(crate::tcp::serve(shared, fe, client, peer, local, tls)).await,
+        Mode::Http => Box::pin(crate::http::serve(shared, fe, client, peer, local, tls)).await,
     }
 }

@@ -52,7 +52,7 @@ pub async fn serve<C>(
     let mut c = Conn {
         rd,
         wr,
-        buf: BytesMut::with_capacity(16 * 1024),
+        buf: BytesMut::with_capacity(IDLE_BUF),
         client_timeout: fe.def.timeouts.client,
     };
     let limits = Limits::default();
@@ -97,9 +97,11 @@ pub async fn serve<C>(
             head.target,
             version_text(head.version)
         );
-        let keep = match exchange(
+        // Boxed: an idle connection's task then holds only this loop and
+        // the head reader, not the largest state of a whole exchange.
+        let keep = match Box::pin(exchange(
             &shared, &fe, &mut c, head, peer, local, tls, &mut entry, waiting,
-        )
+        ))
         .await
         {
             Next::KeepAlive => true,
@@ -149,6 +151,12 @@ async fn read_head<C: AsyncRead + AsyncWrite + Unpin>(
     // HAProxy judges header fields from the bytes of its first read: a
     // parser per head, fed as the buffer grows.
     let mut parser = HeadParser::new();
+    // A connection waiting for its next request keeps a small buffer, not
+    // the one a large head or body grew (HAProxy releases its buffers
+    // between requests too).
+    if c.buf.is_empty() && c.buf.capacity() > IDLE_BUF {
+        c.buf = BytesMut::with_capacity(IDLE_BUF);
+    }
     let incomplete =
         |why, buffered| match http1::incomplete_request_reply(why, buffered, !first, false) {
             None => NoHead::Closed,
@@ -173,6 +181,9 @@ async fn read_head<C: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let was_empty = c.buf.is_empty();
+        if c.buf.capacity() - c.buf.len() < MIN_READ {
+            c.buf.reserve(READ_BUF);
+        }
         let n = match bounded(limit, c.rd.read_buf(&mut c.buf)).await {
             None => return Err(incomplete(http1::Incomplete::Timeout, c.buf.len())),
             Some(Err(_)) => return Err(NoHead::Closed),
@@ -483,6 +494,9 @@ async fn feed<R: AsyncRead + Unpin>(
             Ok(Some(BodyEvent::End)) => return Ok(total),
             Ok(None) => {}
         }
+        if buf.capacity() - buf.len() < MIN_READ {
+            buf.reserve(READ_BUF);
+        }
         match bounded(client_timeout, rd.read_buf(buf)).await {
             None => {
                 abort(&tx).await;
@@ -614,26 +628,40 @@ where
     let mut out = Vec::with_capacity(1024);
     http1::write_response_head(&out_head, &mut out);
     let ct = c.client_timeout;
-    if bounded(ct, c.wr.write_all(&out))
-        .await
-        .is_none_or(|r| r.is_err())
-    {
-        entry.term = *b"CH";
-        return Next::Close;
-    }
-    let mut sent = out.len() as u64;
     if upgraded {
-        entry.bytes = sent;
+        if write(c, &out, ct).await.is_err() {
+            entry.term = *b"CH";
+            return Next::Close;
+        }
+        entry.bytes = out.len() as u64;
         return tunnel_upgrade(c, parts, slot, backend, entry).await;
     }
+    // The head and the body frames already received leave in one write (a
+    // small answer in one segment, as HAProxy sends it); what is pending
+    // goes out before waiting on the server.
     let server_timeout = backend.def.timeouts.server;
     let chunked = matches!(framing, Framing::Chunked);
     let mut trailers: Option<HeaderMap> = None;
+    let mut sent = 0u64;
     loop {
-        let frame = match bounded(server_timeout, resp_body.frame()).await {
+        let frame = match ready_frame(&mut resp_body) {
+            Some(f) => Some(f),
+            None => {
+                if !out.is_empty() {
+                    if let Err(term) = send(c, &out, ct, &mut sent).await {
+                        entry.term = term;
+                        return Next::Close;
+                    }
+                    out.clear();
+                }
+                bounded(server_timeout, resp_body.frame()).await
+            }
+        };
+        let frame = match frame {
             None => {
                 entry.term = *b"sD";
                 backend.counters.response_errors.fetch_add(1, Relaxed);
+                let _ = send(c, &out, ct, &mut sent).await;
                 entry.bytes = sent;
                 return Next::Close;
             }
@@ -646,6 +674,7 @@ where
                 backend.server_counters[slot.server]
                     .response_errors
                     .fetch_add(1, Relaxed);
+                let _ = send(c, &out, ct, &mut sent).await;
                 entry.bytes = sent;
                 return Next::Close;
             }
@@ -653,20 +682,30 @@ where
         };
         let f = match frame.into_data() {
             Ok(d) => {
-                out.clear();
                 if chunked {
                     http1::encode_chunk(&d, &mut out);
-                    if write(c, &out, ct).await.is_err() {
-                        entry.term = *b"CD";
-                        return Next::Close;
-                    }
-                    sent += out.len() as u64;
+                } else if d.len() < BIG_FRAME {
+                    out.extend_from_slice(&d);
                 } else {
-                    if write(c, &d, ct).await.is_err() {
-                        entry.term = *b"CD";
+                    // Large frames are written as they are, not copied.
+                    if !out.is_empty() {
+                        if let Err(term) = send(c, &out, ct, &mut sent).await {
+                            entry.term = term;
+                            return Next::Close;
+                        }
+                        out.clear();
+                    }
+                    if let Err(term) = send(c, &d, ct, &mut sent).await {
+                        entry.term = term;
                         return Next::Close;
                     }
-                    sent += d.len() as u64;
+                }
+                if out.len() >= BIG_FRAME {
+                    if let Err(term) = send(c, &out, ct, &mut sent).await {
+                        entry.term = term;
+                        return Next::Close;
+                    }
+                    out.clear();
                 }
                 continue;
             }
@@ -677,13 +716,13 @@ where
         }
     }
     if chunked {
-        out.clear();
         http1::encode_last_chunk(trailers.as_ref(), &mut out);
-        if write(c, &out, ct).await.is_err() {
-            entry.term = *b"CD";
+    }
+    if !out.is_empty() {
+        if let Err(term) = send(c, &out, ct, &mut sent).await {
+            entry.term = term;
             return Next::Close;
         }
-        sent += out.len() as u64;
     }
     entry.bytes = sent;
     backend.pools[slot.server].put(sender);
@@ -692,6 +731,47 @@ where
         Next::KeepAlive
     } else {
         Next::Close
+    }
+}
+
+/// The buffer of a connection between requests: most request heads fit.
+const IDLE_BUF: usize = 1024;
+/// What a read that needs room gets (HAProxy's bufsize).
+const READ_BUF: usize = 16 * 1024;
+/// Less room than this and a read gets `READ_BUF` more.
+const MIN_READ: usize = 256;
+
+/// Frames of at least this size are written as they come, not gathered.
+const BIG_FRAME: usize = 16 * 1024;
+
+/// A body frame the server already sent, without waiting (`None`: none
+/// yet; the next `frame().await` waits for it).
+#[allow(clippy::type_complexity)]
+fn ready_frame<B: hyper::body::Body + Unpin>(
+    body: &mut B,
+) -> Option<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(body).poll_frame(&mut cx) {
+        std::task::Poll::Ready(f) => Some(f),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Write part of a response, counting it in `sent`; a failure is the
+/// client's, in the head (`CH`) or the body (`CD`).
+async fn send<C: AsyncRead + AsyncWrite + Unpin>(
+    c: &mut Conn<C>,
+    data: &[u8],
+    limit: Option<Duration>,
+    sent: &mut u64,
+) -> Result<(), [u8; 2]> {
+    match write(c, data, limit).await {
+        Ok(()) => {
+            *sent += data.len() as u64;
+            Ok(())
+        }
+        Err(()) if *sent == 0 => Err(*b"CH"),
+        Err(()) => Err(*b"CD"),
     }
 }
 
