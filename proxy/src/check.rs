@@ -159,12 +159,24 @@ fn fail(status: &str) -> Outcome {
 /// looks into (HAProxy reads one buffer).
 const MAX_ANSWER: usize = 16384;
 
-async fn http_probe(mut s: TcpStream, h: &HttpCheckDef) -> Outcome {
+/// The check request, byte for byte as HAProxy 2.6 sends it (measured
+/// against Debian's 2.6.12 in the lab's proxy_regtests, http-check-send):
+/// the request line, `host` when set, and `connection: close` on HTTP/1.1
+/// (HTTP/1.0 closes by itself).
+pub fn request(h: &HttpCheckDef) -> String {
     let mut req = format!("{} {} {}\r\n", h.method, h.uri, h.version);
     if let Some(host) = &h.host {
         req.push_str(&format!("host: {host}\r\n"));
     }
+    if h.version == "HTTP/1.1" {
+        req.push_str("connection: close\r\n");
+    }
     req.push_str("\r\n");
+    req
+}
+
+async fn http_probe(mut s: TcpStream, h: &HttpCheckDef) -> Outcome {
+    let req = request(h);
     if let Err(e) = s.write_all(req.as_bytes()).await {
         return fail(&format!("L4CON {e}"));
     }
@@ -270,6 +282,35 @@ mod tests {
         };
         assert!(judge(b"HTTP/1.1 200 OK\r\n\r\nall ready\n", &up).ok);
         assert!(!judge(b"HTTP/1.1 200 OK\r\n\r\nstarting\n", &up).ok);
+    }
+
+    #[test]
+    fn requests_are_written_as_haproxy_writes_them() {
+        let def = |method: &str, uri: &str, version: &str, host: Option<&str>| HttpCheckDef {
+            method: method.into(),
+            uri: uri.into(),
+            version: version.into(),
+            host: host.map(Into::into),
+            expect: HttpExpect::Default,
+        };
+        // reg-tests/checks/http-check-send.vtc's servers, as HAProxy 2.6.12
+        // sent to them in the lab.
+        assert_eq!(
+            request(&def("OPTIONS", "/", "HTTP/1.0", None)),
+            "OPTIONS / HTTP/1.0\r\n\r\n"
+        );
+        assert_eq!(
+            request(&def("GET", "/test", "HTTP/1.1", None)),
+            "GET /test HTTP/1.1\r\nconnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            request(&def("GET", "/status", "HTTP/1.1", Some("my-www-host"))),
+            "GET /status HTTP/1.1\r\nhost: my-www-host\r\nconnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            request(&def("OPTIONS", "/", "HTTP/1.0", Some("other-www-host"))),
+            "OPTIONS / HTTP/1.0\r\nhost: other-www-host\r\n\r\n"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ source "$here/cases.sh"
 source "$here/vrrp.sh"
 source "$here/ipvsadm.sh"
 source "$here/proxy.sh"
+source "$here/proxy_regtests.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

@@ -11,7 +11,7 @@ use crate::http1::{self, BodyDecoder, BodyEvent, Framing, HeadParser, Limits, Re
 use crate::log::{ms, Entry};
 use crate::runtime::Shared;
 use bytes::{Buf, BytesMut};
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TE, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
@@ -530,8 +530,17 @@ fn upstream_request(
     let mut headers = head.headers.clone();
     let upgrade = head.upgrade.is_some();
     strip_hop_by_hop(&mut headers, upgrade);
+    // The codec left TE only as "trailers", which servers may be told.
+    if let Some(te) = head.headers.get(TE) {
+        headers.insert(TE, te.clone());
+    }
     headers.remove(EXPECT);
     headers.remove(CONTENT_LENGTH);
+    // A chunked body is said so: hyper would otherwise send a GET's or a
+    // HEAD's body of unknown length as none at all.
+    if matches!(head.framing, Framing::Chunked) {
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    }
     if upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
@@ -581,6 +590,23 @@ where
     let status = parts.status;
     entry.status = Some(status.as_u16());
     let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && head.upgrade.is_some();
+    // A websocket handshake the server did not complete (no accept for the
+    // client's key) is a bad response, as HAProxy judges it.
+    if upgraded
+        && head.headers.contains_key("sec-websocket-key")
+        && !parts.headers.contains_key("sec-websocket-accept")
+    {
+        entry.term = *b"PH";
+        entry.status = Some(502);
+        backend.counters.response_errors.fetch_add(1, Relaxed);
+        backend.server_counters[slot.server]
+            .response_errors
+            .fetch_add(1, Relaxed);
+        let msg = http1::error_message(502);
+        let _ = write(c, msg, c.client_timeout).await;
+        entry.bytes = msg.len() as u64;
+        return Next::Close;
+    }
     let framing = if upgraded {
         Framing::None
     } else {
@@ -596,9 +622,16 @@ where
     };
     let keep_alive = head.keep_alive && !matches!(framing, Framing::UntilClose) && !upgraded;
     let mut headers = std::mem::take(&mut parts.headers);
+    // An answer to HEAD keeps the framing headers of the body it stands for.
+    let head_answer = head.method == http::Method::HEAD;
+    let chunked_answer = head_answer
+        && http1::response_framing(&http::Method::GET, status, &headers) == Framing::Chunked;
     strip_hop_by_hop(&mut headers, upgraded);
-    if !matches!(framing, Framing::Length(_)) {
+    if !matches!(framing, Framing::Length(_)) && !head_answer {
         headers.remove(CONTENT_LENGTH);
+    }
+    if chunked_answer {
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
     if let Some(ck) = &backend.def.cookie {
         let cacheable = cache::request_cacheable(&head.method, &head.headers)

@@ -10,7 +10,7 @@ use crate::http1;
 use crate::log::{ms, Entry};
 use crate::runtime::Shared;
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST};
+use http::header::{HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::BodyExt;
@@ -73,8 +73,19 @@ async fn handle(
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     // HAProxy holds an h2 request's target in absolute form: ACLs' `path`
-    // and the uri hash see what HAProxy's do.
-    let target = parts.uri.to_string();
+    // and the uri hash see what HAProxy's do, without the scheme's default
+    // port (http_scheme_based_normalize); the authority is the Host.
+    let (target, authority) = match http1::scheme_based_normalize(parts.uri.to_string().as_bytes())
+    {
+        Some((t, host)) => (
+            String::from_utf8_lossy(&t).into_owned(),
+            Some(String::from_utf8_lossy(&host).into_owned()),
+        ),
+        None => (
+            parts.uri.to_string(),
+            parts.uri.authority().map(|a| a.as_str().to_string()),
+        ),
+    };
     let mut entry = Entry {
         client: Some(peer),
         frontend_addr: Some(local),
@@ -100,6 +111,7 @@ async fn handle(
         tls: true,
         has_body: !hyper::body::Body::is_end_stream(&body),
     };
+    let view_has_body = view.has_body;
     let done = |shared: &Shared, entry: &mut Entry, status: u16, r: Response<RespBody>| {
         entry.status = Some(status);
         entry.ta = ms(started.elapsed());
@@ -128,12 +140,15 @@ async fn handle(
             headers.append("x-forwarded-for", v);
         }
     }
-    if !headers.contains_key(HOST) {
-        if let Some(a) = parts.uri.authority() {
-            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                headers.insert(HOST, v);
-            }
-        }
+    // :authority wins over a Host header (RFC 9113 8.3.1; HAProxy): a
+    // request must not name one host to the proxy and another to the server.
+    if let Some(v) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        headers.insert(HOST, v);
+    }
+    // A body of unknown length is sent chunked: hyper would send a GET's
+    // as none at all.
+    if view_has_body && !headers.contains_key(CONTENT_LENGTH) {
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
     let origin: http::Uri = parts
         .uri

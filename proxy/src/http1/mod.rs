@@ -39,6 +39,7 @@ pub use head::{h2_preface, parse_request, too_large, HeadParser, RequestHead, H2
 pub use response::{
     connection_header, reason_phrase, response_framing, write_response_head, ResponseHead,
 };
+pub(crate) use uri::scheme_based_normalize;
 
 /// HAProxy's size limits for what it buffers from a client, from its
 /// tunables (global `tune.bufsize`, `tune.maxrewrite`, `tune.http.maxhdr`).
@@ -89,7 +90,9 @@ impl Default for Limits {
 pub enum Framing {
     /// No body.
     None,
-    /// Exactly this many bytes (never 0: a zero length is `None`).
+    /// Exactly this many bytes. A request's zero length is `None`; a
+    /// response's is `Length(0)`, so that its "content-length: 0" goes on
+    /// to the client (reg-tests/http-messaging/http_transfer_encoding.vtc).
     Length(u64),
     /// Chunked transfer coding.
     Chunked,

@@ -32,7 +32,8 @@ pub struct ResponseHead {
 /// tunnel follows), nor do responses to HEAD, 1xx, 204 and 304; then
 /// Transfer-Encoding ending in chunked is chunked, any other
 /// Transfer-Encoding runs until close (and overrides Content-Length, which
-/// HAProxy removes); then Content-Length; else until close. An invalid
+/// HAProxy removes); then Content-Length (0 included: `Length(0)`, whose
+/// header is kept); else until close. An invalid
 /// Content-Length (HAProxy answers 502) also yields `UntilClose`; hyper's
 /// client refuses such responses before they get here.
 pub fn response_framing(req_method: &Method, status: StatusCode, headers: &HeaderMap) -> Framing {
@@ -62,10 +63,13 @@ pub fn response_framing(req_method: &Method, status: StatusCode, headers: &Heade
             return Framing::UntilClose;
         }
     }
-    match (any, flags.body_len) {
-        (false, _) => Framing::UntilClose,
-        (true, 0) => Framing::None,
-        (true, n) => Framing::Length(n),
+    // A length of 0 stays a length: the client must see the server's
+    // "content-length: 0" (HAProxy forwards it), or a keep-alive answer
+    // would have no end but the connection's.
+    if any {
+        Framing::Length(flags.body_len)
+    } else {
+        Framing::UntilClose
     }
 }
 

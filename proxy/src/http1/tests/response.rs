@@ -33,8 +33,15 @@ fn framing() {
         (&Method::CONNECT, 407, cl.clone(), Framing::Length(5)),
         // lengths
         (&get, 200, cl.clone(), Framing::Length(5)),
+        // a zero length stays one: the header goes on to the client
         (
             &get,
+            200,
+            headers(&[("content-length", "0")]),
+            Framing::Length(0),
+        ),
+        (
+            &Method::HEAD,
             200,
             headers(&[("content-length", "0")]),
             Framing::None,
@@ -248,4 +255,10 @@ fn framing_headers_are_written_when_missing() {
     out.clear();
     write_response_head(&h, &mut out);
     assert_eq!(out, b"HTTP/1.1 200 OK\r\n\r\n");
+    // A server's "Content-Length: 0" on a keep-alive answer: the client
+    // gets it (http_transfer_encoding.vtc's "txresp", as HAProxy relays it).
+    h.framing = Framing::Length(0);
+    out.clear();
+    write_response_head(&h, &mut out);
+    assert_eq!(out, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
 }
