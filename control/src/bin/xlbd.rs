@@ -2,6 +2,9 @@
 //! config names and answers xlbctl on a unix socket.
 
 use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
