@@ -1005,15 +1005,6 @@ KNOWN = {
         "':method: GET?': HAProxy answers 400 on the stream, xlb closes the whole connection "
         "(GOAWAY PROTOCOL_ERROR, from hyper) [proxy/src/http/h2.rs]"
     ),
-    **{
-        ("http-check-send", c): (
-            "a backend's own 'option httpchk' (be3) or 'http-check send' (be5) replaces the defaults' "
-            "whole check request in HAProxy: be3 sends 'OPTIONS / HTTP/1.0\\r\\n\\r\\n' (xlb adds the "
-            "defaults' 'host: my-www-host'), be5 'OPTIONS / HTTP/1.0\\r\\nhost: other-www-host\\r\\n\\r\\n' "
-            "(xlb keeps the defaults' 'GET /status HTTP/1.1' + connection: close) [control/src/import/haproxy]"
-        )
-        for c in ("be3 check request", "be5 check request", "be3 bytes as haproxy's", "be5 bytes as haproxy's")
-    },
 }
 
 

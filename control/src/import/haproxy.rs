@@ -672,11 +672,14 @@ fn settings(o: &mut String, s: &Settings, which: u8, under: Option<&Settings>) {
         text(o, "balance", &s.balance);
         text(o, "hash_type", &s.hash_type);
         text(o, "cookie", &s.cookie);
-        if s.httpchk.is_some() || s.send.iter().any(Option::is_some) {
-            // With the defaults' option httpchk when the section only has
-            // http-check send.
-            let full = under.map_or_else(|| s.clone(), |u| u.merged(s));
-            text(o, "httpchk", &full.httpchk_value());
+        if s.httpchk.is_some() || s.send.iter().any(Option::is_some) || s.check_host.is_some() {
+            // A section's own `option httpchk` or `http-check send` starts
+            // a new check request in HAProxy: nothing of the defaults'
+            // (their method, URI, version and Host) carries over; what the
+            // section does not say is HAProxy's OPTIONS / HTTP/1.0.
+            let mut own = s.clone();
+            own.httpchk.get_or_insert_with(Vec::new);
+            text(o, "httpchk", &own.httpchk_value());
         }
         text(o, "http_check_host", &s.check_host);
         text(o, "http_check_expect", &s.expect);

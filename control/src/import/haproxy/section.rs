@@ -197,12 +197,28 @@ impl Settings {
                 t.clone_from(o);
             }
         }
-        let mut send = self.send.clone();
-        for (t, o) in send.iter_mut().zip(&own.send) {
-            if o.is_some() {
-                t.clone_from(o);
-            }
-        }
+        // A section's own `option httpchk` or `http-check send` starts a new
+        // check request: the defaults' method, URI, version and Host do not
+        // carry over (an inherited `option httpchk` still makes the checks
+        // HTTP ones). reg-tests/checks/http-check-send.vtc, be3 and be5.
+        let own_check = own.httpchk.is_some()
+            || own.send.iter().any(Option::is_some)
+            || own.check_host.is_some();
+        let (httpchk, send, check_host) = if own_check {
+            (
+                own.httpchk
+                    .clone()
+                    .or_else(|| self.httpchk.as_ref().map(|_| Vec::new())),
+                own.send.clone(),
+                own.check_host.clone(),
+            )
+        } else {
+            (
+                self.httpchk.clone(),
+                self.send.clone(),
+                self.check_host.clone(),
+            )
+        };
         Settings {
             mode: own.mode.clone().or_else(|| self.mode.clone()),
             maxconn: own.maxconn.or(self.maxconn),
@@ -217,9 +233,9 @@ impl Settings {
             hash_type: own.hash_type.clone().or_else(|| self.hash_type.clone()),
             cookie: own.cookie.clone().or_else(|| self.cookie.clone()),
             retries: own.retries.or(self.retries),
-            httpchk: own.httpchk.clone().or_else(|| self.httpchk.clone()),
+            httpchk,
             send,
-            check_host: own.check_host.clone().or_else(|| self.check_host.clone()),
+            check_host,
             expect: own.expect.clone().or_else(|| self.expect.clone()),
             default_server: self.default_server.merged(&own.default_server),
             default_backend: own

@@ -614,3 +614,40 @@ fn syntax_errors_name_the_line() {
     assert_eq!((e.line, e.message.as_str()), (3, "unmatched quote"));
     assert_eq!(import("frontend f\n  bind \\xZ1\n").err().unwrap().line, 2);
 }
+
+// reg-tests/checks/http-check-send.vtc, as Debian's HAProxy 2.6.12 sent the
+// checks in the lab: a backend's own `option httpchk` or `http-check send`
+// replaces the defaults' whole check request.
+#[test]
+fn a_backends_own_check_request_replaces_the_defaults() {
+    let cfg = "\
+defaults
+    mode http
+    option httpchk GET /status HTTP/1.1
+    http-check send hdr Host my-www-host
+backend inherit
+    server s 10.0.0.1:80 check
+backend own_option
+    option httpchk
+    server s 10.0.0.2:80 check
+backend own_send
+    http-check send hdr Host other-www-host
+    server s 10.0.0.3:80 check
+";
+    let out = import(cfg).unwrap();
+    let c = validate(&out.toml);
+    let chk = |b: &str| c.proxy.backend(b).unwrap().httpchk.clone().unwrap();
+    let line = |b: &str| {
+        let h = chk(b);
+        (format!("{} {} {}", h.method, h.uri, h.version), h.host)
+    };
+    assert_eq!(
+        line("inherit"),
+        ("GET /status HTTP/1.1".into(), Some("my-www-host".into()))
+    );
+    assert_eq!(line("own_option"), ("OPTIONS / HTTP/1.0".into(), None));
+    assert_eq!(
+        line("own_send"),
+        ("OPTIONS / HTTP/1.0".into(), Some("other-www-host".into()))
+    );
+}

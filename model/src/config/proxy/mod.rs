@@ -651,10 +651,17 @@ impl Validator<'_> {
                 }
             },
         };
+        // A backend's own httpchk replaces the defaults' whole check
+        // request, their Host included (HAProxy: a section's own
+        // `option httpchk` or `http-check send` starts a new rule set).
         let host = b
             .http_check_host
             .as_ref()
-            .or(d.raw.http_check_host.as_ref())
+            .or(if b.httpchk.is_some() {
+                None
+            } else {
+                d.raw.http_check_host.as_ref()
+            })
             .map(|h| h.get_ref().clone());
         let raw = match raw {
             Some(r) => r,
