@@ -620,7 +620,7 @@ async fn dispatch<C>(
     local: SocketAddr,
     tls: bool,
 ) where
-    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    C: crate::http::ClientIo,
 {
     // Boxed, each mode: a connection's task is as large as its own mode's
     // state, not as the larger of the two.

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Why no request head came.
 enum NoHead {
@@ -32,8 +32,7 @@ enum NoHead {
 }
 
 struct Conn<C> {
-    rd: ReadHalf<C>,
-    wr: WriteHalf<C>,
+    io: C,
     buf: BytesMut,
     client_timeout: Option<Duration>,
 }
@@ -46,12 +45,10 @@ pub async fn serve<C>(
     local: SocketAddr,
     tls: bool,
 ) where
-    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: ClientIo,
 {
-    let (rd, wr) = tokio::io::split(io);
     let mut c = Conn {
-        rd,
-        wr,
+        io,
         buf: BytesMut::with_capacity(IDLE_BUF),
         client_timeout: fe.def.timeouts.client,
     };
@@ -61,61 +58,83 @@ pub async fn serve<C>(
     loop {
         let waiting = Instant::now();
         let head = read_head(&mut c, &fe, &limits, first, accepted).await;
-        let mut entry = Entry {
-            client: Some(peer),
-            frontend_addr: Some(local),
-            accepted: Some(SystemTime::now() - waiting.elapsed()),
-            frontend: fe.def.name.clone(),
-            tls,
-            backend: fe.def.name.clone(),
-            server: "<NOSRV>".into(),
-            treq: ms(waiting.elapsed()),
-            tw: -1,
-            tc: -1,
-            tr: -1,
-            term: *b"--",
-            ..Default::default()
-        };
-        let head = match head {
-            Ok(h) => h,
-            Err(NoHead::Closed) => return,
-            Err(NoHead::Timeout) => {
-                entry.term = *b"cR";
-                reject(&shared, &fe, &mut c, &mut entry, 408, waiting).await;
-                return;
-            }
-            Err(NoHead::Bad(status)) => {
-                entry.term = *b"PR";
-                reject(&shared, &fe, &mut c, &mut entry, status, waiting).await;
-                return;
-            }
-        };
-        first = false;
-        entry.request_line = format!(
-            "{} {} {}",
-            head.method,
-            head.target,
-            version_text(head.version)
-        );
-        // Boxed: an idle connection's task then holds only this loop and
-        // the head reader, not the largest state of a whole exchange.
-        let keep = match Box::pin(exchange(
-            &shared, &fe, &mut c, head, peer, local, tls, &mut entry, waiting,
+        // Boxed: a connection waiting for its next request holds only this
+        // loop and the head reader, not a whole exchange's state (its log
+        // entry, the server's response, the body's futures).
+        let go_on = Box::pin(request(
+            &shared, &fe, &mut c, head, peer, local, tls, waiting,
         ))
-        .await
-        {
-            Next::KeepAlive => true,
-            Next::Close => false,
-            Next::Upgraded => return,
-        };
-        entry.ta = ms(waiting.elapsed());
-        entry.tt = entry.ta;
-        shared.log(&fe, &entry);
-        if !keep {
-            let _ = c.wr.shutdown().await;
+        .await;
+        if !go_on {
             return;
         }
+        first = false;
     }
+}
+
+/// One request after its head was read (or was not): answered, logged;
+/// returns whether the connection takes another.
+#[allow(clippy::too_many_arguments)] // one request's whole context
+async fn request<C>(
+    shared: &Shared,
+    fe: &Frontend,
+    c: &mut Conn<C>,
+    head: Result<RequestHead, NoHead>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+    waiting: Instant,
+) -> bool
+where
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut entry = Entry {
+        client: Some(peer),
+        frontend_addr: Some(local),
+        accepted: Some(SystemTime::now() - waiting.elapsed()),
+        frontend: fe.def.name.clone(),
+        tls,
+        backend: fe.def.name.clone(),
+        server: "<NOSRV>".into(),
+        treq: ms(waiting.elapsed()),
+        tw: -1,
+        tc: -1,
+        tr: -1,
+        term: *b"--",
+        ..Default::default()
+    };
+    let head = match head {
+        Ok(h) => h,
+        Err(NoHead::Closed) => return false,
+        Err(NoHead::Timeout) => {
+            entry.term = *b"cR";
+            reject(shared, fe, c, &mut entry, 408, waiting).await;
+            return false;
+        }
+        Err(NoHead::Bad(status)) => {
+            entry.term = *b"PR";
+            reject(shared, fe, c, &mut entry, status, waiting).await;
+            return false;
+        }
+    };
+    entry.request_line = format!(
+        "{} {} {}",
+        head.method,
+        head.target,
+        version_text(head.version)
+    );
+    let keep = match exchange(shared, fe, c, head, peer, local, tls, &mut entry, waiting).await {
+        Next::KeepAlive => true,
+        Next::Close => false,
+        Next::Upgraded => return false,
+    };
+    entry.ta = ms(waiting.elapsed());
+    entry.tt = entry.ta;
+    shared.log(fe, &entry);
+    if !keep {
+        let _ = c.io.shutdown().await;
+    }
+    keep
 }
 
 enum Next {
@@ -132,7 +151,7 @@ fn version_text(v: Version) -> &'static str {
     }
 }
 
-async fn read_head<C: AsyncRead + AsyncWrite + Unpin>(
+async fn read_head<C: ClientIo>(
     c: &mut Conn<C>,
     fe: &Frontend,
     limits: &Limits,
@@ -151,18 +170,24 @@ async fn read_head<C: AsyncRead + AsyncWrite + Unpin>(
     // HAProxy judges header fields from the bytes of its first read: a
     // parser per head, fed as the buffer grows.
     let mut parser = HeadParser::new();
-    // A connection waiting for its next request keeps a small buffer, not
-    // the one a large head or body grew (HAProxy releases its buffers
-    // between requests too).
-    if c.buf.is_empty() && c.buf.capacity() > IDLE_BUF {
-        c.buf = BytesMut::with_capacity(IDLE_BUF);
-    }
     let incomplete =
         |why, buffered| match http1::incomplete_request_reply(why, buffered, !first, false) {
             None => NoHead::Closed,
             Some(408) => NoHead::Timeout,
             Some(s) => NoHead::Bad(s),
         };
+    // A connection waiting for its next request holds no buffer (HAProxy
+    // releases its buffers between requests too): it waits until the
+    // socket is readable, then reads into a small one.
+    if c.buf.is_empty() && !first {
+        c.buf = BytesMut::new();
+        match bounded(t.keep_alive(), c.io.readable()).await {
+            None => return Err(incomplete(http1::Incomplete::Timeout, 0)),
+            Some(Err(_)) => return Err(NoHead::Closed),
+            Some(Ok(())) => {}
+        }
+        c.buf.reserve(IDLE_BUF);
+    }
     loop {
         if !c.buf.is_empty() {
             match parser.parse(&c.buf, limits) {
@@ -184,7 +209,7 @@ async fn read_head<C: AsyncRead + AsyncWrite + Unpin>(
         if c.buf.capacity() - c.buf.len() < MIN_READ {
             c.buf.reserve(READ_BUF);
         }
-        let n = match bounded(limit, c.rd.read_buf(&mut c.buf)).await {
+        let n = match bounded(limit, c.io.read_buf(&mut c.buf)).await {
             None => return Err(incomplete(http1::Incomplete::Timeout, c.buf.len())),
             Some(Err(_)) => return Err(NoHead::Closed),
             Some(Ok(n)) => n,
@@ -208,8 +233,8 @@ async fn reject<C: AsyncRead + AsyncWrite + Unpin>(
     since: Instant,
 ) {
     let msg = http1::error_message(status);
-    let _ = bounded(c.client_timeout, c.wr.write_all(msg)).await;
-    let _ = c.wr.shutdown().await;
+    let _ = bounded(c.client_timeout, c.io.write_all(msg)).await;
+    let _ = c.io.shutdown().await;
     fe.counters.request_errors.fetch_add(1, Relaxed);
     fe.counters.response(status);
     entry.status = Some(status);
@@ -254,7 +279,7 @@ where
     if let Some(uri) = &fe.def.stats_uri {
         if head.target.starts_with(uri.as_str()) {
             let (status, bytes) =
-                stats_page::serve(shared, &mut c.wr, &head, uri, c.client_timeout).await;
+                stats_page::serve(shared, &mut c.io, &head, uri, c.client_timeout).await;
             entry.status = Some(status);
             entry.bytes = bytes;
             entry.backend = "<STATS>".into();
@@ -282,7 +307,7 @@ where
         // gets the body without having to say it (nginx does the same).
         let _ = bounded(
             c.client_timeout,
-            c.wr.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            c.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
         )
         .await;
     }
@@ -315,7 +340,7 @@ where
         return Next::Close;
     }
     backend.counters.started();
-    let feed = feed(&mut c.rd, &mut c.buf, decoder, tx, c.client_timeout);
+    let feed = feed(&mut c.io, &mut c.buf, decoder, tx, c.client_timeout);
     let fwd = forward(&backend, req, &view, prefer);
     let (fed, upstream) = tokio::join!(feed, fwd);
     entry.tw = -1;
@@ -406,7 +431,7 @@ async fn reject_keep<C: AsyncRead + AsyncWrite + Unpin>(
     } else {
         http1::stream_error_message(status, false, request_is_11, &mut msg);
     }
-    let _ = bounded(c.client_timeout, c.wr.write_all(&msg)).await;
+    let _ = bounded(c.client_timeout, c.io.write_all(&msg)).await;
     fe.counters.response(status);
     if status == 400 {
         fe.counters.request_errors.fetch_add(1, Relaxed);
@@ -440,7 +465,7 @@ async fn drain_body<C: AsyncRead + AsyncWrite + Unpin>(
     head: &RequestHead,
 ) -> bool {
     let decoder = BodyDecoder::new(&head.framing);
-    feed(&mut c.rd, &mut c.buf, decoder, None, c.client_timeout)
+    feed(&mut c.io, &mut c.buf, decoder, None, c.client_timeout)
         .await
         .is_ok()
 }
@@ -767,7 +792,27 @@ where
     }
 }
 
-/// The buffer of a connection between requests: most request heads fit.
+/// A client connection: a stream that can also say when it is readable,
+/// so that an idle keep-alive connection waits without a buffer.
+pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+impl ClientIo for tokio::net::TcpStream {
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        tokio::net::TcpStream::readable(self)
+    }
+}
+
+/// TLS may hold decrypted bytes the socket no longer shows: no waiting
+/// here, the read (and its buffer) waits instead.
+impl ClientIo for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
+
+/// The buffer a request's head is first read into: most heads fit.
 const IDLE_BUF: usize = 1024;
 /// What a read that needs room gets (HAProxy's bufsize).
 const READ_BUF: usize = 16 * 1024;
@@ -813,7 +858,7 @@ async fn write<C: AsyncRead + AsyncWrite + Unpin>(
     data: &[u8],
     limit: Option<Duration>,
 ) -> Result<(), ()> {
-    match bounded(limit, c.wr.write_all(data)).await {
+    match bounded(limit, c.io.write_all(data)).await {
         Some(Ok(())) => Ok(()),
         _ => Err(()),
     }
@@ -848,46 +893,8 @@ where
         }
     }
     let idle = backend.def.timeouts.tunnel_idle();
-    let client = Joined { c };
-    let t = crate::tunnel::run(client, server, idle).await;
+    let t = crate::tunnel::run(&mut c.io, server, idle).await;
     entry.bytes += t.server_to_client;
     drop(slot);
     Next::Upgraded
-}
-
-/// The client connection's two halves as one stream again (for a tunnel).
-struct Joined<'a, C> {
-    c: &'a mut Conn<C>,
-}
-
-impl<C: AsyncRead + AsyncWrite + Unpin> AsyncRead for Joined<'_, C> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.c.rd).poll_read(cx, buf)
-    }
-}
-
-impl<C: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Joined<'_, C> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.c.wr).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.c.wr).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.c.wr).poll_shutdown(cx)
-    }
 }

@@ -11,7 +11,7 @@ mod h2;
 pub mod pool;
 mod stats_page;
 
-pub use h1::serve;
+pub use h1::{serve, ClientIo};
 pub use h2::serve_h2;
 
 use crate::acl::Sample;
