@@ -1,0 +1,304 @@
+//! Between sync records and xlb's portable connections and templates.
+
+mod common;
+
+use common::sip;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use xlb_model::tcp::{TcpState, Timeouts};
+use xlb_model::{Address, ConnRecord, Forwarding, Protocol, ServiceKey};
+use xlb_sync::map::{
+    from_record, from_template, service_candidates, template_service_candidates, to_record,
+    to_template, LocalService, MapError, TemplateRecord,
+};
+use xlb_sync::{decode, encode, ConnFlags, FwdMethod, SyncConn};
+
+fn addr(s: &str) -> Address {
+    s.parse::<IpAddr>().unwrap().into()
+}
+
+fn web() -> ServiceKey {
+    ServiceKey::endpoint(addr("192.0.2.10").ip(), 80, Protocol::Tcp)
+}
+
+fn record() -> ConnRecord {
+    ConnRecord {
+        service: web(),
+        proto: Protocol::Tcp,
+        client: addr("198.51.100.7"),
+        cport: 40000,
+        vaddr: addr("192.0.2.10"),
+        vport: 80,
+        real: addr("10.0.0.2"),
+        real_port: 8080,
+        forwarding: Forwarding::Nat,
+        state: TcpState::Established,
+        timeout: 850,
+        persistent: false,
+        client_mac: Some([2, 0, 0, 0, 0, 1]),
+    }
+}
+
+/// A director with these services.
+fn director(services: &[(ServiceKey, bool)]) -> HashMap<ServiceKey, LocalService> {
+    services
+        .iter()
+        .map(|&(k, persistent)| (k, LocalService { persistent }))
+        .collect()
+}
+
+/// Through the wire and back.
+fn over_the_wire(c: &SyncConn) -> SyncConn {
+    let d = encode(1, 1472, [c]).unwrap();
+    decode(&d[0]).unwrap().records().next().unwrap().unwrap()
+}
+
+#[test]
+fn a_connection_crosses_to_another_director() {
+    let rec = record();
+    let c = from_record(&rec).unwrap();
+    // As a kernel master has it: NAT, active (established), TCP state 1.
+    assert_eq!(c.protocol, 6);
+    assert_eq!(c.forwarding, FwdMethod::Masq);
+    assert_eq!(c.flags, ConnFlags::empty());
+    assert_eq!((c.state, c.timeout, c.fwmark), (1, 850, 0));
+    assert_eq!((c.cport, c.vport, c.dport), (40000, 80, 8080));
+    let here = director(&[(web(), false)]);
+    let back = to_record(
+        &over_the_wire(&c),
+        |k| here.get(k).copied(),
+        &Timeouts::default(),
+    );
+    // The MAC is not on the wire.
+    assert_eq!(
+        back,
+        Ok(ConnRecord {
+            client_mac: None,
+            ..rec
+        })
+    );
+}
+
+#[test]
+fn direct_routing_udp_over_ipv6() {
+    let dns = ServiceKey::endpoint(addr("2001:db8::10").ip(), 53, Protocol::Udp);
+    let rec = ConnRecord {
+        service: dns,
+        proto: Protocol::Udp,
+        client: addr("2001:db8::7"),
+        cport: 5353,
+        vaddr: addr("2001:db8::10"),
+        vport: 53,
+        real: addr("2001:db8:1::2"),
+        real_port: 53,
+        forwarding: Forwarding::Dr,
+        state: TcpState::None,
+        timeout: 0,
+        persistent: true,
+        client_mac: None,
+    };
+    let c = from_record(&rec).unwrap();
+    // DR: replies bypass the director; UDP entries are always inactive.
+    assert_eq!(c.forwarding, FwdMethod::DirectRoute);
+    assert_eq!(c.flags, ConnFlags::NOOUTPUT | ConnFlags::INACTIVE);
+    assert_eq!(c.timeout, 1, "0 would mean 'your default' to a kernel");
+    let here = director(&[(dns, true)]);
+    let back = to_record(&c, |k| here.get(k).copied(), &Timeouts::default()).unwrap();
+    assert_eq!(back, ConnRecord { timeout: 1, ..rec });
+}
+
+#[test]
+fn a_firewall_mark_service_is_found_by_its_mark_first() {
+    let rec = ConnRecord {
+        service: ServiceKey::Mark(7),
+        vport: 443,
+        state: TcpState::SynRecv,
+        ..record()
+    };
+    let c = from_record(&rec).unwrap();
+    assert_eq!(c.fwmark, 7);
+    assert_eq!(c.flags, ConnFlags::INACTIVE, "not established yet");
+    assert_eq!(
+        service_candidates(&c).collect::<Vec<_>>(),
+        vec![
+            ServiceKey::Mark(7),
+            ServiceKey::endpoint(addr("192.0.2.10").ip(), 443, Protocol::Tcp),
+            ServiceKey::endpoint(addr("192.0.2.10").ip(), 0, Protocol::Tcp),
+        ]
+    );
+    // Both exist: the mark wins, as in ip_vs_service_find.
+    let here = director(&[
+        (ServiceKey::Mark(7), true),
+        (
+            ServiceKey::endpoint(addr("192.0.2.10").ip(), 443, Protocol::Tcp),
+            false,
+        ),
+    ]);
+    let back = to_record(&c, |k| here.get(k).copied(), &Timeouts::default()).unwrap();
+    assert_eq!(back.service, ServiceKey::Mark(7));
+    assert!(back.persistent);
+    // Only the address exists: found by it.
+    let here = director(&[(web(), false)]);
+    let mut c80 = c.clone();
+    c80.vport = 80;
+    let back = to_record(&c80, |k| here.get(k).copied(), &Timeouts::default()).unwrap();
+    assert_eq!(back.service, web());
+}
+
+#[test]
+fn a_timeout_of_zero_takes_the_local_default() {
+    let mut c = from_record(&record()).unwrap();
+    c.timeout = 0;
+    c.state = TcpState::FinWait as u16;
+    let here = director(&[(web(), false)]);
+    let back = to_record(&c, |k| here.get(k).copied(), &Timeouts::default()).unwrap();
+    assert_eq!(back.timeout, 120);
+    assert_eq!(back.state, TcpState::FinWait);
+}
+
+#[test]
+fn what_xlb_cannot_install_is_refused_with_a_reason() {
+    let here = director(&[(web(), false)]);
+    let to = |c: &SyncConn| to_record(c, |k| here.get(k).copied(), &Timeouts::default());
+    let good = from_record(&record()).unwrap();
+
+    let mut c = good.clone();
+    c.protocol = 132; // SCTP
+    assert_eq!(to(&c), Err(MapError::UnsupportedProtocol(132)));
+    let mut c = good.clone();
+    c.state = 11;
+    assert_eq!(
+        to(&c),
+        Err(MapError::InvalidState {
+            protocol: 6,
+            state: 11
+        })
+    );
+    let mut c = good.clone();
+    c.protocol = 17;
+    c.state = 1;
+    assert_eq!(
+        to(&c),
+        Err(MapError::InvalidState {
+            protocol: 17,
+            state: 1
+        })
+    );
+    let mut c = good.clone();
+    c.forwarding = FwdMethod::Tunnel;
+    assert_eq!(
+        to(&c),
+        Err(MapError::UnsupportedForwarding(FwdMethod::Tunnel))
+    );
+    let mut c = good.clone();
+    c.pe = Some(sip(8));
+    assert_eq!(to(&c), Err(MapError::PersistenceEngine));
+    let mut c = good.clone();
+    c.vport = 81;
+    assert_eq!(to(&c), Err(MapError::UnknownService));
+    let mut c = good.clone();
+    c.template = true;
+    assert_eq!(to(&c), Err(MapError::Template));
+    assert_eq!(
+        to_template(&good, |_| Some(LocalService { persistent: true })),
+        Err(MapError::NotTemplate)
+    );
+    let mixed = ConnRecord {
+        real: addr("2001:db8::2"),
+        ..record()
+    };
+    assert_eq!(from_record(&mixed), Err(MapError::MixedFamilies));
+}
+
+#[test]
+fn templates_cross_in_the_kernels_three_forms() {
+    let here = director(&[
+        (ServiceKey::Mark(5), true),
+        (web(), true),
+        (
+            ServiceKey::endpoint(addr("192.0.2.10").ip(), 21, Protocol::Tcp),
+            true,
+        ),
+    ]);
+    let lookup = |k: &ServiceKey| here.get(k).copied();
+    let base = TemplateRecord {
+        service: web(),
+        client: addr("198.51.100.0"),
+        real: addr("10.0.0.2"),
+        real_port: 8080,
+        forwarding: Forwarding::Nat,
+        timeout: 300,
+    };
+
+    // <protocol, caddr, 0, vaddr, vport, daddr, dport>
+    let c = from_template(&base).unwrap();
+    assert!(c.template);
+    assert_eq!((c.protocol, c.cport, c.vport, c.dport), (6, 0, 80, 8080));
+    assert_eq!(c.flags, ConnFlags::INACTIVE);
+    assert_eq!(to_template(&over_the_wire(&c), lookup), Ok(base));
+
+    // Firewall mark: <IPPROTO_IP, caddr, 0, fwmark, 0, daddr, 0>.
+    let mark = TemplateRecord {
+        service: ServiceKey::Mark(5),
+        real_port: 0,
+        ..base
+    };
+    let c = from_template(&mark).unwrap();
+    assert_eq!((c.protocol, c.vport, c.dport, c.fwmark), (0, 0, 0, 5));
+    assert_eq!(c.addrs.vaddr(), "0.0.0.5".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        template_service_candidates(&c).collect::<Vec<_>>(),
+        vec![ServiceKey::Mark(5)]
+    );
+    assert_eq!(to_template(&over_the_wire(&c), lookup), Ok(mark));
+
+    // FTP: <protocol, caddr, 0, vaddr, 0, daddr, 0>.
+    let ftp = TemplateRecord {
+        service: ServiceKey::endpoint(addr("192.0.2.10").ip(), 21, Protocol::Tcp),
+        real_port: 0,
+        ..base
+    };
+    let c = from_template(&ftp).unwrap();
+    assert_eq!((c.vport, c.dport), (0, 0));
+    assert_eq!(to_template(&over_the_wire(&c), lookup), Ok(ftp));
+
+    // IPv6 firewall mark: the mark in the first four bytes.
+    let mark6 = TemplateRecord {
+        service: ServiceKey::Mark(0x0102_0304),
+        client: addr("2001:db8::"),
+        real: addr("2001:db8:1::2"),
+        real_port: 0,
+        ..base
+    };
+    let c = from_template(&mark6).unwrap();
+    assert_eq!(c.addrs.vaddr(), "102:304::".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        template_service_candidates(&c).next(),
+        Some(ServiceKey::Mark(0x0102_0304))
+    );
+
+    // A template sent with timeout 0 gets the kernel's three minutes.
+    let mut c = from_template(&base).unwrap();
+    c.timeout = 0;
+    assert_eq!(to_template(&c, lookup).unwrap().timeout, 180);
+    assert_eq!(to_template(&c, |_| None), Err(MapError::UnknownService));
+}
+
+#[test]
+fn every_map_error_has_its_own_reason() {
+    let all = [
+        MapError::Template,
+        MapError::NotTemplate,
+        MapError::UnsupportedProtocol(0),
+        MapError::InvalidState {
+            protocol: 0,
+            state: 0,
+        },
+        MapError::UnsupportedForwarding(FwdMethod::Bypass),
+        MapError::PersistenceEngine,
+        MapError::UnknownService,
+        MapError::MixedFamilies,
+    ];
+    let reasons: std::collections::HashSet<_> = all.iter().map(|e| e.reason()).collect();
+    assert_eq!(reasons.len(), all.len());
+}
