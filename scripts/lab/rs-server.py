@@ -83,7 +83,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/bytes/"):
             body = b"x" * int(self.path.split("/")[2])
         elif self.path.startswith("/headers"):
-            body = "".join(f"{k.lower()}: {v}\n" for k, v in self.headers.items()).encode()
+            # The request line as received, then the headers.
+            body = (f"request-line: {self.requestline}\n"
+                    + "".join(f"{k.lower()}: {v}\n" for k, v in self.headers.items())).encode()
         else:
             body = (name + "\n").encode()
         self.send_response(200)

@@ -507,6 +507,25 @@ def scenario_dying_server(t, d, prefix):
     return f"{res['xlb'][0].decode()}, {res['xlb'][1]} of 1000 bytes, then closed"
 
 
+def scenario_http10(t, d, prefix):
+    """An HTTP/1.0 client, without and with keep-alive: what the server
+    gets (request line, Connection) and what the client gets back."""
+    res = {}
+    for k, addr in t.items():
+        rows = []
+        for extra in (b"", b"Connection: keep-alive\r\n"):
+            # Within 1 s: the keep-alive timeout (2 s) must not count as a close.
+            out, closed = raw(addr, 9306, b"GET /headers HTTP/1.0\r\nHost: a\r\n" + extra + b"\r\n", wait=1.0)
+            head, _, body = out.partition(b"\r\n\r\n")
+            seen = [l for l in body.decode(errors="replace").splitlines() if l.startswith(("request-line:", "connection:"))]
+            conn = [l.lower() for l in head.split(b"\r\n") if l.lower().startswith(b"connection:")]
+            rows.append((head.split(b"\r\n", 1)[0], conn, closed, seen))
+        res[k] = rows
+    if res["haproxy"] != res["xlb"]:
+        raise Fail(f"HTTP/1.0:\n  haproxy {res['haproxy']}\n  xlb     {res['xlb']}")
+    return f"server sees {res['xlb'][0][3]}; keep-alive asked: {res['xlb'][1][1]}, closed={res['xlb'][1][2]}"
+
+
 SCENARIOS = [
     scenario_checks_and_backup,
     scenario_queue_timeout,
@@ -519,6 +538,7 @@ SCENARIOS = [
     scenario_hostile_input,
     scenario_slow_client,
     scenario_dying_server,
+    scenario_http10,
 ]
 
 

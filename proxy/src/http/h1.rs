@@ -584,10 +584,21 @@ fn upstream_request(
             }
         }
     }
+    // An HTTP/1.0 request goes on as HTTP/1.0, with the server connection
+    // kept alive by saying so, as HAProxy does (a chunked 1.0 request,
+    // which HTTP/1.0 cannot carry, goes as 1.1).
+    let version = if head.version == Version::HTTP_11 || matches!(head.framing, Framing::Chunked) {
+        Version::HTTP_11
+    } else {
+        if !upgrade {
+            headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        }
+        Version::HTTP_10
+    };
     let mut req = http::Request::new(body);
     *req.method_mut() = head.method.clone();
     *req.uri_mut() = uri;
-    *req.version_mut() = Version::HTTP_11;
+    *req.version_mut() = version;
     *req.headers_mut() = headers;
     Some(req)
 }
