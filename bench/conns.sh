@@ -21,17 +21,8 @@ SECS=${2:-6}
 VIP=10.200.1.100
 scripts/install-deps.sh --bench >/dev/null
 cargo build --release --quiet
-P=$(scripts/lab.sh up "xlbc-$$-$RANDOM")
-D=$(scripts/lab.sh dir "$P")
-pids=()
-down() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  cg_drop
-  scripts/lab.sh down "$P" >/dev/null 2>&1 || true
-}
-trap down EXIT
 source bench/lib.sh
+bench_lab xlbc
 wire_like_veth
 nginx_up 8081
 in_ns cli sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"

@@ -1,7 +1,24 @@
-# Shared by bench/conns.sh and bench/http.sh (sourced, after P, D, ROOT and
-# an array `pids` are set): nginx on the lab's real servers, a CPU-quota
+# Shared by bench/conns.sh and bench/http.sh (sourced from the repository's
+# root): the lab's life, nginx on the lab's real servers, a CPU-quota
 # cgroup that holds a director to a share of one core, CPU time of a
 # process, and wrk's figures.
+
+# bench_lab NAME: the lab up (prefix NAME-PID-RANDOM in P, its folder in D);
+# when the script exits, every process in `pids` is stopped, the cgroup
+# removed and the lab torn down.
+bench_lab() {
+  P=$(scripts/lab.sh up "$1-$$-$RANDOM")
+  D=$(scripts/lab.sh dir "$P")
+  pids=()
+  trap bench_down EXIT
+}
+bench_down() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  cg_drop
+  scripts/lab.sh down "$P" >/dev/null 2>&1 || true
+}
 
 in_ns() { local n=$1; shift; ip netns exec "$P-$n" "$@"; }
 

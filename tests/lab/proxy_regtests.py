@@ -236,12 +236,9 @@ backend send_be5
 # The scripted servers.
 
 
-class Peer:
-    """A server-side connection: reads requests, keeps what is left over."""
-
-    def __init__(self, sock):
-        self.s = sock
-        self.buf = b""
+class Buffered:
+    """A socket read through a buffer: what a read brought beyond what was
+    asked for is kept for the next ask."""
 
     def fill(self):
         b = self.s.recv(65536)
@@ -260,6 +257,14 @@ class Peer:
             self.fill()
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
+
+
+class Peer(Buffered):
+    """A server-side connection: reads requests, keeps what is left over."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
 
     def request(self):
         head = self.until(b"\r\n\r\n")
@@ -589,7 +594,7 @@ def log_mark(d):
 # Clients: HTTP/1 over a raw socket, and a minimal h2 over TLS.
 
 
-class H1:
+class H1(Buffered):
     """A client connection that sends raw bytes and reads responses."""
 
     def __init__(self, addr, port, timeout=5.0):
@@ -604,24 +609,6 @@ class H1:
         except (BrokenPipeError, ConnectionResetError):
             pass
         return self
-
-    def fill(self):
-        b = self.s.recv(65536)
-        if not b:
-            raise EOFError
-        self.buf += b
-
-    def until(self, sep):
-        while sep not in self.buf:
-            self.fill()
-        out, self.buf = self.buf.split(sep, 1)
-        return out
-
-    def take(self, n):
-        while len(self.buf) < n:
-            self.fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
 
     def response(self, head=False):
         """The next response (vtest's rxresp): a dict with status, proto,
