@@ -234,7 +234,8 @@ CONF
   wait_until 5 is_state x1 VI6 MASTER >/dev/null
   wait_until 3 is_state x2 VI6 BACKUP >/dev/null
   ip -n "$P-dir" -6 addr show dev out0 | grep -q "inet6 $v6/64"
-  "$BIN/xlbctl" --socket "$D/x2.sock" vrrp | grep -q "fe80::" ||
+  # A backup starts as BACKUP before any advert: wait for the first one.
+  wait_until 3 bash -c "'$BIN/xlbctl' --socket '$D/x2.sock' vrrp | grep -q fe80::" >/dev/null ||
     { echo "FAIL: the backup does not name the master's link-local address"; return 1; }
   kill -TERM "$x1_PID"
   took=$(wait_until 5 is_state x2 VI6 MASTER)
