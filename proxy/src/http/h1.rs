@@ -5,7 +5,7 @@
 
 use super::body::{self, FrameSender, ReqBody};
 use super::forward::{bounded, forward, Failure, Upstream};
-use super::{cache, cookie, stats_page, strip_hop_by_hop, View};
+use super::{cache, cookie, for_server, stats_page, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
 use crate::http1::{self, BodyDecoder, BodyEvent, Framing, HeadParser, Limits, RequestHead};
 use crate::log::{ms, Entry};
@@ -569,14 +569,11 @@ fn upstream_request(
     if upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    if let Some(ck) = &be.cookie {
-        cookie::strip(ck, &mut headers);
-    }
-    if forwardfor {
-        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-            headers.append("x-forwarded-for", v);
-        }
-    }
+    for_server(
+        &mut headers,
+        be.cookie.as_ref(),
+        forwardfor.then_some(peer.ip()),
+    );
     if !headers.contains_key(HOST) {
         if let Some(a) = uri.authority() {
             if let Ok(v) = HeaderValue::from_str(a.as_str()) {

@@ -4,7 +4,7 @@
 
 use super::body::{BodyError, ReqBody};
 use super::forward::forward;
-use super::{cache, cookie, strip_hop_by_hop, View};
+use super::{cache, cookie, for_server, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
 use crate::http1;
 use crate::log::{ms, Entry};
@@ -132,14 +132,11 @@ async fn handle(
         .and_then(|ck| cookie::server_of(ck, &parts.headers, &backend.def.servers));
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers, false);
-    if let Some(ck) = &backend.def.cookie {
-        cookie::strip(ck, &mut headers);
-    }
-    if fe.def.forwardfor || backend.def.forwardfor {
-        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-            headers.append("x-forwarded-for", v);
-        }
-    }
+    for_server(
+        &mut headers,
+        backend.def.cookie.as_ref(),
+        (fe.def.forwardfor || backend.def.forwardfor).then_some(peer.ip()),
+    );
     // :authority wins over a Host header (RFC 9113 8.3.1; HAProxy): a
     // request must not name one host to the proxy and another to the server.
     if let Some(v) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {

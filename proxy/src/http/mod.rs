@@ -83,6 +83,23 @@ impl KeySource for View<'_> {
 
 /// Headers of one hop only (RFC 9110 7.6.1), which a proxy does not pass
 /// on; `Connection` may name more.
+/// What a request's headers get on their way to a server in either
+/// protocol: the persistence cookie stripped (`indirect`) and the client's
+/// address appended to X-Forwarded-For (`forwardfor`).
+pub fn for_server(
+    h: &mut HeaderMap,
+    cookie: Option<&xlb_model::proxy::CookieDef>,
+    forwarded_for: Option<IpAddr>,
+) {
+    if let Some(ck) = cookie {
+        cookie::strip(ck, h);
+    }
+    if let Some(v) = forwarded_for.and_then(|ip| http::HeaderValue::from_str(&ip.to_string()).ok())
+    {
+        h.append("x-forwarded-for", v);
+    }
+}
+
 pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     let named: Vec<HeaderName> = h
         .get_all(CONNECTION)
