@@ -154,7 +154,7 @@ pub struct Backend {
     pub queue_timeouts: std::sync::atomic::AtomicU64,
     pub queue_max: std::sync::atomic::AtomicU64,
     /// Idle HTTP connections per server (http mode).
-    pub pools: Vec<crate::http::pool::Pool>,
+    pub pools: Vec<crate::http::server::Pool>,
 }
 
 /// Why no server slot was given.

@@ -965,20 +965,7 @@ H2_CONNECT = (
     "'connection: upgrade' and the :protocol as 'upgrade' (plus a generated sec-websocket-key for websocket), "
     "and turns its 101 into 200 (a bad sec-websocket-accept into 502) [proxy/src/http/h2.rs]"
 )
-SERVER_TE = (
-    "the server's Transfer-Encoding is not validated: HAProxy answers 502 to 'chunked, chunked', "
-    "'chunked, gzip, chunked', 'chunked, gzip' and 'gzip' (+ Content-Length: 0); xlb relays "
-    "'HTTP/1.1 200 OK\\r\\nconnection: close\\r\\n\\r\\n' (and for 'chunked, gzip' the '0\\r\\n\\r\\n' "
-    "as a close-delimited body) [proxy/src/http/h1.rs, forward.rs: hyper's client parses server heads]"
-)
 KNOWN = {
-    ("http_transfer_encoding", "c3 answer"): (
-        "an HTTP/1.0 server answering 'HTTP/1.0 200 Ok\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n': "
-        "HAProxy relays 'HTTP/1.0 200 Ok\\r\\ntransfer-encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n' then closes, "
-        "xlb answers 502 (hyper's client refuses Transfer-Encoding in an HTTP/1.0 response) "
-        "[proxy/src/http/forward.rs, h1.rs]"
-    ),
-    **{("http_transfer_encoding", f"c11 server TE /r{i}"): SERVER_TE for i in range(1, 5)},
     ("protocol_upgrade", "h2 CONNECT :protocol answer"): H2_CONNECT,
     ("protocol_upgrade", "h2 CONNECT :protocol server receives"): H2_CONNECT,
     ("websocket", "c4 h2 websocket to h1 server"): H2_CONNECT,

@@ -3,8 +3,10 @@
 //! a time (pipelined ones wait their turn), responses written back with
 //! HAProxy's framing, keep-alive, and websocket upgrades tunnelled.
 
-use super::body::{self, FrameSender, ReqBody};
-use super::forward::{bounded, forward, Failure, Upstream};
+use super::server::{
+    self, bounded, forward, BodyReader, Failure, FeedError, Piece, RequestBody, Sent, ServerConn,
+    Upstream,
+};
 use super::{cache, cookie, for_server, stats_page, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
 use crate::http1::{self, BodyDecoder, BodyEvent, Framing, HeadParser, Limits, RequestHead};
@@ -13,8 +15,6 @@ use crate::runtime::Shared;
 use bytes::{Buf, BytesMut};
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TE, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
-use http_body_util::BodyExt;
-use hyper::body::Frame;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -311,25 +311,11 @@ where
         )
         .await;
     }
-    let (tx, req_body) = match head.framing {
-        Framing::None | Framing::Length(0) => (None, body::empty()),
-        Framing::Length(n) => {
-            let (tx, b) = body::channel(Some(n));
-            (Some(tx), b)
-        }
-        _ => {
-            let (tx, b) = body::channel(None);
-            (Some(tx), b)
-        }
-    };
     let forwardfor = fe.def.forwardfor || backend.def.forwardfor;
-    let req = match upstream_request(&head, req_body, &backend.def, peer, forwardfor) {
-        Some(r) => r,
-        None => {
-            entry.term = *b"PR";
-            reject_keep(shared, fe, c, entry, 400, is11).await;
-            return Next::Close;
-        }
+    let Some(req_head) = upstream_head(&head, &backend.def, peer, forwardfor) else {
+        entry.term = *b"PR";
+        reject_keep(shared, fe, c, entry, 400, is11).await;
+        return Next::Close;
     };
     // Body bytes that came with the head are judged before any server is
     // contacted: a malformed one gets HAProxy's 400 and never leaves.
@@ -340,9 +326,8 @@ where
         return Next::Close;
     }
     backend.counters.started();
-    let feed = feed(&mut c.io, &mut c.buf, decoder, tx, c.client_timeout);
-    let fwd = forward(&backend, req, &view, prefer);
-    let (fed, upstream) = tokio::join!(feed, fwd);
+    let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, c.client_timeout);
+    let (fed, upstream) = forward(&backend, &req_head, &mut body, &view, prefer).await;
     entry.tw = -1;
     let up = match (fed, upstream) {
         (Err(FeedError::Bad(status)), _) => {
@@ -379,7 +364,7 @@ where
             return Next::Close;
         }
         (Ok(sent), Ok(up)) => {
-            let received = head_bytes + sent;
+            let received = head_bytes + sent.bytes;
             fe.counters.bytes(received, 0);
             backend.counters.bytes(received, 0);
             backend.server_counters[up.slot.server].bytes(received, 0);
@@ -460,97 +445,135 @@ fn precheck(decoder: &BodyDecoder, buffered: &BytesMut, has_body: bool) -> Resul
 
 /// Read and drop a request body we answered ourselves, so the next
 /// request on the connection can be read. False if it could not be.
-async fn drain_body<C: AsyncRead + AsyncWrite + Unpin>(
+async fn drain_body<C: AsyncRead + AsyncWrite + Unpin + Send>(
     c: &mut Conn<C>,
     head: &RequestHead,
 ) -> bool {
     let decoder = BodyDecoder::new(&head.framing);
-    feed(&mut c.io, &mut c.buf, decoder, None, c.client_timeout)
-        .await
-        .is_ok()
+    let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, c.client_timeout);
+    body.send(&[], &mut tokio::io::sink(), None).await.is_ok()
 }
 
-enum FeedError {
-    /// A malformed body (bad chunk size): HAProxy's status.
-    Bad(u16),
-    /// The client went away (false) or idled past `timeout client` (true).
-    Client(bool),
-}
-
-/// Decode the request body from the client and pass it on (`tx`: None
-/// drops it). Returns the body's bytes.
-async fn feed<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    buf: &mut BytesMut,
-    mut decoder: BodyDecoder,
-    tx: Option<FrameSender>,
+/// A request body read from the client's connection as the server takes
+/// it (a slow server slows the client's reads), decoded with HAProxy's
+/// rules and sent on in the framing the head announced.
+struct ClientBody<'a, C> {
+    io: &'a mut C,
+    buf: &'a mut BytesMut,
+    decoder: BodyDecoder,
     client_timeout: Option<Duration>,
-) -> Result<u64, FeedError> {
-    let mut total = 0u64;
-    loop {
-        if decoder.is_done() {
-            return Ok(total);
-        }
-        match decoder.decode(buf) {
-            Err(e) => {
-                let s = e.status();
-                if let Some(tx) = &tx {
-                    let _ = tx
-                        .send(Err(body::BodyError("bad request body".into())))
-                        .await;
-                }
-                return Err(FeedError::Bad(s));
-            }
-            Ok(Some(BodyEvent::Data(d))) => {
-                total += d.len() as u64;
-                if let Some(tx) = &tx {
-                    // A server that stopped reading: keep draining the
-                    // client so the connection stays in step.
-                    let _ = tx.send(Ok(Frame::data(d))).await;
-                }
-                continue;
-            }
-            Ok(Some(BodyEvent::Trailers(t))) => {
-                if let Some(tx) = &tx {
-                    let _ = tx.send(Ok(Frame::trailers(t))).await;
-                }
-                continue;
-            }
-            Ok(Some(BodyEvent::End)) => return Ok(total),
-            Ok(None) => {}
-        }
-        if buf.capacity() - buf.len() < MIN_READ {
-            buf.reserve(READ_BUF);
-        }
-        match bounded(client_timeout, rd.read_buf(buf)).await {
-            None => {
-                abort(&tx).await;
-                return Err(FeedError::Client(true));
-            }
-            Some(Ok(0)) | Some(Err(_)) => {
-                abort(&tx).await;
-                return Err(FeedError::Client(false));
-            }
-            Some(Ok(_)) => {}
+    chunked: bool,
+    started: bool,
+}
+
+impl<'a, C> ClientBody<'a, C> {
+    fn new(
+        io: &'a mut C,
+        buf: &'a mut BytesMut,
+        decoder: BodyDecoder,
+        client_timeout: Option<Duration>,
+    ) -> Self {
+        ClientBody {
+            chunked: decoder.is_chunked(),
+            io,
+            buf,
+            decoder,
+            client_timeout,
+            started: false,
         }
     }
 }
 
-async fn abort(tx: &Option<FrameSender>) {
-    if let Some(tx) = tx {
-        let _ = tx.send(Err(body::BodyError("client aborted".into()))).await;
+impl<C: AsyncRead + Unpin + Send> RequestBody for ClientBody<'_, C> {
+    fn is_empty(&self) -> bool {
+        self.decoder.is_done()
+    }
+
+    fn replayable(&self) -> bool {
+        !self.started
+    }
+
+    async fn send<W: AsyncWrite + Unpin + Send>(
+        &mut self,
+        head: &[u8],
+        w: &mut W,
+        limit: Option<Duration>,
+    ) -> Result<Sent, FeedError> {
+        self.started = true;
+        let mut out = Vec::with_capacity(head.len() + self.buf.len().min(BIG_FRAME) + 32);
+        out.extend_from_slice(head);
+        let mut total = 0u64;
+        let mut trailers = None;
+        // A server that stopped reading: the client is still read, so the
+        // connection stays in step.
+        let mut whole = true;
+        loop {
+            match self.decoder.decode(self.buf) {
+                Err(e) => return Err(FeedError::Bad(e.status())),
+                Ok(Some(BodyEvent::Data(d))) => {
+                    total += d.len() as u64;
+                    if self.chunked {
+                        http1::encode_chunk(&d, &mut out);
+                    } else {
+                        out.extend_from_slice(&d);
+                    }
+                    if out.len() >= BIG_FRAME {
+                        flush(w, &mut out, limit, &mut whole).await;
+                    }
+                    continue;
+                }
+                Ok(Some(BodyEvent::Trailers(t))) => {
+                    trailers = Some(t);
+                    continue;
+                }
+                Ok(Some(BodyEvent::End)) => {
+                    if self.chunked {
+                        http1::encode_last_chunk(trailers.as_ref(), &mut out);
+                    }
+                    flush(w, &mut out, limit, &mut whole).await;
+                    return Ok(Sent {
+                        bytes: total,
+                        whole,
+                    });
+                }
+                Ok(None) => {}
+            }
+            // What is decoded leaves before waiting on the client.
+            flush(w, &mut out, limit, &mut whole).await;
+            if self.buf.capacity() - self.buf.len() < MIN_READ {
+                self.buf.reserve(READ_BUF);
+            }
+            match bounded(self.client_timeout, self.io.read_buf(self.buf)).await {
+                None => return Err(FeedError::Client(true)),
+                Some(Ok(0)) | Some(Err(_)) => return Err(FeedError::Client(false)),
+                Some(Ok(_)) => {}
+            }
+        }
     }
 }
 
-/// The request as the server gets it: hop-by-hop headers dropped, our
-/// cookie stripped (`indirect`), `X-Forwarded-For` added.
-fn upstream_request(
+/// Write `out` to the server unless it already failed; cleared either way.
+async fn flush<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    out: &mut Vec<u8>,
+    limit: Option<Duration>,
+    whole: &mut bool,
+) {
+    if !out.is_empty() && *whole {
+        *whole = matches!(bounded(limit, w.write_all(out)).await, Some(Ok(())));
+    }
+    out.clear();
+}
+
+/// The request head as the server gets it: hop-by-hop headers dropped,
+/// our cookie stripped (`indirect`), `X-Forwarded-For` added. None: a
+/// target that is not a URI (400).
+fn upstream_head(
     head: &RequestHead,
-    body: ReqBody,
     be: &xlb_model::proxy::BackendDef,
     peer: SocketAddr,
     forwardfor: bool,
-) -> Option<http::Request<ReqBody>> {
+) -> Option<Vec<u8>> {
     let uri: http::Uri = head.target.parse().ok()?;
     let mut headers = head.headers.clone();
     let upgrade = head.upgrade.is_some();
@@ -561,8 +584,6 @@ fn upstream_request(
     }
     headers.remove(EXPECT);
     headers.remove(CONTENT_LENGTH);
-    // A chunked body is said so: hyper would otherwise send a GET's or a
-    // HEAD's body of unknown length as none at all.
     if matches!(head.framing, Framing::Chunked) {
         headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
@@ -592,12 +613,24 @@ fn upstream_request(
         }
         Version::HTTP_10
     };
-    let mut req = http::Request::new(body);
-    *req.method_mut() = head.method.clone();
-    *req.uri_mut() = uri;
-    *req.version_mut() = version;
-    *req.headers_mut() = headers;
-    Some(req)
+    let length = match head.framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
+    let absolute;
+    let target = if head.target.starts_with('/') {
+        head.target.as_str()
+    } else {
+        absolute = uri.to_string();
+        absolute.as_str()
+    };
+    Some(server::request_head(
+        &head.method,
+        target,
+        version,
+        &headers,
+        length,
+    ))
 }
 
 /// Write the server's response to the client; returns whether the client
@@ -614,20 +647,20 @@ where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Upstream {
-        response,
+        mut conn,
+        head: server_head,
         slot,
-        sender,
+        sent_whole,
         ..
     } = up;
-    let (mut parts, mut resp_body) = response.into_parts();
-    let status = parts.status;
+    let status = server_head.status;
     entry.status = Some(status.as_u16());
     let upgraded = status == StatusCode::SWITCHING_PROTOCOLS && head.upgrade.is_some();
     // A websocket handshake the server did not complete (no accept for the
     // client's key) is a bad response, as HAProxy judges it.
     if upgraded
         && head.headers.contains_key("sec-websocket-key")
-        && !parts.headers.contains_key("sec-websocket-accept")
+        && !server_head.headers.contains_key("sec-websocket-accept")
     {
         entry.term = *b"PH";
         entry.status = Some(502);
@@ -643,18 +676,17 @@ where
     let framing = if upgraded {
         Framing::None
     } else {
-        http1::response_framing(&head.method, status, &parts.headers)
+        http1::response_framing(&head.method, status, &server_head.headers)
     };
     // As HAProxy: the server's version and framing go to the client as they
     // are (a close-delimited body closes the client's connection too), and
     // Connection says what the versions would not.
-    let version = if parts.version == Version::HTTP_10 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    let keep_alive = head.keep_alive && !matches!(framing, Framing::UntilClose) && !upgraded;
-    let mut headers = std::mem::take(&mut parts.headers);
+    let version = server_head.version;
+    let keep_alive = head.keep_alive
+        && !matches!(framing, Framing::UntilClose)
+        && !upgraded
+        && !server_head.forced_close;
+    let mut headers = server_head.headers;
     // An answer to HEAD keeps the framing headers of the body it stands for.
     let head_answer = head.method == http::Method::HEAD;
     let chunked_answer = head_answer
@@ -686,10 +718,7 @@ where
         headers,
         framing,
         // The server's own phrase when it was not the usual one.
-        reason: parts
-            .extensions
-            .get::<hyper::ext::ReasonPhrase>()
-            .map(|r| bytes::Bytes::copy_from_slice(r.as_bytes())),
+        reason: Some(server_head.reason),
     };
     let mut out = Vec::with_capacity(1024);
     http1::write_response_head(&out_head, &mut out);
@@ -700,18 +729,19 @@ where
             return Next::Close;
         }
         entry.bytes = out.len() as u64;
-        return tunnel_upgrade(c, parts, slot, backend, entry).await;
+        return tunnel_upgrade(c, conn, slot, backend, entry).await;
     }
-    // The head and the body frames already received leave in one write (a
-    // small answer in one segment, as HAProxy sends it); what is pending
-    // goes out before waiting on the server.
+    // The head and the body already received leave in one write (a small
+    // answer in one segment, as HAProxy sends it); what is pending goes out
+    // before waiting on the server.
     let server_timeout = backend.def.timeouts.server;
     let chunked = matches!(framing, Framing::Chunked);
+    let mut reader = BodyReader::new(&framing);
     let mut trailers: Option<HeaderMap> = None;
     let mut sent = 0u64;
     loop {
-        let frame = match ready_frame(&mut resp_body) {
-            Some(f) => Some(f),
+        let piece = match reader.ready_now(&mut conn) {
+            Some(p) => Some(p),
             None => {
                 if !out.is_empty() {
                     if let Err(term) = send(c, &out, ct, &mut sent).await {
@@ -720,10 +750,10 @@ where
                     }
                     out.clear();
                 }
-                bounded(server_timeout, resp_body.frame()).await
+                bounded(server_timeout, reader.next(&mut conn)).await
             }
         };
-        let frame = match frame {
+        let piece = match piece {
             None => {
                 entry.term = *b"sD";
                 backend.counters.response_errors.fetch_add(1, Relaxed);
@@ -731,8 +761,8 @@ where
                 entry.bytes = sent;
                 return Next::Close;
             }
-            Some(None) => break,
-            Some(Some(Err(_))) => {
+            Some(Ok(None)) => break,
+            Some(Err(_)) => {
                 // The server died mid-response: the client's response is cut
                 // (no last chunk), as HAProxy cuts it.
                 entry.term = *b"SD";
@@ -744,41 +774,39 @@ where
                 entry.bytes = sent;
                 return Next::Close;
             }
-            Some(Some(Ok(f))) => f,
+            Some(Ok(Some(p))) => p,
         };
-        let f = match frame.into_data() {
-            Ok(d) => {
-                if chunked {
-                    http1::encode_chunk(&d, &mut out);
-                } else if d.len() < BIG_FRAME {
-                    out.extend_from_slice(&d);
-                } else {
-                    // Large frames are written as they are, not copied.
-                    if !out.is_empty() {
-                        if let Err(term) = send(c, &out, ct, &mut sent).await {
-                            entry.term = term;
-                            return Next::Close;
-                        }
-                        out.clear();
-                    }
-                    if let Err(term) = send(c, &d, ct, &mut sent).await {
-                        entry.term = term;
-                        return Next::Close;
-                    }
-                }
-                if out.len() >= BIG_FRAME {
-                    if let Err(term) = send(c, &out, ct, &mut sent).await {
-                        entry.term = term;
-                        return Next::Close;
-                    }
-                    out.clear();
-                }
+        let d = match piece {
+            Piece::Data(d) => d,
+            Piece::Trailers(t) => {
+                trailers = Some(t);
                 continue;
             }
-            Err(f) => f,
         };
-        if let Ok(t) = f.into_trailers() {
-            trailers = Some(t);
+        if chunked {
+            http1::encode_chunk(&d, &mut out);
+        } else if d.len() < BIG_FRAME {
+            out.extend_from_slice(&d);
+        } else {
+            // Large pieces are written as they are, not copied.
+            if !out.is_empty() {
+                if let Err(term) = send(c, &out, ct, &mut sent).await {
+                    entry.term = term;
+                    return Next::Close;
+                }
+                out.clear();
+            }
+            if let Err(term) = send(c, &d, ct, &mut sent).await {
+                entry.term = term;
+                return Next::Close;
+            }
+        }
+        if out.len() >= BIG_FRAME {
+            if let Err(term) = send(c, &out, ct, &mut sent).await {
+                entry.term = term;
+                return Next::Close;
+            }
+            out.clear();
         }
     }
     if chunked {
@@ -791,7 +819,10 @@ where
         }
     }
     entry.bytes = sent;
-    backend.pools[slot.server].put(sender);
+    // Reused only at a response's clean end with nothing after it.
+    if server_head.reusable && sent_whole && reader.is_done() && conn.buf.is_empty() {
+        backend.pools[slot.server].put(conn);
+    }
     drop(slot);
     if keep_alive {
         Next::KeepAlive
@@ -830,19 +861,6 @@ const MIN_READ: usize = 256;
 /// Frames of at least this size are written as they come, not gathered.
 const BIG_FRAME: usize = 16 * 1024;
 
-/// A body frame the server already sent, without waiting (`None`: none
-/// yet; the next `frame().await` waits for it).
-#[allow(clippy::type_complexity)]
-fn ready_frame<B: hyper::body::Body + Unpin>(
-    body: &mut B,
-) -> Option<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(body).poll_frame(&mut cx) {
-        std::task::Poll::Ready(f) => Some(f),
-        std::task::Poll::Pending => None,
-    }
-}
-
 /// Write part of a response, counting it in `sent`; a failure is the
 /// client's, in the head (`CH`) or the body (`CD`).
 async fn send<C: AsyncRead + AsyncWrite + Unpin>(
@@ -873,11 +891,11 @@ async fn write<C: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// After a 101: bytes both ways between the client (what it already sent
-/// first) and the server's upgraded connection, until both close or the
-/// tunnel idles (`timeout tunnel`).
+/// first) and the server's connection (what it sent after its head
+/// first), until both close or the tunnel idles (`timeout tunnel`).
 async fn tunnel_upgrade<C>(
     c: &mut Conn<C>,
-    parts: http::response::Parts,
+    mut conn: ServerConn,
     slot: crate::backend::Slot,
     backend: &crate::backend::Backend,
     entry: &mut Entry,
@@ -885,23 +903,21 @@ async fn tunnel_upgrade<C>(
 where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let resp = http::Response::from_parts(parts, ());
-    let upgraded = match hyper::upgrade::on(resp).await {
-        Ok(u) => u,
-        Err(_) => {
-            entry.term = *b"SD";
+    if !conn.buf.is_empty() {
+        let early = std::mem::take(&mut conn.buf);
+        if c.io.write_all(&early).await.is_err() {
             return Next::Close;
         }
-    };
-    let mut server = hyper_util::rt::TokioIo::new(upgraded);
+        entry.bytes += early.len() as u64;
+    }
     if !c.buf.is_empty() {
         let early = std::mem::take(&mut c.buf);
-        if server.write_all(&early).await.is_err() {
+        if conn.io.write_all(&early).await.is_err() {
             return Next::Close;
         }
     }
     let idle = backend.def.timeouts.tunnel_idle();
-    let t = crate::tunnel::run(&mut c.io, server, idle).await;
+    let t = crate::tunnel::run(&mut c.io, conn.io, idle).await;
     entry.bytes += t.server_to_client;
     drop(slot);
     Next::Upgraded

@@ -2,8 +2,10 @@
 //! routed, balanced and forwarded to an HTTP/1.1 server as an HTTP/1
 //! request would be (HAProxy's h2-to-h1 path).
 
-use super::body::{BodyError, ReqBody};
-use super::forward::forward;
+use super::body::{BodyError, RespBody};
+use super::server::{
+    self, bounded, forward, BodyReader, FeedError, NoBody, Piece, RequestBody, Sent, ServerConn,
+};
 use super::{cache, cookie, for_server, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
 use crate::http1;
@@ -12,7 +14,6 @@ use crate::runtime::Shared;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
-use http_body_util::combinators::BoxBody;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -21,9 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
-use tokio::io::{AsyncRead, AsyncWrite};
-
-type RespBody = BoxBody<Bytes, BodyError>;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub async fn serve_h2<C>(
     shared: Arc<Shared>,
@@ -147,96 +146,156 @@ async fn handle(
     if view_has_body && !headers.contains_key(CONTENT_LENGTH) {
         headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
-    let origin: http::Uri = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .parse()
-        .unwrap_or_else(|_| http::Uri::from_static("/"));
-    let req_body: ReqBody = body.map_err(|e| BodyError(e.to_string())).boxed();
-    let mut up_req = http::Request::new(req_body);
-    *up_req.method_mut() = parts.method.clone();
-    *up_req.uri_mut() = origin;
-    *up_req.version_mut() = Version::HTTP_11;
-    *up_req.headers_mut() = headers;
+    let origin = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let req_head = server::request_head(&parts.method, origin, Version::HTTP_11, &headers, None);
     backend.counters.started();
-    let up = forward(&backend, up_req, &view, prefer).await;
+    let (fed, up) = if view_has_body {
+        let mut b = StreamBody {
+            inner: body,
+            chunked: headers.contains_key(TRANSFER_ENCODING),
+            client_timeout: fe.def.timeouts.client,
+            started: false,
+        };
+        forward(&backend, &req_head, &mut b, &view, prefer).await
+    } else {
+        forward(&backend, &req_head, &mut NoBody, &view, prefer).await
+    };
     backend.counters.finished();
-    let up = match up {
-        Ok(u) => u,
-        Err(f) => {
+    let up = match (fed, up) {
+        (Err(_), _) => {
+            entry.term = *b"CD";
+            return done(&shared, &mut entry, 400, error(400));
+        }
+        (Ok(_), Err(f)) => {
             entry.term = f.term();
             return done(&shared, &mut entry, f.status(), error(f.status()));
         }
+        (Ok(_), Ok(u)) => u,
     };
     let slot = up.slot;
     entry.server = slot.def().name.clone();
     entry.tw = ms(up.queued);
     entry.tc = ms(up.connecting);
     entry.tr = ms(up.waited);
-    let (mut rparts, rbody) = up.response.into_parts();
-    strip_hop_by_hop(&mut rparts.headers, false);
+    let mut rheaders = up.head.headers;
+    let rstatus = up.head.status;
+    let framing = http1::response_framing(&parts.method, rstatus, &rheaders);
+    strip_hop_by_hop(&mut rheaders, false);
     if let Some(ck) = &backend.def.cookie {
         let cacheable = cache::request_cacheable(&parts.method, &parts.headers)
-            && cache::response_cacheable(rparts.status, &rparts.headers);
+            && cache::response_cacheable(rstatus, &rheaders);
         cookie::on_response(
             ck,
             slot.def(),
             prefer == Some(slot.server),
             cacheable,
-            &mut rparts.headers,
+            &mut rheaders,
         );
     }
-    let status = rparts.status.as_u16();
+    let status = rstatus.as_u16();
     backend.counters.response(status);
     backend.server_counters[slot.server].response(status);
     backend.server_counters[slot.server]
         .total
         .fetch_add(1, Relaxed);
-    let server_timeout = backend.def.timeouts.server;
-    // The slot and pooled connection are held until the body is read whole.
-    let pool_back = (backend.clone(), slot, up.sender);
-    let stream = futures_body(rbody, server_timeout, pool_back);
-    rparts.version = Version::HTTP_2;
-    let r = Response::from_parts(rparts, stream);
+    let stream = ServerBody {
+        reader: BodyReader::new(&framing),
+        conn: Some(up.conn),
+        limit: backend.def.timeouts.server,
+        sleep: None,
+        reusable: up.head.reusable && up.sent_whole,
+        held: Some((backend.clone(), slot)),
+    };
+    let mut r = Response::new(stream.boxed());
+    *r.status_mut() = rstatus;
+    *r.version_mut() = Version::HTTP_2;
+    *r.headers_mut() = rheaders;
     done(&shared, &mut entry, status, r)
 }
 
-/// The server's body as the h2 response's, bounded per frame by `timeout
-/// server`; when it ends, the connection returns to the pool and the slot
-/// is freed (dropped early, they are freed without returning).
-fn futures_body(
-    body: Incoming,
-    limit: Option<std::time::Duration>,
-    held: (
-        Arc<crate::backend::Backend>,
-        crate::backend::Slot,
-        super::pool::Sender,
-    ),
-) -> RespBody {
-    Guarded {
-        inner: body,
-        limit,
-        sleep: None,
-        held: Some(held),
-    }
-    .boxed()
+/// A request body from an h2 stream, sent on as the head announced it
+/// (its Content-Length, else chunked).
+struct StreamBody {
+    inner: Incoming,
+    chunked: bool,
+    client_timeout: Option<std::time::Duration>,
+    started: bool,
 }
 
-type Held = (
-    Arc<crate::backend::Backend>,
-    crate::backend::Slot,
-    super::pool::Sender,
-);
+impl RequestBody for StreamBody {
+    fn is_empty(&self) -> bool {
+        false
+    }
 
-struct Guarded {
-    inner: Incoming,
+    fn replayable(&self) -> bool {
+        !self.started
+    }
+
+    async fn send<W: AsyncWrite + Unpin + Send>(
+        &mut self,
+        head: &[u8],
+        w: &mut W,
+        limit: Option<std::time::Duration>,
+    ) -> Result<Sent, FeedError> {
+        self.started = true;
+        let mut out = head.to_vec();
+        let mut total = 0u64;
+        let mut whole = true;
+        let mut trailers = None;
+        loop {
+            let frame = match bounded(self.client_timeout, self.inner.frame()).await {
+                None => return Err(FeedError::Client(true)),
+                Some(Some(Err(_))) => return Err(FeedError::Client(false)),
+                Some(None) => None,
+                Some(Some(Ok(f))) => Some(f),
+            };
+            match frame.map(|f| f.into_data()) {
+                None => break,
+                Some(Ok(d)) => {
+                    total += d.len() as u64;
+                    if self.chunked {
+                        http1::encode_chunk(&d, &mut out);
+                    } else {
+                        out.extend_from_slice(&d);
+                    }
+                }
+                Some(Err(f)) => {
+                    if let Ok(t) = f.into_trailers() {
+                        trailers = Some(t);
+                    }
+                }
+            }
+            if whole && !out.is_empty() {
+                whole = matches!(bounded(limit, w.write_all(&out)).await, Some(Ok(())));
+            }
+            out.clear();
+        }
+        if self.chunked {
+            http1::encode_last_chunk(trailers.as_ref(), &mut out);
+        }
+        if whole && !out.is_empty() {
+            whole = matches!(bounded(limit, w.write_all(&out)).await, Some(Ok(())));
+        }
+        Ok(Sent {
+            bytes: total,
+            whole,
+        })
+    }
+}
+
+/// The server's body as the h2 response's, bounded per piece by `timeout
+/// server`; at its clean end the connection returns to the pool, and the
+/// slot is freed (dropped early, both are freed without returning).
+struct ServerBody {
+    reader: BodyReader,
+    conn: Option<ServerConn>,
     limit: Option<std::time::Duration>,
     sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    held: Option<Held>,
+    reusable: bool,
+    held: Option<(Arc<crate::backend::Backend>, crate::backend::Slot)>,
 }
 
-impl hyper::body::Body for Guarded {
+impl hyper::body::Body for ServerBody {
     type Data = Bytes;
     type Error = BodyError;
 
@@ -246,19 +305,30 @@ impl hyper::body::Body for Guarded {
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyError>>> {
         use std::task::Poll;
         let this = &mut *self;
-        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(None) => {
-                if let Some((backend, slot, sender)) = this.held.take() {
-                    backend.pools[slot.server].put(sender);
+        let Some(conn) = this.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match this.reader.poll_next(conn, cx) {
+            Poll::Ready(Ok(None)) => {
+                let conn = this.conn.take();
+                if let (Some((backend, slot)), Some(conn)) = (this.held.take(), conn) {
+                    if this.reusable && conn.buf.is_empty() {
+                        backend.pools[slot.server].put(conn);
+                    }
                 }
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(r)) => {
+            Poll::Ready(Ok(Some(p))) => {
                 this.sleep = None;
-                Poll::Ready(Some(r.map_err(|e| {
-                    this.held = None;
-                    BodyError(e.to_string())
+                Poll::Ready(Some(Ok(match p {
+                    Piece::Data(d) => hyper::body::Frame::data(d),
+                    Piece::Trailers(t) => hyper::body::Frame::trailers(t),
                 })))
+            }
+            Poll::Ready(Err(e)) => {
+                this.conn = None;
+                this.held = None;
+                Poll::Ready(Some(Err(BodyError(format!("server body: {e:?}")))))
             }
             Poll::Pending => {
                 if let Some(limit) = this.limit {
@@ -266,6 +336,7 @@ impl hyper::body::Body for Guarded {
                         .sleep
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                     if sleep.as_mut().poll(cx).is_ready() {
+                        this.conn = None;
                         this.held = None;
                         return Poll::Ready(Some(Err(BodyError("server timeout".into()))));
                     }
@@ -276,10 +347,6 @@ impl hyper::body::Body for Guarded {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
+        self.conn.is_none() || self.reader.is_done()
     }
 }

@@ -1,14 +1,13 @@
 //! `mode http`: HTTP/1 from clients on our codec (so malformed and hostile
 //! requests get HAProxy's answers), h2 from clients through hyper (ALPN),
-//! and HTTP/1.1 to servers through hyper's client with keep-alive reuse.
+//! and HTTP/1.1 to servers on our codec with keep-alive reuse ([`server`]).
 
 pub mod body;
 mod cache;
 mod cookie;
-mod forward;
 mod h1;
 mod h2;
-pub mod pool;
+pub mod server;
 mod stats_page;
 
 pub use h1::{serve, ClientIo};

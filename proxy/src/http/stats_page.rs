@@ -49,7 +49,7 @@ pub async fn serve<W: AsyncWrite + Unpin>(
     if head.method != http::Method::HEAD {
         out.extend_from_slice(body.as_bytes());
     }
-    let ok = super::forward::bounded(limit, wr.write_all(&out)).await;
+    let ok = super::server::bounded(limit, wr.write_all(&out)).await;
     let n = if matches!(ok, Some(Ok(()))) {
         out.len() as u64
     } else {

@@ -211,6 +211,14 @@ impl BodyDecoder {
         }
     }
 
+    /// Decoding chunks (not yet past the last one).
+    pub fn is_chunked(&self) -> bool {
+        matches!(
+            self.state,
+            State::Size | State::Data(_) | State::DataCrlf | State::Trailers
+        )
+    }
+
     /// True once the whole body has been decoded (End may still be pending
     /// in the next `decode` call).
     pub fn is_done(&self) -> bool {

@@ -15,6 +15,8 @@
 //!   HAProxy's chunk-size and trailer rules).
 //! - [`response_framing`], [`write_response_head`], [`encode_chunk`],
 //!   [`encode_last_chunk`]: the response side towards the client.
+//! - [`parse_response`]: a server's response head, judged as HAProxy
+//!   judges it (502 when bad), with whether the connection can be reused.
 //! - [`error_message`] and [`stream_error_message`]: the exact bytes of
 //!   HAProxy's own error replies; [`incomplete_request_reply`]: whether a
 //!   timeout or an early close gets 408/400 or a silent close.
@@ -28,6 +30,7 @@ mod errors;
 mod fields;
 mod head;
 mod response;
+mod server_head;
 mod uri;
 
 #[cfg(test)]
@@ -39,6 +42,7 @@ pub use head::{h2_preface, parse_request, too_large, HeadParser, RequestHead, H2
 pub use response::{
     connection_header, reason_phrase, response_framing, write_response_head, ResponseHead,
 };
+pub use server_head::{parse_response, BadHead, ServerHead};
 pub(crate) use uri::scheme_based_normalize;
 
 /// HAProxy's size limits for what it buffers from a client, from its
