@@ -143,6 +143,9 @@ struct Lb {
 
 pub struct Backend {
     pub def: BackendDef,
+    /// The backend's and its servers' names, shared by log entries.
+    pub name: Arc<str>,
+    pub server_names: Vec<Arc<str>>,
     lb: Mutex<Lb>,
     /// Shared with the backend this one replaced, and per server with the
     /// server of the same name and address there: sessions that started
@@ -182,6 +185,10 @@ impl Drop for Slot {
 impl Slot {
     pub fn def(&self) -> &ServerDef {
         &self.backend.def.servers[self.server]
+    }
+
+    pub fn name(&self) -> Arc<str> {
+        self.backend.server_names[self.server].clone()
     }
 }
 
@@ -256,6 +263,8 @@ impl Backend {
             queue_timeouts: Default::default(),
             queue_max: Default::default(),
             pools: (0..n).map(|_| Default::default()).collect(),
+            name: def.name.as_str().into(),
+            server_names: def.servers.iter().map(|s| s.name.as_str().into()).collect(),
             def,
         }
     }

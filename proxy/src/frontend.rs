@@ -13,6 +13,8 @@ use xlb_model::proxy::FrontendDef;
 
 pub struct Frontend {
     pub def: FrontendDef,
+    /// The name, shared by every log entry instead of copied into it.
+    pub name: Arc<str>,
     /// The backend of each `use_backend` rule, in order.
     rules: Vec<Arc<Backend>>,
     pub default_backend: Option<Arc<Backend>>,
@@ -74,6 +76,7 @@ impl Frontend {
         };
         let counters = previous.map_or_else(Default::default, |p| p.counters.clone());
         Ok(Frontend {
+            name: def.name.as_str().into(),
             def,
             rules,
             default_backend,

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use xlb_model::proxy::{LogFormat, LogTarget};
 
@@ -62,11 +63,11 @@ pub struct Entry {
     pub client: Option<SocketAddr>,
     pub frontend_addr: Option<SocketAddr>,
     pub accepted: Option<SystemTime>,
-    pub frontend: String,
+    pub frontend: Arc<str>,
     /// The frontend name as HAProxy logs it: with a `~` after it for TLS.
     pub tls: bool,
-    pub backend: String,
-    pub server: String,
+    pub backend: Arc<str>,
+    pub server: Arc<str>,
     /// Tw: queue, Tc: connect, Tt: total, TR: request headers, Tr: server
     /// response headers, Ta: request active (ms).
     pub tw: i64,
@@ -98,7 +99,7 @@ impl Entry {
         let fe = if self.tls {
             format!("{}~", self.frontend)
         } else {
-            self.frontend.clone()
+            self.frontend.to_string()
         };
         let when = self.accepted.map_or("-".into(), date_ms);
         let retries = if self.redispatched {
@@ -162,6 +163,12 @@ impl Entry {
         }
         o
     }
+}
+
+/// HAProxy's server name before one is chosen, shared.
+pub fn no_server() -> Arc<str> {
+    static NOSRV: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| "<NOSRV>".into());
+    NOSRV.clone()
 }
 
 fn endpoint(a: SocketAddr) -> String {

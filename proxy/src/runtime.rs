@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use xlb_model::proxy::{Mode, ProxySettings};
 
@@ -51,6 +51,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Whether `fe`'s sessions are logged (what only a log needs is not
+    /// built otherwise).
+    pub fn logs(&self, fe: &Frontend) -> bool {
+        self.plan.load().sinks.contains_key(&fe.def.name)
+    }
+
     pub fn log(&self, fe: &Frontend, e: &Entry) {
         let plan = self.plan.load();
         if let Some(sink) = plan.sinks.get(&fe.def.name) {
@@ -557,12 +563,52 @@ async fn accept_loop(
         let _ = sock.set_nodelay(true);
         let fe = current.load_full();
         let shared = shared.clone();
-        tokio::spawn(async move {
-            let _permits = (fe_permit, global_permit);
-            fe.counters.started();
-            session(shared, fe.clone(), sock, peer, addr).await;
-            fe.counters.finished();
-        });
+        let open = Open::new(fe_permit, global_permit, &fe);
+        if fe.def.mode == Mode::Http && !fe.tls.contains_key(&addr) {
+            // Plain HTTP, the common case, in one future: the task is the
+            // HTTP loop itself, without the layers that pick TLS and mode
+            // (each holding its own copy of the arguments: 520 bytes per
+            // connection, most of an idle connection's memory then).
+            let local = sock.local_addr().unwrap_or(addr);
+            let f = crate::http::serve(shared, fe, sock, peer, local, false, open);
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                let _ = std::fs::write(
+                    "/tmp/xlb-sizes",
+                    format!("task {}\n", std::mem::size_of_val(&f)),
+                );
+            });
+            tokio::spawn(f);
+        } else {
+            tokio::spawn(async move {
+                let _open = open;
+                session(shared, fe, sock, peer, addr).await;
+            });
+        }
+    }
+}
+
+/// A session's hold on its frontend: the permits of both `maxconn`s and
+/// the frontend's session count, released when the session's task ends
+/// (or is dropped with the runtime).
+struct Open {
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    counters: Arc<crate::counters::Counters>,
+}
+
+impl Open {
+    fn new(fe: OwnedSemaphorePermit, global: OwnedSemaphorePermit, frontend: &Frontend) -> Self {
+        frontend.counters.started();
+        Open {
+            _permits: (fe, global),
+            counters: frontend.counters.clone(),
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.counters.finished();
     }
 }
 
@@ -626,6 +672,6 @@ async fn dispatch<C>(
     // state, not as the larger of the two.
     match fe.def.mode {
         Mode::Tcp => Box::pin(crate::tcp::serve(shared, fe, client, peer, local, tls)).await,
-        Mode::Http => Box::pin(crate::http::serve(shared, fe, client, peer, local, tls)).await,
+        Mode::Http => Box::pin(crate::http::serve(shared, fe, client, peer, local, tls, ())).await,
     }
 }

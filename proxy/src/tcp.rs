@@ -74,10 +74,10 @@ pub async fn serve<C>(
         client: Some(peer),
         frontend_addr: Some(local),
         accepted: Some(SystemTime::now()),
-        frontend: fe.def.name.clone(),
+        frontend: fe.name.clone(),
         tls,
-        backend: fe.def.name.clone(),
-        server: "<NOSRV>".into(),
+        backend: fe.name.clone(),
+        server: crate::log::no_server(),
         tw: -1,
         tc: -1,
         term: *b"--",
@@ -95,7 +95,7 @@ pub async fn serve<C>(
         shared.log(&fe, &entry);
         return;
     };
-    entry.backend = backend.def.name.clone();
+    entry.backend = backend.name.clone();
     // `tcp-request inspect-delay` + `accept if RDP_COOKIE`: wait for the
     // cookie the balancer hashes (or the delay, or the client's close).
     if let (Some(delay), Balance::RdpCookie { .. }) = (fe.def.inspect_delay, &backend.def.balance) {
@@ -130,7 +130,7 @@ pub async fn serve<C>(
     let server = c.slot.server;
     let sc = backend.server_counters[server].clone();
     sc.started();
-    entry.server = c.slot.def().name.clone();
+    entry.server = c.slot.name();
     entry.tw = ms(c.queued);
     entry.tc = ms(c.connecting);
     entry.retries = c.retries;

@@ -37,38 +37,51 @@ struct Conn<C> {
     client_timeout: Option<Duration>,
 }
 
-pub async fn serve<C>(
+/// An HTTP/1 client connection, served until it closes. `hold` is kept
+/// for as long (the caller's permits and session count), so that this
+/// future can be a connection's whole task: every layer around it would
+/// hold its own copy of the arguments.
+///
+/// A plain fn returning an `async move` block, not an `async fn`: an
+/// `async fn` keeps each argument twice in its future (as given, and as
+/// moved into its body), 150 bytes more in every connection's task.
+pub fn serve<C, H>(
     shared: Arc<Shared>,
     fe: Arc<Frontend>,
     io: C,
     peer: SocketAddr,
     local: SocketAddr,
     tls: bool,
-) where
+    hold: H,
+) -> impl std::future::Future<Output = ()> + Send
+where
     C: ClientIo,
+    H: Send + 'static,
 {
     let mut c = Conn {
         io,
         buf: BytesMut::with_capacity(IDLE_BUF),
         client_timeout: fe.def.timeouts.client,
     };
-    let limits = Limits::default();
     let accepted = Instant::now();
-    let mut first = true;
-    loop {
-        let waiting = Instant::now();
-        let head = read_head(&mut c, &fe, &limits, first, accepted).await;
-        // Boxed: a connection waiting for its next request holds only this
-        // loop and the head reader, not a whole exchange's state (its log
-        // entry, the server's response, the body's futures).
-        let go_on = Box::pin(request(
-            &shared, &fe, &mut c, head, peer, local, tls, waiting,
-        ))
-        .await;
-        if !go_on {
-            return;
+    async move {
+        let _hold = &hold;
+        let mut first = true;
+        loop {
+            let waiting = Instant::now();
+            let head = read_head(&mut c, &fe, first, accepted).await;
+            // Boxed: a connection waiting for its next request holds only
+            // this loop and the head reader, not a whole exchange's state
+            // (its log entry, the server's response, the body's futures).
+            let go_on = Box::pin(request(
+                &shared, &fe, &mut c, head, peer, local, tls, waiting,
+            ))
+            .await;
+            if !go_on {
+                return;
+            }
+            first = false;
         }
-        first = false;
     }
 }
 
@@ -91,11 +104,10 @@ where
     let mut entry = Entry {
         client: Some(peer),
         frontend_addr: Some(local),
-        accepted: Some(SystemTime::now() - waiting.elapsed()),
-        frontend: fe.def.name.clone(),
+        frontend: fe.name.clone(),
         tls,
-        backend: fe.def.name.clone(),
-        server: "<NOSRV>".into(),
+        backend: fe.name.clone(),
+        server: crate::log::no_server(),
         treq: ms(waiting.elapsed()),
         tw: -1,
         tc: -1,
@@ -117,12 +129,15 @@ where
             return false;
         }
     };
-    entry.request_line = format!(
-        "{} {} {}",
-        head.method,
-        head.target,
-        version_text(head.version)
-    );
+    if shared.logs(fe) {
+        entry.accepted = Some(SystemTime::now() - waiting.elapsed());
+        entry.request_line = format!(
+            "{} {} {}",
+            head.method,
+            head.target,
+            version_text(head.version)
+        );
+    }
     let keep = match exchange(shared, fe, c, head, peer, local, tls, &mut entry, waiting).await {
         Next::KeepAlive => true,
         Next::Close => false,
@@ -151,13 +166,15 @@ fn version_text(v: Version) -> &'static str {
     }
 }
 
-async fn read_head<C: ClientIo>(
-    c: &mut Conn<C>,
-    fe: &Frontend,
-    limits: &Limits,
+/// The next request's head (a plain fn returning a future, as [`serve`],
+/// for the size of every idle connection's task).
+fn read_head<'a, C: ClientIo>(
+    c: &'a mut Conn<C>,
+    fe: &'a Frontend,
     first: bool,
     accepted: Instant,
-) -> Result<RequestHead, NoHead> {
+) -> impl std::future::Future<Output = Result<RequestHead, NoHead>> + Send + 'a {
+    let limits = &LIMITS;
     let t = &fe.def.timeouts;
     // The first request's head must be in within `timeout http-request`
     // of the accept; later ones may idle `timeout http-keep-alive` first,
@@ -167,58 +184,62 @@ async fn read_head<C: ClientIo>(
     } else {
         None
     };
-    // HAProxy judges header fields from the bytes of its first read: a
-    // parser per head, fed as the buffer grows.
-    let mut parser = HeadParser::new();
-    let incomplete =
-        |why, buffered| match http1::incomplete_request_reply(why, buffered, !first, false) {
-            None => NoHead::Closed,
-            Some(408) => NoHead::Timeout,
-            Some(s) => NoHead::Bad(s),
-        };
-    // A connection waiting for its next request holds no buffer (HAProxy
-    // releases its buffers between requests too): it waits until the
-    // socket is readable, then reads into a small one.
-    if c.buf.is_empty() && !first {
-        c.buf = BytesMut::new();
-        match bounded(t.keep_alive(), c.io.readable()).await {
-            None => return Err(incomplete(http1::Incomplete::Timeout, 0)),
-            Some(Err(_)) => return Err(NoHead::Closed),
-            Some(Ok(())) => {}
-        }
-        c.buf.reserve(IDLE_BUF);
-    }
-    loop {
-        if !c.buf.is_empty() {
-            match parser.parse(&c.buf, limits) {
-                Ok(Some(h)) => return Ok(h),
-                Ok(None) if http1::too_large(c.buf.len(), limits) => return Err(NoHead::Bad(400)),
-                Ok(None) => {}
-                Err(e) => return Err(NoHead::Bad(e.status())),
+    async move {
+        // HAProxy judges header fields from the bytes of its first read: a
+        // parser per head, fed as the buffer grows.
+        let mut parser = HeadParser::new();
+        let incomplete =
+            |why, buffered| match http1::incomplete_request_reply(why, buffered, !first, false) {
+                None => NoHead::Closed,
+                Some(408) => NoHead::Timeout,
+                Some(s) => NoHead::Bad(s),
+            };
+        // A connection waiting for its next request holds no buffer (HAProxy
+        // releases its buffers between requests too): it waits until the
+        // socket is readable, then reads into a small one.
+        if c.buf.is_empty() && !first {
+            c.buf = BytesMut::new();
+            match bounded(t.keep_alive(), c.io.readable()).await {
+                None => return Err(incomplete(http1::Incomplete::Timeout, 0)),
+                Some(Err(_)) => return Err(NoHead::Closed),
+                Some(Ok(())) => {}
             }
+            c.buf.reserve(IDLE_BUF);
         }
-        let limit = match (c.buf.is_empty(), deadline) {
-            (_, Some(d)) => Some(d.saturating_duration_since(Instant::now())),
-            (true, None) => t.keep_alive(),
-            (false, None) => {
+        loop {
+            if !c.buf.is_empty() {
+                match parser.parse(&c.buf, limits) {
+                    Ok(Some(h)) => return Ok(h),
+                    Ok(None) if http1::too_large(c.buf.len(), limits) => {
+                        return Err(NoHead::Bad(400))
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(NoHead::Bad(e.status())),
+                }
+            }
+            let limit = match (c.buf.is_empty(), deadline) {
+                (_, Some(d)) => Some(d.saturating_duration_since(Instant::now())),
+                (true, None) => t.keep_alive(),
+                (false, None) => {
+                    deadline = t.request_headers().map(|d| Instant::now() + d);
+                    t.request_headers()
+                }
+            };
+            let was_empty = c.buf.is_empty();
+            if c.buf.capacity() - c.buf.len() < MIN_READ {
+                c.buf.reserve(READ_BUF);
+            }
+            let n = match bounded(limit, c.io.read_buf(&mut c.buf)).await {
+                None => return Err(incomplete(http1::Incomplete::Timeout, c.buf.len())),
+                Some(Err(_)) => return Err(NoHead::Closed),
+                Some(Ok(n)) => n,
+            };
+            if n == 0 {
+                return Err(incomplete(http1::Incomplete::ReadClosed, c.buf.len()));
+            }
+            if was_empty && !first && deadline.is_none() {
                 deadline = t.request_headers().map(|d| Instant::now() + d);
-                t.request_headers()
             }
-        };
-        let was_empty = c.buf.is_empty();
-        if c.buf.capacity() - c.buf.len() < MIN_READ {
-            c.buf.reserve(READ_BUF);
-        }
-        let n = match bounded(limit, c.io.read_buf(&mut c.buf)).await {
-            None => return Err(incomplete(http1::Incomplete::Timeout, c.buf.len())),
-            Some(Err(_)) => return Err(NoHead::Closed),
-            Some(Ok(n)) => n,
-        };
-        if n == 0 {
-            return Err(incomplete(http1::Incomplete::ReadClosed, c.buf.len()));
-        }
-        if was_empty && !first && deadline.is_none() {
-            deadline = t.request_headers().map(|d| Instant::now() + d);
         }
     }
 }
@@ -241,6 +262,9 @@ async fn reject<C: AsyncRead + AsyncWrite + Unpin>(
     entry.bytes = msg.len() as u64;
     entry.ta = ms(since.elapsed());
     entry.tt = entry.ta;
+    entry
+        .accepted
+        .get_or_insert_with(|| SystemTime::now() - since.elapsed());
     if entry.request_line.is_empty() {
         entry.request_line = "<BADREQ>".into();
     }
@@ -296,7 +320,7 @@ where
         reject_keep(shared, fe, c, entry, 503, is11).await;
         return Next::Close;
     };
-    entry.backend = backend.def.name.clone();
+    entry.backend = backend.name.clone();
     let prefer = backend
         .def
         .cookie
@@ -340,14 +364,14 @@ where
             backend.counters.finished();
             entry.term = if timeout { *b"cD" } else { *b"CD" };
             if let Ok(u) = up {
-                entry.server = u.slot.def().name.clone();
+                entry.server = u.slot.name();
             }
             return Next::Close;
         }
         (Ok(_), Err(f)) => {
             backend.counters.finished();
             if let Some(i) = f.server() {
-                entry.server = backend.def.servers[i].name.clone();
+                entry.server = backend.server_names[i].clone();
                 backend.server_counters[i]
                     .response_errors
                     .fetch_add(1, Relaxed);
@@ -374,7 +398,7 @@ where
     let server = up.slot.server;
     let sc = backend.server_counters[server].clone();
     sc.started();
-    entry.server = up.slot.def().name.clone();
+    entry.server = up.slot.name();
     entry.tw = ms(up.queued);
     entry.tc = ms(up.connecting);
     entry.tr = ms(up.waited);
@@ -837,9 +861,11 @@ pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
 }
 
+/// The socket's own read-readiness slot, not `TcpStream::readable`'s
+/// waiter (152 bytes in every idle connection's task; this is 8).
 impl ClientIo for tokio::net::TcpStream {
     fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
-        tokio::net::TcpStream::readable(self)
+        std::future::poll_fn(|cx| self.poll_read_ready(cx))
     }
 }
 
@@ -850,6 +876,9 @@ impl ClientIo for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
         std::future::ready(Ok(()))
     }
 }
+
+/// HAProxy's default buffer limits, shared.
+static LIMITS: Limits = Limits::from_tune(16384, 1024, 101);
 
 /// The buffer a request's head is first read into: most heads fit.
 const IDLE_BUF: usize = 1024;

@@ -89,10 +89,10 @@ async fn handle(
         client: Some(peer),
         frontend_addr: Some(local),
         accepted: Some(SystemTime::now()),
-        frontend: fe.def.name.clone(),
+        frontend: fe.name.clone(),
         tls: true,
-        backend: fe.def.name.clone(),
-        server: "<NOSRV>".into(),
+        backend: fe.name.clone(),
+        server: crate::log::no_server(),
         tw: -1,
         tc: -1,
         tr: -1,
@@ -123,7 +123,7 @@ async fn handle(
         entry.term = *b"SC";
         return done(&shared, &mut entry, 503, error(503));
     };
-    entry.backend = backend.def.name.clone();
+    entry.backend = backend.name.clone();
     let prefer = backend
         .def
         .cookie
@@ -173,7 +173,7 @@ async fn handle(
         (Ok(_), Ok(u)) => u,
     };
     let slot = up.slot;
-    entry.server = slot.def().name.clone();
+    entry.server = slot.name();
     entry.tw = ms(up.queued);
     entry.tc = ms(up.connecting);
     entry.tr = ms(up.waited);

@@ -100,21 +100,27 @@ pub fn for_server(
 }
 
 pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = h
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| !(keep_upgrade && n == UPGRADE))
-        .collect();
-    for n in named {
+    if h.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !(keep_upgrade && n == UPGRADE))
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+        h.remove(CONNECTION);
+    }
+    // Names made once: a `&str` would be parsed and hashed per request.
+    static ONE_HOP: std::sync::LazyLock<[HeaderName; 4]> = std::sync::LazyLock::new(|| {
+        ["keep-alive", "proxy-connection", "te", "trailer"].map(HeaderName::from_static)
+    });
+    for n in ONE_HOP.iter() {
         h.remove(n);
     }
-    for n in ["keep-alive", "proxy-connection", "te", "trailer"] {
-        h.remove(n);
-    }
-    h.remove(CONNECTION);
     h.remove(TRANSFER_ENCODING);
     if !keep_upgrade {
         h.remove(UPGRADE);

@@ -249,6 +249,20 @@ pub(crate) fn parse_connection(flags: &mut MsgFlags, value: &[u8], clean: bool) 
     }
 }
 
+/// The flags of a Connection value only, without the cleaned copy
+/// [`parse_connection`] makes (a response head's, read per request).
+pub(crate) fn connection_flags(flags: &mut MsgFlags, value: &[u8]) {
+    for (word, _) in list_words(value) {
+        if word.eq_ignore_ascii_case(b"keep-alive") {
+            flags.conn_kal = true;
+        } else if word.eq_ignore_ascii_case(b"close") {
+            flags.conn_clo = true;
+        } else if word.eq_ignore_ascii_case(b"upgrade") {
+            flags.conn_upg = true;
+        }
+    }
+}
+
 /// Upgrade (h1_parse_upgrade_header): only "websocket" matters, and each
 /// Upgrade header resets the flag, so the last one decides.
 pub(crate) fn parse_upgrade(flags: &mut MsgFlags, value: &[u8]) {

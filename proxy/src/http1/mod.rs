@@ -72,7 +72,7 @@ pub struct Limits {
 
 impl Limits {
     /// The limits that follow from HAProxy's tunables.
-    pub fn from_tune(bufsize: usize, maxrewrite: usize, max_http_hdr: usize) -> Self {
+    pub const fn from_tune(bufsize: usize, maxrewrite: usize, max_http_hdr: usize) -> Self {
         Limits {
             max_head: bufsize.saturating_sub(48 + maxrewrite),
             max_headers: max_http_hdr,

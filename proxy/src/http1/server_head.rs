@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
-use super::fields::{parse_connection, parse_content_length, parse_transfer_encoding, MsgFlags};
+use super::fields::{connection_flags, parse_content_length, parse_transfer_encoding, MsgFlags};
 
 /// A server's response head.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ pub fn parse_response(buf: &[u8], max_headers: usize) -> Result<Option<ServerHea
         } else if name == http::header::CONTENT_LENGTH {
             parse_content_length(&mut flags, value).map_err(|()| BadHead("content-length"))?;
         } else if name == http::header::CONNECTION {
-            let _ = parse_connection(&mut flags, value, false);
+            connection_flags(&mut flags, value);
         }
         let value = HeaderValue::from_bytes(value).map_err(|_| BadHead("header value"))?;
         headers.append(name, value);
@@ -99,7 +99,10 @@ pub fn parse_response(buf: &[u8], max_headers: usize) -> Result<Option<ServerHea
     Ok(Some(ServerHead {
         status,
         version,
-        reason: Bytes::copy_from_slice(r.reason.unwrap_or("").as_bytes()),
+        reason: match r.reason.unwrap_or("") {
+            "OK" => Bytes::from_static(b"OK"),
+            other => Bytes::copy_from_slice(other.as_bytes()),
+        },
         headers,
         head_len,
         reusable,

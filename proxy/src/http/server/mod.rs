@@ -145,11 +145,27 @@ pub enum FeedError {
     Client(bool),
 }
 
-/// `fut` within `limit`; None when the time ran out.
-pub async fn bounded<F: std::future::Future>(limit: Option<Duration>, fut: F) -> Option<F::Output> {
-    match limit {
-        Some(t) => tokio::time::timeout(t, fut).await.ok(),
-        None => Some(fut.await),
+/// `fut` within `limit` (none: no limit); None when the time ran out.
+/// A plain future, not an `async fn`: one of these waits in every idle
+/// connection, and an `async fn` would hold `fut` and `limit` twice.
+pub fn bounded<F: std::future::Future>(limit: Option<Duration>, fut: F) -> Bounded<F> {
+    Bounded {
+        inner: tokio::time::timeout(limit.unwrap_or(Duration::MAX), fut),
+    }
+}
+
+pub struct Bounded<F> {
+    inner: tokio::time::Timeout<F>,
+}
+
+impl<F: std::future::Future> std::future::Future for Bounded<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `inner` is pinned with its Bounded: it is never moved out
+        // nor given out unpinned, and Bounded has no Drop of its own.
+        let inner = unsafe { self.map_unchecked_mut(|b| &mut b.inner) };
+        inner.poll(cx).map(Result::ok)
     }
 }
 
