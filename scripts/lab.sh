@@ -38,6 +38,10 @@ up() {
   # What `down` looks for before it deletes anything.
   echo "scripts/lab.sh $P" >"$S/.xlb-lab"
   [ "${LAB_HA:-0}" = 1 ] && { touch "$S/ha"; NAMES="$NAMES dir2"; }
+  # xlbd pins its steering programs here (so that a killed xlbd's traffic
+  # is dropped, not reset by the kernel); mounted on the host, since
+  # `ip netns exec` gives each xlbd a mount namespace that dies with it.
+  mountpoint -q /run/xlb/bpf || { mkdir -p /run/xlb/bpf && mount -t bpf bpf /run/xlb/bpf; }
   for n in $NAMES; do
     ip netns add "$(ns $n)"
     ip -n "$(ns $n)" link set lo up
@@ -143,7 +147,12 @@ down() {
     [ -e "$f" ] || continue
     kill "$(cat "$f")" 2>/dev/null || true
   done
-  for n in $NAMES dir2; do ip netns del "$(ns $n)" 2>/dev/null || true; done
+  for n in $NAMES dir2; do
+    # Pins a killed xlbd left for this namespace's interfaces.
+    [ -e "/run/netns/$(ns $n)" ] &&
+      rm -f /run/xlb/bpf/steer-"$(stat -L -c %i "/run/netns/$(ns $n)")"-* 2>/dev/null
+    ip netns del "$(ns $n)" 2>/dev/null || true
+  done
   # Only a folder this script made.
   if [ -e "$S/.xlb-lab" ]; then rm -rf "$S"; fi
 }

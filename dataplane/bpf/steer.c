@@ -76,8 +76,12 @@ struct {
 
 static __always_inline int to_dataplane(struct xdp_md *ctx)
 {
-	// XDP_PASS when no socket is bound on this queue (daemon starting/stopping).
-	return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+	// Only traffic the daemon steers gets here. No socket bound on this
+	// queue means the daemon is gone (killed: the program and its maps
+	// outlive it): drop, as a dead LVS director would be silent. Passing it
+	// on would let the kernel, which still holds the virtual addresses,
+	// reset every connection before the backup takes over with them.
+	return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_DROP);
 }
 
 SEC("xdp")

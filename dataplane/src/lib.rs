@@ -5,6 +5,7 @@ pub mod conn;
 pub mod forward;
 pub mod ftp;
 pub mod inbox;
+pub mod outbox;
 pub mod sched;
 pub mod snapshot;
 pub mod splitmix;

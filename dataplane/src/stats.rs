@@ -154,6 +154,8 @@ pub struct WorkerStats {
     /// (service or real server unknown here, table full).
     pub conns_installed: Counter,
     pub installs_refused: Counter,
+    /// Sync updates lost because the outbox was full.
+    pub sync_overflow: Counter,
     /// FTP helper: address lines rewritten, data connections it let in, and
     /// control segments it could not help (a line split across segments, a
     /// frame too full to grow, the session table full).
@@ -180,6 +182,7 @@ impl Default for WorkerStats {
             conns_evicted: Counter::default(),
             conns_installed: Counter::default(),
             installs_refused: Counter::default(),
+            sync_overflow: Counter::default(),
             ftp_rewrites: Counter::default(),
             ftp_data_conns: Counter::default(),
             ftp_unhelped: Counter::default(),

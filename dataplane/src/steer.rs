@@ -110,6 +110,58 @@ fn causes(e: &dyn std::error::Error) -> String {
 pub struct Steering {
     ifname: String,
     bpf: Ebpf,
+    /// The program's attachment, pinned so that it outlives a killed
+    /// daemon (see `pin`); None when it could not be pinned (the program
+    /// then detaches with the process, as before).
+    pinned: Option<aya::programs::links::PinnedLink>,
+}
+
+/// Where attachments are pinned: a bpffs of xlb's own under /run (the
+/// lab's namespaces hide /sys/fs/bpf; systemd's /run persists until boot).
+const PIN_DIR: &str = "/run/xlb/bpf";
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+fn is_bpffs(dir: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir) else {
+        return false;
+    };
+    // SAFETY: `c` is NUL-terminated and `st` is written by the call only.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the pointers are valid for the call's duration.
+    let r = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    r == 0 && st.f_type as i64 == BPF_FS_MAGIC
+}
+
+/// A bpffs at PIN_DIR, mounted if there is none.
+fn pin_dir() -> Option<&'static str> {
+    if is_bpffs(PIN_DIR) {
+        return Some(PIN_DIR);
+    }
+    std::fs::create_dir_all(PIN_DIR).ok()?;
+    let (src, dir, fs) = (c"bpf", std::ffi::CString::new(PIN_DIR).ok()?, c"bpf");
+    // SAFETY: NUL-terminated strings valid for the call; no data argument.
+    let r = unsafe { libc::mount(src.as_ptr(), dir.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
+    (r == 0 && is_bpffs(PIN_DIR)).then_some(PIN_DIR)
+}
+
+/// The pin of `ifname`'s attachment: one per network namespace and
+/// interface (two lab directors share interface names).
+fn pin_path(dir: &str, ifname: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let netns = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+    let c = std::ffi::CString::new(ifname).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    Some(std::path::Path::new(dir).join(format!("steer-{netns}-{index}")))
+}
+
+/// A clean stop takes the program off: the pin goes, then the link.
+impl Drop for Steering {
+    fn drop(&mut self) {
+        if let Some(p) = self.pinned.take() {
+            let _ = p.unpin();
+        }
+    }
 }
 
 impl Steering {
@@ -131,16 +183,52 @@ impl Steering {
             AttachMode::Driver => XdpFlags::DRV_MODE,
             AttachMode::Generic => XdpFlags::SKB_MODE,
         };
-        prog.attach(ifname, flags).map_err(|e| {
+        // A program left by a killed daemon of ours: its pin goes, and
+        // with it the attachment.
+        let pin = pin_dir().and_then(|d| pin_path(d, ifname));
+        if let Some(p) = pin.as_ref().filter(|p| p.exists()) {
+            let _ = std::fs::remove_file(p);
+            tracing::info!(
+                interface = ifname,
+                "removed the steering program a previous xlbd left"
+            );
+        }
+        let link = prog.attach(ifname, flags).map_err(|e| {
             perr(
                 e,
                 " (does the interface exist, and does its driver support native XDP? \
                  another XDP program already attached?)",
             )
         })?;
+        // Pinned, the program outlives a killed daemon: traffic it steers
+        // is then dropped (steer.c), not reset by the kernel, while the
+        // peer director takes the connections over.
+        let mut pinned = None;
+        if let Some(p) = pin {
+            let fd = prog
+                .take_link(link)
+                .ok()
+                .and_then(|l| aya::programs::links::FdLink::try_from(l).ok());
+            let why = match fd.map(|fd| fd.pin(&p)) {
+                Some(Ok(done)) => {
+                    pinned = Some(done);
+                    None
+                }
+                Some(Err(e)) => Some(e.to_string()),
+                None => Some("not a bpf_link attachment".to_string()),
+            };
+            if let Some(why) = why {
+                // The link is gone with the failed pin: attach again, owned
+                // by the process as before.
+                tracing::warn!(interface = ifname, error = %why, "steering program not pinned: a killed xlbd leaves its traffic to the kernel");
+                prog.attach(ifname, flags)
+                    .map_err(|e| perr(e, " (attaching again after a failed pin)"))?;
+            }
+        }
         Ok(Steering {
             ifname: ifname.to_string(),
             bpf,
+            pinned,
         })
     }
 

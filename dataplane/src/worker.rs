@@ -118,6 +118,10 @@ impl Worker {
         self.fwd.set_inbox(inbox);
     }
 
+    pub fn set_outbox(&mut self, outbox: Arc<crate::outbox::Outbox>) {
+        self.fwd.set_outbox(outbox);
+    }
+
     pub fn set_persistence(&mut self, table: Arc<crate::conn::PersistTable>) {
         self.fwd.set_persistence(table);
     }

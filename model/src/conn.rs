@@ -32,4 +32,8 @@ pub struct ConnRecord {
     /// The MAC the client's packets came from (its router, usually), when
     /// known: directors of one pair share the client-side segment.
     pub client_mac: Option<[u8; 6]>,
+    /// The interface (this host's index) the client's frames arrive on:
+    /// with `client_mac`, where the replies go before the client's next
+    /// frame says so (a synced connection's server may speak first).
+    pub client_ifindex: Option<u32>,
 }

@@ -216,6 +216,7 @@ pub fn to_record(
         timeout,
         persistent: local.persistent,
         client_mac: None,
+        client_ifindex: None,
     })
 }
 

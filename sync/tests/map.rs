@@ -36,6 +36,7 @@ fn record() -> ConnRecord {
         timeout: 850,
         persistent: false,
         client_mac: Some([2, 0, 0, 0, 0, 1]),
+        client_ifindex: Some(3),
     }
 }
 
@@ -69,11 +70,12 @@ fn a_connection_crosses_to_another_director() {
         |k| here.get(k).copied(),
         &Timeouts::default(),
     );
-    // The MAC is not on the wire.
+    // The client's next hop is not on the wire.
     assert_eq!(
         back,
         Ok(ConnRecord {
             client_mac: None,
+            client_ifindex: None,
             ..rec
         })
     );
@@ -96,6 +98,7 @@ fn direct_routing_udp_over_ipv6() {
         timeout: 0,
         persistent: true,
         client_mac: None,
+        client_ifindex: None,
     };
     let c = from_record(&rec).unwrap();
     // DR: replies bypass the director; UDP entries are always inactive.

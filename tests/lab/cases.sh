@@ -173,12 +173,25 @@ test_sigkilled_daemon_leaves_nothing_that_blocks_a_restart() {
   lab_up
   start_xlbd "$ROOT/examples/nat.toml"
   kill -9 "$XLBD_PID"; wait "$XLBD_PID" 2>/dev/null || true; XLBD_PID=
-  # The XDP program went with the process (bpf_link), so traffic falls back
-  # to the kernel instead of a dead socket.
-  if ip -n "$P-dir" link show out0 | grep -q xdp; then
-    echo "FAIL: XDP program still attached after SIGKILL"; return 1
-  fi
-  start_xlbd "$ROOT/examples/nat.toml"   # replaces the stale socket file
+  # The steering program outlives the process (pinned under /run/xlb/bpf):
+  # the services' traffic is dropped, as a dead LVS director's would be,
+  # not handed to the kernel (whose resets would end the connections a
+  # peer director is about to take over); everything else passes.
+  ip -n "$P-dir" link show out0 | grep -q xdp ||
+    { echo "FAIL: no XDP program left after SIGKILL"; return 1; }
+  local rc=0
+  in_client curl -s -o /dev/null --max-time 1 "http://$VIP/" || rc=$?
+  [ "$rc" = 28 ] || { echo "FAIL: a killed director's service answered or reset (curl $rc, want 28: timeout)"; return 1; }
+  # The director's own address still answers (a port nobody listens on:
+  # the kernel's reset is the answer).
+  in_client python3 -c '
+import socket
+try:
+    socket.create_connection(("10.200.1.1", 9), timeout=1)
+except ConnectionRefusedError:
+    pass' || { echo "FAIL: the director's own address stopped answering"; return 1; }
+  # A restart replaces the stale program (and the stale socket file).
+  start_xlbd "$ROOT/examples/nat.toml"
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding after restart"
 }
 

@@ -11,6 +11,7 @@ source "$here/vrrp.sh"
 source "$here/ipvsadm.sh"
 source "$here/proxy.sh"
 source "$here/proxy_regtests.sh"
+source "$here/sync.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

@@ -311,6 +311,31 @@ pub struct Status {
     /// Frontends, backends and servers of the proxy, when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<xlb_proxy::ProxyStatus>,
+    /// Connection sync with the other director, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncStatus>,
+}
+
+/// `xlbctl show --sync`: the channel and what went through it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub interface: String,
+    pub sync_id: u8,
+    /// The group, or the unicast peers.
+    pub peers: Vec<String>,
+    pub port: u16,
+    pub sent_datagrams: u64,
+    pub sent_conns: u64,
+    pub send_errors: u64,
+    pub unsendable: u64,
+    pub received_datagrams: u64,
+    pub received_conns: u64,
+    pub installed: u64,
+    /// Reports the workers could not queue (sender behind).
+    pub overflow: u64,
+    pub dropped: BTreeMap<String, u64>,
+    /// Directors heard from, with their datagram counts.
+    pub heard_from: BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

@@ -123,6 +123,10 @@ enum Cmd {
         /// Dataplane worker counters and drops by reason.
         #[arg(long)]
         workers: bool,
+        /// Connection sync with the other director: peers, sent, received,
+        /// installed, dropped by reason.
+        #[arg(long)]
+        sync: bool,
         /// Machine-readable output (the API's JSON).
         #[arg(long)]
         json: bool,
@@ -339,6 +343,7 @@ fn main() -> ExitCode {
             stats,
             rate,
             workers,
+            sync,
             json,
         } => {
             let status = match ask(&args.socket, &Request::Show) {
@@ -358,6 +363,10 @@ fn main() -> ExitCode {
                     (_, true) => View::Rate,
                     _ => View::Plain,
                 };
+                if sync {
+                    print!("{}", render_sync(status.sync.as_ref()));
+                    return ExitCode::SUCCESS;
+                }
                 print!("{}", render(&status, view, workers));
             }
             ExitCode::SUCCESS
@@ -449,6 +458,58 @@ fn parse_service_key(s: &str) -> Result<xlb_model::ServiceKey, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not VIP:PORT[/tcp|udp] (IPv6: [ADDR]:PORT)"))?;
     Ok(xlb_model::ServiceKey::endpoint(sa.ip(), sa.port(), proto))
+}
+
+/// `show --sync`: the channel, its peers, and its counters.
+fn render_sync(s: Option<&xlb_control::api::SyncStatus>) -> String {
+    use std::fmt::Write as _;
+    let Some(s) = s else {
+        return "connection sync is off (no [sync] in the configuration)\n".into();
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "sync on {} port {} (sync id {}) with {}",
+        s.interface,
+        s.port,
+        s.sync_id,
+        s.peers.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "  sent      {} connections in {} datagrams ({} send errors, {} not describable, {} lost: sender behind)",
+        s.sent_conns, s.sent_datagrams, s.send_errors, s.unsendable, s.overflow
+    );
+    let _ = writeln!(
+        o,
+        "  received  {} connections in {} datagrams, {} handed to the workers",
+        s.received_conns, s.received_datagrams, s.installed
+    );
+    let heard: Vec<String> = s
+        .heard_from
+        .iter()
+        .map(|(a, n)| format!("{a} ({n})"))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  heard from {}",
+        if heard.is_empty() {
+            "nobody yet".into()
+        } else {
+            heard.join(", ")
+        }
+    );
+    let dropped: Vec<String> = s.dropped.iter().map(|(r, n)| format!("{r}={n}")).collect();
+    let _ = writeln!(
+        o,
+        "  dropped   {}",
+        if dropped.is_empty() {
+            "none".into()
+        } else {
+            dropped.join(" ")
+        }
+    );
+    o
 }
 
 fn render_vrrp(list: &[xlb_control::ha::InstanceStatus]) -> String {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use xlb_dataplane::conn::{PersistTable, SharedTable};
 use xlb_dataplane::inbox::Inbox;
+use xlb_dataplane::outbox::Outbox;
 use xlb_dataplane::snapshot::Snapshot;
 use xlb_dataplane::stats::WorkerStats;
 use xlb_dataplane::steer::{SteerError, Steering, SteeringRules};
@@ -43,6 +44,9 @@ impl From<SteerError> for StartError {
 /// Connections waiting in a worker's inbox at most: a burst of a peer's
 /// whole table arrives faster than one batch takes it.
 const INBOX_CAPACITY: usize = 65536;
+/// Reports waiting for the sync sender at most, per worker (it drains
+/// them every 10 ms: room for 6.5 M new connections a second).
+const OUTBOX_CAPACITY: usize = 65536;
 
 /// Handles on the running dataplane: for listings and metrics, and the
 /// inboxes that install connections from outside the workers.
@@ -55,6 +59,8 @@ pub struct DataplaneView {
     pub workers: Vec<(Arc<WorkerStats>, bool)>,
     /// Every worker's inbox: connections to install from outside.
     pub inboxes: Vec<Arc<Inbox>>,
+    /// Every worker's reports for connection sync (queued while sync runs).
+    pub outboxes: Vec<Arc<Outbox>>,
     /// Persistence templates, shared by the workers.
     pub templates: Option<Arc<PersistTable>>,
 }
@@ -152,6 +158,9 @@ impl Workers {
         let inboxes: Vec<Arc<Inbox>> = (0..bound.len())
             .map(|_| Arc::new(Inbox::new(INBOX_CAPACITY)))
             .collect();
+        let outboxes: Vec<Arc<Outbox>> = (0..bound.len())
+            .map(|_| Arc::new(Outbox::new(OUTBOX_CAPACITY)))
+            .collect();
         let mut handles = Vec::new();
         for (i, mut w) in bound.into_iter().enumerate() {
             let peers = tables
@@ -164,6 +173,7 @@ impl Workers {
             w.set_persistence(templates.clone());
             w.set_ftp(ftp.clone());
             w.set_inbox(inboxes[i].clone());
+            w.set_outbox(outboxes[i].clone());
             handles.push(
                 w.spawn(snapshot.clone(), stop.clone())
                     .map_err(io("start worker thread"))?,
@@ -187,6 +197,7 @@ impl Workers {
                     .map(|w| (w.stats.clone(), w.zero_copy))
                     .collect(),
                 inboxes,
+                outboxes,
                 templates: Some(templates),
             },
             gate,
@@ -289,6 +300,7 @@ pub mod fake {
                     tables: Vec::new(),
                     workers: Vec::new(),
                     inboxes: Vec::new(),
+                    outboxes: Vec::new(),
                     templates: None,
                 },
                 gate: Arc::new(SteeringGate::new(Box::new(maps.clone()))),

@@ -15,6 +15,7 @@ mod policy;
 mod proxy;
 mod reload;
 mod status;
+mod sync;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +77,8 @@ pub struct Daemon {
     socket_override: Option<PathBuf>,
     /// HAProxy's half, while the configuration has frontends.
     proxy: Option<xlb_proxy::Proxy>,
+    /// Connection sync with the other director, while configured.
+    sync: Option<crate::sync::SyncChannel>,
 }
 
 impl Daemon {
@@ -115,6 +118,7 @@ impl Daemon {
         let published = policy.apply(&cfg, &mut snapshot, Instant::now());
         let workers = Workers::start(&cfg, snapshot)?;
         let proxy = proxy::start(&cfg).map_err(StartError::Host)?;
+        let sync = sync::start(&cfg, &workers.view()).map_err(StartError::Host)?;
         let d = Daemon::assemble(
             (cfg, text),
             Box::new(workers),
@@ -131,6 +135,8 @@ impl Daemon {
             source: std::io::Error::other(e),
         })?;
         d.set_proxy(proxy);
+        sync::publish(&d.shared, &sync);
+        d.sync = sync;
         Ok(d)
     }
 
@@ -183,6 +189,7 @@ impl Daemon {
             shared,
             socket_override: None,
             proxy: None,
+            sync: None,
         };
         d.run_quorum();
         Ok(d)
@@ -354,6 +361,9 @@ impl Daemon {
         self.vrrp.shutdown();
         if let Some(p) = self.proxy.take() {
             p.shutdown();
+        }
+        if let Some(s) = self.sync.take() {
+            s.stop(&self.dataplane.view());
         }
         self.dataplane.shutdown();
     }

@@ -157,6 +157,10 @@ impl Daemon {
         self.shared
             .proxy
             .store(self.proxy.as_ref().map(|p| std::sync::Arc::new(p.view())));
+        if let Some(s) = super::sync::follow(&mut self.sync, &self.cfg, &self.dataplane.view()) {
+            summary = format!("{summary}; {s}");
+        }
+        super::sync::publish(&self.shared, &self.sync);
         self.publish(built.snapshot);
         self.checks.plan(plan);
         // Phase 2: drop what the new configuration no longer has (gated

@@ -45,6 +45,8 @@ pub struct Shared {
     pub config_path: ArcSwap<String>,
     /// The proxy's status side, while it runs.
     pub proxy: arc_swap::ArcSwapOption<xlb_proxy::ProxyView>,
+    /// Connection sync's settings and counters, while it runs.
+    pub sync: arc_swap::ArcSwapOption<(crate::config::SyncSettings, Arc<crate::sync::SyncStats>)>,
     /// VRRP instances as `xlbctl vrrp` shows them.
     pub vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
 }
@@ -63,6 +65,7 @@ impl Shared {
             zeroed: ArcSwap::from_pointee(Baselines::default()),
             config_path: ArcSwap::from_pointee(config_path),
             proxy: Default::default(),
+            sync: Default::default(),
             vrrp,
         }
     }
@@ -422,6 +425,51 @@ impl StatusSource for Shared {
                 .first()
                 .map_or(0, |t| t.capacity() as u64),
             proxy: self.proxy.load().as_ref().map(|p| p.status()),
+            sync: self
+                .sync
+                .load()
+                .as_ref()
+                .map(|s| sync_status(self, &s.0, &s.1)),
         }
+    }
+}
+
+fn sync_status(
+    shared: &Shared,
+    cfg: &crate::config::SyncSettings,
+    stats: &crate::sync::SyncStats,
+) -> crate::api::SyncStatus {
+    use crate::sync::SyncStats as S;
+    crate::api::SyncStatus {
+        interface: cfg.interface.clone(),
+        sync_id: cfg.sync_id,
+        peers: match &cfg.peers {
+            crate::config::SyncPeers::Group(g) => vec![g.to_string()],
+            crate::config::SyncPeers::Unicast(p) => p.iter().map(|a| a.to_string()).collect(),
+        },
+        port: cfg.port,
+        sent_datagrams: S::get(&stats.sent_datagrams),
+        sent_conns: S::get(&stats.sent_conns),
+        send_errors: S::get(&stats.send_errors),
+        unsendable: S::get(&stats.unsendable),
+        received_datagrams: S::get(&stats.received_datagrams),
+        received_conns: S::get(&stats.received_conns),
+        installed: S::get(&stats.installed),
+        overflow: shared
+            .dataplane
+            .workers
+            .iter()
+            .map(|(w, _)| w.sync_overflow.get())
+            .sum(),
+        dropped: stats
+            .dropped()
+            .into_iter()
+            .map(|(r, n)| (r.to_string(), n))
+            .collect(),
+        heard_from: stats
+            .peers()
+            .into_iter()
+            .map(|(a, n)| (a.to_string(), n))
+            .collect(),
     }
 }

@@ -478,6 +478,12 @@ impl Engine {
     }
 
     fn take(&mut self, i: usize, now: Instant) {
+        // Forwarding first, then the addresses, then the announcements: a
+        // client that hears the gratuitous ARP before the dataplane steers
+        // the VIP would reach the kernel, whose RST ends every connection
+        // the peer synced to us.
+        self.instances[i].holding = true;
+        self.publish_held();
         let r = &self.instances[i];
         let mut errors = Vec::new();
         let mut adds = Vec::new();
@@ -497,7 +503,6 @@ impl Engine {
             r.count("address add failed");
             tracing::warn!(instance = %r.def.name, error = %e, "taking the virtual addresses");
         }
-        r.holding = true;
         r.last_master = r.primary;
         let g = r.def.garp;
         r.bursts = vec![(now, g.repeat)];
@@ -505,7 +510,6 @@ impl Engine {
             r.bursts.push((now + g.delay, g.repeat));
         }
         self.announce_due(now);
-        self.publish_held();
     }
 
     fn release(&mut self, i: usize) {

@@ -144,6 +144,7 @@ pub fn import(text: &str) -> Result<Imported, SyntaxError> {
             other => o.warn(n, format!("{other}: not translated")),
         }
     }
+    vrrp::sync_daemon(&mut o, &tree);
     Ok(Imported {
         toml: o.toml,
         warnings: o.warnings,

@@ -181,7 +181,8 @@ fn arity(key: &str) -> Option<usize> {
         | "mcast_src_ip"
         | "unicast_src_ip"
         | "lvs_sched"
-        | "lvs_method" => 1,
+        | "lvs_method"
+        | "lvs_sync_daemon_interface" => 1,
         _ => return None,
     })
 }

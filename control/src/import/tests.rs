@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, SyncPeers, SyncSettings};
 use std::path::Path;
 
 /// The NAT example of the source document (keepalived's LVS NAT pair,
@@ -154,6 +154,8 @@ vrrp_instance VI_IN {
     );
     assert!(v.groups[0].notify.mail);
     assert_eq!(v.router_id.as_deref(), Some("LB2"));
+    let sync = c.sync.as_ref().expect("lvs_sync_daemon_interface: [sync]");
+    assert_eq!((sync.interface.as_str(), sync.sync_id), ("eth1", 0));
     let warned: Vec<&str> = out.warnings.iter().map(|w| w.1.as_str()).collect();
     for want in [
         "enable_script_security",
@@ -385,4 +387,181 @@ fn a_nat_ftp_service_gets_the_helper() {
     assert!(c.services[0].ftp, "{}", out.toml);
     let web = conf.replace(" 21 {\n  lb_kind", " 80 {\n  lb_kind");
     assert!(!validate(&import(&web).unwrap().toml).services[0].ftp);
+}
+
+/// `[sync]` from a keepalived.conf, with the warnings (line, text).
+fn import_sync(conf: &str) -> (Option<SyncSettings>, Vec<(usize, String)>) {
+    let out = import(conf).unwrap();
+    (validate(&out.toml).sync, out.warnings)
+}
+
+const SYNC_INSTANCE: &str = "vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  virtual_ipaddress { 192.0.2.1/24 }
+}
+";
+
+#[test]
+fn lvs_sync_daemon_translates_every_option() {
+    let conf = format!(
+        "global_defs {{\n  lvs_sync_daemon eth2 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 239.0.0.81\n}}\n{SYNC_INSTANCE}"
+    );
+    let (sync, warnings) = import_sync(&conf);
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    assert_eq!(
+        sync,
+        Some(SyncSettings {
+            interface: "eth2".into(),
+            sync_id: 7,
+            peers: SyncPeers::Group("239.0.0.81".parse().unwrap()),
+            port: 8849,
+            ttl: 2,
+            maxlen: Some(1400),
+        })
+    );
+    // IPv6 groups too, as keepalived takes them.
+    let v6 = conf.replace("239.0.0.81", "ff02::81");
+    let (sync, _) = import_sync(&v6);
+    assert_eq!(
+        sync.unwrap().peers,
+        SyncPeers::Group("ff02::81".parse().unwrap())
+    );
+}
+
+/// keepalived's defaults (vrrp/vrrp.c, vrrp_complete_init): the id is the
+/// named instance's virtual_router_id, else 0; the rest is the kernel's.
+#[test]
+fn lvs_sync_daemon_ids_default_as_in_keepalived() {
+    let with = |line: &str| {
+        let (sync, warnings) =
+            import_sync(&format!("global_defs {{\n  {line}\n}}\n{SYNC_INSTANCE}"));
+        assert!(warnings.is_empty(), "{line}: {warnings:#?}");
+        sync.unwrap()
+    };
+    let s = with("lvs_sync_daemon eth2 VI_1");
+    assert_eq!(s.sync_id, 51, "the instance's virtual_router_id");
+    assert_eq!(
+        (s.peers, s.port, s.ttl, s.maxlen),
+        (
+            SyncPeers::Group("224.0.0.81".parse().unwrap()),
+            8848,
+            1,
+            None
+        )
+    );
+    assert_eq!(with("lvs_sync_daemon eth2 inst VI_1").sync_id, 51);
+    assert_eq!(with("lvs_sync_daemon eth2").sync_id, 0, "no instance");
+    assert_eq!(
+        with("lvs_sync_daemon eth2 VI_1 9").sync_id,
+        9,
+        "the positional id of keepalived 1.2"
+    );
+    assert_eq!(with("lvs_sync_daemon eth2 id 3").sync_id, 3);
+}
+
+/// The deprecated per-instance form: keepalived 2.1+ syncs with id 0 (its
+/// vrid default is only for a named instance); the output and a warning
+/// name the virtual_router_id older keepalived used.
+#[test]
+fn lvs_sync_daemon_interface_in_an_instance_translates() {
+    let conf = "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  lvs_sync_daemon_interface eth1\n  virtual_ipaddress { 192.0.2.1/24 }\n}\n";
+    let out = import(conf).unwrap();
+    let sync = validate(&out.toml).sync.unwrap();
+    assert_eq!(
+        sync,
+        SyncSettings {
+            interface: "eth1".into(),
+            sync_id: 0,
+            peers: SyncPeers::Group("224.0.0.81".parse().unwrap()),
+            port: 8848,
+            ttl: 1,
+            maxlen: None,
+        }
+    );
+    assert_eq!(out.warnings.len(), 1, "{:#?}", out.warnings);
+    let (line, w) = &out.warnings[0];
+    assert_eq!(*line, 4);
+    assert!(w.contains("virtual_router_id, 51"), "{w}");
+    assert!(
+        out.toml.contains("sync_id = 0  # XLB-IMPORT:"),
+        "{}",
+        out.toml
+    );
+    // The condensed form some guides use reads the same.
+    let condensed = "vrrp_instance VI_1 { interface eth0 lvs_sync_daemon_interface eth1 virtual_router_id 51 virtual_ipaddress { 192.0.2.1/24 } }\n";
+    assert_eq!(import_sync(condensed).0, Some(sync));
+}
+
+#[test]
+fn global_lvs_sync_daemon_wins_over_an_instances() {
+    let conf = "global_defs {\n  lvs_sync_daemon eth2 VI_1\n}\n\
+                vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  lvs_sync_daemon_interface eth1\n  virtual_ipaddress { 192.0.2.1/24 }\n}\n";
+    let (sync, warnings) = import_sync(conf);
+    let sync = sync.unwrap();
+    assert_eq!((sync.interface.as_str(), sync.sync_id), ("eth2", 51));
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0].0, 7);
+    assert!(
+        warnings[0].1.starts_with(
+            "vrrp_instance VI_1: lvs_sync_daemon_interface eth1: ignored: the sync daemon is global_defs lvs_sync_daemon's (line 2)"
+        ),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn lvs_sync_daemon_options_keepalived_ignores_are_warned_with_their_line() {
+    let conf = format!(
+        "global_defs {{\n  router_id LB1\n  lvs_sync_daemon eth2 id 3 bogus 1 ttl 0 group 10.0.0.81 maxlen 100 port\n}}\n{SYNC_INSTANCE}"
+    );
+    let out = import(&conf).unwrap();
+    let sync = validate(&out.toml).sync.unwrap();
+    assert_eq!(
+        (sync.sync_id, sync.ttl, sync.maxlen, sync.port),
+        (3, 1, None, 8848),
+        "left out: the defaults"
+    );
+    assert_eq!(sync.peers, SyncPeers::Group("224.0.0.81".parse().unwrap()));
+    for want in [
+        "option \"bogus\" is not one of keepalived's",
+        "option \"1\" is not one of keepalived's",
+        "ttl 0 is not 1 to 255",
+        "group 10.0.0.81 is not a multicast address",
+        "maxlen 100: xlb takes 500 to 65507",
+        "port without a value",
+    ] {
+        assert!(
+            out.warnings
+                .iter()
+                .any(|(line, w)| *line == 3 && w.contains(want)),
+            "no warning for {want}: {:#?}",
+            out.warnings
+        );
+    }
+    assert_eq!(out.warnings.len(), 6, "{:#?}", out.warnings);
+    assert!(
+        out.toml
+            .contains("# XLB-IMPORT: line 3: lvs_sync_daemon ttl 0"),
+        "{}",
+        out.toml
+    );
+}
+
+/// keepalived drops the sync daemon when its instance does not exist
+/// ("Unable to find vrrp instance ... clearing lvs_syncd config").
+#[test]
+fn lvs_sync_daemon_for_a_missing_instance_is_not_written() {
+    let conf = format!("global_defs {{\n  lvs_sync_daemon eth2 VI_9\n}}\n{SYNC_INSTANCE}");
+    let out = import(&conf).unwrap();
+    assert_eq!(validate(&out.toml).sync, None, "{}", out.toml);
+    assert_eq!(out.warnings.len(), 1, "{:#?}", out.warnings);
+    assert_eq!(out.warnings[0].0, 2);
+    assert!(
+        out.warnings[0]
+            .1
+            .contains("vrrp_instance VI_9 is not in this file"),
+        "{:#?}",
+        out.warnings
+    );
 }

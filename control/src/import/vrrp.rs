@@ -1,5 +1,6 @@
 //! keepalived's `global_defs`, `vrrp_instance` and `vrrp_sync_group` as
-//! `[vrrp]`, `[[vrrp_instance]]` and `[[vrrp_sync_group]]`.
+//! `[vrrp]`, `[[vrrp_instance]]` and `[[vrrp_sync_group]]`, and its LVS
+//! sync daemon (`lvs_sync_daemon`, `lvs_sync_daemon_interface`) as `[sync]`.
 
 use super::{comment_block, q, Out, MARK};
 use crate::import::syntax::Node;
@@ -70,6 +71,8 @@ pub(super) fn global_defs(o: &mut Out, n: &Node) {
             | "vrrp_garp_master_refresh_repeat" => {
                 let _ = writeln!(o.toml, "{} = {}", &key[5..], num(c.arg(0)));
             }
+            // Written as [sync] by `sync_daemon`, which sees both forms.
+            "lvs_sync_daemon" => {}
             other => o.warn(c, format!("global_defs {other}: not translated")),
         }
     }
@@ -202,10 +205,11 @@ pub(super) fn instance(o: &mut Out, n: &Node) {
                 addresses.extend(vips(o, c));
                 None
             }
-            "lvs_sync_daemon_interface" => {
-                skipped.push((c, "connection synchronisation between directors is not in xlb yet; connections restart after a failover"));
-                None
-            }
+            // Written as [sync] by `sync_daemon`, which sees both forms.
+            "lvs_sync_daemon_interface" => Some(format!(
+                "# lvs_sync_daemon_interface {}: see [sync]",
+                c.arg(0).unwrap_or("")
+            )),
             "dont_track_primary" => {
                 skipped.push((c, "xlb always tracks the instance's own interface"));
                 None
@@ -256,4 +260,299 @@ pub(super) fn sync_group(o: &mut Out, n: &Node) {
         let _ = writeln!(o.toml, "# {MARK}: the group lists no instances");
     }
     let _ = writeln!(o.toml, "group = {}", list(&members));
+}
+
+/// `lvs_sync_daemon IF ...`'s options, read as keepalived's
+/// `lvs_syncd_handler` (core/global_parser.c) reads them: keywords with a
+/// value anywhere, and the older positional `IF VRRP_INSTANCE [SYNC_ID]`.
+#[derive(Default)]
+struct SyncOptions {
+    instance: Option<String>,
+    id: Option<u32>,
+    maxlen: Option<u32>,
+    port: Option<u32>,
+    ttl: Option<u32>,
+    group: Option<String>,
+    /// What keepalived ignores (or xlb cannot take), one warning each.
+    ignored: Vec<String>,
+}
+
+/// The limits keepalived checks each option against.
+fn sync_number(v: &str, range: std::ops::RangeInclusive<u32>) -> Option<u32> {
+    v.parse::<u32>().ok().filter(|n| range.contains(n))
+}
+
+fn sync_options(args: &[String]) -> SyncOptions {
+    let mut s = SyncOptions::default();
+    // args[0] is the interface.
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].as_str();
+        if !["inst", "id", "maxlen", "port", "ttl", "group"].contains(&word) {
+            match i {
+                1 => s.instance = Some(word.to_string()),
+                2 => match sync_number(word, 0..=255) {
+                    Some(id) => s.id = Some(id),
+                    None => s.ignored.push(format!(
+                        "sync id {word} is not 0 to 255; keepalived ignores it (the default id applies)"
+                    )),
+                },
+                _ => s.ignored.push(format!(
+                    "option {word:?} is not one of keepalived's (inst, id, maxlen, port, ttl, group); ignored"
+                )),
+            }
+            i += 1;
+            continue;
+        }
+        let Some(v) = args.get(i + 1).map(String::as_str) else {
+            s.ignored.push(format!("{word} without a value; ignored"));
+            break;
+        };
+        i += 2;
+        let bad = |range: &str| format!("{word} {v} is not {range}; keepalived ignores it");
+        match word {
+            "inst" if s.instance.is_some() => s
+                .ignored
+                .push(format!("inst {v}: the instance is given already; ignored")),
+            "inst" => s.instance = Some(v.to_string()),
+            "id" => match sync_number(v, 0..=255) {
+                Some(n) => s.id = Some(n),
+                None => s.ignored.push(format!("id {v} is not 0 to 255; keepalived ignores it (the default id applies)")),
+            },
+            "maxlen" => match sync_number(v, 1..=65_507) {
+                // Below the lower limit of xlb's [sync] maxlen.
+                Some(n) if n < 500 => s.ignored.push(format!(
+                    "maxlen {v}: xlb takes 500 to 65507; left out, so datagrams fill the interface's MTU"
+                )),
+                Some(n) => s.maxlen = Some(n),
+                None => s.ignored.push(bad("1 to 65507")),
+            },
+            "port" => match sync_number(v, 1..=65_535) {
+                Some(n) => s.port = Some(n),
+                None => s.ignored.push(bad("1 to 65535")),
+            },
+            "ttl" => match sync_number(v, 1..=255) {
+                Some(n) => s.ttl = Some(n),
+                None => s.ignored.push(bad("1 to 255")),
+            },
+            _ => match v.parse::<std::net::IpAddr>() {
+                Ok(a) if a.is_multicast() => s.group = Some(v.to_string()),
+                _ => s.ignored.push(format!(
+                    "group {v} is not a multicast address; keepalived ignores it (the default group is used)"
+                )),
+            },
+        }
+    }
+    s
+}
+
+/// An instance's virtual_router_id, if it is one.
+fn vrid(n: &Node) -> Option<u8> {
+    n.children()
+        .iter()
+        .find(|c| c.key == "virtual_router_id")
+        .and_then(|c| c.arg(0))
+        .and_then(|v| v.parse::<u8>().ok())
+        .filter(|&v| v > 0)
+}
+
+/// keepalived's LVS sync daemon as `[sync]`. Two forms:
+///
+/// - `global_defs { lvs_sync_daemon IF [[inst] VRRP_INSTANCE] [id ID]
+///   [maxlen LEN] [port PORT] [ttl TTL] [group ADDR] }`;
+/// - `vrrp_instance X { lvs_sync_daemon_interface IF }`, deprecated since
+///   keepalived 1.2.20 but still read by 2.2.
+///
+/// keepalived runs the first it reads with a usable interface name and
+/// ignores the others; here global_defs wins over the instances' (it opens
+/// a keepalived.conf, so the two rules agree on usual files) and every
+/// other one is reported.
+///
+/// The sync id when none is given, from keepalived's source
+/// (github.com/acassen/keepalived, 2.2.8 and master):
+/// - `lvs_sync_daemon` naming an instance: that instance's
+///   virtual_router_id (vrrp/vrrp.c, vrrp_complete_init: "If no syncid
+///   configured, use vrid"); naming none: 0.
+/// - `lvs_sync_daemon_interface`: 0. Its handler (vrrp/vrrp_parser.c,
+///   vrrp_lvs_syncd_handler) records the instance itself, not its name,
+///   and the vrid default above runs only for a name; since 2.1.0 (commit
+///   ef3bbd6f) an id still unset is then 0 (`else if (syncid ==
+///   PARAMETER_UNSET) syncid = 0`). Up to 1.2.23 it was the instance's
+///   vrid (1.2.19: `ipvs_syncd_master(vrrp->lvs_syncd_if, vrrp->vrid)`;
+///   1.2.24 to 2.0 left it unset), so the output marks the id for review.
+pub(super) fn sync_daemon(o: &mut Out, tree: &[Node]) {
+    let instances: Vec<&Node> = tree.iter().filter(|n| n.key == "vrrp_instance").collect();
+    let global: Vec<&Node> = tree
+        .iter()
+        .filter(|n| n.key == "global_defs")
+        .flat_map(|n| n.children())
+        .filter(|c| c.key == "lvs_sync_daemon")
+        .collect();
+    let per_instance: Vec<(&Node, &Node)> = instances
+        .iter()
+        .flat_map(|&n| {
+            n.children()
+                .iter()
+                .filter(|c| c.key == "lvs_sync_daemon_interface")
+                .map(move |c| (n, c))
+        })
+        .collect();
+    // keepalived skips a line whose interface name is missing or longer
+    // than the kernel takes (IP_VS_IFNAME_MAXLEN 16, NUL included).
+    let usable = |c: &Node| c.arg(0).is_some_and(|i| !i.is_empty() && i.len() < 16);
+    let chosen = global
+        .iter()
+        .copied()
+        .find(|c| usable(c))
+        .or_else(|| per_instance.iter().map(|&(_, c)| c).find(|c| usable(c)));
+    // The lines not taken, each with how to name it in a warning.
+    let others: Vec<(&Node, String)> = global
+        .iter()
+        .map(|&c| (c, format!("global_defs {}", c.words())))
+        .chain(per_instance.iter().map(|&(n, c)| {
+            (
+                c,
+                format!("vrrp_instance {}: {}", n.arg(0).unwrap_or(""), c.words()),
+            )
+        }))
+        .filter(|(c, _)| Some(c.line) != chosen.map(|x| x.line))
+        .collect();
+    let Some(chosen) = chosen else {
+        for (c, what) in others {
+            o.warn(
+                c,
+                format!("{what}: no interface name of 1 to 15 characters; keepalived ignores it"),
+            );
+        }
+        return;
+    };
+
+    let from_global = chosen.key == "lvs_sync_daemon";
+    let opts = if from_global {
+        sync_options(&chosen.args)
+    } else {
+        SyncOptions::default()
+    };
+    // The instance the daemon followed, and where its id comes from.
+    let instance = if from_global {
+        match &opts.instance {
+            None => None,
+            Some(name) => match instances.iter().find(|n| n.arg(0) == Some(name.as_str())) {
+                Some(n) => Some(*n),
+                None => {
+                    // keepalived: "Unable to find vrrp instance ... clearing
+                    // lvs_syncd config".
+                    o.warn(
+                        chosen,
+                        format!(
+                            "lvs_sync_daemon: vrrp_instance {name} is not in this file, so keepalived runs no sync daemon; no [sync] written"
+                        ),
+                    );
+                    comment_block(&mut o.toml, chosen, 1);
+                    for (c, what) in others {
+                        o.warn(
+                            c,
+                            format!(
+                                "{what}: ignored, as keepalived does after line {}",
+                                chosen.line
+                            ),
+                        );
+                    }
+                    return;
+                }
+            },
+        }
+    } else {
+        per_instance
+            .iter()
+            .find(|(_, c)| c.line == chosen.line)
+            .map(|&(n, _)| n)
+    };
+
+    let from = match (from_global, instance.and_then(|n| n.arg(0))) {
+        (true, _) => "global_defs".to_string(),
+        (false, name) => format!("vrrp_instance {}", name.unwrap_or("")),
+    };
+    let _ = writeln!(
+        o.toml,
+        "\n[sync]  # from {from} {} (line {}); docs/sync.md",
+        chosen.key, chosen.line
+    );
+    let _ = writeln!(o.toml, "interface = {}", q(chosen.arg(0).unwrap_or("")));
+    let name = instance.and_then(|n| n.arg(0)).unwrap_or("");
+    match (opts.id, instance.map(vrid), from_global) {
+        (Some(id), _, _) => {
+            let _ = writeln!(o.toml, "sync_id = {id}");
+        }
+        (None, None, _) => {
+            let _ = writeln!(
+                o.toml,
+                "sync_id = 0  # keepalived's default without an instance"
+            );
+        }
+        (None, Some(Some(v)), true) => {
+            let _ = writeln!(
+                o.toml,
+                "sync_id = {v}  # keepalived's default: vrrp_instance {name}'s virtual_router_id"
+            );
+        }
+        (None, Some(None), true) => {
+            let _ = writeln!(
+                o.toml,
+                "sync_id = 0  # {MARK}: keepalived took vrrp_instance {name}'s virtual_router_id, which is not 1 to 255: set the id both directors use"
+            );
+            o.note(
+                chosen.line,
+                format!("lvs_sync_daemon: vrrp_instance {name} has no valid virtual_router_id for the sync id; wrote sync_id = 0"),
+            );
+        }
+        (None, Some(v), false) => {
+            let older = v.map_or(String::new(), |v| format!(", {v}"));
+            let _ = writeln!(
+                o.toml,
+                "sync_id = 0  # {MARK}: keepalived 2.1+ uses 0 for lvs_sync_daemon_interface; keepalived before 1.2.24 used the instance's virtual_router_id{older}: write that if the other director runs one"
+            );
+            o.note(
+                chosen.line,
+                format!(
+                    "vrrp_instance {name}: lvs_sync_daemon_interface: wrote sync_id = 0, keepalived 2.1's id for this form; keepalived before 1.2.24 used the virtual_router_id{older}"
+                ),
+            );
+        }
+    }
+    if let Some(g) = &opts.group {
+        let _ = writeln!(o.toml, "group = {}", q(g));
+    }
+    for (key, v) in [
+        ("port", opts.port),
+        ("ttl", opts.ttl),
+        ("maxlen", opts.maxlen),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(o.toml, "{key} = {v}");
+        }
+    }
+    if instance.is_some() {
+        let _ = writeln!(
+            o.toml,
+            "# keepalived switched the daemon between master and backup with vrrp_instance {name};\n\
+             # xlb's sync sends and receives all the time (a backup forwards nothing, so it has nothing to send)"
+        );
+    }
+    for what in opts.ignored {
+        o.warn(chosen, format!("lvs_sync_daemon {what}"));
+    }
+    for (c, what) in others {
+        let why = if !usable(c) {
+            "no interface name of 1 to 15 characters; keepalived ignores it".to_string()
+        } else if from_global {
+            format!(
+                "the sync daemon is global_defs lvs_sync_daemon's (line {})",
+                chosen.line
+            )
+        } else {
+            format!("keepalived runs the first, in line {}", chosen.line)
+        };
+        o.warn(c, format!("{what}: ignored: {why}"));
+    }
 }

@@ -575,7 +575,7 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
         Command::Clear => Ok(Action::Edit(Edit::Clear)),
         Command::StartDaemon | Command::StopDaemon => Err(unsupported(
             "--start-daemon/--stop-daemon",
-            "xlb has no LVS sync daemon yet; connection sync between directors is planned",
+            "connection sync is configured in [sync] (docs/sync.md), not started at run time; `xlbctl show --sync` lists it",
         )),
         Command::Zero => Ok(Action::Zero(match g.service {
             Some(_) => Some(service_key(&g, true).or_else(|_| service_key(&g, false))?),
@@ -601,7 +601,7 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
                 l.service = Some(service_key(&g, true).or_else(|_| service_key(&g, false))?);
             }
             if l.daemon {
-                return Err(unsupported("--daemon", "xlb has no LVS sync daemon yet"));
+                return Err(unsupported("--daemon", "connection sync is listed by `xlbctl show --sync`"));
             }
             leftover(&g)?;
             Ok(Action::List(l))

@@ -345,6 +345,7 @@ mod tests {
             timeouts: [900, 120, 300],
             conn_table_size: 4096,
             proxy: None,
+            sync: None,
         }
     }
 

@@ -304,7 +304,62 @@ pub fn render(s: &Status) -> String {
     if let Some(p) = &s.proxy {
         proxy::render(&mut o, p);
     }
+    if let Some(sy) = &s.sync {
+        sync_families(&mut o, sy);
+    }
     o.0
+}
+
+/// Connection sync's counters (`xlbctl show --sync`).
+fn sync_families(o: &mut Out, s: &crate::api::SyncStatus) {
+    for (name, help, v) in [
+        (
+            "xlb_sync_sent_datagrams_total",
+            "Sync datagrams sent.",
+            s.sent_datagrams,
+        ),
+        (
+            "xlb_sync_sent_conns_total",
+            "Connection updates sent.",
+            s.sent_conns,
+        ),
+        (
+            "xlb_sync_send_errors_total",
+            "Sync datagrams the kernel refused to send.",
+            s.send_errors,
+        ),
+        (
+            "xlb_sync_lost_total",
+            "Updates lost before sending (sender behind, or not describable).",
+            s.overflow + s.unsendable,
+        ),
+        (
+            "xlb_sync_received_datagrams_total",
+            "Sync datagrams received.",
+            s.received_datagrams,
+        ),
+        (
+            "xlb_sync_received_conns_total",
+            "Connection records received.",
+            s.received_conns,
+        ),
+        (
+            "xlb_sync_installed_total",
+            "Received connections handed to the workers to install.",
+            s.installed,
+        ),
+    ] {
+        o.family(name, "counter", help);
+        o.sample(name, &[], v);
+    }
+    o.family(
+        "xlb_sync_dropped_total",
+        "counter",
+        "Sync datagrams or records dropped, by reason.",
+    );
+    for (reason, n) in &s.dropped {
+        o.sample("xlb_sync_dropped_total", &[("reason", reason)], *n);
+    }
 }
 
 /// VRRP instances: state as a number (and as a label), priorities,
@@ -452,6 +507,7 @@ mod tests {
             timeouts: [900, 120, 300],
             conn_table_size: 1024,
             proxy: None,
+            sync: None,
         };
         let m = render(&s);
         assert!(m.contains("xlb_config_generation 3\n"), "{m}");

@@ -40,6 +40,7 @@ pub fn describe(c: &Conn, snap: &Snapshot, now: u32) -> Option<ConnRecord> {
         timeout: c.expires.saturating_sub(now),
         persistent: c.persistent,
         client_mac: (c.client_port != UNKNOWN_PORT).then_some(c.client_mac),
+        client_ifindex: snap.ports.get(c.client_port as usize).map(|p| p.ifindex),
     })
 }
 
@@ -60,6 +61,15 @@ pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, Inst
         .chain(svc.sorry.iter())
         .find(|r| r.addr == rec.real && (r.port == rec.real_port || r.port == 0))
         .ok_or(InstallError::UnknownReal)?;
+    // Where replies go, when the record says (resolved by the receiver).
+    let client_port = match (rec.client_mac, rec.client_ifindex) {
+        (Some(_), Some(ix)) => snap
+            .ports
+            .iter()
+            .position(|p| p.ifindex == ix)
+            .map_or(UNKNOWN_PORT, |i| i as PortId),
+        _ => UNKNOWN_PORT,
+    };
     Ok(Conn {
         client: rec.client,
         cport: rec.cport,
@@ -71,7 +81,7 @@ pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, Inst
         real_addr: rec.real,
         real_port: rec.real_port,
         service: svc.id,
-        client_port: UNKNOWN_PORT,
+        client_port,
         client_mac: rec.client_mac.unwrap_or_default(),
         state: if rec.proto == Protocol::Tcp {
             rec.state

@@ -56,6 +56,9 @@ pub struct Forwarder {
     ftp: Option<Arc<crate::ftp::FtpHelper>>,
     /// Connections handed over from outside this worker.
     inbox: Option<Arc<Inbox>>,
+    /// Where new connections and state changes go for synchronisation
+    /// (None: sync is off).
+    outbox: Option<Arc<crate::outbox::Outbox>>,
     /// Scratch for `prefetch_batch` (no allocation per batch).
     places: [crate::conn::Place; PREFETCH_BATCH],
     /// When the sweep last ran (monotonic milliseconds), and the slots it
@@ -81,6 +84,7 @@ impl Forwarder {
             generation: None,
             ftp: None,
             inbox: None,
+            outbox: None,
             places: [crate::conn::Place::default(); PREFETCH_BATCH],
             swept_at_ms: 0,
             sweep_credit: 0,
@@ -118,6 +122,11 @@ impl Forwarder {
         self.inbox = Some(inbox);
     }
 
+    /// Report new connections and state changes there (connection sync).
+    pub fn set_outbox(&mut self, outbox: Arc<crate::outbox::Outbox>) {
+        self.outbox = Some(outbox);
+    }
+
     /// Insert what the inbox holds (a bounded number per batch).
     fn drain_inbox(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32) {
         let Some(inbox) = self.inbox.clone() else {
@@ -140,6 +149,12 @@ impl Forwarder {
             if let Some((idx, _, mut have)) = self.table.lookup(&key, now, |_| {}) {
                 have.state = conn.state;
                 have.expires = conn.expires;
+                // A record resolved since (the client's next hop): replies
+                // may leave before the client's next frame.
+                if have.client_port == UNKNOWN_PORT && conn.client_port != UNKNOWN_PORT {
+                    have.client_port = conn.client_port;
+                    have.client_mac = conn.client_mac;
+                }
                 self.table.update(idx, &have);
                 stats.conns_installed.add(1);
                 continue;
@@ -389,6 +404,13 @@ impl Forwarder {
                 // seqlock write and other workers' read retries.
                 if stored != Some((conn.state, conn.expires, conn.client_port)) {
                     self.table.update(idx, &conn);
+                }
+                // New, or in a new state: the other director hears of it
+                // (IPVS syncs on the state changes; a full queue loses it).
+                if let Some(out) = &self.outbox {
+                    if stored.map(|s| s.0) != Some(conn.state) && !out.offer(&conn) {
+                        stats.sync_overflow.add(1);
+                    }
                 }
             }
             Owner::Peer(p, idx) => {

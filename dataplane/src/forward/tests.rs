@@ -844,7 +844,13 @@ fn a_connection_described_here_is_installed_on_another_director() {
     let mut stranger = rec;
     stranger.real = ip([10, 0, 2, 99]);
     inbox.push(stranger).unwrap();
-    inbox.push(rec).unwrap();
+    // As sync delivers it: without the client's next hop.
+    let wire = xlb_model::ConnRecord {
+        client_mac: None,
+        client_ifindex: None,
+        ..rec
+    };
+    inbox.push(wire).unwrap();
     b.fwd.end_batch(&b.snap, &b.stats, 100_000);
     assert_eq!(b.stats.conns_installed.get(), 1);
     assert_eq!(b.stats.installs_refused.get(), 1);
@@ -884,4 +890,73 @@ fn a_connection_described_here_is_installed_on_another_director() {
         record::install(&stranger, &b.snap, 100),
         Err(record::InstallError::UnknownReal)
     );
+}
+
+#[test]
+fn new_connections_and_state_changes_are_reported_for_sync() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let outbox = Arc::new(crate::outbox::Outbox::new(2));
+    rig.fwd.set_outbox(outbox.clone());
+    // Off until sync runs: nothing is queued.
+    let mut early = tcp((CLIENT, 39999), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut early), Verdict::Forward(INSIDE));
+    assert!(outbox.is_empty());
+    outbox.set_enabled(true);
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    let first = outbox.pop().expect("a new connection is reported");
+    assert_eq!((first.cport, first.state), (40000, TcpState::SynRecv));
+    // A segment that leaves the state as it was is not reported again.
+    let mut again = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut again), Verdict::Forward(INSIDE));
+    assert!(outbox.is_empty());
+    let mut synack = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    rig.run(INSIDE, &mut synack);
+    let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    rig.run(OUTSIDE, &mut ack);
+    let states: Vec<_> = std::iter::from_fn(|| outbox.pop())
+        .map(|c| c.state)
+        .collect();
+    assert_eq!(states.last(), Some(&TcpState::Established));
+    // A full outbox loses updates and counts them; forwarding goes on.
+    for port in 40001..40005 {
+        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    }
+    assert_eq!(outbox.len(), 2);
+    assert_eq!(rig.stats.sync_overflow.get(), 2);
+}
+
+#[test]
+fn a_record_with_the_clients_next_hop_lets_the_server_speak_first() {
+    let mut a = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    a.run(OUTSIDE, &mut syn);
+    let rec = record::describe(&a.fwd.table.iter().next().unwrap(), &a.snap, 100).unwrap();
+    assert_eq!(rec.client_mac, Some(CLIENT_MAC));
+    assert!(rec.client_ifindex.is_some());
+
+    let mut b = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let inbox = Arc::new(Inbox::new(16));
+    b.fwd.set_inbox(inbox.clone());
+    // First without the hop (as received), then resolved: the entry learns
+    // where replies go.
+    inbox
+        .push(xlb_model::ConnRecord {
+            client_mac: None,
+            client_ifindex: None,
+            ..rec
+        })
+        .unwrap();
+    b.fwd.end_batch(&b.snap, &b.stats, 100_000);
+    let mut reply = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(
+        b.run(INSIDE, &mut reply),
+        Verdict::Drop(DropReason::NoNeighbour)
+    );
+    inbox.push(rec).unwrap();
+    b.fwd.end_batch(&b.snap, &b.stats, 100_000);
+    let mut reply = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(b.run(INSIDE, &mut reply), Verdict::Forward(OUTSIDE));
+    assert_eq!(inspect(&reply).dst_mac, CLIENT_MAC);
 }

@@ -8,8 +8,10 @@ mod mark;
 pub mod proxy;
 mod raw;
 mod service;
+mod sync;
 mod vrrp;
 
+pub use sync::{SyncPeers, SyncSettings};
 pub use vrrp::{
     GarpSettings, MailSettings, Notify, SyncGroupDef, TrackDef, VipDef, VrrpInstanceDef,
     VrrpSettings,
@@ -165,6 +167,8 @@ pub struct Config {
     pub vrrp: VrrpSettings,
     /// Frontends and backends (HAProxy's half); empty when none.
     pub proxy: crate::proxy::ProxySettings,
+    /// Connection synchronisation with the other director; None: off.
+    pub sync: Option<SyncSettings>,
 }
 
 impl Config {
@@ -415,6 +419,7 @@ impl Validator<'_> {
         }
 
         let vrrp = self.vrrp(raw.vrrp, raw.vrrp_instance, raw.vrrp_sync_group);
+        let sync = self.sync(raw.sync);
         let mark_rules: Vec<_> = raw
             .firewall_mark
             .iter()
@@ -478,6 +483,7 @@ impl Validator<'_> {
             services,
             vrrp,
             proxy,
+            sync,
         }
     }
 

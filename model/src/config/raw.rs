@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub vrrp_instance: Vec<RawVrrpInstance>,
     #[serde(default)]
     pub vrrp_sync_group: Vec<RawSyncGroup>,
+    pub sync: Option<super::sync::RawSync>,
     #[serde(default)]
     pub proxy: super::proxy::raw::RawProxy,
     #[serde(default)]

@@ -531,3 +531,168 @@ fn a_wrong_type_points_at_the_reference() {
         "{e:?}"
     );
 }
+
+const SYNC: &str = r#"
+[sync]
+interface = "sync0"
+sync_id = 7
+group = "239.1.1.81"
+port = 8849
+ttl = 2
+maxlen = 1400
+"#;
+
+#[test]
+fn a_sync_section_keeps_every_key() {
+    let c = parse(SYNC).unwrap();
+    assert_eq!(
+        c.sync,
+        Some(SyncSettings {
+            interface: "sync0".into(),
+            sync_id: 7,
+            peers: SyncPeers::Group("239.1.1.81".parse().unwrap()),
+            port: 8849,
+            ttl: 2,
+            maxlen: Some(1400),
+        })
+    );
+    assert_eq!(parse(OK).unwrap().sync, None, "no [sync]: off");
+}
+
+#[test]
+fn sync_defaults_are_the_kernels() {
+    let c = parse("[sync]\ninterface = \"sync0\"\n").unwrap();
+    assert_eq!(
+        c.sync,
+        Some(SyncSettings {
+            interface: "sync0".into(),
+            sync_id: 0,
+            peers: SyncPeers::Group("224.0.0.81".parse().unwrap()),
+            port: 8848,
+            ttl: 1,
+            maxlen: None,
+        })
+    );
+}
+
+#[test]
+fn sync_peers_are_unicast() {
+    let c = parse("[sync]\ninterface = \"sync0\"\npeers = [\"10.0.0.2\", \"10.0.0.3\"]\n").unwrap();
+    assert_eq!(
+        c.sync.unwrap().peers,
+        SyncPeers::Unicast(vec![
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.3".parse().unwrap()
+        ])
+    );
+    let c = parse("[sync]\ninterface = \"sync0\"\npeers = [\"2001:db8::2\"]\n").unwrap();
+    assert_eq!(
+        c.sync.unwrap().peers,
+        SyncPeers::Unicast(vec!["2001:db8::2".parse().unwrap()])
+    );
+}
+
+/// Each mistake alone: its place, what is wrong and how to fix it.
+#[test]
+fn sync_mistakes_are_named_with_their_place_and_fix() {
+    let one = |text: &str| {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        e.into_iter().next().unwrap()
+    };
+    let e = one("[daemon]\n\n[sync]\nsync_id = 1\n");
+    assert!(
+        e.starts_with("t.toml:3:2: [sync] names no interface"),
+        "{e}"
+    );
+    assert!(e.contains("help: add interface = \"eth1\""), "{e}");
+
+    let e = one(&SYNC.replace("sync_id = 7", "sync_id = 300"));
+    assert!(
+        e.starts_with("t.toml:4:11: sync_id 300 is out of range"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: use 0 to 255, the same on both directors"),
+        "{e}"
+    );
+
+    let e = one(&SYNC.replace("239.1.1.81", "10.0.0.81"));
+    assert!(
+        e.starts_with("t.toml:5:9: sync group 10.0.0.81 is not a multicast address"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: a group is a multicast address (224.0.0.81"),
+        "{e}"
+    );
+    assert!(e.contains("peers = [\"ADDRESS\"] instead of group"), "{e}");
+
+    let e = one(&SYNC.replace("port = 8849", "peers = [\"10.0.0.2\"]"));
+    assert!(
+        e.starts_with("t.toml:5:9: [sync] has both a group and peers"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: updates go to a multicast group or to unicast peers: keep one"),
+        "{e}"
+    );
+
+    let e = one("[sync]\ninterface = \"sync0\"\npeers = [\"10.0.0.2\", \"224.0.0.81\"]\n");
+    assert!(
+        e.starts_with("t.toml:3:22: sync peer 224.0.0.81 is a multicast address"),
+        "{e}"
+    );
+    assert!(
+        e.contains("write group = \"224.0.0.81\" and no peers"),
+        "{e}"
+    );
+
+    let e = one(&SYNC.replace("ttl = 2", "ttl = 0"));
+    assert!(
+        e.starts_with("t.toml:7:7: sync ttl 0 is out of range"),
+        "{e}"
+    );
+    assert!(e.contains("help: use 1 to 255; 1, the default"), "{e}");
+
+    let e = one(&SYNC.replace("port = 8849", "port = 0"));
+    assert!(
+        e.starts_with("t.toml:6:8: sync port 0 is out of range"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: use 1 to 65535, the same on both directors"),
+        "{e}"
+    );
+
+    let e = one(&SYNC.replace("maxlen = 1400", "maxlen = 100"));
+    assert!(
+        e.starts_with("t.toml:8:10: sync maxlen 100 is out of range"),
+        "{e}"
+    );
+    let e = one(&SYNC.replace("\"sync0\"", "\"a-very-long-sync-if\""));
+    assert!(e.contains("is not a valid interface name"), "{e}");
+    let e = one("[sync]\ninterface = \"s\"\npeers = [\"10.0.0.2\", \"2001:db8::2\"]\n");
+    assert!(
+        e.contains("sync peer 2001:db8::2 is IPv6 but the first peer, 10.0.0.2, is not"),
+        "{e}"
+    );
+    let e = one("[sync]\ninterface = \"s\"\npeers = [\"10.0.0.2\", \"10.0.0.2\"]\n");
+    assert!(e.contains("sync peer 10.0.0.2 is listed twice"), "{e}");
+}
+
+#[test]
+fn every_sync_mistake_is_reported_at_once() {
+    let e = errors("[sync]\nsync_id = -1\nport = 70000\nttl = 256\npeers = [\"nope\"]\n");
+    assert_eq!(e.len(), 5, "{e:#?}");
+    for want in [
+        "t.toml:1:2: [sync] names no interface",
+        "t.toml:2:11: sync_id -1 is out of range",
+        "t.toml:3:8: sync port 70000 is out of range",
+        "t.toml:4:7: sync ttl 256 is out of range",
+        "t.toml:5:10: sync peer \"nope\" is not an IP address",
+    ] {
+        assert!(e.iter().any(|m| m.starts_with(want)), "{want}: {e:#?}");
+    }
+    assert!(e.iter().all(|m| m.contains("help:")), "{e:#?}");
+}

@@ -1,0 +1,176 @@
+//! The receiving side: datagrams from the sync interface (the socket is
+//! bound to it), from a configured peer when peers are configured, with
+//! this pair's sync id; each record mapped to a connection of a local
+//! service and handed to a worker's inbox. Whatever does not fit is
+//! counted by reason and dropped: a datagram cannot make the receiver
+//! evict its own connections (an inbox only inserts into free room).
+
+use super::hop::{Hops, Unresolved};
+use super::stats::SyncStats;
+use super::SyncSocket;
+use crate::config::SyncPeers;
+use crate::daemon::DataplaneView;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use xlb_model::tcp::Timeouts;
+use xlb_sync::map::LocalService;
+
+pub struct Accept {
+    pub sync_id: u8,
+    /// Unicast peers: nobody else is heard.
+    pub only: Option<Vec<IpAddr>>,
+}
+
+impl Accept {
+    pub fn new(sync_id: u8, peers: &SyncPeers) -> Accept {
+        Accept {
+            sync_id,
+            only: match peers {
+                SyncPeers::Unicast(p) => Some(p.clone()),
+                SyncPeers::Group(_) => None,
+            },
+        }
+    }
+}
+
+pub fn run(
+    sock: Arc<SyncSocket>,
+    accept: Accept,
+    timeouts: Timeouts,
+    view: DataplaneView,
+    stats: Arc<SyncStats>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 65536];
+    let mut hops = Hops::new();
+    while !stop.load(Relaxed) {
+        if hops.waiting() {
+            let snap = view.snapshot.load_full();
+            let (resolved, given_up) = hops.retry(&snap.ports);
+            for rec in resolved {
+                hand_over(rec, &view, &stats);
+            }
+            if given_up > 0 {
+                stats.drop_for("client_unresolved", given_up);
+            }
+        }
+        let (n, from) = match sock.socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: receive failed");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+        };
+        SyncStats::add(&stats.received_datagrams, 1);
+        if let Some(only) = &accept.only {
+            if !only.contains(&from.ip()) {
+                stats.drop_for("stranger", 1);
+                continue;
+            }
+        }
+        take(
+            &buf[..n],
+            from.ip(),
+            &accept,
+            &timeouts,
+            &view,
+            &stats,
+            &mut hops,
+        );
+    }
+}
+
+/// One datagram's records into the workers' inboxes.
+pub fn take(
+    datagram: &[u8],
+    from: IpAddr,
+    accept: &Accept,
+    timeouts: &Timeouts,
+    view: &DataplaneView,
+    stats: &SyncStats,
+    hops: &mut Hops,
+) {
+    let msg = match xlb_sync::decode(datagram) {
+        Ok(m) => m,
+        Err(e) => {
+            stats.drop_for(e.reason(), 1);
+            return;
+        }
+    };
+    if !msg.accepted_by(accept.sync_id) {
+        stats.drop_for("other_sync_id", 1);
+        return;
+    }
+    stats.heard_from(from);
+    let snap = view.snapshot.load_full();
+    let services = |k: &xlb_model::ServiceKey| {
+        snap.service_by_key(k).map(|s| LocalService {
+            persistent: s.persistence.is_some(),
+        })
+    };
+    for r in msg.records() {
+        SyncStats::add(&stats.received_conns, 1);
+        let conn = match r {
+            Ok(c) => c,
+            Err(e) => {
+                stats.drop_for(e.reason(), 1);
+                continue;
+            }
+        };
+        if conn.template {
+            // Persistence templates are not installed yet: their
+            // connections are, and keep their servers.
+            stats.drop_for("template", 1);
+            continue;
+        }
+        let rec = match xlb_sync::map::to_record(&conn, services, timeouts) {
+            Ok(r) => r,
+            Err(e) => {
+                stats.drop_for(e.reason(), 1);
+                continue;
+            }
+        };
+        let mut rec = rec;
+        match hops.resolve(rec.client.ip(), &snap.ports) {
+            Ok((ix, mac)) => {
+                rec.client_ifindex = Some(ix);
+                rec.client_mac = Some(mac);
+            }
+            // Installed now all the same; again once the hop is known.
+            Err(Unresolved::Pending) => hops.later(rec),
+            Err(Unresolved::NoRoute) => {}
+        }
+        hand_over(rec, view, stats);
+    }
+}
+
+/// Into a worker's inbox: any worker may own it (the others find it on a
+/// miss); spread by client, so one client's connections stay together.
+fn hand_over(rec: xlb_model::ConnRecord, view: &DataplaneView, stats: &SyncStats) {
+    if view.inboxes.is_empty() {
+        stats.drop_for("no_worker", 1);
+        return;
+    }
+    let i = worker_for(&rec, view.inboxes.len());
+    match view.inboxes[i].push(rec) {
+        Ok(()) => SyncStats::add(&stats.installed, 1),
+        Err(_) => stats.drop_for("inbox_full", 1),
+    }
+}
+
+fn worker_for(rec: &xlb_model::ConnRecord, n: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (rec.client, rec.cport).hash(&mut h);
+    (h.finish() % n as u64) as usize
+}
