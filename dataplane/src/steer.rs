@@ -183,17 +183,46 @@ impl Steering {
             AttachMode::Driver => XdpFlags::DRV_MODE,
             AttachMode::Generic => XdpFlags::SKB_MODE,
         };
-        // A program left by a killed daemon of ours: its pin goes, and
-        // with it the attachment.
+        // A program left by a killed daemon of ours: its link (still
+        // pinned) gets this program instead, atomically (unpinning it and
+        // attaching anew would wait for the kernel to free the old link, an
+        // RCU grace period that can last seconds). A link that cannot take
+        // it (its interface gone) is unpinned instead.
         let pin = pin_dir().and_then(|d| pin_path(d, ifname));
+        let mut stale = false;
+        let mut reused = None;
         if let Some(p) = pin.as_ref().filter(|p| p.exists()) {
-            let _ = std::fs::remove_file(p);
+            let old = aya::programs::links::PinnedLink::from_pin(p)
+                .ok()
+                .map(aya::programs::links::FdLink::from)
+                .and_then(|fd| aya::programs::xdp::XdpLink::try_from(fd).ok());
+            match old.map(|l| prog.attach_to_link(l)) {
+                Some(Ok(id)) => reused = Some(id),
+                _ => {
+                    let _ = std::fs::remove_file(p);
+                    stale = true;
+                }
+            }
             tracing::info!(
                 interface = ifname,
-                "removed the steering program a previous xlbd left"
+                "replaced the steering program a previous xlbd left"
             );
         }
-        let link = prog.attach(ifname, flags).map_err(|e| {
+        // An unpinned link is let go of a moment later: a busy interface
+        // is tried again for a while then.
+        let mut tries = if stale { 40 } else { 1 };
+        let was_reused = reused.is_some();
+        let link = match reused {
+            Some(id) => Ok(id),
+            None => loop {
+                tries -= 1;
+                match prog.attach(ifname, flags) {
+                    Err(_) if tries > 0 => std::thread::sleep(std::time::Duration::from_millis(50)),
+                    r => break r,
+                }
+            },
+        };
+        let link = link.map_err(|e| {
             perr(
                 e,
                 " (does the interface exist, and does its driver support native XDP? \
@@ -204,7 +233,13 @@ impl Steering {
         // is then dropped (steer.c), not reset by the kernel, while the
         // peer director takes the connections over.
         let mut pinned = None;
-        if let Some(p) = pin {
+        if let (Some(p), true) = (&pin, was_reused) {
+            // Already pinned: our handle goes, the pin keeps the link.
+            if let Ok(l) = prog.take_link(link) {
+                drop(l);
+            }
+            pinned = aya::programs::links::PinnedLink::from_pin(p).ok();
+        } else if let Some(p) = pin {
             let fd = prog
                 .take_link(link)
                 .ok()

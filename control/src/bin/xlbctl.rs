@@ -477,8 +477,8 @@ fn render_sync(s: Option<&xlb_control::api::SyncStatus>) -> String {
     );
     let _ = writeln!(
         o,
-        "  sent      {} connections in {} datagrams ({} send errors, {} not describable, {} lost: sender behind)",
-        s.sent_conns, s.sent_datagrams, s.send_errors, s.unsendable, s.overflow
+        "  sent      {} connections in {} datagrams, {} whole tables ({} send errors, {} not describable, {} lost: sender behind)",
+        s.sent_conns, s.sent_datagrams, s.table_transfers, s.send_errors, s.unsendable, s.overflow
     );
     let _ = writeln!(
         o,

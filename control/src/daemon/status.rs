@@ -455,6 +455,7 @@ fn sync_status(
         received_datagrams: S::get(&stats.received_datagrams),
         received_conns: S::get(&stats.received_conns),
         installed: S::get(&stats.installed),
+        table_transfers: S::get(&stats.table_transfers),
         overflow: shared
             .dataplane
             .workers

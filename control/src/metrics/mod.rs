@@ -348,6 +348,11 @@ fn sync_families(o: &mut Out, s: &crate::api::SyncStatus) {
             "Received connections handed to the workers to install.",
             s.installed,
         ),
+        (
+            "xlb_sync_table_transfers_total",
+            "Whole tables sent to a peer that appeared or came back.",
+            s.table_transfers,
+        ),
     ] {
         o.family(name, "counter", help);
         o.sample(name, &[], v);

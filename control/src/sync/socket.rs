@@ -70,6 +70,8 @@ pub fn open(s: &SyncSettings) -> std::io::Result<SyncSocket> {
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
     let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_reuse_address(true)?;
+    // A whole-table transfer arrives as a burst.
+    let _ = sock.set_recv_buffer_size(8 << 20);
     sock.bind_device(Some(s.interface.as_bytes()))?;
     let any: IpAddr = if v6 {
         Ipv6Addr::UNSPECIFIED.into()

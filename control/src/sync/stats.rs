@@ -17,6 +17,11 @@ pub struct SyncStats {
     /// Records handed to a worker's inbox (it installs them at its next
     /// batch; what it refuses is counted in its own stats).
     pub installed: AtomicU64,
+    /// Whole-table transfers sent to a peer that appeared (or came back).
+    pub table_transfers: AtomicU64,
+    /// Set by the receiver when a peer appears: the sender then sends the
+    /// whole table (what a returning director missed).
+    pub transfer_wanted: std::sync::atomic::AtomicBool,
     /// Datagrams or records dropped, by reason (decode errors, another
     /// sync id, a stranger, an unknown service, a full inbox...).
     dropped: Mutex<Vec<(&'static str, u64)>>,
