@@ -570,15 +570,9 @@ async fn accept_loop(
             // (each holding its own copy of the arguments: 520 bytes per
             // connection, most of an idle connection's memory then).
             let local = sock.local_addr().unwrap_or(addr);
-            let f = crate::http::serve(shared, fe, sock, peer, local, false, open);
-            static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| {
-                let _ = std::fs::write(
-                    "/tmp/xlb-sizes",
-                    format!("task {}\n", std::mem::size_of_val(&f)),
-                );
-            });
-            tokio::spawn(f);
+            tokio::spawn(crate::http::serve(
+                shared, fe, sock, peer, local, false, open,
+            ));
         } else {
             tokio::spawn(async move {
                 let _open = open;
