@@ -8,6 +8,17 @@ sync_of() {
 }
 at_least() { [ "$(sync_of "$1" "$2")" -ge "$3" ]; }
 
+# server_of_new_connections N: the one server N new connections reached
+# (fails, printing them all, if they went to several).
+server_of_new_connections() {
+  local seen
+  seen=$(for _ in $(seq "$1"); do
+    in_client curl -s --max-time 1 "http://$VIP:8080/" | grep -o '^rs[0-9]*'
+  done | sort -u)
+  echo "$seen" | tr '\n' ' ' | sed 's/ $//'
+  [ "$(echo "$seen" | grep -c .)" = 1 ]
+}
+
 test_sync_nat_failover_and_preempt_keep_every_download() {
   LAB_HA=1 lab_up
   ha_config x1 250 2 false
@@ -17,12 +28,17 @@ test_sync_nat_failover_and_preempt_keep_every_download() {
     # whole table its peer sends it when it appears.
     sed -i 's/^nopreempt = false$/nopreempt = false\npreempt_delay = 2/' "$D/$n.toml"
     printf '\n[sync]\ninterface = "in0"\nsync_id = 7\n' >>"$D/$n.toml"
+    # One client, persistent: its new connections after a failover must
+    # find the server its template names.
+    sed -i 's/^scheduler = "rr"$/scheduler = "rr"\npersistence_timeout = 300/' "$D/$n.toml"
   done
   start_ha_xlbd dir x1 "$D/x1.toml"
   start_ha_xlbd dir2 x2 "$D/x2.toml"
   wait_until 8 is_state x1 VI_OUT MASTER >/dev/null
   wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
   wait_until 5 vip_answers >/dev/null
+  local who
+  who=$(server_of_new_connections 3) || { echo "FAIL: not persistent before the failover: $who"; return 1; }
   # 40 downloads of 3 MB at 200 kB/s each: about 15 s, across a failover
   # and the old master's return.
   local n=40 size=3000000 pids=()
@@ -39,6 +55,10 @@ test_sync_nat_failover_and_preempt_keep_every_download() {
   kill -9 "$x1_PID"
   took=$(wait_until 8 is_state x2 VI_OUT MASTER)
   echo "failover took ${took}s with $n downloads running"
+  at_least x2 templates_installed 1 || { echo "FAIL: no persistence template reached the backup"; return 1; }
+  local after
+  after=$(server_of_new_connections 3)
+  [ "$after" = "$who" ] || { echo "FAIL: after the failover new connections went to $after, not $who"; return 1; }
   sleep 1
   # The old master returns: its peer sends it the whole table, then it
   # preempts (after preempt_delay) and carries the downloads again.
@@ -47,6 +67,8 @@ test_sync_nat_failover_and_preempt_keep_every_download() {
   echo "the old master took over again after ${took}s"
   wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
   at_least x2 table_transfers 1 || { echo "FAIL: no whole table sent to the returning master"; return 1; }
+  after=$(server_of_new_connections 3)
+  [ "$after" = "$who" ] || { echo "FAIL: after the preempt new connections went to $after, not $who"; return 1; }
   at_least x1 installed "$n" || { echo "FAIL: the returning master installed $(sync_of x1 installed) of $n"; "$BIN/xlbctl" --socket "$D/x1.sock" show --sync; "$BIN/xlbctl" --socket "$D/x2.sock" show --sync; grep sync "$D/x2.log" "$D/x1.log"; return 1; }
   local bad=0
   for i in $(seq $n); do

@@ -331,6 +331,9 @@ pub struct SyncStatus {
     pub received_datagrams: u64,
     pub received_conns: u64,
     pub installed: u64,
+    /// Persistence templates received and installed.
+    #[serde(default)]
+    pub templates_installed: u64,
     /// Whole tables sent to a peer that appeared or came back.
     #[serde(default)]
     pub table_transfers: u64,

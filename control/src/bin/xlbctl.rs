@@ -482,8 +482,8 @@ fn render_sync(s: Option<&xlb_control::api::SyncStatus>) -> String {
     );
     let _ = writeln!(
         o,
-        "  received  {} connections in {} datagrams, {} handed to the workers",
-        s.received_conns, s.received_datagrams, s.installed
+        "  received  {} records in {} datagrams: {} connections handed to the workers, {} persistence templates installed",
+        s.received_conns, s.received_datagrams, s.installed, s.templates_installed
     );
     let heard: Vec<String> = s
         .heard_from

@@ -456,6 +456,7 @@ fn sync_status(
         received_conns: S::get(&stats.received_conns),
         installed: S::get(&stats.installed),
         table_transfers: S::get(&stats.table_transfers),
+        templates_installed: S::get(&stats.templates_installed),
         overflow: shared
             .dataplane
             .workers

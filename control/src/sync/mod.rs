@@ -11,6 +11,7 @@ mod receiver;
 mod sender;
 mod socket;
 mod stats;
+mod template;
 
 pub use socket::SyncSocket;
 pub use stats::SyncStats;
@@ -52,10 +53,11 @@ impl SyncChannel {
         let mut threads = Vec::new();
         let (s, v, st, sp) = (sock.clone(), view.clone(), stats.clone(), stop.clone());
         let id = settings.sync_id;
+        let refresh = sender::refresh_period(&timeouts);
         threads.push(
             std::thread::Builder::new()
                 .name("xlb-sync-send".into())
-                .spawn(move || sender::run(s, id, v, st, sp))?,
+                .spawn(move || sender::run(s, id, refresh, v, st, sp))?,
         );
         let accept = receiver::Accept::new(settings.sync_id, &settings.peers);
         let (s, v, st, sp) = (sock, view, stats.clone(), stop.clone());

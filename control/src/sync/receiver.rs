@@ -140,9 +140,17 @@ pub fn take(
             }
         };
         if conn.template {
-            // Persistence templates are not installed yet: their
-            // connections are, and keep their servers.
-            stats.drop_for("template", 1);
+            let installed = xlb_sync::map::to_template(&conn, services)
+                .map_err(|e| e.reason())
+                .and_then(|t| {
+                    let table = view.templates.as_deref().ok_or("no_template_table")?;
+                    let now = xlb_dataplane::worker::coarse_seconds();
+                    super::template::install(&t, &snap, table, now)
+                });
+            match installed {
+                Ok(()) => SyncStats::add(&stats.templates_installed, 1),
+                Err(reason) => stats.drop_for(reason, 1),
+            }
             continue;
         }
         let rec = match xlb_sync::map::to_record(&conn, services, timeouts) {

@@ -25,9 +25,19 @@ pub const HELLO_EVERY: Duration = Duration::from_secs(1);
 /// for the next; the outboxes themselves are bounded).
 const PER_TICK: usize = 65536;
 
+/// How often the whole table goes again, so that a connection that stays
+/// in one state longer than the peer's copy lives is not lost there (the
+/// idea of IPVS's sync_refresh_period): a third of the established TCP
+/// timeout, between 10 s and 5 min.
+pub fn refresh_period(timeouts: &xlb_model::tcp::Timeouts) -> Duration {
+    let established = timeouts.tcp(xlb_model::tcp::TcpState::Established);
+    Duration::from_secs(u64::from(established / 3).clamp(10, 300))
+}
+
 pub fn run(
     sock: Arc<SyncSocket>,
     sync_id: u8,
+    refresh: Duration,
     view: DataplaneView,
     stats: Arc<SyncStats>,
     stop: Arc<AtomicBool>,
@@ -40,7 +50,12 @@ pub fn run(
         }
     };
     let mut hello_at: Option<std::time::Instant> = None;
+    let mut refreshed_at = std::time::Instant::now();
     while !stop.load(Relaxed) {
+        if refreshed_at.elapsed() >= refresh {
+            stats.transfer_wanted.store(true, Relaxed);
+            refreshed_at = std::time::Instant::now();
+        }
         if hello_at.is_none_or(|t| t.elapsed() >= HELLO_EVERY) {
             hello(&sock, sync_id, &stats);
             hello_at = Some(std::time::Instant::now());
@@ -62,6 +77,17 @@ pub fn run(
                 match conn.map(|sc| enc.push(&sc).map_err(|_| ())) {
                     Ok(Ok(())) => SyncStats::add(&stats.sent_conns, 1),
                     _ => SyncStats::add(&stats.unsendable, 1),
+                }
+                // A persistent connection's template goes with it.
+                let template = view
+                    .templates
+                    .as_deref()
+                    .and_then(|t| super::template::of_conn(&c, &snap, t, now))
+                    .and_then(|t| xlb_sync::map::from_template(&t).ok());
+                if let Some(t) = template {
+                    if enc.push(&t).is_ok() {
+                        SyncStats::add(&stats.sent_conns, 1);
+                    }
                 }
             }
         }
@@ -113,12 +139,27 @@ fn transfer(
             }
         }
     }
+    if let Some(table) = view.templates.as_deref() {
+        for t in table.iter(now) {
+            let Some(sc) = super::template::of_template(&t, snap, now)
+                .and_then(|r| xlb_sync::map::from_template(&r).ok())
+            else {
+                continue;
+            };
+            if enc.push(&sc).is_ok() {
+                n += 1;
+            }
+            for d in enc.take_ready() {
+                send(sock, &d, stats);
+            }
+        }
+    }
     for d in enc.finish() {
         send(sock, &d, stats);
     }
     SyncStats::add(&stats.sent_conns, n);
     SyncStats::add(&stats.table_transfers, 1);
-    tracing::info!(connections = n, "sync: whole table sent to a new peer");
+    tracing::debug!(connections = n, "sync: whole table sent");
 }
 
 fn send(sock: &SyncSocket, datagram: &[u8], stats: &SyncStats) {
@@ -135,6 +176,16 @@ fn send(sock: &SyncSocket, datagram: &[u8], stats: &SyncStats) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_table_goes_again_well_within_an_established_connections_timeout() {
+        let mut t = xlb_model::tcp::Timeouts::default();
+        assert_eq!(super::refresh_period(&t).as_secs(), 300); // 900 s / 3
+        t.tcp[xlb_model::tcp::TcpState::Established as usize] = 60;
+        assert_eq!(super::refresh_period(&t).as_secs(), 20);
+        t.tcp[xlb_model::tcp::TcpState::Established as usize] = 5;
+        assert_eq!(super::refresh_period(&t).as_secs(), 10);
+    }
+
     #[test]
     fn a_hello_is_a_valid_message_without_records() {
         let mut buf = [0u8; 64];

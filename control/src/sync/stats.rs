@@ -17,6 +17,8 @@ pub struct SyncStats {
     /// Records handed to a worker's inbox (it installs them at its next
     /// batch; what it refuses is counted in its own stats).
     pub installed: AtomicU64,
+    /// Persistence templates received and put in the template table.
+    pub templates_installed: AtomicU64,
     /// Whole-table transfers sent to a peer that appeared (or came back).
     pub table_transfers: AtomicU64,
     /// Set by the receiver when a peer appears: the sender then sends the
