@@ -4,8 +4,8 @@
 //! HAProxy's framing, keep-alive, and websocket upgrades tunnelled.
 
 use super::server::{
-    self, bounded, forward, BodyReader, Failure, FeedError, Piece, RequestBody, Sent, ServerConn,
-    Upstream,
+    self, bounded, forward, BodyOut, BodyReader, Failure, FeedError, Piece, RequestBody, Sent,
+    ServerConn, Upstream,
 };
 use super::{cache, cookie, for_server, stats_page, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
@@ -524,46 +524,26 @@ impl<C: AsyncRead + Unpin + Send> RequestBody for ClientBody<'_, C> {
         limit: Option<Duration>,
     ) -> Result<Sent, FeedError> {
         self.started = true;
-        let mut out = Vec::with_capacity(head.len() + self.buf.len().min(BIG_FRAME) + 32);
-        out.extend_from_slice(head);
-        let mut total = 0u64;
-        let mut trailers = None;
-        // A server that stopped reading: the client is still read, so the
-        // connection stays in step.
-        let mut whole = true;
+        let mut out = BodyOut::new(head, self.chunked, self.buf.len().min(BIG_FRAME) + 32);
         loop {
             match self.decoder.decode(self.buf) {
                 Err(e) => return Err(FeedError::Bad(e.status())),
                 Ok(Some(BodyEvent::Data(d))) => {
-                    total += d.len() as u64;
-                    if self.chunked {
-                        http1::encode_chunk(&d, &mut out);
-                    } else {
-                        out.extend_from_slice(&d);
-                    }
-                    if out.len() >= BIG_FRAME {
-                        flush(w, &mut out, limit, &mut whole).await;
+                    out.data(&d);
+                    if out.pending() >= BIG_FRAME {
+                        out.flush(w, limit).await;
                     }
                     continue;
                 }
                 Ok(Some(BodyEvent::Trailers(t))) => {
-                    trailers = Some(t);
+                    out.trailers(t);
                     continue;
                 }
-                Ok(Some(BodyEvent::End)) => {
-                    if self.chunked {
-                        http1::encode_last_chunk(trailers.as_ref(), &mut out);
-                    }
-                    flush(w, &mut out, limit, &mut whole).await;
-                    return Ok(Sent {
-                        bytes: total,
-                        whole,
-                    });
-                }
+                Ok(Some(BodyEvent::End)) => return Ok(out.finish(w, limit).await),
                 Ok(None) => {}
             }
             // What is decoded leaves before waiting on the client.
-            flush(w, &mut out, limit, &mut whole).await;
+            out.flush(w, limit).await;
             if self.buf.capacity() - self.buf.len() < MIN_READ {
                 self.buf.reserve(READ_BUF);
             }
@@ -574,19 +554,6 @@ impl<C: AsyncRead + Unpin + Send> RequestBody for ClientBody<'_, C> {
             }
         }
     }
-}
-
-/// Write `out` to the server unless it already failed; cleared either way.
-async fn flush<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    out: &mut Vec<u8>,
-    limit: Option<Duration>,
-    whole: &mut bool,
-) {
-    if !out.is_empty() && *whole {
-        *whole = matches!(bounded(limit, w.write_all(out)).await, Some(Ok(())));
-    }
-    out.clear();
 }
 
 /// The request head as the server gets it: hop-by-hop headers dropped,

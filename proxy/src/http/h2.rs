@@ -4,7 +4,8 @@
 
 use super::body::{BodyError, RespBody};
 use super::server::{
-    self, bounded, forward, BodyReader, FeedError, NoBody, Piece, RequestBody, Sent, ServerConn,
+    self, bounded, forward, BodyOut, BodyReader, FeedError, NoBody, Piece, RequestBody, Sent,
+    ServerConn,
 };
 use super::{cache, cookie, for_server, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
@@ -22,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub async fn serve_h2<C>(
     shared: Arc<Shared>,
@@ -238,48 +239,24 @@ impl RequestBody for StreamBody {
         limit: Option<std::time::Duration>,
     ) -> Result<Sent, FeedError> {
         self.started = true;
-        let mut out = head.to_vec();
-        let mut total = 0u64;
-        let mut whole = true;
-        let mut trailers = None;
+        let mut out = BodyOut::new(head, self.chunked, 0);
         loop {
             let frame = match bounded(self.client_timeout, self.inner.frame()).await {
                 None => return Err(FeedError::Client(true)),
                 Some(Some(Err(_))) => return Err(FeedError::Client(false)),
-                Some(None) => None,
-                Some(Some(Ok(f))) => Some(f),
+                Some(None) => return Ok(out.finish(w, limit).await),
+                Some(Some(Ok(f))) => f,
             };
-            match frame.map(|f| f.into_data()) {
-                None => break,
-                Some(Ok(d)) => {
-                    total += d.len() as u64;
-                    if self.chunked {
-                        http1::encode_chunk(&d, &mut out);
-                    } else {
-                        out.extend_from_slice(&d);
-                    }
-                }
-                Some(Err(f)) => {
+            match frame.into_data() {
+                Ok(d) => out.data(&d),
+                Err(f) => {
                     if let Ok(t) = f.into_trailers() {
-                        trailers = Some(t);
+                        out.trailers(t);
                     }
                 }
             }
-            if whole && !out.is_empty() {
-                whole = matches!(bounded(limit, w.write_all(&out)).await, Some(Ok(())));
-            }
-            out.clear();
+            out.flush(w, limit).await;
         }
-        if self.chunked {
-            http1::encode_last_chunk(trailers.as_ref(), &mut out);
-        }
-        if whole && !out.is_empty() {
-            whole = matches!(bounded(limit, w.write_all(&out)).await, Some(Ok(())));
-        }
-        Ok(Sent {
-            bytes: total,
-            whole,
-        })
     }
 }
 

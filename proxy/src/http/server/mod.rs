@@ -13,7 +13,7 @@ mod request;
 mod response;
 
 pub use pool::Pool;
-pub use request::{request_head, NoBody, RequestBody, Sent};
+pub use request::{request_head, BodyOut, NoBody, RequestBody, Sent};
 pub use response::{BodyReader, Piece};
 
 use crate::backend::{Backend, Refused, Slot};

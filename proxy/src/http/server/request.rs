@@ -34,6 +34,79 @@ pub trait RequestBody: Send {
     ) -> impl Future<Output = Result<Sent, FeedError>> + Send;
 }
 
+/// A request body on its way to a server: chunk-encoded when the head
+/// said so, gathered into few writes; a server that stops taking it is
+/// noted (`Sent::whole`), not waited on, so the client's body is still
+/// read to its end and the connection stays in step.
+pub struct BodyOut {
+    out: Vec<u8>,
+    chunked: bool,
+    whole: bool,
+    bytes: u64,
+    trailers: Option<http::HeaderMap>,
+}
+
+impl BodyOut {
+    /// Starting with `head`, so that the head and the first body bytes
+    /// leave in one write.
+    pub fn new(head: &[u8], chunked: bool, room: usize) -> BodyOut {
+        let mut out = Vec::with_capacity(head.len() + room);
+        out.extend_from_slice(head);
+        BodyOut {
+            out,
+            chunked,
+            whole: true,
+            bytes: 0,
+            trailers: None,
+        }
+    }
+
+    pub fn data(&mut self, d: &[u8]) {
+        self.bytes += d.len() as u64;
+        if self.chunked {
+            crate::http1::encode_chunk(d, &mut self.out);
+        } else {
+            self.out.extend_from_slice(d);
+        }
+    }
+
+    pub fn trailers(&mut self, t: http::HeaderMap) {
+        self.trailers = Some(t);
+    }
+
+    /// Bytes gathered and not written yet.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Write what is gathered (each write within `limit`).
+    pub async fn flush<W: AsyncWrite + Unpin>(&mut self, w: &mut W, limit: Option<Duration>) {
+        if !self.out.is_empty() && self.whole {
+            self.whole = matches!(
+                super::bounded(limit, w.write_all(&self.out)).await,
+                Some(Ok(()))
+            );
+        }
+        self.out.clear();
+    }
+
+    /// The body's end (the last chunk, with the trailers), written.
+    pub async fn finish<W: AsyncWrite + Unpin>(
+        mut self,
+        w: &mut W,
+        limit: Option<Duration>,
+    ) -> Sent {
+        if self.chunked {
+            crate::http1::encode_last_chunk(self.trailers.as_ref(), &mut self.out);
+        }
+        self.flush(w, limit).await;
+        Sent {
+            bytes: self.bytes,
+            whole: self.whole,
+        }
+    }
+}
+
 /// A request without a body.
 pub struct NoBody;
 
@@ -96,6 +169,69 @@ pub fn request_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that stopped reading: every write fails.
+    struct Gone;
+
+    impl AsyncWrite for Gone {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_leaves_with_the_head_and_ends_with_its_trailers() {
+        let mut wire: Vec<u8> = Vec::new();
+        let mut b = BodyOut::new(b"HEAD\r\n\r\n", true, 0);
+        b.data(b"hello");
+        b.flush(&mut wire, None).await;
+        b.data(b"");
+        let mut t = HeaderMap::new();
+        t.insert("x-sum", "1".parse().unwrap());
+        b.trailers(t);
+        let sent = b.finish(&mut wire, None).await;
+        assert_eq!(wire, b"HEAD\r\n\r\n5\r\nhello\r\n0\r\nx-sum: 1\r\n\r\n");
+        assert_eq!(
+            sent,
+            Sent {
+                bytes: 5,
+                whole: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stops_reading_is_noted_and_the_body_still_counted() {
+        let mut b = BodyOut::new(b"HEAD\r\n\r\n", false, 0);
+        b.data(b"abc");
+        b.flush(&mut Gone, None).await;
+        b.data(b"defg");
+        assert_eq!(b.pending(), 4);
+        let sent = b.finish(&mut Gone, None).await;
+        assert_eq!(
+            sent,
+            Sent {
+                bytes: 7,
+                whole: false
+            }
+        );
+    }
 
     #[test]
     fn a_head_in_order_with_its_length_last() {
