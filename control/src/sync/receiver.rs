@@ -44,10 +44,6 @@ pub fn run(
 ) {
     let mut buf = vec![0u8; 65536];
     let mut hops = Hops::new();
-    // When each peer was last heard: one silent for longer than this (two
-    // hellos missed) is new again: it restarted, or the link came back.
-    let mut last_heard: std::collections::HashMap<IpAddr, std::time::Instant> = Default::default();
-    let silent = super::sender::HELLO_EVERY * 5 / 2;
     while !stop.load(Relaxed) {
         if hops.waiting() {
             let snap = view.snapshot.load_full();
@@ -80,14 +76,6 @@ pub fn run(
             if !only.contains(&from.ip()) {
                 stats.drop_for("stranger", 1);
                 continue;
-            }
-        }
-        if xlb_sync::decode(&buf[..n]).is_ok_and(|m| m.accepted_by(accept.sync_id)) {
-            let now = std::time::Instant::now();
-            let before = last_heard.insert(from.ip(), now);
-            if before.is_none_or(|t| now - t > silent) {
-                tracing::info!(peer = %from.ip(), "sync: a peer appeared; sending it the whole table");
-                stats.transfer_wanted.store(true, Relaxed);
             }
         }
         take(
@@ -123,7 +111,13 @@ pub fn take(
         stats.drop_for("other_sync_id", 1);
         return;
     }
-    stats.heard_from(from);
+    // A peer silent for longer than this (two hellos missed) is new
+    // again: it restarted, or the link came back, and misses our table.
+    let silent = super::sender::HELLO_EVERY * 5 / 2;
+    if stats.heard_from(from, silent) {
+        tracing::info!(peer = %from, "sync: a peer appeared; sending it the whole table");
+        stats.transfer_wanted.store(true, Relaxed);
+    }
     let snap = view.snapshot.load_full();
     let services = |k: &xlb_model::ServiceKey| {
         snap.service_by_key(k).map(|s| LocalService {

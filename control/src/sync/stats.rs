@@ -27,8 +27,8 @@ pub struct SyncStats {
     /// Datagrams or records dropped, by reason (decode errors, another
     /// sync id, a stranger, an unknown service, a full inbox...).
     dropped: Mutex<Vec<(&'static str, u64)>>,
-    /// Senders heard from (address, datagrams).
-    peers: Mutex<Vec<(std::net::IpAddr, u64)>>,
+    /// Senders heard from: address, datagrams, when last.
+    peers: Mutex<Vec<(std::net::IpAddr, u64, std::time::Instant)>>,
 }
 
 impl SyncStats {
@@ -40,11 +40,21 @@ impl SyncStats {
         }
     }
 
-    pub fn heard_from(&self, peer: std::net::IpAddr) {
+    /// Count a datagram from `peer`; true when the peer is new, or was
+    /// silent for longer than `silent`.
+    pub fn heard_from(&self, peer: std::net::IpAddr, silent: std::time::Duration) -> bool {
+        let now = std::time::Instant::now();
         let mut p = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        match p.iter_mut().find(|(a, _)| *a == peer) {
-            Some((_, c)) => *c += 1,
-            None => p.push((peer, 1)),
+        match p.iter_mut().find(|(a, _, _)| *a == peer) {
+            Some((_, c, last)) => {
+                *c += 1;
+                let was = std::mem::replace(last, now);
+                now - was > silent
+            }
+            None => {
+                p.push((peer, 1, now));
+                true
+            }
         }
     }
 
@@ -59,7 +69,8 @@ impl SyncStats {
     }
 
     pub fn peers(&self) -> Vec<(std::net::IpAddr, u64)> {
-        self.peers.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let p = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        p.iter().map(|&(a, n, _)| (a, n)).collect()
     }
 
     pub fn get(c: &AtomicU64) -> u64 {
@@ -68,5 +79,25 @@ impl SyncStats {
 
     pub fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_peer_is_new_at_first_then_again_only_after_a_silence() {
+        let s = SyncStats::default();
+        let a: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(s.heard_from(a, Duration::from_secs(60)));
+        assert!(!s.heard_from(a, Duration::from_secs(60)));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            s.heard_from(a, Duration::from_millis(1)),
+            "silent past the limit"
+        );
+        assert_eq!(s.peers(), vec![(a, 3)]);
     }
 }
