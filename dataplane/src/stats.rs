@@ -151,7 +151,8 @@ pub struct WorkerStats {
     /// Half-open connections recycled because the table was full.
     pub conns_evicted: Counter,
     /// Connections taken from the inbox into the table, and those refused
-    /// (service or real server unknown here, table full).
+    /// (service or real server unknown here, table full, or a record of a
+    /// connection held here with another server).
     pub conns_installed: Counter,
     pub installs_refused: Counter,
     /// Sync updates lost because the outbox was full.

@@ -25,6 +25,9 @@ pub const TEMPLATE_DEFAULT_TIMEOUT: u32 = 180;
 pub struct LocalService {
     /// It schedules through persistence templates.
     pub persistent: bool,
+    /// Its FTP helper is on: its data connections (other ports of the same
+    /// address) belong to it.
+    pub ftp: bool,
 }
 
 /// A persistence template in portable terms: the dataplane's `Template`
@@ -189,9 +192,20 @@ pub fn to_record(
     if c.pe.is_some() {
         return Err(MapError::PersistenceEngine);
     }
-    let (service, local) = service_candidates(c)
-        .find_map(|k| services(&k).map(|l| (k, l)))
-        .ok_or(MapError::UnknownService)?;
+    // An FTP data connection (active: VIP port 20; passive: the port the
+    // server announced) names no service of its own: it is its control
+    // connection's, the FTP service on the same address. The kernel keeps
+    // such an entry without a service; xlb binds it to that one.
+    let found = service_candidates(c).find_map(|k| services(&k).map(|l| (k, l)));
+    let (service, local) = match found {
+        Some(f) => f,
+        None if tcp && c.vport != FTP_PORT => {
+            let key = ServiceKey::endpoint(c.addrs.vaddr(), FTP_PORT, Protocol::Tcp);
+            let local = services(&key).filter(|l| l.ftp);
+            (key, local.ok_or(MapError::UnknownService)?)
+        }
+        None => return Err(MapError::UnknownService),
+    };
     let tcp_state = if tcp {
         TcpState::from_u8(c.state as u8)
     } else {

@@ -44,7 +44,10 @@ fn record() -> ConnRecord {
 fn director(services: &[(ServiceKey, bool)]) -> HashMap<ServiceKey, LocalService> {
     services
         .iter()
-        .map(|&(k, persistent)| (k, LocalService { persistent }))
+        .map(|&(k, persistent)| {
+            let ftp = matches!(k, ServiceKey::Endpoint { port: 21, .. });
+            (k, LocalService { persistent, ftp })
+        })
         .collect()
 }
 
@@ -203,7 +206,10 @@ fn what_xlb_cannot_install_is_refused_with_a_reason() {
     c.template = true;
     assert_eq!(to(&c), Err(MapError::Template));
     assert_eq!(
-        to_template(&good, |_| Some(LocalService { persistent: true })),
+        to_template(&good, |_| Some(LocalService {
+            persistent: true,
+            ftp: false
+        })),
         Err(MapError::NotTemplate)
     );
     let mixed = ConnRecord {
@@ -304,4 +310,54 @@ fn every_map_error_has_its_own_reason() {
     ];
     let reasons: std::collections::HashSet<_> = all.iter().map(|e| e.reason()).collect();
     assert_eq!(reasons.len(), all.len());
+}
+
+#[test]
+fn an_ftp_data_connection_belongs_to_the_ftp_service_on_its_address() {
+    let ftp = ServiceKey::endpoint(addr("192.0.2.10").ip(), 21, Protocol::Tcp);
+    // Active mode: the server connects back from port 20, seen as VIP:20.
+    let active = ConnRecord {
+        service: ftp,
+        vport: 20,
+        real_port: 20,
+        cport: 50000,
+        ..record()
+    };
+    let c = over_the_wire(&from_record(&active).unwrap());
+    let here = director(&[(ftp, false)]);
+    let back = to_record(&c, |k| here.get(k).copied(), &Timeouts::default()).unwrap();
+    assert_eq!((back.service, back.vport, back.real_port), (ftp, 20, 20));
+    // A passive one, to the port the server announced.
+    let passive = ConnRecord {
+        vport: 40123,
+        real_port: 40123,
+        ..active
+    };
+    let c = over_the_wire(&from_record(&passive).unwrap());
+    assert_eq!(
+        to_record(&c, |k| here.get(k).copied(), &Timeouts::default()).map(|r| r.service),
+        Ok(ftp)
+    );
+    // Only a service whose helper is on claims them; never UDP.
+    let plain = HashMap::from([(
+        ftp,
+        LocalService {
+            persistent: false,
+            ftp: false,
+        },
+    )]);
+    assert_eq!(
+        to_record(&c, |k| plain.get(k).copied(), &Timeouts::default()),
+        Err(MapError::UnknownService)
+    );
+    let udp = ConnRecord {
+        proto: Protocol::Udp,
+        state: TcpState::None,
+        ..passive
+    };
+    let c = over_the_wire(&from_record(&udp).unwrap());
+    assert_eq!(
+        to_record(&c, |k| here.get(k).copied(), &Timeouts::default()),
+        Err(MapError::UnknownService)
+    );
 }

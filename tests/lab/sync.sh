@@ -7,6 +7,13 @@ sync_of() {
     python3 -c "import json,sys; print(json.load(sys.stdin).get('sync',{}).get('$2',0))" 2>/dev/null || echo 0
 }
 at_least() { [ "$(sync_of "$1" "$2")" -ge "$3" ]; }
+# holds NAME SERVICE N: director NAME lists at least N connections of SERVICE.
+holds() {
+  [ "$("$BIN/xlbctl" --socket "$D/$1.sock" conns --service "$2" 2>/dev/null | grep -cE 'TCP|UDP')" -ge "$3" ]
+}
+# holds_all NAME: the NAT test's 40 downloads, 20 UDP flows, and the FTP
+# control and data connections.
+holds_all() { holds "$1" web 40 && holds "$1" dns 20 && holds "$1" ftp 2; }
 
 # server_of_new_connections N: the one server N new connections reached
 # (fails, printing them all, if they went to several).
@@ -19,19 +26,91 @@ server_of_new_connections() {
   [ "$(echo "$seen" | grep -c .)" = 1 ]
 }
 
+# sync_ha_config NAME PRIORITY: $D/NAME.toml, ha.toml with [sync] on the
+# inside link (sync id 7) and a 2 s preempt delay: time for the whole
+# table its peer sends a returning master before it takes over.
+sync_ha_config() {
+  ha_config "$1" "$2" 2 false
+  sed -i 's/^nopreempt = false$/nopreempt = false\npreempt_delay = 2/' "$D/$1.toml"
+  printf '\n[sync]\ninterface = "in0"\nsync_id = 7\n' >>"$D/$1.toml"
+}
+
+# udp_flows N SECONDS: N UDP flows (one source port each) to VIP:53, a
+# datagram per flow every 0.2 s until SECONDS pass or $D/udp.stop appears;
+# prints per flow "flow PORT SERVERS REPLIES LAST" (LAST: seconds since
+# its last reply).
+udp_flows() {
+  in_client python3 - "$VIP" "$1" "$2" "$D/udp.stop" <<'PY'
+import os, select, socket, sys, time
+vip, n, secs, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+socks = []
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+    s.setblocking(False)
+    socks.append(s)
+seen = [set() for _ in socks]
+replies = [0] * n
+last = [0.0] * n
+end = time.time() + secs
+k = 0
+while time.time() < end and not os.path.exists(stop):
+    for s in socks:
+        s.sendto(b"f%d" % k, (vip, 53))
+    k += 1
+    until = time.time() + 0.2
+    while (left := until - time.time()) > 0:
+        ready, _, _ = select.select(socks, [], [], left)
+        for s in ready:
+            data, _ = s.recvfrom(200)
+            i = socks.index(s)
+            seen[i].add(data.split()[0].decode())
+            replies[i] += 1
+            last[i] = time.time()
+now = time.time()
+for i, s in enumerate(socks):
+    print("flow %d %s %d %.1f" % (s.getsockname()[1], ",".join(sorted(seen[i])) or "-", replies[i],
+                                  now - last[i] if last[i] else -1))
+PY
+}
+
 test_sync_nat_failover_and_preempt_keep_every_download() {
+  command -v vsftpd >/dev/null || { echo "FAIL: vsftpd missing (scripts/install-deps.sh installs it)"; return 1; }
   LAB_HA=1 lab_up
-  ha_config x1 250 2 false
-  ha_config x2 100 2 false
   for n in x1 x2; do
-    # A returning master waits 2 s before it preempts: time for the
-    # whole table its peer sends it when it appears.
-    sed -i 's/^nopreempt = false$/nopreempt = false\npreempt_delay = 2/' "$D/$n.toml"
-    printf '\n[sync]\ninterface = "in0"\nsync_id = 7\n' >>"$D/$n.toml"
+    sync_ha_config "$n" "$([ $n = x1 ] && echo 250 || echo 100)"
     # One client, persistent: its new connections after a failover must
     # find the server its template names.
     sed -i 's/^scheduler = "rr"$/scheduler = "rr"\npersistence_timeout = 300/' "$D/$n.toml"
+    # UDP flows spread by round robin (a new director would spread them
+    # anew), and FTP with its helper.
+    cat >>"$D/$n.toml" <<EOT
+[[virtual_server]]
+name = "dns"
+address = "$VIP"
+port = 53
+protocol = "udp"
+scheduler = "rr"
+  [[virtual_server.real_server]]
+  address = "10.200.2.11"
+  [[virtual_server.real_server]]
+  address = "10.200.2.12"
+  [[virtual_server.real_server]]
+  address = "10.200.2.13"
+[[virtual_server]]
+name = "ftp"
+address = "$VIP"
+port = 21
+scheduler = "rr"
+ftp = true
+  [[virtual_server.real_server]]
+  address = "10.200.2.11"
+  [[virtual_server.real_server]]
+  address = "10.200.2.12"
+EOT
   done
+  head -c 4000000 /dev/urandom >"$D/data.bin"
+  for r in rs1 rs2; do start_vsftpd "$r" nat; done
   start_ha_xlbd dir x1 "$D/x1.toml"
   start_ha_xlbd dir2 x2 "$D/x2.toml"
   wait_until 8 is_state x1 VI_OUT MASTER >/dev/null
@@ -47,8 +126,15 @@ test_sync_nat_failover_and_preempt_keep_every_download() {
       --max-time 60 --limit-rate 200k "http://$VIP:8080/bytes/$size" >"$D/dl$i.res" 2>&1 &
     pids+=("$!"); EXTRA_PIDS+=("$!")
   done
+  # 20 UDP flows and an active-mode FTP download (4 MB at 300 kB/s: the
+  # server's data connection from its port 20) across both changes.
+  udp_flows 20 40 >"$D/udp.out" &
+  local udp=$!; EXTRA_PIDS+=("$udp")
+  in_client curl -s -P - --disable-eprt --limit-rate 300k --max-time 60 -o "$D/ftp.out" \
+    -w '%{http_code} %{size_download} %{exitcode} %{errormsg}\n' "ftp://$VIP/data.bin" >"$D/ftp.res" 2>&1 &
+  local ftp=$!; EXTRA_PIDS+=("$ftp")
   # The backup hears of every one before the kill.
-  took=$(wait_until 3 at_least x2 installed "$n") ||
+  took=$(wait_until 6 holds_all x2) ||
     { "$BIN/xlbctl" --socket "$D/x2.sock" show --sync; return 1; }
   echo "the backup had all $n connections within ${took}s"
   sleep 1
@@ -69,7 +155,7 @@ test_sync_nat_failover_and_preempt_keep_every_download() {
   at_least x2 table_transfers 1 || { echo "FAIL: no whole table sent to the returning master"; return 1; }
   after=$(server_of_new_connections 3)
   [ "$after" = "$who" ] || { echo "FAIL: after the preempt new connections went to $after, not $who"; return 1; }
-  at_least x1 installed "$n" || { echo "FAIL: the returning master installed $(sync_of x1 installed) of $n"; "$BIN/xlbctl" --socket "$D/x1.sock" show --sync; "$BIN/xlbctl" --socket "$D/x2.sock" show --sync; grep sync "$D/x2.log" "$D/x1.log"; return 1; }
+  holds_all x1 || { "$BIN/xlbctl" --socket "$D/x1.sock" conns; echo "FAIL: the returning master installed $(sync_of x1 installed) of $n"; "$BIN/xlbctl" --socket "$D/x1.sock" show --sync; "$BIN/xlbctl" --socket "$D/x2.sock" show --sync; grep sync "$D/x2.log" "$D/x1.log"; return 1; }
   local bad=0
   for i in $(seq $n); do
     wait "${pids[$((i - 1))]}" || true
@@ -83,4 +169,95 @@ test_sync_nat_failover_and_preempt_keep_every_download() {
   "$BIN/xlbctl" --socket "$D/x1.sock" show --sync
   [ "$bad" = 0 ] || { echo "FAIL: $bad of $n downloads broke"; tail -25 "$D/x1.log"; return 1; }
   echo "all $n downloads completed byte-exact across the failover and the preempt"
+  wait "$ftp" || true
+  [ "$(sha256sum <"$D/ftp.out")" = "$(sha256sum <"$D/data.bin")" ] ||
+    { echo "FAIL: the active FTP download: $(cat "$D/ftp.res") ($(stat -c %s "$D/ftp.out") bytes)"; return 1; }
+  echo "the active-mode FTP download completed byte-exact: $(cat "$D/ftp.res")"
+  touch "$D/udp.stop"; wait "$udp" || true
+  # Each flow answered by one server throughout, and still answered at the end.
+  awk '$3 ~ /,/ || $3 == "-" || $5 < 0 || $5 > 1 { bad++; print "FAIL: " $0 }
+       END { exit bad > 0 }' "$D/udp.out" || return 1
+  [ "$(wc -l <"$D/udp.out")" = 20 ] || { echo "FAIL: udp flows: $(cat "$D/udp.out")"; return 1; }
+  echo "20 UDP flows kept their real servers: $(awk '{ print $3 }' "$D/udp.out" | sort | uniq -c | tr -s ' \n' ' ')"
+}
+
+test_sync_dr_failover_and_preempt_keep_long_connections() {
+  LAB_HA=1 lab_up
+  "$ROOT/scripts/lab.sh" mode dr "$P"
+  for n in x1 x2; do
+    sync_ha_config "$n" "$([ $n = x1 ] && echo 250 || echo 100)"
+    # The line echo in DR, spread by round robin: a director without the
+    # table would send a connection's next segment to any server.
+    sed -i '/^\[\[virtual_server\]\]/,/^\[sync\]/{/^\[sync\]/!d}' "$D/$n.toml"
+    cat >>"$D/$n.toml" <<EOT
+[[virtual_server]]
+name = "echo"
+address = "$VIP"
+port = 9000
+scheduler = "rr"
+forwarding = "dr"
+  [[virtual_server.real_server]]
+  address = "10.200.2.11"
+  [[virtual_server.real_server]]
+  address = "10.200.2.12"
+  [[virtual_server.real_server]]
+  address = "10.200.2.13"
+EOT
+  done
+  start_ha_xlbd dir x1 "$D/x1.toml"
+  start_ha_xlbd dir2 x2 "$D/x2.toml"
+  wait_until 8 is_state x1 VI_OUT MASTER >/dev/null
+  wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
+  # 30 connections, a line on each every 0.1 s for 14 s; a line may wait
+  # out a failover (10 s), a reset or a wrong answer fails the connection.
+  in_client python3 - "$VIP" 30 14 >"$D/long.out" <<'PY' &
+import socket, sys, time
+vip, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+conns = []
+for i in range(n):
+    s = socket.create_connection((vip, 9000), timeout=3)
+    s.settimeout(10)
+    conns.append((s, s.makefile("rb")))
+who = [None] * n
+fail = {}
+end = time.time() + secs
+k = 0
+while time.time() < end:
+    for i, (s, f) in enumerate(conns):
+        if i in fail:
+            continue
+        try:
+            s.sendall(b"line %d\n" % k)
+            line = f.readline()
+            name = line.split()[0] if line else b"-"
+            if not line.endswith(b"line %d\n" % k) or who[i] not in (None, name):
+                fail[i] = "answer %r" % line
+            who[i] = name
+        except OSError as e:
+            fail[i] = repr(e)
+    k += 1
+    time.sleep(0.1)
+for i, why in sorted(fail.items()):
+    print("conn %d: %s" % (i, why))
+print("long ok=%d fail=%d servers=%s" % (n - len(fail), len(fail), ",".join(sorted({w.decode() for w in who if w}))))
+PY
+  local long=$!; EXTRA_PIDS+=("$long")
+  took=$(wait_until 6 holds x2 echo 30) ||
+    { "$BIN/xlbctl" --socket "$D/x2.sock" show --sync; return 1; }
+  echo "the backup had all 30 connections within ${took}s"
+  sleep 1
+  kill -9 "$x1_PID"
+  took=$(wait_until 8 is_state x2 VI_OUT MASTER)
+  echo "failover took ${took}s"
+  sleep 2
+  start_ha_xlbd dir x1 "$D/x1.toml"
+  took=$(wait_until 8 is_state x1 VI_OUT MASTER)
+  echo "the old master took over again after ${took}s"
+  holds x1 echo 30 || { echo "FAIL: the returning master holds $("$BIN/xlbctl" --socket "$D/x1.sock" conns --service echo | grep -c TCP) of 30"; return 1; }
+  wait "$long" || true
+  cat "$D/long.out"
+  grep -q "^long ok=30 fail=0 servers=rs1,rs2,rs3$" "$D/long.out" ||
+    { echo "FAIL: long connections broke across the failover"; return 1; }
+  # DR: the directors saw only the clients' side, and forwarded it.
+  "$BIN/xlbctl" --socket "$D/x1.sock" show --sync
 }

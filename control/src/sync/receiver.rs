@@ -122,6 +122,7 @@ pub fn take(
     let services = |k: &xlb_model::ServiceKey| {
         snap.service_by_key(k).map(|s| LocalService {
             persistent: s.persistence.is_some(),
+            ftp: s.ftp,
         })
     };
     for r in msg.records() {

@@ -54,12 +54,17 @@ pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, Inst
         .service_by_key(&rec.service)
         .ok_or(InstallError::UnknownService)?;
     // A firewall-mark service's server may have port 0: it keeps the port
-    // the client asked for, which the record holds.
-    let real = svc
-        .reals
-        .iter()
-        .chain(svc.sorry.iter())
+    // the client asked for, which the record holds. An FTP service's data
+    // connections name their control connection's service and server,
+    // with the data ports (20 for active mode, the server's passive port).
+    let servers = || svc.reals.iter().chain(svc.sorry.iter());
+    let real = servers()
         .find(|r| r.addr == rec.real && (r.port == rec.real_port || r.port == 0))
+        .or_else(|| {
+            (svc.ftp && rec.proto == Protocol::Tcp)
+                .then(|| servers().find(|r| r.addr == rec.real))
+                .flatten()
+        })
         .ok_or(InstallError::UnknownReal)?;
     // Where replies go, when the record says (resolved by the receiver).
     let client_port = match (rec.client_mac, rec.client_ifindex) {

@@ -498,6 +498,56 @@ mod tests {
     }
 
     #[test]
+    fn an_active_data_connection_synced_to_another_director_goes_on_there() {
+        let mut a = Lab::with_control();
+        a.send(
+            true,
+            (CLIENT, 40000),
+            (VIP, 21),
+            false,
+            101,
+            7,
+            b"PORT 10,0,1,2,195,80\r\n",
+        )
+        .unwrap();
+        a.send(false, (RS, 20), (CLIENT, 50000), true, 900, 0, b"")
+            .unwrap();
+        a.send(true, (CLIENT, 50000), (VIP, 20), true, 5, 901, b"")
+            .unwrap();
+        // Both connections, as the sync channel carries them.
+        let records: Vec<_> = a
+            .fwd
+            .table
+            .iter()
+            .map(|c| crate::conn::record::describe(&c, &a.snap, 100).unwrap())
+            .collect();
+        assert_eq!(records.len(), 2);
+        let data = records.iter().find(|r| r.vport == 20).unwrap();
+        assert_eq!((data.real_port, data.cport), (20, 50000));
+
+        let mut b = Lab::new();
+        let inbox = Arc::new(crate::inbox::Inbox::new(4));
+        b.fwd.set_inbox(inbox.clone());
+        for r in &records {
+            inbox.push(*r).unwrap();
+        }
+        b.fwd.end_batch(&b.snap, &b.stats, 100_000);
+        assert_eq!(b.stats.conns_installed.get(), 2);
+        // The data connection's bytes flow on through B, masqueraded as
+        // VIP:20 (the client's frame first: it tells B where replies go).
+        let (port, out) = b
+            .send(true, (CLIENT, 50000), (VIP, 20), false, 6, 1500, b"")
+            .unwrap();
+        assert_eq!((port, seen(&out).1), (1, (RS, 20)));
+        let (port, out) = b
+            .send(false, (RS, 20), (CLIENT, 50000), false, 1500, 6, b"data")
+            .unwrap();
+        assert_eq!(port, 0);
+        assert_eq!(seen(&out).0, (VIP, 20));
+        assert_eq!(b.stats.ftp_data_conns.get(), 0, "no new expectation needed");
+    }
+
+    #[test]
     fn a_port_naming_another_host_is_pointed_back_at_the_client() {
         let mut lab = Lab::with_control();
         // FTP bounce: make the server connect to 192.0.2.9:80.

@@ -144,9 +144,15 @@ impl Forwarder {
                 }
             };
             // The same connection already here (a repeated record): its
-            // state and deadline follow the record.
+            // state and deadline follow the record. One that names another
+            // server is not the same connection (a forged record, or both
+            // directors scheduled it): the entry here stays as it is.
             let key = conn.client_key();
             if let Some((idx, _, mut have)) = self.table.lookup(&key, now, |_| {}) {
+                if (have.real_addr, have.real_port) != (conn.real_addr, conn.real_port) {
+                    stats.installs_refused.add(1);
+                    continue;
+                }
                 have.state = conn.state;
                 have.expires = conn.expires;
                 // A record resolved since (the client's next hop): replies

@@ -960,3 +960,87 @@ fn a_record_with_the_clients_next_hop_lets_the_server_speak_first() {
     assert_eq!(b.run(INSIDE, &mut reply), Verdict::Forward(OUTSIDE));
     assert_eq!(inspect(&reply).dst_mac, CLIENT_MAC);
 }
+
+#[test]
+fn a_flood_of_sync_records_neither_pushes_out_nor_rewrites_this_directors_connections() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let inbox = Arc::new(Inbox::new(4096));
+    rig.fwd.set_inbox(inbox.clone());
+    // Connections of its own, established.
+    for port in 40000..40100 {
+        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        rig.run(OUTSIDE, &mut syn);
+        let server = inspect(&syn).dst.0;
+        let rs = usize::from(server == RS[1]);
+        let mut synack = tcp((server, 8080), (CLIENT, port), (RS_MAC[rs], IN_MAC), "SA");
+        rig.run(INSIDE, &mut synack);
+        let mut ack = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        rig.run(OUTSIDE, &mut ack);
+    }
+    let mut own: Vec<Conn> = rig.fwd.table.iter().collect();
+    own.sort_by_key(|c| c.cport);
+    assert_eq!(own.len(), 100);
+    assert!(own.iter().all(|c| c.state == TcpState::Established));
+    let capacity = rig.fwd.table.capacity();
+    let drain = |rig: &mut Rig| {
+        while !inbox.is_empty() {
+            rig.fwd.end_batch(&rig.snap, &rig.stats, 100_000);
+        }
+    };
+    // Records naming each of them with the other server and no time left
+    // (forged, or the other director scheduled the same ports)...
+    let other = |a: Address| if a == ip(RS[0]) { ip(RS[1]) } else { ip(RS[0]) };
+    for c in &own {
+        let rec = record::describe(c, &rig.snap, 100).unwrap();
+        inbox
+            .push(xlb_model::ConnRecord {
+                real: other(rec.real),
+                state: TcpState::Close,
+                timeout: 0,
+                ..rec
+            })
+            .unwrap();
+    }
+    drain(&mut rig);
+    // ...then twice as many new connections as the table holds.
+    let template = record::describe(&own[0], &rig.snap, 100).unwrap();
+    let mut sent = 0u32;
+    while sent < 2 * capacity as u32 {
+        for _ in 0..1024 {
+            let rec = xlb_model::ConnRecord {
+                client: Address::v4(0x0a09_0000 + sent),
+                cport: 1024 + (sent % 60000) as u16,
+                ..template
+            };
+            inbox.push(rec).unwrap();
+            sent += 1;
+        }
+        drain(&mut rig);
+    }
+    let mut after: Vec<Conn> = rig
+        .fwd
+        .table
+        .iter()
+        .filter(|c| c.client == ip(CLIENT))
+        .collect();
+    after.sort_by_key(|c| c.cport);
+    assert_eq!(after, own, "this director's connections, untouched");
+    assert_eq!(rig.stats.conns_evicted.get(), 0);
+    let installed = rig.stats.conns_installed.get();
+    let refused = rig.stats.installs_refused.get();
+    assert_eq!(installed + refused, 100 + u64::from(sent));
+    assert!(
+        refused >= 100 + u64::from(sent) - capacity as u64,
+        "{refused} refused"
+    );
+    assert_eq!(rig.fwd.table.len(), 100 + installed as usize);
+    // And they still forward, to their own servers.
+    for c in &own {
+        let mut ack = tcp((CLIENT, c.cport), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        assert_eq!(rig.run(OUTSIDE, &mut ack), Verdict::Forward(INSIDE));
+        assert_eq!(
+            Address::v4(u32::from_be_bytes(inspect(&ack).dst.0)),
+            c.real_addr
+        );
+    }
+}
