@@ -7,7 +7,9 @@
 #     kernel IP forwarding, kernel iptables DNAT (also with RPS to core 0),
 #     dpdk-testpmd io-forward (no logic: the ceiling), xlbd NAT and xlbd DR
 #     (one busy-polling worker)
-# Then: the TCP mix through the same forwarders (not iptables: see below);
+# Then: the TCP mix through the same forwarders (not iptables: see below),
+# and xlbd NAT again with connection sync on (every new connection and
+# state change sent to a peer: the master's cost of [sync]);
 # the whole director's rate with 1k and 1M live connections;
 # bench/conns.sh (new connections/s and latency vs HAProxy and iptables,
 # loss under reload and health flaps); bench/http.sh (the proxy against
@@ -15,7 +17,9 @@
 # memory per idle connection); conn_scale (the forwarder alone).
 # Prints each figure per run, then medians (min, max) and the ratios, and
 # ends with one line (scale: the whole director's cost at 1M vs 1k):
-#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R http_vs_haproxy=R
+#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R http_vs_haproxy=R nat_sync_vs_nat=R sync_p99_ms=N
+# (sync_p99_ms: bench/sync.sh, how long a new connection takes to reach
+# the backup director, p99, milliseconds).
 # Usage: bench/lab.sh [RUNS]   (default 3: about 20 minutes)
 #        bench/lab.sh --quick  (3 UDP runs, 1 of the others, short
 #                               connection tests: about 9 minutes)
@@ -56,6 +60,7 @@ ip netns exec "$P-dir" sysctl -qw net.ipv4.ip_forward=1
 clang -O2 -target bpf -I/usr/include/"$(gcc -dumpmachine)" -c bench/xdp_sink.c -o "/tmp/$P/sink.o"
 R0=$(ip -n "$P-rs1" link show r0 | awk '/ether/{print $2}')
 D0=$(ip -n "$P-dir" link show out0 | awk '/ether/{print $2}')
+C0=$(ip -n "$P-cli" link show c0 | awk '/ether/{print $2}')
 ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent
 ip -n "$P-rs1" link set dev r0 xdp obj "/tmp/$P/sink.o" sec xdp
 ip -n "$P-dir" addr add "$VIP/32" dev out0
@@ -81,6 +86,11 @@ address = "10.200.2.2"
 EOT
 # The same service in DR mode (DR keeps the port: 9 -> 9 already).
 sed 's/^scheduler = "rr"/scheduler = "rr"\nforwarding = "dr"/' "/tmp/$P/xlb.toml" >"/tmp/$P/xlb-dr.toml"
+# The same NAT services with connection sync to a peer: the client's
+# address on the outside link (not the counted real server's link); the
+# client's kernel drops the datagrams, no listener.
+cp "/tmp/$P/xlb.toml" "/tmp/$P/xlb-sync.toml"
+printf '[sync]\ninterface = "out0"\npeers = ["10.200.1.2"]\nsync_id = 1\n' >>"/tmp/$P/xlb-sync.toml"
 
 rx() { ip netns exec "$P-rs1" cat /sys/class/net/r0/statistics/rx_packets; }
 gen() {
@@ -99,7 +109,10 @@ gen_tcp() {
     >"/tmp/$P/gen.log" 2>&1 </dev/null
 }
 GEN=gen
-pin_neigh() { ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent; }
+pin_neigh() {
+  ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent
+  ip -n "$P-dir" neigh replace 10.200.1.2 lladdr "$C0" dev out0 nud permanent
+}
 measure() { # name dst-ip -> prints pps
   # testpmd's net_af_xdp bounces the link, which flushes even permanent
   # neighbour entries; the sink drops ARP, so pin the entry every time.
@@ -156,6 +169,7 @@ xlbd_measure() {
   xlbd=$!; sleep 2
   fr[$1]=$(measure "$1" "$VIP")
   "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --stats --workers >"$3" || true
+  "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --sync >>"$3" || true
   kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
 }
 for run in $(seq "$RUNS"); do
@@ -198,12 +212,17 @@ GEN=gen_tcp
 TCP_RUNS=$([ "$QUICK" = 1 ] && echo 1 || echo "$RUNS")
 for run in $(seq "$TCP_RUNS"); do
   forwarders tcp "tcp-$run"
-  for n in kernel testpmd xlbd-nat xlbd-dr; do echo "tcp-$n ${fr[$n]}"; done >>"/tmp/$P/results-tcp"
-  echo "tcp mix run $run: kernel=${fr[kernel]} testpmd=${fr[testpmd]} xlbd-nat=${fr[xlbd-nat]} xlbd-dr=${fr[xlbd-dr]} pps" \
+  xlbd_measure xlbd-nat-sync "/tmp/$P/xlb-sync.toml" "/tmp/$P/xlbd-tcp-$run-nat-sync.txt"
+  for n in kernel testpmd xlbd-nat xlbd-dr xlbd-nat-sync; do echo "tcp-$n ${fr[$n]}"; done >>"/tmp/$P/results-tcp"
+  echo "tcp mix run $run: kernel=${fr[kernel]} testpmd=${fr[testpmd]} xlbd-nat=${fr[xlbd-nat]} xlbd-dr=${fr[xlbd-dr]}" \
+    "xlbd-nat-sync=${fr[xlbd-nat-sync]} pps" \
     "(nat/testpmd $(awk -v a="${fr[xlbd-nat]}" -v b="${fr[testpmd]}" 'BEGIN { printf "%.2f", a / b }')," \
-    "dr/testpmd $(awk -v a="${fr[xlbd-dr]}" -v b="${fr[testpmd]}" 'BEGIN { printf "%.2f", a / b }'))"
+    "dr/testpmd $(awk -v a="${fr[xlbd-dr]}" -v b="${fr[testpmd]}" 'BEGIN { printf "%.2f", a / b }')," \
+    "sync on/off $(awk -v a="${fr[xlbd-nat-sync]}" -v b="${fr[xlbd-nat]}" 'BEGIN { printf "%.2f", a / b }'))"
 done
 grep -h "conns\|drops" "/tmp/$P/xlbd-tcp-$TCP_RUNS-nat.txt" "/tmp/$P/xlbd-tcp-$TCP_RUNS-dr.txt" || true
+# What the sync run sent (it must have sent: a ratio of nothing proves nothing).
+grep -h "sent\|overflow\|lost" "/tmp/$P/xlbd-tcp-$TCP_RUNS-nat-sync.txt" || true
 cat "/tmp/$P/results-tcp" >>"/tmp/$P/results"
 # The whole director's per-packet cost against its live connections: xlbd
 # NAT forwarding UDP spread over 1k, then 1M flows (each a connection),
@@ -232,6 +251,9 @@ def ratio(a, b):
     return f"{st.median(r):.2f} (min {min(r):.2f}, max {max(r):.2f}, {len(r)} runs)"
 print("tcp mix: nat_vs_testpmd=" + ratio("tcp-xlbd-nat", "tcp-testpmd") + " dr_vs_testpmd=" + ratio("tcp-xlbd-dr", "tcp-testpmd")
       + " dr_vs_nat=" + ratio("tcp-xlbd-dr", "tcp-xlbd-nat"))
+print("tcp mix, NAT with connection sync on vs off: " + ratio("tcp-xlbd-nat-sync", "tcp-xlbd-nat"))
+r = [a / b for a, b in zip(res["tcp-xlbd-nat-sync"], res["tcp-xlbd-nat"]) if b]
+open(sys.argv[1] + ".sync", "w").write(f"{st.median(r):.2f}")
 # Cost per packet is the inverse of the rate: 1k-flow rate over 1M-flow rate.
 print("whole director, cost at 1M vs 1k live connections: " + ratio("e2e-flows-1000", "e2e-flows-1000000"))
 r = [a / b for a, b in zip(res["e2e-flows-1000"], res["e2e-flows-1000000"]) if b]
@@ -240,9 +262,10 @@ PY
 cp "/tmp/$P/results" "$OUT/forwarding-$(date +%Y%m%d-%H%M%S).txt"
 fwd_summary=$(cat "/tmp/$P/results.summary")
 scale=$(cat "/tmp/$P/results.scale")
+nat_sync=$(cat "/tmp/$P/results.sync")
 # The forwarding lab goes before the next one comes up.
 down; trap - EXIT
-[ "$FWD_ONLY" = 1 ] && { echo "$fwd_summary scale_1m_vs_1k=$scale"; exit 0; }
+[ "$FWD_ONLY" = 1 ] && { echo "$fwd_summary scale_1m_vs_1k=$scale nat_sync_vs_nat=$nat_sync"; exit 0; }
 bench/conns.sh "$RUNS" "$CONN_SECS" | tee "/tmp/xlbb-conns-$$.txt"
 conns=$(sed -n 's/^conns_vs_haproxy=//p' "/tmp/xlbb-conns-$$.txt")
 # The proxy against HAProxy (--quick: one 3 s run per case, no idle-memory
@@ -250,6 +273,9 @@ conns=$(sed -n 's/^conns_vs_haproxy=//p' "/tmp/xlbb-conns-$$.txt")
 if [ "$QUICK" = 1 ]; then bench/http.sh 1 3 0; else bench/http.sh "$RUNS" "$CONN_SECS"; fi | tee "/tmp/xlbb-http-$$.txt"
 http=$(sed -n 's/^http_vs_haproxy=//p' "/tmp/xlbb-http-$$.txt")
 taskset -c 1 "$ROOT/target/release/conn_scale" 1000000 | tee "/tmp/xlbb-scale-$$.txt"
+# Connection sync latency (a shorter run with --quick).
+bench/sync.sh 200 "$([ "$QUICK" = 1 ] && echo 5 || echo 10)" | tee "/tmp/xlbb-sync-$$.txt"
+sync_p99=$(sed -n 's/^sync_p99_ms=//p' "/tmp/xlbb-sync-$$.txt")
 # The summary's scale is the whole director's per-packet cost at 1M live
 # connections against 1k, measured in the lab above. The forwarder alone
 # (no kernel copy to hide behind, prefetching batches as the worker does
@@ -259,5 +285,6 @@ echo "forwarder_alone_scale_1m_vs_1k=$fscale"
 cp "/tmp/xlbb-conns-$$.txt" "$OUT/conns-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-scale-$$.txt" "$OUT/scale-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-http-$$.txt" "$OUT/http-$(date +%Y%m%d-%H%M%S).txt"
-echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale http_vs_haproxy=$http"
-rm -f "/tmp/xlbb-conns-$$.txt" "/tmp/xlbb-scale-$$.txt" "/tmp/xlbb-http-$$.txt"
+cp "/tmp/xlbb-sync-$$.txt" "$OUT/sync-$(date +%Y%m%d-%H%M%S).txt"
+echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale http_vs_haproxy=$http nat_sync_vs_nat=$nat_sync sync_p99_ms=$sync_p99"
+rm -f "/tmp/xlbb-conns-$$.txt" "/tmp/xlbb-scale-$$.txt" "/tmp/xlbb-http-$$.txt" "/tmp/xlbb-sync-$$.txt"

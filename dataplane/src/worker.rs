@@ -184,6 +184,15 @@ impl Worker {
                 revents: 0,
             })
             .collect();
+        // Records handed over while this worker sleeps wake it.
+        let inbox = fwd.inbox().cloned();
+        if let Some(fd) = inbox.as_ref().and_then(|i| i.doorbell_fd()) {
+            pollfds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         tracing::info!(worker = self.cfg.index, queue = self.cfg.queue, core = ?self.cfg.core, "worker running");
         let mut kernel_stats_at = 0u32;
 
@@ -275,10 +284,15 @@ impl Worker {
                     PollMode::Wakeup => {
                         let busy_tx = self.sockets.iter().any(|s| s.tx.outstanding() > 0);
                         let timeout = if busy_tx { 0 } else { 50 };
-                        // SAFETY: pollfds is a valid array of nports pollfd.
+                        // SAFETY: pollfds is a valid array of pollfds.len() pollfd.
                         unsafe {
-                            libc::poll(pollfds.as_mut_ptr(), nports as libc::nfds_t, timeout)
+                            libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout)
                         };
+                        if pollfds.len() > nports && pollfds[nports].revents != 0 {
+                            if let Some(i) = &inbox {
+                                i.answer();
+                            }
+                        }
                     }
                 }
             }

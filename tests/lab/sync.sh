@@ -11,9 +11,9 @@ at_least() { [ "$(sync_of "$1" "$2")" -ge "$3" ]; }
 holds() {
   [ "$("$BIN/xlbctl" --socket "$D/$1.sock" conns --service "$2" 2>/dev/null | grep -cE 'TCP|UDP')" -ge "$3" ]
 }
-# holds_all NAME: the NAT test's 40 downloads, 20 UDP flows, and the FTP
-# control and data connections.
-holds_all() { holds "$1" web 40 && holds "$1" dns 20 && holds "$1" ftp 2; }
+# holds_all NAME: the NAT test's 40 downloads, 20 UDP flows, and the two
+# FTP sessions' control and data connections.
+holds_all() { holds "$1" web 40 && holds "$1" dns 20 && holds "$1" ftp 4; }
 
 # server_of_new_connections N: the one server N new connections reached
 # (fails, printing them all, if they went to several).
@@ -126,13 +126,19 @@ EOT
       --max-time 60 --limit-rate 200k "http://$VIP:8080/bytes/$size" >"$D/dl$i.res" 2>&1 &
     pids+=("$!"); EXTRA_PIDS+=("$!")
   done
-  # 20 UDP flows and an active-mode FTP download (4 MB at 300 kB/s: the
-  # server's data connection from its port 20) across both changes.
+  # 20 UDP flows and two FTP downloads (4 MB at 300 kB/s) across both
+  # changes: active (the server's data connection from its port 20) and
+  # passive with PASV (its 227 rewritten to name the VIP, one byte
+  # longer: the control connection's sequence offsets must follow it).
   udp_flows 20 40 >"$D/udp.out" &
   local udp=$!; EXTRA_PIDS+=("$udp")
-  in_client curl -s -P - --disable-eprt --limit-rate 300k --max-time 60 -o "$D/ftp.out" \
-    -w '%{http_code} %{size_download} %{exitcode} %{errormsg}\n' "ftp://$VIP/data.bin" >"$D/ftp.res" 2>&1 &
-  local ftp=$!; EXTRA_PIDS+=("$ftp")
+  local ftp=() mode
+  for mode in active passive; do
+    local how="-P - --disable-eprt"; [ $mode = passive ] && how="--disable-epsv"
+    in_client curl -s $how --limit-rate 300k --max-time 60 -o "$D/ftp-$mode.out" \
+      -w '%{http_code} %{size_download} %{exitcode} %{errormsg}\n' "ftp://$VIP/data.bin" >"$D/ftp-$mode.res" 2>&1 &
+    ftp+=("$!"); EXTRA_PIDS+=("$!")
+  done
   # The backup hears of every one before the kill.
   took=$(wait_until 6 holds_all x2) ||
     { "$BIN/xlbctl" --socket "$D/x2.sock" show --sync; return 1; }
@@ -169,10 +175,14 @@ EOT
   "$BIN/xlbctl" --socket "$D/x1.sock" show --sync
   [ "$bad" = 0 ] || { echo "FAIL: $bad of $n downloads broke"; tail -25 "$D/x1.log"; return 1; }
   echo "all $n downloads completed byte-exact across the failover and the preempt"
-  wait "$ftp" || true
-  [ "$(sha256sum <"$D/ftp.out")" = "$(sha256sum <"$D/data.bin")" ] ||
-    { echo "FAIL: the active FTP download: $(cat "$D/ftp.res") ($(stat -c %s "$D/ftp.out") bytes)"; return 1; }
-  echo "the active-mode FTP download completed byte-exact: $(cat "$D/ftp.res")"
+  wait "${ftp[@]}" || true
+  for mode in active passive; do
+    # The bytes, and the control connection's 226 after them.
+    [ "$(sha256sum <"$D/ftp-$mode.out")" = "$(sha256sum <"$D/data.bin")" ] &&
+      grep -q "^226 4000000 0 $" "$D/ftp-$mode.res" ||
+      { echo "FAIL: the $mode FTP download: $(cat "$D/ftp-$mode.res") ($(stat -c %s "$D/ftp-$mode.out") bytes)"; return 1; }
+    echo "the $mode FTP download completed byte-exact: $(cat "$D/ftp-$mode.res")"
+  done
   touch "$D/udp.stop"; wait "$udp" || true
   # Each flow answered by one server throughout, and still answered at the end.
   awk '$3 ~ /,/ || $3 == "-" || $5 < 0 || $5 > 1 { bad++; print "FAIL: " $0 }

@@ -63,6 +63,8 @@ pub struct DataplaneView {
     pub outboxes: Vec<Arc<Outbox>>,
     /// Persistence templates, shared by the workers.
     pub templates: Option<Arc<PersistTable>>,
+    /// The FTP helper's state (control connections' sequence offsets).
+    pub ftp: Option<Arc<xlb_dataplane::ftp::FtpHelper>>,
 }
 
 pub trait Dataplane: Send {
@@ -199,6 +201,7 @@ impl Workers {
                 inboxes,
                 outboxes,
                 templates: Some(templates),
+                ftp: Some(ftp),
             },
             gate,
             stop,
@@ -302,6 +305,7 @@ pub mod fake {
                     inboxes: Vec::new(),
                     outboxes: Vec::new(),
                     templates: None,
+                    ftp: None,
                 },
                 gate: Arc::new(SteeringGate::new(Box::new(maps.clone()))),
                 maps,

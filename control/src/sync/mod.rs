@@ -6,6 +6,7 @@
 //! so it only receives until it takes over, then sends ("both send", as
 //! keepalived can run it). docs/sync.md has the operator's side.
 
+mod ftp;
 mod hop;
 mod receiver;
 mod sender;

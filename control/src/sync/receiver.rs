@@ -54,6 +54,7 @@ pub fn run(
             if given_up > 0 {
                 stats.drop_for("client_unresolved", given_up);
             }
+            wake_workers(&view);
         }
         let (n, from) = match sock.socket.recv_from(&mut buf) {
             Ok(x) => x,
@@ -87,6 +88,15 @@ pub fn run(
             &stats,
             &mut hops,
         );
+        wake_workers(&view);
+    }
+}
+
+/// Ring the doorbell of every worker with records waiting: once per
+/// datagram, not per record.
+fn wake_workers(view: &DataplaneView) {
+    for inbox in view.inboxes.iter().filter(|i| !i.is_empty()) {
+        inbox.ring();
     }
 }
 
@@ -155,6 +165,12 @@ pub fn take(
                 continue;
             }
         };
+        if let (Some(seq), Some(helper)) = (&conn.seq, view.ftp.as_deref()) {
+            let now = xlb_dataplane::worker::coarse_seconds();
+            if !super::ftp::install(&rec, seq, helper, now) {
+                stats.drop_for("ftp_offsets_unplaced", 1);
+            }
+        }
         let mut rec = rec;
         match hops.resolve(rec.client.ip(), &snap.ports) {
             Ok((ix, mac)) => {

@@ -71,11 +71,8 @@ pub fn run(
             while taken < PER_TICK {
                 let Some(c) = out.pop() else { break };
                 taken += 1;
-                let conn = record::describe(&c, &snap, now)
-                    .ok_or(())
-                    .and_then(|r| xlb_sync::map::from_record(&r).map_err(|_| ()));
-                match conn.map(|sc| enc.push(&sc).map_err(|_| ())) {
-                    Ok(Ok(())) => SyncStats::add(&stats.sent_conns, 1),
+                match wire_conn(&c, &snap, now, &view).map(|sc| enc.push(&sc)) {
+                    Some(Ok(())) => SyncStats::add(&stats.sent_conns, 1),
                     _ => SyncStats::add(&stats.unsendable, 1),
                 }
                 // A persistent connection's template goes with it.
@@ -97,6 +94,22 @@ pub fn run(
             }
         }
     }
+}
+
+/// What goes on the wire for `c`: its portable record as a kernel master
+/// would send it, with an FTP control connection's sequence offsets.
+fn wire_conn(
+    c: &xlb_dataplane::conn::Conn,
+    snap: &xlb_dataplane::snapshot::Snapshot,
+    now: u32,
+    view: &DataplaneView,
+) -> Option<xlb_sync::SyncConn> {
+    let rec = record::describe(c, snap, now)?;
+    let mut sc = xlb_sync::map::from_record(&rec).ok()?;
+    if let Some(helper) = view.ftp.as_deref().filter(|_| snap.ftp) {
+        sc.seq = super::ftp::offsets_of(c, helper, now);
+    }
+    Some(sc)
 }
 
 /// A header-only message: "this director is here".
@@ -121,9 +134,7 @@ fn transfer(
     let mut n = 0u64;
     for t in &view.tables {
         for c in t.iter() {
-            let Some(sc) =
-                record::describe(&c, snap, now).and_then(|r| xlb_sync::map::from_record(&r).ok())
-            else {
+            let Some(sc) = wire_conn(&c, snap, now, view) else {
                 continue;
             };
             if enc.push(&sc).is_ok() {

@@ -168,6 +168,15 @@ impl Forwarder {
             stats.ftp_unhelped.add(1);
             return Some(f);
         }
+        // New offsets: the other director hears of them (they travel with
+        // the control connection's record).
+        if diff != 0 {
+            if let Some(out) = &self.outbox {
+                if !out.offer(conn) {
+                    stats.sync_overflow.add(1);
+                }
+            }
+        }
         if (new_seq, new_ack) != (seq, ack) {
             mangle::set_seq_ack(&mut room[..*len], &f, new_seq, new_ack);
         }

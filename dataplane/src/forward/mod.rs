@@ -122,6 +122,10 @@ impl Forwarder {
         self.inbox = Some(inbox);
     }
 
+    pub(crate) fn inbox(&self) -> Option<&Arc<Inbox>> {
+        self.inbox.as_ref()
+    }
+
     /// Report new connections and state changes there (connection sync).
     pub fn set_outbox(&mut self, outbox: Arc<crate::outbox::Outbox>) {
         self.outbox = Some(outbox);
@@ -411,10 +415,10 @@ impl Forwarder {
                 if stored != Some((conn.state, conn.expires, conn.client_port)) {
                     self.table.update(idx, &conn);
                 }
-                // New, or in a new state: the other director hears of it
-                // (IPVS syncs on the state changes; a full queue loses it).
+                // New, or in a new state that matters: the other director
+                // hears of it (a full queue loses it, counted).
                 if let Some(out) = &self.outbox {
-                    if stored.map(|s| s.0) != Some(conn.state) && !out.offer(&conn) {
+                    if worth_syncing(&conn, stored.map(|s| s.0)) && !out.offer(&conn) {
                         stats.sync_overflow.add(1);
                     }
                 }
@@ -661,3 +665,29 @@ fn parse_drop(e: ParseError) -> DropReason {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether the other director hears of `c`, whose state was `before`
+/// (`None`: it is new). UDP: when it starts. TCP: once established, and
+/// on each later change; never while half-open, as IPVS's sync threshold
+/// keeps half-open connections to itself: a SYN flood does not reach the
+/// sync link or the peer's table, and a handshake that fails (reset,
+/// timeout) was never sent.
+fn worth_syncing(c: &Conn, before: Option<TcpState>) -> bool {
+    let half_open = |s: TcpState| {
+        matches!(
+            s,
+            TcpState::None
+                | TcpState::SynSent
+                | TcpState::SynRecv
+                | TcpState::SynAck
+                | TcpState::Listen
+        )
+    };
+    if c.proto != IPPROTO_TCP {
+        return before.is_none();
+    }
+    if before == Some(c.state) || half_open(c.state) {
+        return false;
+    }
+    c.state == TcpState::Established || !before.is_some_and(half_open)
+}

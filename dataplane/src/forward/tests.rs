@@ -80,6 +80,7 @@ fn tcp(src: ([u8; 4], u16), dst: ([u8; 4], u16), macs: ([u8; 6], [u8; 6]), flags
         "SA" => b.syn().ack(2000),
         "A" => b.ack(2000),
         "FA" => b.fin().ack(2000),
+        "R" => b.rst(),
         _ => b,
     };
     let payload: &[u8] = if flags == "A" {
@@ -893,38 +894,72 @@ fn a_connection_described_here_is_installed_on_another_director() {
 }
 
 #[test]
-fn new_connections_and_state_changes_are_reported_for_sync() {
+fn established_connections_and_their_state_changes_are_reported_for_sync() {
     let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
     let outbox = Arc::new(crate::outbox::Outbox::new(2));
     rig.fwd.set_outbox(outbox.clone());
+    let open = |rig: &mut Rig, port: u16| {
+        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+        let server = inspect(&syn).dst.0;
+        let rs = usize::from(server == RS[1]);
+        let mut synack = tcp((server, 8080), (CLIENT, port), (RS_MAC[rs], IN_MAC), "SA");
+        rig.run(INSIDE, &mut synack);
+        let mut ack = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        rig.run(OUTSIDE, &mut ack);
+        (server, rs)
+    };
     // Off until sync runs: nothing is queued.
-    let mut early = tcp((CLIENT, 39999), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
-    assert_eq!(rig.run(OUTSIDE, &mut early), Verdict::Forward(INSIDE));
+    open(&mut rig, 39999);
     assert!(outbox.is_empty());
     outbox.set_enabled(true);
+    // Half-open: kept to this director (a SYN flood never reaches the peer).
     let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
     assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
-    let first = outbox.pop().expect("a new connection is reported");
-    assert_eq!((first.cport, first.state), (40000, TcpState::SynRecv));
-    // A segment that leaves the state as it was is not reported again.
-    let mut again = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
-    assert_eq!(rig.run(OUTSIDE, &mut again), Verdict::Forward(INSIDE));
     assert!(outbox.is_empty());
-    let mut synack = tcp((RS[0], 8080), (CLIENT, 40000), (RS_MAC[0], IN_MAC), "SA");
+    let server = inspect(&syn).dst.0;
+    let rs = usize::from(server == RS[1]);
+    let mut synack = tcp((server, 8080), (CLIENT, 40000), (RS_MAC[rs], IN_MAC), "SA");
     rig.run(INSIDE, &mut synack);
     let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
     rig.run(OUTSIDE, &mut ack);
-    let states: Vec<_> = std::iter::from_fn(|| outbox.pop())
-        .map(|c| c.state)
-        .collect();
-    assert_eq!(states.last(), Some(&TcpState::Established));
+    let first = outbox.pop().expect("an established connection is reported");
+    assert_eq!((first.cport, first.state), (40000, TcpState::Established));
+    // A segment that leaves the state as it was is not reported again.
+    let mut again = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    rig.run(OUTSIDE, &mut again);
+    assert!(outbox.is_empty());
+    // Closing is.
+    let mut fin = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "FA");
+    rig.run(OUTSIDE, &mut fin);
+    // (IPVS names a client's FIN on an established connection CLOSE_WAIT.)
+    assert_eq!(outbox.pop().map(|c| c.state), Some(TcpState::CloseWait));
+    // A handshake reset before it completed was never reported, nor is
+    // its end.
+    let mut syn = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    rig.run(OUTSIDE, &mut syn);
+    let mut rst = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
+    rig.run(OUTSIDE, &mut rst);
+    assert!(outbox.is_empty(), "{:?}", outbox.pop());
     // A full outbox loses updates and counts them; forwarding goes on.
-    for port in 40001..40005 {
-        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
-        assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    for port in 40002..40006 {
+        open(&mut rig, port);
     }
     assert_eq!(outbox.len(), 2);
     assert_eq!(rig.stats.sync_overflow.get(), 2);
+}
+
+#[test]
+fn a_udp_flow_is_reported_once_when_it_starts() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, crate::wire::IPPROTO_UDP, [1, 1]));
+    let outbox = Arc::new(crate::outbox::Outbox::new(8));
+    rig.fwd.set_outbox(outbox.clone());
+    outbox.set_enabled(true);
+    for _ in 0..3 {
+        let mut q = udp((CLIENT, 5353), (VIP, 80), (CLIENT_MAC, OUT_MAC));
+        assert_eq!(rig.run(OUTSIDE, &mut q), Verdict::Forward(INSIDE));
+    }
+    assert_eq!(outbox.len(), 1);
 }
 
 #[test]

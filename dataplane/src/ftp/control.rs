@@ -120,6 +120,18 @@ impl Controls {
         }
     }
 
+    /// Set both streams' offsets, as another director had them (connection
+    /// sync). `false` when no slot is free.
+    pub fn set(&self, key: &ControlKey, c: Control, now: u32) -> bool {
+        let Some(slot) = self.slot(key, now) else {
+            return false;
+        };
+        slot.last_seen.store(now, Relaxed);
+        slot.to_server.store(c.to_server.to_bits(), Release);
+        slot.to_client.store(c.to_client.to_bits(), Release);
+        true
+    }
+
     /// The connection's slot, taking a free or idle one if it has none.
     fn slot(&self, key: &ControlKey, now: u32) -> Option<&Slot> {
         let (name, ways) = self.place(key);
@@ -184,6 +196,19 @@ mod tests {
         assert_eq!(got.to_client.seq(6), 7);
         assert_eq!(got.to_server.seq(10), 8);
         assert_eq!(c.get(&key(2), 0), None, "another connection");
+    }
+
+    #[test]
+    fn offsets_set_from_elsewhere_replace_what_was_there() {
+        let c = Controls::new(64);
+        assert!(c.record(&key(1), Stream::ToClient, 5, 1, 0));
+        let mut theirs = Control::default();
+        theirs.to_client.record(5, 2);
+        theirs.to_server.record(7, -1);
+        assert!(c.set(&key(1), theirs, 0));
+        assert!(c.set(&key(2), theirs, 0), "a connection unknown here");
+        assert_eq!(c.get(&key(1), 0), Some(theirs));
+        assert_eq!(c.get(&key(2), 0), Some(theirs));
     }
 
     #[test]

@@ -136,6 +136,12 @@ impl FtpHelper {
         self.controls.record(&key, stream, seq, diff, now)
     }
 
+    /// A control connection's offsets as another director had them
+    /// (connection sync). `false` when the table has no room for it.
+    pub fn set_control(&self, key: ControlKey, c: Control, now: u32) -> bool {
+        self.controls.set(&key, c, now)
+    }
+
     /// Announce a data connection (replacing an announcement of the same).
     pub fn expect(&self, e: Expected) {
         let now = e.deadline.wrapping_sub(EXPECT_TIMEOUT);

@@ -61,6 +61,26 @@ impl SeqAdjust {
         self.set = true;
     }
 
+    /// (init_seq, delta, previous delta): IPVS's `ip_vs_seq` fields, as
+    /// connection sync carries them; all zero when nothing was rewritten.
+    pub fn parts(&self) -> (u32, i32, i32) {
+        if self.set {
+            (self.init_seq, self.delta, self.prev_delta)
+        } else {
+            (0, 0, 0)
+        }
+    }
+
+    /// The adjustment `parts` described (on another director).
+    pub fn from_parts(init_seq: u32, delta: i32, prev_delta: i32) -> SeqAdjust {
+        SeqAdjust {
+            init_seq,
+            delta,
+            prev_delta,
+            set: (init_seq, delta, prev_delta) != (0, 0, 0),
+        }
+    }
+
     /// The adjustment as one 128-bit word (it is kept in an atomic).
     pub(super) fn to_bits(self) -> u128 {
         u128::from(self.init_seq)
@@ -107,6 +127,21 @@ mod tests {
         w.record(u32::MAX - 10, 3);
         assert_eq!(w.seq(5), 8);
         assert_eq!(w.ack(8), 5);
+    }
+
+    #[test]
+    fn the_parts_rebuild_the_same_mapping() {
+        let mut a = SeqAdjust::default();
+        assert_eq!(a.parts(), (0, 0, 0));
+        assert_eq!(SeqAdjust::from_parts(0, 0, 0), a);
+        a.record(1000, 1);
+        a.record(2000, -3);
+        let (i, d, p) = a.parts();
+        let b = SeqAdjust::from_parts(i, d, p);
+        assert_eq!(b, a);
+        for x in [999, 1500, 2000, 2500] {
+            assert_eq!((b.seq(x), b.ack(x)), (a.seq(x), a.ack(x)));
+        }
     }
 
     #[test]
