@@ -283,7 +283,9 @@ impl Worker {
                     PollMode::BusyPoll => std::hint::spin_loop(),
                     PollMode::Wakeup => {
                         let busy_tx = self.sockets.iter().any(|s| s.tx.outstanding() > 0);
-                        let timeout = if busy_tx { 0 } else { 50 };
+                        // Records left after a batch's share: no sleep.
+                        let behind = inbox.as_ref().is_some_and(|i| !i.is_empty());
+                        let timeout = if busy_tx || behind { 0 } else { 50 };
                         // SAFETY: pollfds is a valid array of pollfds.len() pollfd.
                         unsafe {
                             libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout)

@@ -37,3 +37,13 @@ pub struct ConnRecord {
     /// frame says so (a synced connection's server may speak first).
     pub client_ifindex: Option<u32>,
 }
+
+/// The ports of an FTP helper's data connection (which names no service of
+/// its own and belongs to the FTP service on its virtual address): the same
+/// on both sides (the helper never changes them), 20 (active mode from the
+/// server's port 20) or unprivileged (passive, or an active server that
+/// connects from a high port). Nothing else on a virtual address may be
+/// reached as an FTP data connection.
+pub fn ftp_data_ports(vport: u16, real_port: u16) -> bool {
+    vport == real_port && (vport == 20 || vport >= 1024)
+}

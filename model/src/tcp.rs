@@ -67,6 +67,18 @@ const TABLE: [[[TcpState; 11]; 4]; 3] = [
 ];
 
 impl TcpState {
+    /// Before the handshake completed (or no TCP state at all).
+    pub fn is_half_open(self) -> bool {
+        matches!(
+            self,
+            TcpState::None
+                | TcpState::SynSent
+                | TcpState::SynRecv
+                | TcpState::SynAck
+                | TcpState::Listen
+        )
+    }
+
     /// Next state for a segment with flag `bits`; unchanged when it carries none
     /// of SYN, FIN, ACK, RST. Priority as in IPVS: RST, SYN, FIN, ACK.
     pub fn next(self, dir: Direction, bits: u8) -> TcpState {

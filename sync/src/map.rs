@@ -178,9 +178,39 @@ pub fn to_record(
         return Err(MapError::Template);
     }
     let proto = c.proto().ok_or(MapError::UnsupportedProtocol(c.protocol))?;
-    let (limit, tcp) = match proto {
-        Protocol::Tcp => (state::TCP_STATES, true),
-        Protocol::Udp => (state::UDP_STATES, false),
+    check(c, proto)?;
+    let (service, local) = service_candidates(c)
+        .find_map(|k| services(&k).map(|l| (k, l)))
+        .ok_or(MapError::UnknownService)?;
+    build(c, proto, service, local, timeouts)
+}
+
+/// An FTP data connection's record: a connection no service matches
+/// (active mode: VIP:20 or the port the server connected from; passive:
+/// the port its 227 announced), bound to `ftp`, the FTP service on its
+/// virtual address, which the kernel does without (it keeps such an entry
+/// without a service). Only TCP with the same port on both sides, 20 or
+/// unprivileged, as the helper's data connections have: nothing else on
+/// the VIP can be reached through an FTP service's servers.
+pub fn to_ftp_data_record(
+    c: &SyncConn,
+    ftp: (ServiceKey, LocalService),
+    timeouts: &Timeouts,
+) -> Result<ConnRecord, MapError> {
+    let proto = c.proto().ok_or(MapError::UnsupportedProtocol(c.protocol))?;
+    let data_ports = xlb_model::conn::ftp_data_ports(c.vport, c.dport);
+    if proto != Protocol::Tcp || !data_ports || !ftp.1.ftp || c.template {
+        return Err(MapError::UnknownService);
+    }
+    check(c, proto)?;
+    build(c, proto, ftp.0, ftp.1, timeouts)
+}
+
+/// A connection record's state and forwarding method are ones xlb has.
+fn check(c: &SyncConn, proto: Protocol) -> Result<(), MapError> {
+    let limit = match proto {
+        Protocol::Tcp => state::TCP_STATES,
+        Protocol::Udp => state::UDP_STATES,
     };
     if c.state >= limit {
         return Err(MapError::InvalidState {
@@ -188,24 +218,22 @@ pub fn to_record(
             state: c.state,
         });
     }
-    let fwd = forwarding(c.forwarding)?;
+    forwarding(c.forwarding)?;
     if c.pe.is_some() {
         return Err(MapError::PersistenceEngine);
     }
-    // An FTP data connection (active: VIP port 20; passive: the port the
-    // server announced) names no service of its own: it is its control
-    // connection's, the FTP service on the same address. The kernel keeps
-    // such an entry without a service; xlb binds it to that one.
-    let found = service_candidates(c).find_map(|k| services(&k).map(|l| (k, l)));
-    let (service, local) = match found {
-        Some(f) => f,
-        None if tcp && c.vport != FTP_PORT => {
-            let key = ServiceKey::endpoint(c.addrs.vaddr(), FTP_PORT, Protocol::Tcp);
-            let local = services(&key).filter(|l| l.ftp);
-            (key, local.ok_or(MapError::UnknownService)?)
-        }
-        None => return Err(MapError::UnknownService),
-    };
+    Ok(())
+}
+
+fn build(
+    c: &SyncConn,
+    proto: Protocol,
+    service: ServiceKey,
+    local: LocalService,
+    timeouts: &Timeouts,
+) -> Result<ConnRecord, MapError> {
+    let tcp = proto == Protocol::Tcp;
+    let fwd = forwarding(c.forwarding)?;
     let tcp_state = if tcp {
         TcpState::from_u8(c.state as u8)
     } else {

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use xlb_model::tcp::{TcpState, Timeouts};
 use xlb_model::{Address, ConnRecord, Forwarding, Protocol, ServiceKey};
 use xlb_sync::map::{
-    from_record, from_template, service_candidates, template_service_candidates, to_record,
-    to_template, LocalService, MapError, TemplateRecord,
+    from_record, from_template, service_candidates, template_service_candidates,
+    to_ftp_data_record, to_record, to_template, LocalService, MapError, TemplateRecord,
 };
 use xlb_sync::{decode, encode, ConnFlags, FwdMethod, SyncConn};
 
@@ -314,7 +314,13 @@ fn every_map_error_has_its_own_reason() {
 
 #[test]
 fn an_ftp_data_connection_belongs_to_the_ftp_service_on_its_address() {
-    let ftp = ServiceKey::endpoint(addr("192.0.2.10").ip(), 21, Protocol::Tcp);
+    let ftp = ServiceKey::endpoint(addr("192.0.2.10").ip(), 2121, Protocol::Tcp);
+    let helper = LocalService {
+        persistent: false,
+        ftp: true,
+    };
+    let here = HashMap::from([(ftp, helper)]);
+    let t = Timeouts::default();
     // Active mode: the server connects back from port 20, seen as VIP:20.
     let active = ConnRecord {
         service: ftp,
@@ -324,10 +330,22 @@ fn an_ftp_data_connection_belongs_to_the_ftp_service_on_its_address() {
         ..record()
     };
     let c = over_the_wire(&from_record(&active).unwrap());
-    let here = director(&[(ftp, false)]);
-    let back = to_record(&c, |k| here.get(k).copied(), &Timeouts::default()).unwrap();
-    assert_eq!((back.service, back.vport, back.real_port), (ftp, 20, 20));
-    // A passive one, to the port the server announced.
+    // No service of its own...
+    assert_eq!(
+        to_record(&c, |k| here.get(k).copied(), &t),
+        Err(MapError::UnknownService)
+    );
+    // ...the FTP service on its address, whatever that one's port.
+    let back = to_ftp_data_record(&c, (ftp, helper), &t).unwrap();
+    assert_eq!(
+        back,
+        ConnRecord {
+            client_mac: None,
+            client_ifindex: None,
+            ..active
+        }
+    );
+    // Passive: the port the server announced, the same on both sides.
     let passive = ConnRecord {
         vport: 40123,
         real_port: 40123,
@@ -335,21 +353,25 @@ fn an_ftp_data_connection_belongs_to_the_ftp_service_on_its_address() {
     };
     let c = over_the_wire(&from_record(&passive).unwrap());
     assert_eq!(
-        to_record(&c, |k| here.get(k).copied(), &Timeouts::default()).map(|r| r.service),
-        Ok(ftp)
+        to_ftp_data_record(&c, (ftp, helper), &t).map(|r| r.vport),
+        Ok(40123)
     );
-    // Only a service whose helper is on claims them; never UDP.
-    let plain = HashMap::from([(
-        ftp,
-        LocalService {
-            persistent: false,
-            ftp: false,
-        },
-    )]);
-    assert_eq!(
-        to_record(&c, |k| plain.get(k).copied(), &Timeouts::default()),
-        Err(MapError::UnknownService)
-    );
+    // Nothing else reaches the FTP service's servers that way: other
+    // ports on each side, a privileged port, UDP, or a service without
+    // its helper.
+    for (vport, real_port) in [(22, 22), (40123, 8080), (20, 21)] {
+        let other = ConnRecord {
+            vport,
+            real_port,
+            ..active
+        };
+        let c = over_the_wire(&from_record(&other).unwrap());
+        assert_eq!(
+            to_ftp_data_record(&c, (ftp, helper), &t),
+            Err(MapError::UnknownService),
+            "{vport} -> {real_port}"
+        );
+    }
     let udp = ConnRecord {
         proto: Protocol::Udp,
         state: TcpState::None,
@@ -357,7 +379,16 @@ fn an_ftp_data_connection_belongs_to_the_ftp_service_on_its_address() {
     };
     let c = over_the_wire(&from_record(&udp).unwrap());
     assert_eq!(
-        to_record(&c, |k| here.get(k).copied(), &Timeouts::default()),
+        to_ftp_data_record(&c, (ftp, helper), &t),
+        Err(MapError::UnknownService)
+    );
+    let c = over_the_wire(&from_record(&passive).unwrap());
+    let plain = LocalService {
+        persistent: false,
+        ftp: false,
+    };
+    assert_eq!(
+        to_ftp_data_record(&c, (ftp, plain), &t),
         Err(MapError::UnknownService)
     );
 }

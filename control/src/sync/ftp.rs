@@ -8,7 +8,7 @@
 use xlb_dataplane::conn::Conn;
 use xlb_dataplane::ftp::{Control, FtpHelper, SeqAdjust};
 use xlb_model::ConnRecord;
-use xlb_sync::{SeqData, SeqOptions};
+use xlb_sync::{ConnFlags, SeqData, SeqOptions, SyncConn};
 
 fn to_wire(a: SeqAdjust) -> SeqData {
     let (init_seq, delta, previous_delta) = a.parts();
@@ -23,23 +23,41 @@ fn from_wire(d: SeqData) -> SeqAdjust {
     SeqAdjust::from_parts(d.init_seq, d.delta as i32, d.previous_delta as i32)
 }
 
-/// The offsets of `c` if it is a control connection the helper rewrote.
-pub fn offsets_of(c: &Conn, helper: &FtpHelper, now: u32) -> Option<SeqOptions> {
-    let ctl = helper.control((c.client, c.cport, c.vip, c.vport), now)?;
-    Some(SeqOptions {
-        in_seq: to_wire(ctl.to_server),
-        out_seq: to_wire(ctl.to_client),
-    })
+/// Give `sc` the offsets of `c` if it is a control connection the helper
+/// rewrote: the sequence option, and the flags (IN_SEQ, OUT_SEQ) that make
+/// a kernel backup apply it.
+pub fn attach(sc: &mut SyncConn, c: &Conn, helper: &FtpHelper, now: u32) {
+    let Some(ctl) = helper.control((c.client, c.cport, c.vip, c.vport), now) else {
+        return;
+    };
+    if ctl.to_server.is_set() {
+        sc.flags.insert(ConnFlags::IN_SEQ);
+    }
+    if ctl.to_client.is_set() {
+        sc.flags.insert(ConnFlags::OUT_SEQ);
+    }
+    if ctl.to_server.is_set() || ctl.to_client.is_set() {
+        sc.seq = Some(SeqOptions {
+            in_seq: to_wire(ctl.to_server),
+            out_seq: to_wire(ctl.to_client),
+        });
+    }
 }
 
-/// Take a peer's offsets for the control connection `rec` describes.
-/// `false` when the helper's table has no room.
+/// Take a peer's offsets for the control connection `rec` describes,
+/// stream by stream where newer than this director's (a stale copy never
+/// undoes a later rewrite). The caller checks that `rec` is an FTP
+/// service's control connection. `false` when the helper's table has no
+/// room.
 pub fn install(rec: &ConnRecord, seq: &SeqOptions, helper: &FtpHelper, now: u32) -> bool {
     let ctl = Control {
         to_server: from_wire(seq.in_seq),
         to_client: from_wire(seq.out_seq),
     };
-    helper.set_control((rec.client, rec.cport, rec.vaddr, rec.vport), ctl, now)
+    if !ctl.to_server.is_set() && !ctl.to_client.is_set() {
+        return true;
+    }
+    helper.merge_control((rec.client, rec.cport, rec.vaddr, rec.vport), ctl, now)
 }
 
 #[cfg(test)]
@@ -92,12 +110,11 @@ mod tests {
             expires: 900,
             persistent: false,
         };
-        let seq = offsets_of(&conn, &here, 10).expect("rewritten");
+        let mut sc = xlb_sync::map::from_record(&rec).unwrap();
+        attach(&mut sc, &conn, &here, 10);
+        // As a kernel master marks it: both directions adjusted.
+        assert!(sc.flags.contains(ConnFlags::IN_SEQ | ConnFlags::OUT_SEQ));
         // Through the wire format.
-        let sc = xlb_sync::SyncConn {
-            seq: Some(seq),
-            ..xlb_sync::map::from_record(&rec).unwrap()
-        };
         let d = xlb_sync::encode(1, 1472, [&sc]).unwrap();
         let back = xlb_sync::decode(&d[0])
             .unwrap()
@@ -108,16 +125,18 @@ mod tests {
         let there = FtpHelper::new();
         assert!(install(&rec, &back.seq.unwrap(), &there, 20));
         assert_eq!(there.control(key, 20), here.control(key, 10));
-        let other = (rec.client, 40001, rec.vaddr, rec.vport);
-        assert!(offsets_of(
+        // Another connection has none, and sends none.
+        let mut plain = xlb_sync::map::from_record(&rec).unwrap();
+        attach(
+            &mut plain,
             &Conn {
                 cport: 40001,
                 ..conn
             },
             &there,
-            20
-        )
-        .is_none());
-        assert!(there.control(other, 20).is_none());
+            20,
+        );
+        assert_eq!(plain.seq, None);
+        assert!(!plain.flags.intersects(ConnFlags::SEQ_MASK));
     }
 }

@@ -159,13 +159,40 @@ pub fn take(
             continue;
         }
         let rec = match xlb_sync::map::to_record(&conn, services, timeouts) {
+            // An FTP data connection: the FTP service on its address.
+            Err(xlb_sync::map::MapError::UnknownService) if snap.ftp => {
+                let v = conn.addrs.vaddr();
+                let ftp = snap.services.iter().find(|s| {
+                    s.ftp && matches!(s.key, xlb_model::ServiceKey::Endpoint { addr, .. } if addr == v)
+                });
+                match ftp {
+                    Some(s) => {
+                        let local = LocalService {
+                            persistent: s.persistence.is_some(),
+                            ftp: true,
+                        };
+                        xlb_sync::map::to_ftp_data_record(&conn, (s.key, local), timeouts)
+                    }
+                    None => Err(xlb_sync::map::MapError::UnknownService),
+                }
+            }
+            r => r,
+        };
+        let rec = match rec {
             Ok(r) => r,
             Err(e) => {
                 stats.drop_for(e.reason(), 1);
                 continue;
             }
         };
-        if let (Some(seq), Some(helper)) = (&conn.seq, view.ftp.as_deref()) {
+        // Offsets only for an FTP service's control connection: a record of
+        // anything else has none to take (and may not fill the table).
+        let control = snap.service_by_key(&rec.service).is_some_and(|s| {
+            s.ftp
+                && rec.service
+                    == xlb_model::ServiceKey::endpoint(rec.vaddr.ip(), rec.vport, rec.proto)
+        });
+        if let (Some(seq), Some(helper), true) = (&conn.seq, view.ftp.as_deref(), control) {
             let now = xlb_dataplane::worker::coarse_seconds();
             if !super::ftp::install(&rec, seq, helper, now) {
                 stats.drop_for("ftp_offsets_unplaced", 1);

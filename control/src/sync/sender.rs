@@ -51,9 +51,18 @@ pub fn run(
     };
     let mut hello_at: Option<std::time::Instant> = None;
     let mut refreshed_at = std::time::Instant::now();
+    let forwarded = || -> u64 { view.workers.iter().map(|(w, _)| w.rx_packets.get()).sum() };
+    let mut forwarded_at_refresh = forwarded();
     while !stop.load(Relaxed) {
         if refreshed_at.elapsed() >= refresh {
-            stats.transfer_wanted.store(true, Relaxed);
+            // Only a director that forwards refreshes its peer: a backup's
+            // table is the master's copy, and sending it back would set
+            // the master's live entries to older states.
+            let now_forwarded = forwarded();
+            if now_forwarded != forwarded_at_refresh {
+                stats.transfer_wanted.store(true, Relaxed);
+            }
+            forwarded_at_refresh = now_forwarded;
             refreshed_at = std::time::Instant::now();
         }
         if hello_at.is_none_or(|t| t.elapsed() >= HELLO_EVERY) {
@@ -107,7 +116,7 @@ fn wire_conn(
     let rec = record::describe(c, snap, now)?;
     let mut sc = xlb_sync::map::from_record(&rec).ok()?;
     if let Some(helper) = view.ftp.as_deref().filter(|_| snap.ftp) {
-        sc.seq = super::ftp::offsets_of(c, helper, now);
+        super::ftp::attach(&mut sc, c, helper, now);
     }
     Some(sc)
 }
@@ -133,7 +142,8 @@ fn transfer(
 ) {
     let mut n = 0u64;
     for t in &view.tables {
-        for c in t.iter() {
+        // Half-open entries stay here, as they do when they are new.
+        for c in t.iter().filter(|c| !c.is_half_open()) {
             let Some(sc) = wire_conn(&c, snap, now, view) else {
                 continue;
             };

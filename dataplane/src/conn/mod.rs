@@ -100,6 +100,12 @@ impl Conn {
     pub fn is_active(&self) -> bool {
         self.proto == IPPROTO_TCP && self.state == TcpState::Established
     }
+
+    /// A TCP connection whose handshake has not completed: kept out of
+    /// connection sync (a SYN flood stays on this director).
+    pub fn is_half_open(&self) -> bool {
+        self.proto == IPPROTO_TCP && self.state.is_half_open()
+    }
 }
 
 #[cfg(test)]

@@ -61,8 +61,10 @@ pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, Inst
     let real = servers()
         .find(|r| r.addr == rec.real && (r.port == rec.real_port || r.port == 0))
         .or_else(|| {
-            (svc.ftp && rec.proto == Protocol::Tcp)
-                .then(|| servers().find(|r| r.addr == rec.real))
+            let data = svc.ftp
+                && rec.proto == Protocol::Tcp
+                && xlb_model::conn::ftp_data_ports(rec.vport, rec.real_port);
+            data.then(|| servers().find(|r| r.addr == rec.real))
                 .flatten()
         })
         .ok_or(InstallError::UnknownReal)?;

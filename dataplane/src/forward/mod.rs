@@ -148,13 +148,21 @@ impl Forwarder {
                 }
             };
             // The same connection already here (a repeated record): its
-            // state and deadline follow the record. One that names another
-            // server is not the same connection (a forged record, or both
-            // directors scheduled it): the entry here stays as it is.
+            // state and deadline follow the record. A record naming
+            // another server is a new connection on the same ports (the
+            // client reused them after TIME_WAIT): it replaces the entry,
+            // unless that one is established here (a forged record, or both
+            // directors scheduled it), which stays as it is.
             let key = conn.client_key();
             if let Some((idx, _, mut have)) = self.table.lookup(&key, now, |_| {}) {
                 if (have.real_addr, have.real_port) != (conn.real_addr, conn.real_port) {
-                    stats.installs_refused.add(1);
+                    if have.is_active() || have.proto != IPPROTO_TCP {
+                        stats.installs_refused.add(1);
+                        continue;
+                    }
+                    let old = self.table.remove(idx).expect("live");
+                    snap.gauges[old.real as usize].change(Some(old.is_active()), None);
+                    self.insert_installed(snap, stats, conn);
                     continue;
                 }
                 have.state = conn.state;
@@ -169,13 +177,23 @@ impl Forwarder {
                 stats.conns_installed.add(1);
                 continue;
             }
-            match self.table.insert(conn) {
-                Ok(_) => {
-                    snap.gauges[conn.real as usize].change(None, Some(conn.is_active()));
-                    stats.conns_installed.add(1);
-                }
-                Err(_) => stats.installs_refused.add(1),
+            // A connection another worker of this director holds (its
+            // packets' queue chose that one): not installed twice.
+            if self.find_in_peers(&key, now).is_some() {
+                stats.installs_refused.add(1);
+                continue;
             }
+            self.insert_installed(snap, stats, conn);
+        }
+    }
+
+    fn insert_installed(&mut self, snap: &Snapshot, stats: &WorkerStats, conn: Conn) {
+        match self.table.insert(conn) {
+            Ok(_) => {
+                snap.gauges[conn.real as usize].change(None, Some(conn.is_active()));
+                stats.conns_installed.add(1);
+            }
+            Err(_) => stats.installs_refused.add(1),
         }
     }
 
@@ -227,10 +245,21 @@ impl Forwarder {
             self.sweep_credit -= budget * SWEEP_PASS_MS;
             let gauges = &snap.gauges;
             let persist = self.persist.as_deref();
+            let outbox = self.outbox.as_deref();
             self.table.sweep(
                 now,
                 budget as usize,
-                |c, note| merge_note(c, note, snap),
+                |c, note| {
+                    // Another worker's packets moved its state: the other
+                    // director hears of it as of the owner's own packets.
+                    let before = c.state;
+                    merge_note(c, note, snap);
+                    if let Some(out) = outbox {
+                        if worth_syncing(c, Some(before)) && !out.offer(c) {
+                            stats.sync_overflow.add(1);
+                        }
+                    }
+                },
                 |c| {
                     gauges[c.real as usize].change(Some(c.is_active()), None);
                     stats.conns_expired.add(1);
@@ -673,21 +702,11 @@ mod tests;
 /// sync link or the peer's table, and a handshake that fails (reset,
 /// timeout) was never sent.
 fn worth_syncing(c: &Conn, before: Option<TcpState>) -> bool {
-    let half_open = |s: TcpState| {
-        matches!(
-            s,
-            TcpState::None
-                | TcpState::SynSent
-                | TcpState::SynRecv
-                | TcpState::SynAck
-                | TcpState::Listen
-        )
-    };
     if c.proto != IPPROTO_TCP {
         return before.is_none();
     }
-    if before == Some(c.state) || half_open(c.state) {
+    if before == Some(c.state) || c.is_half_open() {
         return false;
     }
-    c.state == TcpState::Established || !before.is_some_and(half_open)
+    c.state == TcpState::Established || !before.is_some_and(TcpState::is_half_open)
 }

@@ -934,12 +934,15 @@ fn established_connections_and_their_state_changes_are_reported_for_sync() {
     rig.run(OUTSIDE, &mut fin);
     // (IPVS names a client's FIN on an established connection CLOSE_WAIT.)
     assert_eq!(outbox.pop().map(|c| c.state), Some(TcpState::CloseWait));
-    // A handshake reset before it completed was never reported, nor is
-    // its end.
+    // A handshake the server refused was never reported, nor is its end.
     let mut syn = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
     rig.run(OUTSIDE, &mut syn);
-    let mut rst = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
-    rig.run(OUTSIDE, &mut rst);
+    let server = inspect(&syn).dst.0;
+    let rs = usize::from(server == RS[1]);
+    let mut rst = tcp((server, 8080), (CLIENT, 40001), (RS_MAC[rs], IN_MAC), "R");
+    assert_eq!(rig.run(INSIDE, &mut rst), Verdict::Forward(OUTSIDE));
+    let closed = rig.fwd.table.iter().find(|c| c.cport == 40001).unwrap();
+    assert_eq!(closed.state, TcpState::Close, "the reset was seen");
     assert!(outbox.is_empty(), "{:?}", outbox.pop());
     // A full outbox loses updates and counts them; forwarding goes on.
     for port in 40002..40006 {

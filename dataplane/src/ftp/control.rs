@@ -120,15 +120,27 @@ impl Controls {
         }
     }
 
-    /// Set both streams' offsets, as another director had them (connection
-    /// sync). `false` when no slot is free.
-    pub fn set(&self, key: &ControlKey, c: Control, now: u32) -> bool {
+    /// Take another director's offsets (connection sync), stream by
+    /// stream, where they reflect a later rewrite than what is here: a
+    /// stale copy (a lost update, a whole table sent back) never undoes a
+    /// newer rewrite. `false` when no slot is free.
+    pub fn merge(&self, key: &ControlKey, c: Control, now: u32) -> bool {
         let Some(slot) = self.slot(key, now) else {
             return false;
         };
         slot.last_seen.store(now, Relaxed);
-        slot.to_server.store(c.to_server.to_bits(), Release);
-        slot.to_client.store(c.to_client.to_bits(), Release);
+        for (adjust, theirs) in [
+            (&slot.to_server, c.to_server),
+            (&slot.to_client, c.to_client),
+        ] {
+            let mut cur = adjust.load(Acquire);
+            while theirs.newer_than(&SeqAdjust::from_bits(cur)) {
+                match adjust.compare_exchange_weak(cur, theirs.to_bits(), AcqRel, Acquire) {
+                    Ok(_) => break,
+                    Err(now_there) => cur = now_there,
+                }
+            }
+        }
         true
     }
 
@@ -199,15 +211,22 @@ mod tests {
     }
 
     #[test]
-    fn offsets_set_from_elsewhere_replace_what_was_there() {
+    fn offsets_from_elsewhere_are_taken_only_where_newer() {
         let c = Controls::new(64);
+        // Here: the server's stream rewritten at 5 and at 50.
         assert!(c.record(&key(1), Stream::ToClient, 5, 1, 0));
+        assert!(c.record(&key(1), Stream::ToClient, 50, 1, 0));
+        let mine = c.get(&key(1), 0).unwrap();
+        // A stale copy (only the rewrite at 5) and a client stream
+        // rewritten at 7 that this director has not seen.
         let mut theirs = Control::default();
-        theirs.to_client.record(5, 2);
+        theirs.to_client.record(5, 1);
         theirs.to_server.record(7, -1);
-        assert!(c.set(&key(1), theirs, 0));
-        assert!(c.set(&key(2), theirs, 0), "a connection unknown here");
-        assert_eq!(c.get(&key(1), 0), Some(theirs));
+        assert!(c.merge(&key(1), theirs, 0));
+        let got = c.get(&key(1), 0).unwrap();
+        assert_eq!(got.to_client, mine.to_client, "the newer rewrite stays");
+        assert_eq!(got.to_server, theirs.to_server, "the unknown one is taken");
+        assert!(c.merge(&key(2), theirs, 0), "a connection unknown here");
         assert_eq!(c.get(&key(2), 0), Some(theirs));
     }
 

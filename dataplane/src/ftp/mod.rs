@@ -137,9 +137,10 @@ impl FtpHelper {
     }
 
     /// A control connection's offsets as another director had them
-    /// (connection sync). `false` when the table has no room for it.
-    pub fn set_control(&self, key: ControlKey, c: Control, now: u32) -> bool {
-        self.controls.set(&key, c, now)
+    /// (connection sync), where newer than what is here. `false` when the
+    /// table has no room for it.
+    pub fn merge_control(&self, key: ControlKey, c: Control, now: u32) -> bool {
+        self.controls.merge(&key, c, now)
     }
 
     /// Announce a data connection (replacing an announcement of the same).

@@ -56,9 +56,22 @@ impl SeqAdjust {
             return;
         }
         self.prev_delta = self.delta;
-        self.delta += diff;
+        // Wrapping, as sequence space does (a peer's offsets may be anything).
+        self.delta = self.delta.wrapping_add(diff);
         self.init_seq = seq;
         self.set = true;
+    }
+
+    /// Some rewrite changed this stream's length.
+    pub fn is_set(&self) -> bool {
+        self.set
+    }
+
+    /// `self` reflects a later rewrite than `other` (which then should
+    /// give way to it): copies of one connection's offsets can arrive out
+    /// of order, and an older one must not undo a newer one.
+    pub fn newer_than(&self, other: &SeqAdjust) -> bool {
+        self.set && (!other.set || after(self.init_seq, other.init_seq))
     }
 
     /// (init_seq, delta, previous delta): IPVS's `ip_vs_seq` fields, as
@@ -142,6 +155,18 @@ mod tests {
         for x in [999, 1500, 2000, 2500] {
             assert_eq!((b.seq(x), b.ack(x)), (a.seq(x), a.ack(x)));
         }
+    }
+
+    #[test]
+    fn a_later_rewrite_is_newer() {
+        let none = SeqAdjust::default();
+        let mut one = SeqAdjust::default();
+        one.record(1000, 1);
+        let mut two = one;
+        two.record(2000, 1);
+        assert!(one.newer_than(&none) && two.newer_than(&one));
+        assert!(!one.newer_than(&two) && !none.newer_than(&one));
+        assert!(!one.newer_than(&one), "the same one is not newer");
     }
 
     #[test]
