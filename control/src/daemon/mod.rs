@@ -6,6 +6,7 @@
 //! neighbour facts fresh (`host`). Listings are rendered elsewhere
 //! (`status`), from lock-free handles.
 
+mod affinity;
 mod build;
 mod dataplane;
 mod host;
@@ -87,6 +88,16 @@ impl Daemon {
     /// from.
     pub fn start(cfg: Config, text: String) -> Result<Daemon, StartError> {
         let io = |what| move |source| StartError::Io { what, source };
+        // Before any thread starts: they all inherit it.
+        match affinity::keep_off_worker_cores(&cfg.daemon.cores) {
+            Ok(Some(cores)) => {
+                tracing::info!(?cores, "threads other than the workers run on these cores")
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not keep other threads off the workers' cores")
+            }
+        }
         let mut host = KernelHost::open().map_err(io("open rtnetlink"))?;
         let checks = HealthRunner::start().map_err(io("start the health-check thread"))?;
         // VRRP first: a crash may have left virtual addresses behind, which
