@@ -17,20 +17,25 @@
 # memory per idle connection); conn_scale (the forwarder alone).
 # Prints each figure per run, then medians (min, max) and the ratios, and
 # ends with one line (scale: the whole director's cost at 1M vs 1k):
-#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R http_vs_haproxy=R nat_sync_vs_nat=R sync_p99_ms=N
-# (sync_p99_ms: bench/sync.sh, how long a new connection takes to reach
+#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R http_vs_haproxy=R nat_sync_vs_nat=R worker_sync_vs_off=R sync_p99_ms=N
+# (nat_sync_vs_nat: the TCP mix through xlbd NAT with [sync] on over off;
+# worker_sync_vs_off: the same for the forwarder alone, bench sync_cost;
+# sync_p99_ms: bench/sync.sh, how long a new connection takes to reach
 # the backup director, p99, milliseconds).
 # Usage: bench/lab.sh [RUNS]   (default 3: about 20 minutes)
 #        bench/lab.sh --quick  (3 UDP runs, 1 of the others, short
 #                               connection tests: about 9 minutes)
 #        bench/lab.sh --forwarding-only [RUNS]
+#        bench/lab.sh --sync-cost [RUNS]   (only xlbd NAT under the TCP mix
+#                               with sync off, then on, RUNS pairs)
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-QUICK=0 FWD_ONLY=0
+QUICK=0 FWD_ONLY=0 SYNC_ONLY=0
 [ "${1:-}" = "--quick" ] && { QUICK=1; shift; }
 [ "${1:-}" = "--forwarding-only" ] && { FWD_ONLY=1; shift; }
+[ "${1:-}" = "--sync-cost" ] && { SYNC_ONLY=1; shift; }
 RUNS=${1:-3}
 CONN_SECS=$([ "$QUICK" = 1 ] && echo 4 || echo 8)
 P=xlbb-$$-$RANDOM
@@ -43,11 +48,11 @@ cargo build --release --quiet
 
 down() {
   [ -n "${xlbd:-}" ] && kill "$xlbd" 2>/dev/null
-  for n in cli dir rs1; do ip netns del "$P-$n" 2>/dev/null || true; done
+  for n in cli dir rs1 peer; do ip netns del "$P-$n" 2>/dev/null || true; done
   rm -rf "/tmp/$P"
 }
 trap down EXIT
-for n in cli dir rs1; do ip netns add "$P-$n"; ip -n "$P-$n" link set lo up; done
+for n in cli dir rs1 peer; do ip netns add "$P-$n"; ip -n "$P-$n" link set lo up; done
 ip link add c0 netns "$P-cli" type veth peer name out0 netns "$P-dir"
 ip link add in0 netns "$P-dir" type veth peer name r0 netns "$P-rs1"
 ip -n "$P-cli" addr add 10.200.1.2/24 dev c0; ip -n "$P-dir" addr add 10.200.1.1/24 dev out0
@@ -60,9 +65,16 @@ ip netns exec "$P-dir" sysctl -qw net.ipv4.ip_forward=1
 clang -O2 -target bpf -I/usr/include/"$(gcc -dumpmachine)" -c bench/xdp_sink.c -o "/tmp/$P/sink.o"
 R0=$(ip -n "$P-rs1" link show r0 | awk '/ether/{print $2}')
 D0=$(ip -n "$P-dir" link show out0 | awk '/ether/{print $2}')
-C0=$(ip -n "$P-cli" link show c0 | awk '/ether/{print $2}')
 ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent
 ip -n "$P-rs1" link set dev r0 xdp obj "/tmp/$P/sink.o" sec xdp
+# A sync peer on a link of its own (as a director pair's sync link is),
+# which drops what it receives in XDP: the director's sync costs what it
+# costs to send, nothing more.
+ip link add sy0 netns "$P-dir" type veth peer name sy1 netns "$P-peer"
+ip -n "$P-dir" addr add 10.200.3.1/24 dev sy0; ip -n "$P-peer" addr add 10.200.3.2/24 dev sy1
+ip -n "$P-dir" link set sy0 up; ip -n "$P-peer" link set sy1 up
+ip -n "$P-peer" link set dev sy1 xdp obj "/tmp/$P/sink.o" sec xdp
+Y1=$(ip -n "$P-peer" link show sy1 | awk '/ether/{print $2}')
 ip -n "$P-dir" addr add "$VIP/32" dev out0
 cat >"/tmp/$P/xlb.toml" <<EOT
 [daemon]
@@ -86,11 +98,9 @@ address = "10.200.2.2"
 EOT
 # The same service in DR mode (DR keeps the port: 9 -> 9 already).
 sed 's/^scheduler = "rr"/scheduler = "rr"\nforwarding = "dr"/' "/tmp/$P/xlb.toml" >"/tmp/$P/xlb-dr.toml"
-# The same NAT services with connection sync to a peer: the client's
-# address on the outside link (not the counted real server's link); the
-# client's kernel drops the datagrams, no listener.
+# The same NAT services with connection sync to the peer on sy0.
 cp "/tmp/$P/xlb.toml" "/tmp/$P/xlb-sync.toml"
-printf '[sync]\ninterface = "out0"\npeers = ["10.200.1.2"]\nsync_id = 1\n' >>"/tmp/$P/xlb-sync.toml"
+printf '[sync]\ninterface = "sy0"\npeers = ["10.200.3.2"]\nsync_id = 1\n' >>"/tmp/$P/xlb-sync.toml"
 
 rx() { ip netns exec "$P-rs1" cat /sys/class/net/r0/statistics/rx_packets; }
 gen() {
@@ -111,7 +121,7 @@ gen_tcp() {
 GEN=gen
 pin_neigh() {
   ip -n "$P-dir" neigh replace 10.200.2.2 lladdr "$R0" dev in0 nud permanent
-  ip -n "$P-dir" neigh replace 10.200.1.2 lladdr "$C0" dev out0 nud permanent
+  ip -n "$P-dir" neigh replace 10.200.3.2 lladdr "$Y1" dev sy0 nud permanent
 }
 measure() { # name dst-ip -> prints pps
   # testpmd's net_af_xdp bounces the link, which flushes even permanent
@@ -180,6 +190,30 @@ xlbd_measure() {
   "$ROOT/target/release/xlbctl" --socket "/tmp/$P/xlbd.sock" show --sync >>"$3" || true
   kill "$xlbd"; wait "$xlbd" 2>/dev/null || true; xlbd=
 }
+if [ "$SYNC_ONLY" = 1 ]; then
+  GEN=gen_tcp
+  for run in $(seq "$RUNS"); do
+    # Off then on, then on then off: a bias of the order cancels out.
+    for m in $([ $((run % 2)) = 1 ] && echo "nat nat-sync" || echo "nat-sync nat"); do
+      cfg=/tmp/$P/xlb.toml; [ "$m" = nat-sync ] && cfg=/tmp/$P/xlb-sync.toml
+      xlbd_measure "xlbd-$m" "$cfg" "/tmp/$P/xlbd-$m.txt"
+    done
+    echo "sync-cost run $run: xlbd-nat=${fr[xlbd-nat]} xlbd-nat-sync=${fr[xlbd-nat-sync]} pps" \
+      "(on/off $(awk -v a="${fr[xlbd-nat-sync]}" -v b="${fr[xlbd-nat]}" 'BEGIN { printf "%.2f", a / b }'))" |
+      tee -a "/tmp/$P/sync-cost"
+  done
+  grep -h "sent" "/tmp/$P/xlbd-nat-sync.txt" || true
+  python3 - "/tmp/$P/sync-cost" <<'PY'
+import statistics, sys
+r = []
+for line in open(sys.argv[1]):
+    f = dict(w.split("=") for w in line.split() if "=" in w)
+    if int(f["xlbd-nat"]):
+        r.append(int(f["xlbd-nat-sync"]) / int(f["xlbd-nat"]))
+print(f"nat_sync_vs_nat={statistics.median(r):.2f} (min {min(r):.2f}, max {max(r):.2f}, {len(r)} runs)")
+PY
+  exit 0
+fi
 for run in $(seq "$RUNS"); do
   forwarders udp "udp-$run"
   for n in kernel iptables iptables-rps testpmd xlbd-nat xlbd-dr; do
@@ -280,6 +314,9 @@ conns=$(sed -n 's/^conns_vs_haproxy=//p' "/tmp/xlbb-conns-$$.txt")
 if [ "$QUICK" = 1 ]; then bench/http.sh 1 3 0; else bench/http.sh "$RUNS" "$CONN_SECS"; fi | tee "/tmp/xlbb-http-$$.txt"
 http=$(sed -n 's/^http_vs_haproxy=//p' "/tmp/xlbb-http-$$.txt")
 taskset -c 1 "$ROOT/target/release/conn_scale" 1000000 | tee "/tmp/xlbb-scale-$$.txt"
+# The worker's own cost of sync (the forwarder alone, no kernel or noise).
+"$ROOT/target/release/sync_cost" 200000 | tee -a "/tmp/xlbb-scale-$$.txt"
+worker_sync=$(sed -n 's/^worker_sync_vs_off=//p' "/tmp/xlbb-scale-$$.txt")
 # Connection sync latency (a shorter run with --quick).
 bench/sync.sh 200 "$([ "$QUICK" = 1 ] && echo 5 || echo 10)" | tee "/tmp/xlbb-sync-$$.txt"
 sync_p99=$(sed -n 's/^sync_p99_ms=//p' "/tmp/xlbb-sync-$$.txt")
@@ -293,5 +330,5 @@ cp "/tmp/xlbb-conns-$$.txt" "$OUT/conns-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-scale-$$.txt" "$OUT/scale-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-http-$$.txt" "$OUT/http-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-sync-$$.txt" "$OUT/sync-$(date +%Y%m%d-%H%M%S).txt"
-echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale http_vs_haproxy=$http nat_sync_vs_nat=$nat_sync sync_p99_ms=$sync_p99"
+echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale http_vs_haproxy=$http nat_sync_vs_nat=$nat_sync worker_sync_vs_off=$worker_sync sync_p99_ms=$sync_p99"
 rm -f "/tmp/xlbb-conns-$$.txt" "/tmp/xlbb-scale-$$.txt" "/tmp/xlbb-http-$$.txt" "/tmp/xlbb-sync-$$.txt"

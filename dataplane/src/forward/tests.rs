@@ -1082,3 +1082,67 @@ fn a_flood_of_sync_records_neither_pushes_out_nor_rewrites_this_directors_connec
         );
     }
 }
+
+#[test]
+fn a_record_replaces_an_ended_connection_on_the_same_ports_but_never_an_established_one() {
+    let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
+    let inbox = Arc::new(Inbox::new(16));
+    rig.fwd.set_inbox(inbox.clone());
+    let open = |rig: &mut Rig, port: u16| {
+        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        rig.run(OUTSIDE, &mut syn);
+        let server = inspect(&syn).dst.0;
+        let rs = usize::from(server == RS[1]);
+        let mut synack = tcp((server, 8080), (CLIENT, port), (RS_MAC[rs], IN_MAC), "SA");
+        rig.run(INSIDE, &mut synack);
+        let mut ack = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        rig.run(OUTSIDE, &mut ack);
+        rs
+    };
+    let get = |rig: &Rig, port: u16| rig.fwd.table.iter().find(|c| c.cport == port).unwrap();
+    // One connection live, one ended (both sides closed: TIME_WAIT).
+    let live = open(&mut rig, 40000);
+    let ended = open(&mut rig, 40001);
+    let mut fin = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "FA");
+    rig.run(OUTSIDE, &mut fin);
+    let mut fin = tcp(
+        (RS[ended], 8080),
+        (CLIENT, 40001),
+        (RS_MAC[ended], IN_MAC),
+        "FA",
+    );
+    rig.run(INSIDE, &mut fin);
+    assert_eq!(get(&rig, 40001).state, TcpState::TimeWait);
+    // The peer scheduled both ports anew, on the other server each.
+    for (port, rs) in [(40000, live), (40001, ended)] {
+        let rec = record::describe(&get(&rig, port), &rig.snap, 100).unwrap();
+        inbox
+            .push(xlb_model::ConnRecord {
+                real: ip(RS[1 - rs]),
+                state: TcpState::Established,
+                timeout: 900,
+                ..rec
+            })
+            .unwrap();
+    }
+    rig.fwd.end_batch(&rig.snap, &rig.stats, 100_000);
+    assert_eq!(
+        get(&rig, 40000).real_addr,
+        ip(RS[live]),
+        "the live one stays"
+    );
+    assert_eq!(
+        get(&rig, 40001).real_addr,
+        ip(RS[1 - ended]),
+        "the ended one is replaced"
+    );
+    assert_eq!(get(&rig, 40001).state, TcpState::Established);
+    assert_eq!(rig.fwd.table.len(), 2);
+    assert_eq!(rig.stats.installs_refused.get(), 1);
+    assert_eq!(rig.stats.conns_installed.get(), 1);
+    // The gauges moved with it: the new server counts one more active
+    // (besides the live connection, if that one is on it too).
+    let new_server = 1 - ended;
+    let expected = 1 + usize::from(live == new_server);
+    assert_eq!(rig.snap.gauges[10 + new_server].active() as usize, expected);
+}
