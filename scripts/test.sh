@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Every xlb test: formatting and lints, unit and packet-in/packet-out tests,
+# a fuzz smoke run of every target (nightly, scripts/fuzz.sh),
 # then the lab tests in network namespaces (root). Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +10,5 @@ echo "== cargo fmt --check"; cargo fmt --all --check
 echo "== cargo clippy"; cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"; cargo test --workspace --quiet 2>&1 | tee /tmp/xlb-cargo-test.log
 echo "== cargo build --release"; cargo build --workspace --release --quiet
+echo "== fuzz smoke (every parser that takes outside input, 20 s each)"; scripts/fuzz.sh 20
 echo "== lab tests"; tests/lab/run.sh

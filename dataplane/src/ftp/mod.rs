@@ -118,9 +118,14 @@ impl Default for FtpHelper {
 
 impl FtpHelper {
     pub fn new() -> FtpHelper {
+        FtpHelper::with_capacity(MAX_CONTROLS, MAX_EXPECTED)
+    }
+
+    /// Smaller tables (tests and fuzzing, which make one per input).
+    pub fn with_capacity(controls: usize, expected: usize) -> FtpHelper {
         FtpHelper {
-            expected: Expectations::new(MAX_EXPECTED),
-            controls: Controls::new(MAX_CONTROLS),
+            expected: Expectations::new(expected),
+            controls: Controls::new(controls),
         }
     }
 

@@ -40,9 +40,11 @@ fn six_numbers(s: &[u8]) -> Option<(u32, u16, usize)> {
     let mut nums = [0u32; 6];
     let mut i = 0;
     for (k, n) in nums.iter_mut().enumerate() {
+        // Every digit, as a server reads the number ("0211" is 211): a
+        // number cut short would expect another port than the server's.
         let start = i;
-        while i < s.len() && s[i].is_ascii_digit() && i - start < 3 {
-            *n = *n * 10 + u32::from(s[i] - b'0');
+        while i < s.len() && s[i].is_ascii_digit() {
+            *n = n.saturating_mul(10).saturating_add(u32::from(s[i] - b'0'));
             i += 1;
         }
         if i == start || *n > 255 {
@@ -203,6 +205,23 @@ mod tests {
             None,
             "IPv6 left alone"
         );
+    }
+
+    #[test]
+    fn a_number_with_leading_zeros_is_read_whole_as_servers_read_it() {
+        // Found by fuzzing (fuzz/ftp_lines): "0211" was read as 21 and its
+        // last digit left behind, so the helper expected port 2*256+21
+        // while the server connected to 2*256+211, and the rewritten line
+        // ("...,2,21" + "1") named 211 again.
+        let p = b"PORT 10,0,10,0,2,0211,,,958\r\n";
+        let f = find_command(p).unwrap();
+        assert_eq!(&p[f.start..f.end], b"10,0,10,0,2,0211");
+        assert_eq!(f.port, 2 * 256 + 211);
+        let mut line = p[..f.start].to_vec();
+        line.extend_from_slice(&format(f.kind, f.addr, f.port));
+        line.extend_from_slice(&p[f.end..]);
+        assert_eq!(find_command(&line).map(|g| g.port), Some(f.port));
+        assert_eq!(find_command(b"PORT 10,0,10,0,2,00000000000256\r\n"), None);
     }
 
     #[test]

@@ -1,0 +1,184 @@
+//! Frames from the wire through the forwarder: a director with a NAT TCP
+//! service, a DR UDP service and an NAT FTP service (helper on), fed a
+//! sequence of frames on its two ports, so that replies, FTP commands and
+//! data connections meet the connections earlier frames opened.
+//!
+//! Invariants: no panic; a forwarded frame is a well-formed Ethernet/IPv4
+//! frame whose checksums are valid when the input's were (computed over
+//! the raw bytes); a frame that is not a reply from the VIP goes only to a
+//! configured real server (its MAC, by the inside port; NAT: its address,
+//! DR: still the VIP): nothing is forwarded to an address not in the
+//! configuration.
+#![no_main]
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use libfuzzer_sys::fuzz_target;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, OnceLock};
+use xlb_dataplane::conn::Timeouts;
+use xlb_dataplane::forward::{Forwarder, Verdict};
+use xlb_dataplane::sched::SchedulerKind;
+use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
+use xlb_dataplane::stats::{new_gauges, WorkerStats};
+use xlb_dataplane::wire::FrameBuf;
+use xlb_model::{Address, Protocol, ServiceKey};
+
+const VIP: [u8; 4] = [10, 0, 1, 100];
+const REALS: [[u8; 4]; 2] = [[10, 0, 2, 11], [10, 0, 2, 12]];
+const REAL_MACS: [[u8; 6]; 2] = [[2, 0x55, 0, 0, 0, 1], [2, 0x55, 0, 0, 0, 2]];
+
+fn service(
+    id: u32,
+    port: u16,
+    proto: Protocol,
+    fwd: Forwarding,
+    real_port: u16,
+    ftp: bool,
+) -> VirtualService {
+    VirtualService {
+        id,
+        name: format!("s{id}"),
+        key: ServiceKey::endpoint(Ipv4Addr::from(VIP), port, proto),
+        forwarding: fwd,
+        scheduler: SchedulerKind::Rr,
+        reals: (0..2)
+            .map(|i| RealServer {
+                id: id * 2 + i as u32,
+                addr: Address::v4(u32::from_be_bytes(REALS[i])),
+                port: real_port,
+                weight: 1,
+                egress: 1,
+                mac: Some(REAL_MACS[i]),
+                enabled: true,
+            })
+            .collect(),
+        sorry: None,
+        persistence: None,
+        ftp,
+    }
+}
+
+fn snapshot() -> Snapshot {
+    let services = vec![
+        service(0, 80, Protocol::Tcp, Forwarding::Nat, 8080, false),
+        service(1, 53, Protocol::Udp, Forwarding::Dr, 53, false),
+        service(2, 21, Protocol::Tcp, Forwarding::Nat, 21, true),
+    ];
+    let ports = vec![
+        PortInfo {
+            name: "out".into(),
+            ifindex: 1,
+            mac: [2, 0xd0, 0, 0, 0, 0],
+        },
+        PortInfo {
+            name: "in".into(),
+            ifindex: 2,
+            mac: [2, 0xd1, 0, 0, 0, 1],
+        },
+    ];
+    Snapshot::new(1, ports, services, &[], Timeouts::default(), new_gauges()).expect("valid")
+}
+
+/// The ones' complement sum of `b` (16-bit words, big-endian), folded.
+fn sum16(b: &[u8], mut acc: u32) -> u32 {
+    for pair in b.chunks(2) {
+        acc += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+    }
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc
+}
+
+/// The frame's IPv4 source and destination, and whether its IPv4 and
+/// TCP/UDP checksums hold, computed over the raw bytes (every header bit
+/// counts); None if it is not IPv4 that etherparse reads.
+fn inspect(frame: &[u8]) -> Option<([u8; 4], [u8; 4], bool)> {
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        return None;
+    };
+    let h = ip.header();
+    let mut ok = sum16(h.slice(), 0) == 0xffff;
+    let (src, dst) = (h.source(), h.destination());
+    let segment = ip.payload().payload;
+    let pseudo = |proto: u8| {
+        let mut v = Vec::with_capacity(12);
+        v.extend_from_slice(&src);
+        v.extend_from_slice(&dst);
+        v.extend_from_slice(&[0, proto]);
+        v.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+        sum16(&v, 0)
+    };
+    match &p.transport {
+        Some(TransportSlice::Tcp(_)) if !ip.payload().fragmented => {
+            ok &= sum16(segment, pseudo(6)) == 0xffff;
+        }
+        Some(TransportSlice::Udp(u)) if !ip.payload().fragmented => {
+            ok &= u.checksum() == 0 || sum16(segment, pseudo(17)) == 0xffff;
+        }
+        _ => {}
+    }
+    Some((src, dst, ok))
+}
+
+// Built once: both are large (a counter per possible service and server),
+// and neither changes what the forwarder decides (round robin reads no
+// gauge; counters are only counted). The forwarder and its tables are new
+// for every input, so that an input replays alone.
+static SNAP: OnceLock<Snapshot> = OnceLock::new();
+static STATS: OnceLock<WorkerStats> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    let snap = SNAP.get_or_init(snapshot);
+    let stats = STATS.get_or_init(WorkerStats::default);
+    let mut fwd = Forwarder::new(1024);
+    fwd.set_ftp(Arc::new(xlb_dataplane::ftp::FtpHelper::with_capacity(
+        64, 64,
+    )));
+    fwd.adopt(snap);
+    let mut rest = data;
+    let mut umem = vec![0u8; 2048];
+    for _ in 0..16 {
+        let [ingress, hi, lo, tail @ ..] = rest else {
+            return;
+        };
+        let len = (usize::from(*hi) << 8 | usize::from(*lo))
+            .min(tail.len())
+            .min(1514);
+        let (frame, next) = tail.split_at(len);
+        rest = next;
+        let before = inspect(frame);
+        umem.fill(0);
+        umem[256..256 + len].copy_from_slice(frame);
+        let Some(mut pkt) = FrameBuf::new(&mut umem, 256, len) else {
+            continue;
+        };
+        let port = ingress & 1;
+        match fwd.process_frame(snap, stats, 100, port, &mut pkt) {
+            Verdict::Drop(_) => {}
+            Verdict::Forward(out) => {
+                let bytes = pkt.bytes();
+                let (src, dst, sums) = inspect(bytes).expect("a forwarded frame is IPv4");
+                if before.is_some_and(|b| b.2) {
+                    assert!(
+                        sums,
+                        "valid checksums in, invalid out: in {frame:02x?} out {bytes:02x?}"
+                    );
+                }
+                assert!(out <= 1, "no port {out}");
+                if src != VIP {
+                    // Towards a server: only a configured one (NAT: its
+                    // address; DR: the VIP, to its MAC), by the inside port.
+                    let mac_ok = REAL_MACS.iter().any(|m| bytes[..6] == m[..]);
+                    assert!(
+                        out == 1 && mac_ok,
+                        "to a server not configured: in {frame:02x?} out {bytes:02x?}"
+                    );
+                    assert!(REALS.contains(&dst) || dst == VIP, "to {dst:?}");
+                }
+                // From the VIP: a reply, to the client, by the port and MAC
+                // its frames came from.
+            }
+        }
+    }
+});
