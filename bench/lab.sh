@@ -318,7 +318,7 @@ taskset -c 1 "$ROOT/target/release/conn_scale" 1000000 | tee "/tmp/xlbb-scale-$$
 "$ROOT/target/release/sync_cost" 200000 | tee -a "/tmp/xlbb-scale-$$.txt"
 worker_sync=$(sed -n 's/^worker_sync_vs_off=//p' "/tmp/xlbb-scale-$$.txt")
 # Connection sync latency (a shorter run with --quick).
-bench/sync.sh 200 "$([ "$QUICK" = 1 ] && echo 5 || echo 10)" | tee "/tmp/xlbb-sync-$$.txt"
+bench/sync.sh 200 "$([ "$QUICK" = 1 ] && echo 3 || echo 10)" | tee "/tmp/xlbb-sync-$$.txt"
 sync_p99=$(sed -n 's/^sync_p99_ms=//p' "/tmp/xlbb-sync-$$.txt")
 # The summary's scale is the whole director's per-packet cost at 1M live
 # connections against 1k, measured in the lab above. The forwarder alone

@@ -15,9 +15,13 @@ rustup toolchain list | grep -q '^nightly' ||
   { echo "fuzz.sh: needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 2; }
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 cd fuzz
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
-# One build for all (debug assertions on: an overflow is a crash too).
-cargo +nightly fuzz build --debug-assertions "${targets[@]}" 2>&1 | grep -v "^\s*Compiling" | tail -3 || true
+targets=("$@")
+# Debug assertions on: an overflow is a crash too. One build for all when
+# all run (cargo fuzz build takes one target or none).
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(cargo +nightly fuzz list)
+  cargo +nightly fuzz build --debug-assertions 2>&1 | grep -v "^\s*Compiling" | tail -3
+fi
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 summary=()
 for t in "${targets[@]}"; do
