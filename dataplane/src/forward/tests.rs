@@ -177,6 +177,19 @@ impl Rig {
         self.fwd
             .process(&self.snap, &self.stats, 100, ingress, frame)
     }
+    /// A NAT connection from CLIENT:`port` through its handshake (SYN,
+    /// the server's SYN-ACK, ACK): established. The index of its server.
+    fn establish(&mut self, port: u16) -> usize {
+        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(self.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+        let server = inspect(&syn).dst.0;
+        let rs = usize::from(server == RS[1]);
+        let mut synack = tcp((server, 8080), (CLIENT, port), (RS_MAC[rs], IN_MAC), "SA");
+        self.run(INSIDE, &mut synack);
+        let mut ack = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        self.run(OUTSIDE, &mut ack);
+        rs
+    }
 }
 
 #[test]
@@ -898,19 +911,8 @@ fn established_connections_and_their_state_changes_are_reported_for_sync() {
     let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
     let outbox = Arc::new(crate::outbox::Outbox::new(2));
     rig.fwd.set_outbox(outbox.clone());
-    let open = |rig: &mut Rig, port: u16| {
-        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
-        assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
-        let server = inspect(&syn).dst.0;
-        let rs = usize::from(server == RS[1]);
-        let mut synack = tcp((server, 8080), (CLIENT, port), (RS_MAC[rs], IN_MAC), "SA");
-        rig.run(INSIDE, &mut synack);
-        let mut ack = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
-        rig.run(OUTSIDE, &mut ack);
-        (server, rs)
-    };
     // Off until sync runs: nothing is queued.
-    open(&mut rig, 39999);
+    rig.establish(39999);
     assert!(outbox.is_empty());
     outbox.set_enabled(true);
     // Half-open: kept to this director (a SYN flood never reaches the peer).
@@ -946,7 +948,7 @@ fn established_connections_and_their_state_changes_are_reported_for_sync() {
     assert!(outbox.is_empty(), "{:?}", outbox.pop());
     // A full outbox loses updates and counts them; forwarding goes on.
     for port in 40002..40006 {
-        open(&mut rig, port);
+        rig.establish(port);
     }
     assert_eq!(outbox.len(), 2);
     assert_eq!(rig.stats.sync_overflow.get(), 2);
@@ -1006,14 +1008,7 @@ fn a_flood_of_sync_records_neither_pushes_out_nor_rewrites_this_directors_connec
     rig.fwd.set_inbox(inbox.clone());
     // Connections of its own, established.
     for port in 40000..40100 {
-        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
-        rig.run(OUTSIDE, &mut syn);
-        let server = inspect(&syn).dst.0;
-        let rs = usize::from(server == RS[1]);
-        let mut synack = tcp((server, 8080), (CLIENT, port), (RS_MAC[rs], IN_MAC), "SA");
-        rig.run(INSIDE, &mut synack);
-        let mut ack = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
-        rig.run(OUTSIDE, &mut ack);
+        rig.establish(port);
     }
     let mut own: Vec<Conn> = rig.fwd.table.iter().collect();
     own.sort_by_key(|c| c.cport);
@@ -1088,21 +1083,10 @@ fn a_record_replaces_an_ended_connection_on_the_same_ports_but_never_an_establis
     let mut rig = Rig::new(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]));
     let inbox = Arc::new(Inbox::new(16));
     rig.fwd.set_inbox(inbox.clone());
-    let open = |rig: &mut Rig, port: u16| {
-        let mut syn = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
-        rig.run(OUTSIDE, &mut syn);
-        let server = inspect(&syn).dst.0;
-        let rs = usize::from(server == RS[1]);
-        let mut synack = tcp((server, 8080), (CLIENT, port), (RS_MAC[rs], IN_MAC), "SA");
-        rig.run(INSIDE, &mut synack);
-        let mut ack = tcp((CLIENT, port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
-        rig.run(OUTSIDE, &mut ack);
-        rs
-    };
     let get = |rig: &Rig, port: u16| rig.fwd.table.iter().find(|c| c.cport == port).unwrap();
     // One connection live, one ended (both sides closed: TIME_WAIT).
-    let live = open(&mut rig, 40000);
-    let ended = open(&mut rig, 40001);
+    let live = rig.establish(40000);
+    let ended = rig.establish(40001);
     let mut fin = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "FA");
     rig.run(OUTSIDE, &mut fin);
     let mut fin = tcp(
