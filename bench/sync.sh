@@ -51,7 +51,7 @@ for _ in $(seq 100); do
 done
 [ "$(state x1)" = MASTER ] || { echo "sync.sh: no master after 10 s"; cat "$D/x1.log"; exit 1; }
 for _ in $(seq 50); do
-  ip netns exec "$P-cli" curl -s --max-time 0.5 "http://$VIP:8080/" | grep -q '^rs' && break
+  ip netns exec "$P-cli" curl -s --max-time 0.5 "http://$VIP:8080/" | grep '^rs' >/dev/null && break
   sleep 0.1
 done
 

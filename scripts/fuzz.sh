@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 SECS=${1:-60}; shift || true
-rustup toolchain list | grep -q '^nightly' ||
+rustup toolchain list | grep '^nightly' >/dev/null ||
   { echo "fuzz.sh: needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 2; }
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 cd fuzz

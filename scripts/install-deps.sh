@@ -6,7 +6,7 @@ pkgs=(clang llvm libbpf-dev linux-libc-dev gcc iproute2 ethtool curl python3 ipt
 [ "${1:-}" = "--bench" ] && pkgs+=(dpdk wrk nginx-light gnuplot-nox netsniff-ng)
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -144,7 +144,7 @@ test_static_neighbour_entries_are_left_alone() {
   start_xlbd "$ROOT/examples/nat.toml"
   sleep 1.5  # a few control ticks
   # An operator's static entry must stay static (NTF_USE would make it dynamic).
-  ip -n "$P-dir" neigh show 10.200.2.11 | grep -q PERMANENT ||
+  ip -n "$P-dir" neigh show 10.200.2.11 | has PERMANENT ||
     { echo "FAIL: entry became: $(ip -n "$P-dir" neigh show 10.200.2.11)"; return 1; }
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding with a static entry"
 }
@@ -177,7 +177,7 @@ test_sigkilled_daemon_leaves_nothing_that_blocks_a_restart() {
   # the services' traffic is dropped, as a dead LVS director's would be,
   # not handed to the kernel (whose resets would end the connections a
   # peer director is about to take over); everything else passes.
-  ip -n "$P-dir" link show out0 | grep -q xdp ||
+  ip -n "$P-dir" link show out0 | has xdp ||
     { echo "FAIL: no XDP program left after SIGKILL"; return 1; }
   local rc=0
   in_client curl -s -o /dev/null --max-time 1 "http://$VIP/" || rc=$?
@@ -380,7 +380,7 @@ test_health_checks_take_failed_servers_out_and_back() {
   echo $! >"$D/rs2.pid"
   wait_health web 10.200.2.12 up
   assert_eq "$(http_split 5 http://$VIP/)" "rs1=3 rs2=2 rs3=0 fail=0" "split with rs2 back"
-  xlbctl show | grep -q "10.200.2.13:8080 .*(down: no answer within 500 ms)" ||
+  xlbctl show | has "10.200.2.13:8080 .*(down: no answer within 500 ms)" ||
     { echo "FAIL: show:"; xlbctl show; return 1; }
 }
 
@@ -420,7 +420,7 @@ test_import_of_the_digest_examples_passes_check_config() {
   script "/bin/true"
 }
 ' >"$dir/script.conf"
-  "$BIN/xlbctl" import "$dir/script.conf" 2>&1 >/dev/null | grep -q "script.conf:1: warning: vrrp_script chk" ||
+  "$BIN/xlbctl" import "$dir/script.conf" 2>&1 >/dev/null | has "script.conf:1: warning: vrrp_script chk" ||
     { echo "FAIL: no warning for vrrp_script"; return 1; }
   printf 'virtual_server 10.0.0.1 80 {\n  lb_algo rr\n' >"$dir/broken.conf"
   local rc=0 out
@@ -477,7 +477,7 @@ test_conns_and_rates_listings() {
   local rate
   rate=$(xlbctl show --json | python3 -c "import json,sys; s=json.load(sys.stdin); print([v for v in s['services'] if v['name']=='echo'][0]['rates']['packets_in'])")
   [ "$rate" -gt 0 ] || { echo "FAIL: echo packets_in rate is $rate"; return 1; }
-  xlbctl show --rate | grep -q "CPS    InPPS" || { echo "FAIL: no --rate header"; return 1; }
+  xlbctl show --rate | has "CPS    InPPS" || { echo "FAIL: no --rate header"; return 1; }
   wait "$long"
 }
 
@@ -521,7 +521,7 @@ test_firewall_mark_groups_ports_with_one_persistence() {
   out=$(in_client bash -c 'for i in 1 2 3; do curl -s --max-time 3 http://10.200.1.100:80/; curl -s --max-time 3 http://10.200.1.100:8080/; done')
   assert_eq "$(wc -l <<<"$out")" 6 "answers ($out)"
   assert_eq "$(sort -u <<<"$out" | wc -l)" 1 "one server across both ports ($out)"
-  xlbctl show | grep -q "^FWM  80 rr persistent 300" || { echo "FAIL: show:"; xlbctl show; return 1; }
+  xlbctl show | has "^FWM  80 rr persistent 300" || { echo "FAIL: show:"; xlbctl show; return 1; }
   # A port outside the mark is not forwarded (nothing listens on the VIP).
   if in_client curl -s --max-time 2 http://10.200.1.100:81/ >/dev/null; then
     echo "FAIL: port 81 answered"; return 1
@@ -539,7 +539,7 @@ test_slow_start_ramps_a_returning_server() {
   wait_health web 10.200.2.12 up
   local early; early=$(json_get "$w")
   [ "$early" -ge 1 ] && [ "$early" -lt 10 ] || { echo "FAIL: weight right after coming back is $early"; return 1; }
-  xlbctl show | grep -q "10.200.2.12:8080 .*(configured weight 10)" || { echo "FAIL: show:"; xlbctl show; return 1; }
+  xlbctl show | has "10.200.2.12:8080 .*(configured weight 10)" || { echo "FAIL: show:"; xlbctl show; return 1; }
   sleep 3.5
   assert_eq "$(json_get "$w")" 10 "full weight after slow_start"
 }
@@ -643,5 +643,5 @@ test_a_nic_with_another_xdp_program_is_a_clear_startup_error() {
   grep -q "XDP program on out0: .*Device or resource busy (os error 16).*another XDP program already attached" <<<"$out" ||
     { echo "FAIL: said: $(tail -1 <<<"$out")"; return 1; }
   # Nothing half-started: the other program is still the one attached.
-  ip -n "$P-dir" link show out0 | grep -q "prog/xdp" || { echo "FAIL: the existing program was removed"; return 1; }
+  ip -n "$P-dir" link show out0 | has "prog/xdp" || { echo "FAIL: the existing program was removed"; return 1; }
 }

@@ -121,8 +121,12 @@ wait_until() {
 }
 
 is_state() { [ "$(vrrp_state "$1" "$2")" = "$3" ]; }
-holds_vip() { ip -n "$P-$1" -4 addr show dev out0 | grep -q "inet $VIP/"; }
-vip_answers() { in_client curl -s --max-time 0.5 "http://$VIP:8080/" | grep -q '^rs'; }
+holds_vip() { ip -n "$P-$1" -4 addr show dev out0 | has "inet $VIP/"; }
+vip_answers() { in_client curl -s --max-time 0.5 "http://$VIP:8080/" | has '^rs'; }
 
 # less_than A B: true when the number A < B.
+# `... | has PATTERN`: grep -q under pipefail fails at random, since it exits
+# at the first match and the writer's SIGPIPE then fails the pipeline.
+has() { grep "$@" >/dev/null; }
+export -f has  # for the checks that wait_until runs in `bash -c`
 less_than() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }

@@ -21,7 +21,7 @@ capture_arp() {
 
 # saw_garp FILE MAC: a gratuitous ARP for the VIP from MAC was captured.
 saw_garp() {
-  grep "who-has $VIP tell $VIP" "$1" | grep -qi "^[0-9:.]* $2 >" || {
+  grep "who-has $VIP tell $VIP" "$1" | has -i "^[0-9:.]* $2 >" || {
     echo "FAIL: no gratuitous ARP for $VIP from $2 in $1:"; cat "$1"; return 1; }
 }
 
@@ -94,7 +94,7 @@ test_vrrp_graceful_stop_hands_over_at_once_and_nopreempt_holds() {
   "$BIN/xlbctl" --socket "$D/x2.sock" reload >/dev/null
   wait_until 3 is_state x1 VI_OUT MASTER >/dev/null
   wait_until 3 is_state x2 VI_OUT BACKUP >/dev/null
-  "$BIN/xlbctl" --socket "$D/x2.sock" vrrp | grep -q "^VI_OUT .* 100/100 "
+  "$BIN/xlbctl" --socket "$D/x2.sock" vrrp | has "^VI_OUT .* 100/100 "
   wait_until 3 vip_answers >/dev/null
 }
 
@@ -168,7 +168,7 @@ test_vrrp_interop_keepalived_v2_pass_xlb_master() {
   # xlb returns (releasing the VIP the crash left) and preempts.
   start_ha_xlbd dir x1 "$D/x1.toml"
   wait_until 8 is_state x1 VI_1 MASTER >/dev/null
-  wait_until 3 bash -c "! ip -n $P-dir2 -4 addr show dev out0 | grep -q 'inet $VIP/'" >/dev/null
+  wait_until 3 bash -c "! ip -n $P-dir2 -4 addr show dev out0 | has 'inet $VIP/'" >/dev/null
   one_master 5
   # Before preempting, xlb heard keepalived's adverts and dropped none.
   "$BIN/xlbctl" --socket "$D/x1.sock" vrrp --json | python3 -c '
@@ -188,7 +188,7 @@ test_vrrp_interop_keepalived_v3_keepalived_master() {
   start_ha_xlbd dir x1 "$D/x1.toml"
   sleep 4.5  # more than xlb's master-down interval: it must stay backup
   assert_eq "$(vrrp_state x1 VI_1)" BACKUP
-  "$BIN/xlbctl" --socket "$D/x1.sock" vrrp | grep -q "10.200.1.3 " || {
+  "$BIN/xlbctl" --socket "$D/x1.sock" vrrp | has "10.200.1.3 " || {
     echo "FAIL: xlb does not name keepalived as master"; "$BIN/xlbctl" --socket "$D/x1.sock" vrrp; return 1; }
   one_master 5
   # keepalived stops gracefully (priority 0): xlb takes over at once.
@@ -213,8 +213,8 @@ test_vrrp_v3_over_ipv6_moves_the_address_with_unsolicited_na() {
   local v6=2001:db8:1::100
   for d in dir dir2; do
     # Adverts leave from the link-local address: wait out its DAD.
-    wait_until 5 bash -c "ip -n $P-$d -6 addr show dev out0 scope link | grep -q inet6 &&
-      ! ip -n $P-$d -6 addr show dev out0 | grep -q tentative" >/dev/null
+    wait_until 5 bash -c "ip -n $P-$d -6 addr show dev out0 scope link | has inet6 &&
+      ! ip -n $P-$d -6 addr show dev out0 | has tentative" >/dev/null
     cat >"$D/$d.toml" <<CONF
 [[vrrp_instance]]
 name = "VI6"
@@ -233,19 +233,21 @@ CONF
   # 3 * 0.5 s + skew: master within 2 s of start.
   wait_until 5 is_state x1 VI6 MASTER >/dev/null
   wait_until 3 is_state x2 VI6 BACKUP >/dev/null
-  ip -n "$P-dir" -6 addr show dev out0 | grep -q "inet6 $v6/64"
+  ip -n "$P-dir" -6 addr show dev out0 | has "inet6 $v6/64" ||
+    { echo "FAIL: the master does not hold $v6:"; ip -n "$P-dir" -6 addr show dev out0; cat "$D/x1.log"; return 1; }
   # A backup starts as BACKUP before any advert: wait for the first one.
-  wait_until 3 bash -c "'$BIN/xlbctl' --socket '$D/x2.sock' vrrp | grep -q fe80::" >/dev/null ||
+  wait_until 3 bash -c "'$BIN/xlbctl' --socket '$D/x2.sock' vrrp | has fe80::" >/dev/null ||
     { echo "FAIL: the backup does not name the master's link-local address"; return 1; }
   kill -TERM "$x1_PID"
   took=$(wait_until 5 is_state x2 VI6 MASTER)
   echo "IPv6 graceful handover took ${took}s"
   less_than "$took" 1.0
-  ip -n "$P-dir2" -6 addr show dev out0 | grep -q "inet6 $v6/64"
+  ip -n "$P-dir2" -6 addr show dev out0 | has "inet6 $v6/64" ||
+    { echo "FAIL: the new master does not hold $v6:"; ip -n "$P-dir2" -6 addr show dev out0; cat "$D/x2.log"; return 1; }
   wait "$x1_PID" 2>/dev/null || true
-  ! ip -n "$P-dir" -6 addr show dev out0 | grep -q "inet6 $v6/64"
+  ! ip -n "$P-dir" -6 addr show dev out0 | has "inet6 $v6/64"
   sleep 0.3
-  grep "neighbor advertisement, tgt is $v6" "$D/na.txt" | grep -qi "^[0-9:.]* $(mac_of dir2) > 33:33:00:00:00:01" ||
+  grep "neighbor advertisement, tgt is $v6" "$D/na.txt" | has -i "^[0-9:.]* $(mac_of dir2) > 33:33:00:00:00:01" ||
     { echo "FAIL: no unsolicited NA from dir2:"; cat "$D/na.txt"; return 1; }
 }
 
@@ -288,12 +290,12 @@ assert i["adverts_received"] >= 2 and i["master"] == "10.200.1.1", i'
   ip -n "$P-dir" link set in0 down
   # Weight: 150 - 60 = 90 < 100, so the backup preempts (master-down).
   wait_until 6 is_state x2 VI_W MASTER >/dev/null
-  "$BIN/xlbctl" --socket "$D/x1.sock" vrrp | grep -q "^VI_W .* 90/150 " ||
+  "$BIN/xlbctl" --socket "$D/x1.sock" vrrp | has "^VI_W .* 90/150 " ||
     { echo "FAIL: effective priority not shown"; "$BIN/xlbctl" --socket "$D/x1.sock" vrrp; return 1; }
   # Weight 0: fault at once, priority 0 sent, the backup takes over.
   assert_eq "$(vrrp_state x1 VI_F)" FAULT
   wait_until 2 is_state x2 VI_F MASTER >/dev/null
-  ip -n "$P-dir" -4 addr show dev out0 | grep -q "10.200.1.101" && { echo "FAIL: a faulted instance kept its address"; return 1; }
+  ip -n "$P-dir" -4 addr show dev out0 | has "10.200.1.101" && { echo "FAIL: a faulted instance kept its address"; return 1; }
   ip -n "$P-dir" link set in0 up
   # Back to 150: x1 preempts both again.
   wait_until 8 is_state x1 VI_W MASTER >/dev/null
