@@ -11,6 +11,7 @@ pub mod snapshot;
 pub mod splitmix;
 pub mod stats;
 pub mod steer;
+pub mod synproxy;
 pub mod wire;
 pub mod worker;
 pub mod xsk;

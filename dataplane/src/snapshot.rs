@@ -8,7 +8,7 @@ use crate::sched::SchedulerKind;
 use crate::stats::{ConnGauge, MAX_REALS, MAX_SERVICES};
 use hashbrown::HashMap;
 use std::sync::Arc;
-pub use xlb_model::service::{Forwarding, MarkRule, Persistence};
+pub use xlb_model::service::{Forwarding, MarkRule, Persistence, SynProxy};
 use xlb_model::{Address, ServiceKey};
 
 /// Index of a dataplane port (an interface the daemon owns) in `Snapshot::ports`.
@@ -64,6 +64,9 @@ pub struct VirtualService {
     pub persistence: Option<Persistence>,
     /// NAT FTP helper on this (control) service (IPVS's ip_vs_ftp).
     pub ftp: bool,
+    /// SYN proxy (NAT TCP services without the FTP helper; `Off` for
+    /// every other kind).
+    pub syn_proxy: SynProxy,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -96,6 +99,11 @@ pub struct Snapshot {
     pub mark_rules: Vec<MarkRule>,
     /// Some service has the FTP helper: data connections may be expected.
     pub ftp: bool,
+    /// Some service may be SYN-proxied.
+    pub syn_proxy: bool,
+    /// Half-open connections per worker above which `auto` services are
+    /// SYN-proxied (0: an eighth of the worker's table).
+    pub syn_proxy_threshold: usize,
     by_endpoint: HashMap<(Address, u16, u8), usize>,
     by_mark: HashMap<u32, usize>,
     by_id: HashMap<ServiceId, usize>,
@@ -154,6 +162,7 @@ impl Snapshot {
             }
         }
         let ftp = services.iter().any(|s| s.ftp);
+        let syn_proxy = services.iter().any(|s| s.syn_proxy != SynProxy::Off);
         Ok(Snapshot {
             generation,
             ports,
@@ -162,6 +171,8 @@ impl Snapshot {
             gauges,
             mark_rules: Vec::new(),
             ftp,
+            syn_proxy,
+            syn_proxy_threshold: 0,
             by_endpoint,
             by_mark,
             by_id,

@@ -53,10 +53,16 @@ pub enum DropReason {
     /// The kernel dropped the frame for want of a fill-ring buffer or for
     /// another reason of its own (XDP_STATISTICS rx_dropped).
     RxKernelDropped,
+    /// SYN proxy: an ACK to a proxied service with no connection whose
+    /// acknowledgement is not a cookie of ours (forged, or too old).
+    SynCookieInvalid,
+    /// SYN proxy: a client segment while the real server's handshake is
+    /// still under way (the client sends it again).
+    SynProxyWait,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::ShortEthernet,
         DropReason::Ipv6,
         DropReason::UnknownEthertype,
@@ -75,6 +81,8 @@ impl DropReason {
         DropReason::TxRingFull,
         DropReason::RxRingFull,
         DropReason::RxKernelDropped,
+        DropReason::SynCookieInvalid,
+        DropReason::SynProxyWait,
     ];
 
     /// Reasons that happen after a packet is matched to a service (and
@@ -112,6 +120,8 @@ impl DropReason {
             DropReason::TxRingFull => "tx_ring_full",
             DropReason::RxRingFull => "rx_ring_full",
             DropReason::RxKernelDropped => "rx_kernel_dropped",
+            DropReason::SynCookieInvalid => "syn_cookie_invalid",
+            DropReason::SynProxyWait => "syn_proxy_wait",
         }
     }
 }
@@ -163,6 +173,11 @@ pub struct WorkerStats {
     pub ftp_rewrites: Counter,
     pub ftp_data_conns: Counter,
     pub ftp_unhelped: Counter,
+    /// SYN proxy: SYNs answered with a cookie, connections a valid cookie
+    /// opened, and whether `auto` services are proxied now (0 or 1).
+    pub syn_cookies_sent: Counter,
+    pub syn_cookies_accepted: Counter,
+    pub syn_proxy_engaged: Counter,
     drops: [Counter; DropReason::ALL.len()],
     pub reals: Box<[TrafficCounters]>,
     pub services: Box<[TrafficCounters]>,
@@ -187,6 +202,9 @@ impl Default for WorkerStats {
             ftp_rewrites: Counter::default(),
             ftp_data_conns: Counter::default(),
             ftp_unhelped: Counter::default(),
+            syn_cookies_sent: Counter::default(),
+            syn_cookies_accepted: Counter::default(),
+            syn_proxy_engaged: Counter::default(),
             drops: Default::default(),
             reals: (0..MAX_REALS).map(|_| TrafficCounters::default()).collect(),
             services: (0..MAX_SERVICES)
@@ -231,6 +249,10 @@ impl WorkerStats {
     }
     pub fn set_conns_live(&self, n: u64) {
         self.conns_live.0.store(n, Relaxed);
+    }
+
+    pub fn set_syn_proxy_engaged(&self, on: bool) {
+        self.syn_proxy_engaged.0.store(u64::from(on), Relaxed);
     }
 }
 

@@ -17,7 +17,9 @@ use std::sync::{Arc, OnceLock};
 use xlb_dataplane::conn::Timeouts;
 use xlb_dataplane::forward::{Forwarder, Verdict};
 use xlb_dataplane::sched::SchedulerKind;
-use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
+use xlb_dataplane::snapshot::{
+    Forwarding, PortInfo, RealServer, Snapshot, SynProxy, VirtualService,
+};
 use xlb_dataplane::stats::{new_gauges, WorkerStats};
 use xlb_dataplane::wire::FrameBuf;
 use xlb_model::{Address, Protocol, ServiceKey};
@@ -54,6 +56,7 @@ fn service(
         sorry: None,
         persistence: None,
         ftp,
+        syn_proxy: SynProxy::Off,
     }
 }
 
@@ -62,6 +65,10 @@ fn snapshot() -> Snapshot {
         service(0, 80, Protocol::Tcp, Forwarding::Nat, 8080, false),
         service(1, 53, Protocol::Udp, Forwarding::Dr, 53, false),
         service(2, 21, Protocol::Tcp, Forwarding::Nat, 21, true),
+        VirtualService {
+            syn_proxy: SynProxy::On,
+            ..service(3, 443, Protocol::Tcp, Forwarding::Nat, 8443, false)
+        },
     ];
     let ports = vec![
         PortInfo {

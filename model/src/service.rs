@@ -46,6 +46,41 @@ impl fmt::Display for Forwarding {
     }
 }
 
+/// Whether a NAT TCP service answers SYNs itself with SYN cookies and
+/// opens the connection to a real server only once the client's ACK proves
+/// its address (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SynProxy {
+    Off,
+    /// Only while the worker holds more half-open connections than the
+    /// threshold, or has had to recycle one (a flood).
+    #[default]
+    Auto,
+    On,
+}
+
+impl SynProxy {
+    pub const NAMES: [&'static str; 3] = ["off", "auto", "on"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SynProxy::Off => "off",
+            SynProxy::Auto => "auto",
+            SynProxy::On => "on",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SynProxy> {
+        match s {
+            "off" => Some(SynProxy::Off),
+            "auto" => Some(SynProxy::Auto),
+            "on" => Some(SynProxy::On),
+            _ => None,
+        }
+    }
+}
+
 /// IPVS persistence: a client (masked to `prefix` bits of its family)
 /// returns to the same real server for `timeout` seconds after its last
 /// connection.

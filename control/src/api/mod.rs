@@ -293,6 +293,14 @@ pub struct WorkerStatus {
     pub ftp_data_conns: u64,
     #[serde(default)]
     pub ftp_unhelped: u64,
+    /// SYN proxy: SYNs answered with a cookie, connections a cookie
+    /// opened, and whether `auto` services are proxied now.
+    #[serde(default)]
+    pub syn_cookies_sent: u64,
+    #[serde(default)]
+    pub syn_cookies_accepted: u64,
+    #[serde(default)]
+    pub syn_proxy_engaged: bool,
     pub drops: BTreeMap<String, u64>,
 }
 

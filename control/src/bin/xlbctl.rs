@@ -686,6 +686,19 @@ fn render(s: &Status, view: View, workers: bool) -> String {
                 if w.zero_copy { "zero-copy" } else { "copy" },
                 w.rx_packets, w.tx_packets, w.rx_batches, w.poll_iterations, w.conns_live, w.conns_created, w.conns_expired, w.conns_evicted, w.remote_hits
             );
+            if w.syn_cookies_sent > 0 || w.syn_proxy_engaged {
+                let _ = writeln!(
+                    o,
+                    "  syn proxy: {} cookies sent {} accepted {}",
+                    if w.syn_proxy_engaged {
+                        "engaged,"
+                    } else {
+                        "standing by,"
+                    },
+                    w.syn_cookies_sent,
+                    w.syn_cookies_accepted
+                );
+            }
             let drops: Vec<String> = w
                 .drops
                 .iter()

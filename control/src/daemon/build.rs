@@ -203,14 +203,16 @@ pub fn build(
             sorry,
             persistence: s.persistence,
             ftp: s.ftp,
+            syn_proxy: s.syn_proxy,
         });
     }
     ids.services.retain(&keep_s, now);
     ids.reals.retain(&keep_r, now);
     neighbours.sort();
     neighbours.dedup();
-    let snapshot = Snapshot::new(generation, ports, services, retired, cfg.timeouts, gauges)?
+    let mut snapshot = Snapshot::new(generation, ports, services, retired, cfg.timeouts, gauges)?
         .with_mark_rules(cfg.mark_rules.clone());
+    snapshot.syn_proxy_threshold = cfg.daemon.syn_proxy_threshold;
     Ok(Built {
         snapshot,
         rules,

@@ -402,6 +402,9 @@ impl StatusSource for Shared {
                 ftp_rewrites: w.ftp_rewrites.get(),
                 ftp_data_conns: w.ftp_data_conns.get(),
                 ftp_unhelped: w.ftp_unhelped.get(),
+                syn_cookies_sent: w.syn_cookies_sent.get(),
+                syn_cookies_accepted: w.syn_cookies_accepted.get(),
+                syn_proxy_engaged: w.syn_proxy_engaged.get() != 0,
                 drops: DropReason::ALL
                     .iter()
                     .map(|r| (r.name().to_string(), w.drops(*r)))

@@ -201,7 +201,7 @@ pub fn render(s: &Status) -> String {
         }
     }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
-    let workers: [(&str, &str, &str, WPick); 13] = [
+    let workers: [(&str, &str, &str, WPick); 16] = [
         (
             "xlb_worker_conns_evicted_total",
             "counter",
@@ -279,6 +279,24 @@ pub fn render(s: &Status) -> String {
             "counter",
             "FTP control segments the helper could not handle (split line, no room, table full).",
             |w| w.ftp_unhelped,
+        ),
+        (
+            "xlb_worker_syn_cookies_sent_total",
+            "counter",
+            "SYNs the SYN proxy answered with a cookie.",
+            |w| w.syn_cookies_sent,
+        ),
+        (
+            "xlb_worker_syn_cookies_accepted_total",
+            "counter",
+            "Connections opened by a client's ACK carrying a valid cookie.",
+            |w| w.syn_cookies_accepted,
+        ),
+        (
+            "xlb_worker_syn_proxy_engaged",
+            "gauge",
+            "1 while services with syn_proxy = \"auto\" are SYN-proxied on this worker.",
+            |w| u64::from(w.syn_proxy_engaged),
         ),
     ];
     for (name, kind, help, pick) in workers {
@@ -507,6 +525,9 @@ mod tests {
                 ftp_rewrites: 0,
                 ftp_data_conns: 0,
                 ftp_unhelped: 0,
+                syn_cookies_sent: 7,
+                syn_cookies_accepted: 5,
+                syn_proxy_engaged: true,
                 drops: [("fragment".to_string(), 1)].into(),
             }],
             timeouts: [900, 120, 300],
@@ -535,6 +556,11 @@ mod tests {
         );
         assert!(
             m.contains("xlb_worker_drops_total{worker=\"0\",reason=\"fragment\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("xlb_worker_syn_cookies_sent_total{worker=\"0\"} 7\n")
+                && m.contains("xlb_worker_syn_proxy_engaged{worker=\"0\"} 1\n"),
             "{m}"
         );
         assert!(

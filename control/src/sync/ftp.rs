@@ -109,6 +109,8 @@ mod tests {
             state: TcpState::Established,
             expires: 900,
             persistent: false,
+            syn_proxy: Default::default(),
+            seq_delta: 0,
         };
         let mut sc = xlb_sync::map::from_record(&rec).unwrap();
         attach(&mut sc, &conn, &here, 10);

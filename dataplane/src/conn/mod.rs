@@ -74,6 +74,44 @@ pub struct Conn {
     pub expires: u32,
     /// Scheduled through a persistence template (keeps it alive).
     pub persistent: bool,
+    /// Opened by the SYN proxy: where its handshake with the real server is.
+    pub syn_proxy: SynProxied,
+    /// SYN proxy: while `AwaitingServer`, the ISN the director gave the
+    /// client (its cookie); once spliced, what is added to the server's
+    /// sequence numbers on their way to the client (and taken from the
+    /// client's acknowledgements on their way to the server).
+    pub seq_delta: u32,
+}
+
+/// A connection's SYN-proxy stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SynProxied {
+    /// Opened by the client's own SYN: nothing to translate.
+    #[default]
+    No,
+    /// The client's ACK carried a valid cookie; the director sent the real
+    /// server a SYN and waits for its SYN-ACK.
+    AwaitingServer,
+    /// Both handshakes are done: sequence numbers are translated.
+    Spliced,
+}
+
+impl SynProxied {
+    pub(crate) fn code(self) -> u64 {
+        match self {
+            SynProxied::No => 0,
+            SynProxied::AwaitingServer => 1,
+            SynProxied::Spliced => 2,
+        }
+    }
+
+    pub(crate) fn from_code(c: u64) -> SynProxied {
+        match c & 3 {
+            1 => SynProxied::AwaitingServer,
+            2 => SynProxied::Spliced,
+            _ => SynProxied::No,
+        }
+    }
 }
 
 impl Conn {
@@ -132,6 +170,8 @@ mod tests {
             state: TcpState::SynRecv,
             expires,
             persistent: false,
+            syn_proxy: SynProxied::No,
+            seq_delta: 0,
         }
     }
 

@@ -97,5 +97,9 @@ pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, Inst
         },
         expires: now.wrapping_add(rec.timeout),
         persistent: rec.persistent,
+        // Not carried by a record (the SYN proxy's numbers are this
+        // director's own).
+        syn_proxy: crate::conn::SynProxied::No,
+        seq_delta: 0,
     })
 }

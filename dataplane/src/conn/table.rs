@@ -19,7 +19,7 @@
 //! its flows at one bucket.
 
 use super::huge::HugeArray;
-use super::{Conn, FlowKey, Side, TcpState};
+use super::{Conn, FlowKey, Side, SynProxied, TcpState};
 use crate::snapshot::Forwarding;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
@@ -35,8 +35,8 @@ const MAX_KICKS: usize = 128;
 
 /// Words of an IPv4 connection (three addresses fit in two words) and of
 /// an IPv6 one (six words of addresses, four of the rest).
-const WORDS_V4: usize = 5;
-const WORDS_V6: usize = 10;
+const WORDS_V4: usize = 6;
+const WORDS_V6: usize = 11;
 
 /// A slot handle's bit 30: the slot is in the IPv6 array. Handles are
 /// below 2^31 (an index entry keeps 31 bits for them).
@@ -63,7 +63,7 @@ struct SlotHead {
     remote_flags: AtomicU32,
 }
 
-/// 64 bytes for IPv4 (`W` = 5), 128 for IPv6 (`W` = 10).
+/// 64 bytes for IPv4 (`W` = 6), 128 for IPv6 (`W` = 11).
 #[repr(C, align(64))]
 struct Slot<const W: usize> {
     head: SlotHead,
@@ -109,9 +109,9 @@ fn forwarding_of(code: u64) -> Forwarding {
     }
 }
 
-/// The three words both layouts end with: ports and state, MAC and real
-/// server, service and flags.
-fn pack_rest(c: &Conn) -> [u64; 3] {
+/// The four words both layouts end with: ports and state, MAC and real
+/// server, service and flags, SYN-proxy state.
+fn pack_rest(c: &Conn) -> [u64; 4] {
     let m = c.client_mac;
     [
         (u64::from(c.real_port) << 48)
@@ -123,12 +123,13 @@ fn pack_rest(c: &Conn) -> [u64; 3] {
             | u64::from(m[1]),
         (u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]])) << 32) | u64::from(c.real),
         (u64::from(c.service) << 32) | (u64::from(c.persistent) << 1) | LIVE,
+        (u64::from(c.seq_delta) << 32) | c.syn_proxy.code(),
     ]
 }
 
 /// A connection with only its addresses and ports missing.
 #[inline]
-fn unpack_rest(w: [u64; 3], expires: u32) -> Option<Conn> {
+fn unpack_rest(w: [u64; 4], expires: u32) -> Option<Conn> {
     if w[2] & LIVE == 0 {
         return None;
     }
@@ -149,23 +150,26 @@ fn unpack_rest(w: [u64; 3], expires: u32) -> Option<Conn> {
         service: (w[2] >> 32) as u32,
         expires,
         persistent: w[2] & 2 != 0,
+        syn_proxy: SynProxied::from_code(w[3]),
+        seq_delta: (w[3] >> 32) as u32,
     })
 }
 
 fn pack_v4(c: &Conn) -> [u64; WORDS_V4] {
-    let [a, b, d] = pack_rest(c);
+    let [a, b, d, e] = pack_rest(c);
     [
         (u64::from(c.client.low32()) << 32) | u64::from(c.vip.low32()),
         (u64::from(c.real_addr.low32()) << 32) | (u64::from(c.cport) << 16) | u64::from(c.vport),
         a,
         b,
         d,
+        e,
     ]
 }
 
 #[inline]
 fn unpack_v4(w: [u64; WORDS_V4], expires: u32) -> Option<Conn> {
-    let mut c = unpack_rest([w[2], w[3], w[4]], expires)?;
+    let mut c = unpack_rest([w[2], w[3], w[4], w[5]], expires)?;
     c.client = Address::v4((w[0] >> 32) as u32);
     c.vip = Address::v4(w[0] as u32);
     c.real_addr = Address::v4((w[1] >> 32) as u32);
@@ -178,7 +182,7 @@ fn pack_v6(c: &Conn) -> [u64; WORDS_V6] {
     let (ch, cl) = c.client.halves();
     let (vh, vl) = c.vip.halves();
     let (rh, rl) = c.real_addr.halves();
-    let [a, b, d] = pack_rest(c);
+    let [a, b, d, e] = pack_rest(c);
     [
         ch,
         cl,
@@ -190,11 +194,12 @@ fn pack_v6(c: &Conn) -> [u64; WORDS_V6] {
         a,
         b,
         d,
+        e,
     ]
 }
 
 fn unpack_v6(w: [u64; WORDS_V6], expires: u32) -> Option<Conn> {
-    let mut c = unpack_rest([w[7], w[8], w[9]], expires)?;
+    let mut c = unpack_rest([w[7], w[8], w[9], w[10]], expires)?;
     c.client = Address::from_halves(w[0], w[1]);
     c.vip = Address::from_halves(w[2], w[3]);
     c.real_addr = Address::from_halves(w[4], w[5]);
@@ -584,6 +589,8 @@ pub struct ConnTable {
     live: usize,
     /// Sweep and eviction position over the used slots (IPv4 ones first).
     hand: usize,
+    /// Half-open connections the sweep met since its hand last wrapped.
+    half_open_seen: usize,
     /// State of the pseudo-random choices of cuckoo displacement.
     kick: u32,
 }
@@ -603,6 +610,7 @@ impl ConnTable {
             free6: FreeSlots::new(capacity),
             live: 0,
             hand: 0,
+            half_open_seen: 0,
             kick: 0x9e37_79b9,
         }
     }
@@ -886,18 +894,21 @@ impl ConnTable {
     /// Visit up to `budget` slots from where the last sweep stopped: pending
     /// remote notes are handed to `merge` (which may change the connection;
     /// it is written back), idle connections are removed and handed to
-    /// `on_expire`. A full pass over N used slots takes N / budget calls.
+    /// `on_expire`. A full pass over N used slots takes N / budget calls;
+    /// the call that ends one returns the half-open connections it met.
     pub fn sweep(
         &mut self,
         now: u32,
         budget: usize,
         mut merge: impl FnMut(&mut Conn, RemoteNote),
         mut on_expire: impl FnMut(&Conn),
-    ) {
+    ) -> Option<usize> {
         let n = self.used();
+        let mut pass = None;
         for _ in 0..budget.min(n) {
             if self.hand >= n {
                 self.hand = 0;
+                pass = Some(std::mem::take(&mut self.half_open_seen));
             }
             let id = self.handle_at(self.hand);
             self.hand += 1;
@@ -911,8 +922,11 @@ impl ConnTable {
             if self.is_expired(id, &c, now) {
                 let c = self.remove(id).expect("slot was live");
                 on_expire(&c);
+            } else if c.is_half_open() {
+                self.half_open_seen += 1;
             }
         }
+        pass
     }
 
     /// Every live connection (control-plane listings and tests).

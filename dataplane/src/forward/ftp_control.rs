@@ -226,6 +226,8 @@ fn data_conn(e: &Expected, now: u32) -> Conn {
         state: TcpState::None,
         expires: now,
         persistent: false,
+        syn_proxy: crate::conn::SynProxied::No,
+        seq_delta: 0,
     }
 }
 
@@ -271,6 +273,7 @@ mod tests {
             sorry: None,
             persistence: None,
             ftp: true,
+            syn_proxy: crate::snapshot::SynProxy::Off,
         };
         let ports = ["outside", "inside"]
             .iter()

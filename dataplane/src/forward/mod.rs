@@ -4,11 +4,12 @@
 
 mod ftp_control;
 pub mod rewrite;
+mod syn_proxy;
 
 use crate::conn::record::{self, UNKNOWN_PORT};
 use crate::conn::{
     persist, Conn, ConnTable, Direction, FlowKey, PersistTable, RemoteNote, SharedTable, Side,
-    TcpState,
+    SynProxied, TcpState,
 };
 use crate::inbox::Inbox;
 use crate::sched::{Candidates, Scheduler};
@@ -65,6 +66,8 @@ pub struct Forwarder {
     /// owes since, in slot-milliseconds.
     swept_at_ms: u64,
     sweep_credit: u64,
+    /// When `auto` services are SYN-proxied.
+    guard: crate::synproxy::Guard,
 }
 
 /// Where the connection a packet belongs to lives.
@@ -88,6 +91,7 @@ impl Forwarder {
             places: [crate::conn::Place::default(); PREFETCH_BATCH],
             swept_at_ms: 0,
             sweep_credit: 0,
+            guard: crate::synproxy::Guard::new(default_syn_proxy_threshold(table_capacity)),
         }
     }
 
@@ -218,6 +222,10 @@ impl Forwarder {
             .iter()
             .map(|s| crate::sched::build(s.scheduler, &s.reals))
             .collect();
+        self.guard.set_threshold(match snap.syn_proxy_threshold {
+            0 => default_syn_proxy_threshold(self.table.capacity()),
+            n => n,
+        });
         self.generation = Some(snap.generation);
     }
 
@@ -246,7 +254,7 @@ impl Forwarder {
             let gauges = &snap.gauges;
             let persist = self.persist.as_deref();
             let outbox = self.outbox.as_deref();
-            self.table.sweep(
+            let pass = self.table.sweep(
                 now,
                 budget as usize,
                 |c, note| {
@@ -266,8 +274,12 @@ impl Forwarder {
                     template_outlives(persist, snap, c, now);
                 },
             );
+            if let Some(half_open) = pass {
+                self.guard.pass_done(half_open);
+            }
         }
         stats.set_conns_live(self.table.len() as u64);
+        stats.set_syn_proxy_engaged(self.guard.engaged());
     }
 
     /// Decide and rewrite one frame that arrived on `ingress`, in a buffer
@@ -297,7 +309,7 @@ impl Forwarder {
         debug_assert_eq!(self.generation, Some(snap.generation), "adopt() first");
         let (room, len) = pkt.tail_parts();
         let buf = &mut room[..*len];
-        let f = match Frame::parse(buf) {
+        let mut f = match Frame::parse(buf) {
             Ok(f) => f,
             Err(e) => return drop(stats, parse_drop(e)),
         };
@@ -326,6 +338,8 @@ impl Forwarder {
         };
         // What the table holds, to write back only what changed.
         let mut stored = None;
+        // The SYN proxy turned the client's ACK into the server's SYN.
+        let mut proxy_opened = false;
         let (owner, side, mut conn) = match hit {
             Some((idx, side, mut c)) => {
                 stored = Some((c.state, c.expires, c.client_port));
@@ -339,20 +353,46 @@ impl Forwarder {
                     stats.remote_hits.add(1);
                     found
                 }
-                None => match self.new_conn(snap, stats, now, ingress, &f, &key, buf) {
-                    Ok((idx, c)) => (Owner::Local(idx), Side::Client, c),
-                    Err((DropReason::NoService, None)) if snap.ftp => {
-                        match self.expected_conn(snap, stats, now, ingress, &f, buf) {
-                            Some(found) => found,
-                            None => return drop(stats, DropReason::NoService),
+                None => {
+                    let mut opened = None;
+                    if snap.syn_proxy && f.proto == IPPROTO_TCP {
+                        match self.syn_proxy_miss(snap, stats, now, ingress, &f, room, len) {
+                            syn_proxy::Miss::Pass => {}
+                            syn_proxy::Miss::Answered => return Verdict::Forward(ingress),
+                            syn_proxy::Miss::Opened(syn, isn) => {
+                                f = syn;
+                                opened = Some(isn);
+                                proxy_opened = true;
+                            }
+                            syn_proxy::Miss::Drop(reason, service) => {
+                                stats.drop_at(reason, service, None);
+                                return Verdict::Drop(reason);
+                            }
                         }
                     }
-                    Err((reason, None)) => return drop(stats, reason),
-                    Err((reason, Some(service))) => {
-                        stats.drop_at(reason, service, None);
-                        return Verdict::Drop(reason);
+                    let buf = &room[..*len];
+                    match self.new_conn(snap, stats, now, ingress, &f, &key, buf) {
+                        Ok((idx, mut c)) => {
+                            if let Some(isn) = opened {
+                                c.syn_proxy = SynProxied::AwaitingServer;
+                                c.seq_delta = isn;
+                                self.table.update(idx, &c);
+                            }
+                            (Owner::Local(idx), Side::Client, c)
+                        }
+                        Err((DropReason::NoService, None)) if snap.ftp => {
+                            match self.expected_conn(snap, stats, now, ingress, &f, buf) {
+                                Some(found) => found,
+                                None => return drop(stats, DropReason::NoService),
+                            }
+                        }
+                        Err((reason, None)) => return drop(stats, reason),
+                        Err((reason, Some(service))) => {
+                            stats.drop_at(reason, service, None);
+                            return Verdict::Drop(reason);
+                        }
                     }
-                },
+                }
             },
         };
         let Some(route) = snap.real(conn.real).copied() else {
@@ -366,6 +406,27 @@ impl Forwarder {
             stats.drop_at(DropReason::RealRemoved, conn.service, None);
             return Verdict::Drop(DropReason::RealRemoved);
         };
+        // The SYN proxy's connections: numbers translated, or the server's
+        // handshake completed here.
+        let mut handshake = None;
+        if conn.syn_proxy != SynProxied::No && !proxy_opened {
+            // Only the owner may record the server's ISN: a SYN-ACK read
+            // by another worker waits for the server to send it again.
+            let mine = matches!(owner, Owner::Local(_));
+            if !mine && conn.syn_proxy == SynProxied::AwaitingServer {
+                stats.drop_at(DropReason::SynProxyWait, conn.service, Some(conn.real));
+                return Verdict::Drop(DropReason::SynProxyWait);
+            }
+            let from_client = side == Side::Client;
+            match Self::syn_proxy_segment(snap, &mut conn, from_client, &route, &f, room, len) {
+                syn_proxy::Step::Forward => {}
+                syn_proxy::Step::Handshake(port) => handshake = Some(port),
+                syn_proxy::Step::Drop(reason) => {
+                    stats.drop_at(reason, conn.service, Some(conn.real));
+                    return Verdict::Drop(reason);
+                }
+            }
+        }
         // The FTP helper edits control connections before NAT does.
         let f = if snap.ftp && f.proto == IPPROTO_TCP {
             match self.ftp_control(snap, stats, now, side, &conn, room, len, f) {
@@ -382,8 +443,9 @@ impl Forwarder {
             stats.drop_at(reason, conn.service, Some(conn.real));
             Verdict::Drop(reason)
         };
-        let verdict = match side {
-            Side::Client => {
+        let verdict = match (handshake, side) {
+            (Some(port), _) => Verdict::Forward(port),
+            (None, Side::Client) => {
                 let Some(mac) = route.mac else {
                     return drop(DropReason::NoNeighbour);
                 };
@@ -411,7 +473,7 @@ impl Forwarder {
                 stats.services[service].bytes_in.add(len);
                 Verdict::Forward(route.egress)
             }
-            Side::Real => {
+            (None, Side::Real) => {
                 let port = conn.client_port;
                 if usize::from(port) >= snap.ports.len() {
                     // Installed from a record and no client frame yet:
@@ -435,13 +497,21 @@ impl Forwarder {
             (Side::Client, Forwarding::Nat) => Direction::Input,
             (Side::Client, Forwarding::Dr) => Direction::InputOnly,
         };
+        // The server's SYN-ACK left as the client's ACK: that is what the
+        // connection saw (SYN_RECV -> ESTABLISHED).
+        let (dir, flags) = match handshake {
+            Some(_) => (Direction::Input, TcpHdr::ACK),
+            None => (dir, f.tcp_flags),
+        };
         match owner {
             Owner::Local(idx) => {
-                track(&mut conn, Some(gauges), dir, f.tcp_flags, now, snap);
+                track(&mut conn, Some(gauges), dir, flags, now, snap);
                 // The deadline is in coarse seconds and the state rarely
                 // moves: most packets leave the slot alone, sparing the
                 // seqlock write and other workers' read retries.
-                if stored != Some((conn.state, conn.expires, conn.client_port)) {
+                if stored != Some((conn.state, conn.expires, conn.client_port))
+                    || handshake.is_some()
+                {
                     self.table.update(idx, &conn);
                 }
                 // New, or in a new state that matters: the other director
@@ -455,9 +525,9 @@ impl Forwarder {
             Owner::Peer(p, idx) => {
                 // The owner applies the flags (and the gauges) later; the
                 // deadline is computed here so the owner keeps it alive.
-                track(&mut conn, None, dir, f.tcp_flags, now, snap);
+                track(&mut conn, None, dir, flags, now, snap);
                 let input = side == Side::Client;
-                self.peers[p].note_remote(idx, input, f.tcp_flags, conn.expires);
+                self.peers[p].note_remote(idx, input, flags, conn.expires);
             }
         }
         verdict
@@ -540,6 +610,8 @@ impl Forwarder {
             state: TcpState::None,
             expires: now,
             persistent: template.is_some(),
+            syn_proxy: SynProxied::No,
+            seq_delta: 0,
         };
         let idx = self.admit(snap, stats, conn).map_err(fail)?;
         Ok((idx, conn))
@@ -555,7 +627,9 @@ impl Forwarder {
         let idx = match self.table.insert(conn) {
             Ok(idx) => idx,
             Err(_) => {
-                // Full: recycle a half-open entry (SYN flood defence), else drop.
+                // Full: recycle a half-open entry (SYN flood defence), else
+                // drop; either way, `auto` services now get the SYN proxy.
+                self.guard.table_overflowed();
                 let victim = self
                     .table
                     .evict_half_open(EVICT_SCAN)
@@ -573,6 +647,12 @@ impl Forwarder {
         stats.services[conn.service as usize].conns.add(1);
         Ok(idx)
     }
+}
+
+/// Half-open connections per worker above which `auto` services are
+/// SYN-proxied, unless configured: an eighth of the table.
+fn default_syn_proxy_threshold(capacity: usize) -> usize {
+    (capacity / 8).max(64)
 }
 
 /// A client's bare SYN on a TCP connection that has ended.

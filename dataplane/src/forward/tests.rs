@@ -21,6 +21,8 @@ const RS: [[u8; 4]; 2] = [[10, 0, 2, 11], [10, 0, 2, 12]];
 const OUTSIDE: PortId = 0;
 const INSIDE: PortId = 1;
 
+mod syn_proxy;
+
 fn ip(a: [u8; 4]) -> Address {
     Address::v4(u32::from_be_bytes(a))
 }
@@ -55,6 +57,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         sorry: None,
         persistence: None,
         ftp: false,
+        syn_proxy: crate::snapshot::SynProxy::Off,
     };
     let ports = vec![
         PortInfo {

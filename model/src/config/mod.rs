@@ -94,6 +94,9 @@ pub struct DaemonSettings {
     pub xdp_mode: Option<AttachMode>,
     pub bind: Option<BindMode>,
     pub conn_table_size: usize,
+    /// Half-open connections per worker above which `syn_proxy = "auto"`
+    /// services are SYN-proxied (0: an eighth of `conn_table_size`).
+    pub syn_proxy_threshold: usize,
     /// Prometheus metrics address (`[metrics] listen`); `None` = off.
     pub metrics: Option<std::net::SocketAddr>,
 }
@@ -132,6 +135,9 @@ pub struct ServiceDef {
     pub slow_start: u32,
     /// NAT FTP helper (IPVS's ip_vs_ftp) for this control service.
     pub ftp: bool,
+    /// SYN proxy (docs/security.md): `Off` wherever it cannot work (DR,
+    /// UDP, the FTP helper), whatever was asked.
+    pub syn_proxy: crate::service::SynProxy,
 }
 
 impl ServiceDef {
@@ -359,6 +365,21 @@ impl Validator<'_> {
             }
             Some(n) => *n.get_ref() as usize,
         };
+        let syn_proxy_threshold = match &d.syn_proxy_threshold {
+            None => 0,
+            Some(n) if *n.get_ref() < 1 || *n.get_ref() > conn_table_size as u64 => {
+                self.error(
+                    &n.span(),
+                    format!(
+                        "syn_proxy_threshold = {} is out of range (conn_table_size is {conn_table_size})",
+                        n.get_ref()
+                    ),
+                    Some("use 1 to conn_table_size half-open connections per worker".into()),
+                );
+                0
+            }
+            Some(n) => *n.get_ref() as usize,
+        };
         let mut seen_if = HashSet::new();
         for i in &d.interfaces {
             if i.get_ref().is_empty() || i.get_ref().len() >= 16 {
@@ -478,6 +499,7 @@ impl Validator<'_> {
                 xdp_mode,
                 bind,
                 conn_table_size,
+                syn_proxy_threshold,
             },
             timeouts,
             services,

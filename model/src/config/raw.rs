@@ -135,6 +135,7 @@ pub struct RawDaemon {
     pub xdp_mode: Option<Spanned<String>>,
     pub bind: Option<Spanned<String>>,
     pub conn_table_size: Option<Spanned<u64>>,
+    pub syn_proxy_threshold: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +185,8 @@ pub struct RawVirtualServer {
     pub persistence_granularity: Option<Spanned<toml::Value>>,
     /// The NAT FTP helper on this control-connection service.
     pub ftp: Option<Spanned<bool>>,
+    /// "auto" (default), "on" or "off".
+    pub syn_proxy: Option<Spanned<String>>,
 }
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.

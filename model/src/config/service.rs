@@ -8,7 +8,7 @@ use crate::addr::endpoint;
 use crate::keys::ServiceKey;
 use crate::proto::Protocol;
 use crate::sched::SchedulerKind;
-use crate::service::{Forwarding, Persistence};
+use crate::service::{Forwarding, Persistence, SynProxy};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
@@ -60,8 +60,10 @@ impl Validator<'_> {
         let persistence = self.persistence(&vs);
         let quorum = self.quorum(&vs);
         let ftp = self.ftp(&vs, key, forwarding);
+        let syn_proxy = self.syn_proxy(&vs, key, forwarding, ftp);
         Some(ServiceDef {
             ftp,
+            syn_proxy,
             name: vs.name.unwrap_or_else(|| match key {
                 ServiceKey::Mark(m) => format!("fwmark {m}"),
                 ServiceKey::Endpoint { addr, port, .. } => endpoint(addr, port),
@@ -350,6 +352,53 @@ impl Validator<'_> {
             }
         }
         quorum
+    }
+
+    /// The SYN proxy: asked for ("on") where it cannot work is an error;
+    /// "auto" there quietly means off.
+    fn syn_proxy(
+        &mut self,
+        vs: &RawVirtualServer,
+        key: ServiceKey,
+        forwarding: Option<Forwarding>,
+        ftp: bool,
+    ) -> SynProxy {
+        let mode = match &vs.syn_proxy {
+            None => SynProxy::Auto,
+            Some(v) => match SynProxy::parse(v.get_ref()) {
+                Some(m) => m,
+                None => {
+                    self.error(
+                        &v.span(),
+                        format!("syn_proxy = {:?} is not a SYN proxy mode", v.get_ref()),
+                        Some(format!("use one of {}", SynProxy::NAMES.join(", "))),
+                    );
+                    return SynProxy::Off;
+                }
+            },
+        };
+        let why_not = if forwarding != Some(Forwarding::Nat) {
+            Some("needs forwarding = \"nat\": in DR the server's replies bypass the director, which cannot splice the two handshakes")
+        } else if key.protocol() == Some(Protocol::Udp) {
+            Some("is for TCP services")
+        } else if ftp {
+            Some("and the FTP helper cannot share a connection yet")
+        } else {
+            None
+        };
+        match (mode, why_not) {
+            (SynProxy::On, Some(why)) => {
+                let span = vs.syn_proxy.as_ref().map_or(0..0, |v| v.span());
+                self.error(
+                    &span,
+                    format!("syn_proxy = \"on\" {why}"),
+                    Some("remove syn_proxy (DR services: see docs/security.md)".into()),
+                );
+                SynProxy::Off
+            }
+            (_, Some(_)) => SynProxy::Off,
+            (m, None) => m,
+        }
     }
 
     /// The NAT FTP helper, only on a TCP control service by address.

@@ -467,6 +467,49 @@ fn the_ftp_helper_is_for_nat_tcp_services_only() {
 }
 
 #[test]
+fn the_syn_proxy_is_auto_on_nat_tcp_and_refused_where_it_cannot_work() {
+    use crate::service::SynProxy;
+    let c = parse(OK).unwrap();
+    assert_eq!(c.services[0].syn_proxy, SynProxy::Auto);
+    assert_eq!(c.daemon.syn_proxy_threshold, 0);
+    let on = OK.replace("port = 80\n", "port = 80\nsyn_proxy = \"on\"\n");
+    assert_eq!(parse(&on).unwrap().services[0].syn_proxy, SynProxy::On);
+    // "auto" where it cannot work is quietly off; "on" is an error.
+    let dr = OK.replace("port = 80\n", "port = 80\nforwarding = \"dr\"\n");
+    assert_eq!(parse(&dr).unwrap().services[0].syn_proxy, SynProxy::Off);
+    let dr_on = dr.replace("port = 80\n", "port = 80\nsyn_proxy = \"on\"\n");
+    let e = errors(&dr_on).join("\n");
+    assert!(
+        e.contains("t.toml:7:13: syn_proxy = \"on\" needs forwarding = \"nat\""),
+        "{e}"
+    );
+    assert!(e.contains("docs/security.md"), "{e}");
+    let udp = on.replace("port = 80\n", "port = 80\nprotocol = \"udp\"\n");
+    assert!(errors(&udp).join("\n").contains("is for TCP services"));
+    let ftp = on.replace("port = 80\n", "port = 21\nftp = true\n");
+    assert!(errors(&ftp).join("\n").contains("FTP helper"));
+    let bad = OK.replace("port = 80\n", "port = 80\nsyn_proxy = \"yes\"\n");
+    let e = errors(&bad).join("\n");
+    assert!(
+        e.contains("syn_proxy = \"yes\" is not a SYN proxy mode"),
+        "{e}"
+    );
+    assert!(e.contains("use one of off, auto, on"), "{e}");
+    let t = OK.replace(
+        "[daemon]\n",
+        "[daemon]\nconn_table_size = 4096\nsyn_proxy_threshold = 100\n",
+    );
+    assert_eq!(parse(&t).unwrap().daemon.syn_proxy_threshold, 100);
+    let t = OK.replace(
+        "[daemon]\n",
+        "[daemon]\nconn_table_size = 4096\nsyn_proxy_threshold = 5000\n",
+    );
+    assert!(errors(&t)
+        .join("\n")
+        .contains("syn_proxy_threshold = 5000 is out of range"));
+}
+
+#[test]
 fn every_problem_of_a_file_is_reported_at_once_unknown_keys_included() {
     let e = errors(
         "[daemon]\ninterfaces = [\"eth0\"]\nworkerz = 2\n\

@@ -1,0 +1,237 @@
+//! The forwarder's side of the SYN proxy (crate::synproxy): answering SYNs
+//! with cookies, opening a connection on a valid cookie, completing the real
+//! server's handshake, and translating sequence numbers afterwards.
+
+use super::Forwarder;
+use crate::conn::{Conn, SynProxied};
+use crate::ftp::mangle;
+use crate::snapshot::{Forwarding, PortId, RealRoute, ServiceId, Snapshot};
+use crate::stats::{DropReason, WorkerStats};
+use crate::synproxy::cookie::{self, Keys, Tuple};
+use crate::synproxy::frames::{self, Segment};
+use crate::wire::emit::TcpRepr;
+use crate::wire::{Frame, TcpHdr};
+
+/// What the SYN proxy made of a TCP segment no connection claims.
+pub(super) enum Miss {
+    /// Not the proxy's: the forwarder goes on as without it.
+    Pass,
+    /// A SYN answered with a cookie: the frame is now the SYN-ACK, to go
+    /// back out of its ingress port.
+    Answered,
+    /// A valid cookie: the frame is now the SYN to the real server (still
+    /// addressed client -> VIP, for NAT to rewrite); the cookie is the
+    /// director's ISN on the client's side.
+    Opened(Frame, u32),
+    Drop(DropReason, ServiceId),
+}
+
+/// What happens to a segment of a SYN-proxied connection.
+pub(super) enum Step {
+    /// Forward it as any NAT segment (its numbers are translated already).
+    Forward,
+    /// The server's SYN-ACK became the ACK that completes its handshake:
+    /// out of this port, rewritten whole.
+    Handshake(PortId),
+    Drop(DropReason),
+}
+
+/// Bare ACK (maybe with PSH and data): what a client sends after the
+/// SYN-ACK. SYN, RST, FIN or URG never complete a cookie handshake.
+fn is_handshake_ack(flags: u8) -> bool {
+    const URG: u8 = 0x20;
+    flags & (TcpHdr::SYN | TcpHdr::RST | TcpHdr::FIN | URG | TcpHdr::ACK) == TcpHdr::ACK
+}
+
+fn tuple(f: &Frame) -> Tuple {
+    Tuple {
+        client: f.src.low32(),
+        vip: f.dst.low32(),
+        cport: f.sport,
+        vport: f.dport,
+    }
+}
+
+impl Forwarder {
+    /// A TCP segment without a connection to a service the proxy may
+    /// guard: a SYN is answered with a cookie (while the proxy is on for
+    /// the service), an ACK carrying a valid cookie opens the connection.
+    #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
+    pub(super) fn syn_proxy_miss(
+        &mut self,
+        snap: &Snapshot,
+        stats: &WorkerStats,
+        now: u32,
+        ingress: PortId,
+        f: &Frame,
+        room: &mut [u8],
+        len: &mut usize,
+    ) -> Miss {
+        let Some((_, svc)) = snap.classify(f.dst, f.dport, f.proto) else {
+            return Miss::Pass;
+        };
+        if svc.syn_proxy == xlb_model::service::SynProxy::Off
+            || svc.forwarding != Forwarding::Nat
+            || !f.src.is_v4()
+        {
+            return Miss::Pass;
+        }
+        let proxying = self.guard.proxies(svc.syn_proxy);
+        let seen = frames::seen(&room[..*len], f);
+        if super::is_bare_syn(f) {
+            if !proxying {
+                return Miss::Pass;
+            }
+            let index = cookie::mss_index(frames::syn_mss(&room[..*len], f));
+            let isn = Keys::global().make(&tuple(f), seen.seq, index, now);
+            let answer = Segment {
+                src: f.dst.low32(),
+                dst: f.src.low32(),
+                ttl: 64,
+                tcp: TcpRepr {
+                    sport: f.dport,
+                    dport: f.sport,
+                    seq: isn,
+                    ack: seen.seq.wrapping_add(1),
+                    flags: TcpHdr::SYN | TcpHdr::ACK,
+                    window: u16::MAX,
+                },
+                mss: Some(cookie::MSS_TABLE[index]),
+            };
+            let Some(end) = frames::write(room, f, &answer) else {
+                return Miss::Drop(DropReason::BadL4Header, svc.id);
+            };
+            *len = end;
+            frames::reflect_macs(room, snap.ports[ingress as usize].mac);
+            stats.syn_cookies_sent.add(1);
+            self.guard.cookie_sent();
+            return Miss::Answered;
+        }
+        if !is_handshake_ack(f.tcp_flags) {
+            return Miss::Pass;
+        }
+        let client_isn = seen.seq.wrapping_sub(1);
+        let isn = seen.ack.wrapping_sub(1);
+        let Some(index) = Keys::global().check(&tuple(f), client_isn, isn, now) else {
+            // Without the proxy on, a stray ACK is what it always was.
+            return if proxying {
+                Miss::Drop(DropReason::SynCookieInvalid, svc.id)
+            } else {
+                Miss::Pass
+            };
+        };
+        // The SYN the client would have sent, with the MSS it announced
+        // (rounded); its payload, if any, comes again once the server's
+        // handshake is done.
+        let syn = Segment {
+            src: f.src.low32(),
+            dst: f.dst.low32(),
+            ttl: seen.ttl,
+            tcp: TcpRepr {
+                sport: f.sport,
+                dport: f.dport,
+                seq: client_isn,
+                ack: 0,
+                flags: TcpHdr::SYN,
+                window: seen.window,
+            },
+            mss: Some(cookie::MSS_TABLE[index]),
+        };
+        let Some(end) = frames::write(room, f, &syn) else {
+            return Miss::Drop(DropReason::BadL4Header, svc.id);
+        };
+        *len = end;
+        match Frame::parse(&room[..end]) {
+            Ok(syn) => {
+                stats.syn_cookies_accepted.add(1);
+                Miss::Opened(syn, isn)
+            }
+            Err(_) => Miss::Drop(DropReason::BadL4Header, svc.id),
+        }
+    }
+
+    /// A segment of a connection the proxy opened, before NAT: translate
+    /// its numbers, or complete the server's handshake with it.
+    #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
+    pub(super) fn syn_proxy_segment(
+        snap: &Snapshot,
+        conn: &mut Conn,
+        from_client: bool,
+        route: &RealRoute,
+        f: &Frame,
+        room: &mut [u8],
+        len: &mut usize,
+    ) -> Step {
+        let buf = &mut room[..*len];
+        let (seq, ack) = mangle::seq_ack(buf, f);
+        let synack = f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) == TcpHdr::SYN | TcpHdr::ACK;
+        match (conn.syn_proxy, from_client) {
+            (SynProxied::AwaitingServer, true) => Step::Drop(DropReason::SynProxyWait),
+            (SynProxied::AwaitingServer, false) if synack => {
+                // The cookie was the client's ISN from the director.
+                conn.seq_delta = conn.seq_delta.wrapping_sub(seq);
+                conn.syn_proxy = SynProxied::Spliced;
+                Self::complete_server_handshake(snap, conn, route, f, room, len, seq, ack)
+            }
+            (SynProxied::AwaitingServer, false) if f.tcp_flags & TcpHdr::RST != 0 => {
+                // Refused: the client hears it at the sequence number it
+                // expects (the cookie + 1).
+                mangle::set_seq_ack(buf, f, conn.seq_delta.wrapping_add(1), ack);
+                Step::Forward
+            }
+            (SynProxied::AwaitingServer, false) => Step::Drop(DropReason::SynProxyWait),
+            // Our ACK was lost and the server sends its SYN-ACK again.
+            (SynProxied::Spliced, false) if synack => {
+                Self::complete_server_handshake(snap, conn, route, f, room, len, seq, ack)
+            }
+            (SynProxied::Spliced, false) => {
+                mangle::set_seq_ack(buf, f, seq.wrapping_add(conn.seq_delta), ack);
+                Step::Forward
+            }
+            (SynProxied::Spliced, true) => {
+                if f.tcp_flags & TcpHdr::ACK != 0 {
+                    mangle::set_seq_ack(buf, f, seq, ack.wrapping_sub(conn.seq_delta));
+                }
+                Step::Forward
+            }
+            (SynProxied::No, _) => Step::Forward,
+        }
+    }
+
+    /// Turn the server's SYN-ACK into the client's (the director's) ACK.
+    #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
+    fn complete_server_handshake(
+        snap: &Snapshot,
+        conn: &Conn,
+        route: &RealRoute,
+        f: &Frame,
+        room: &mut [u8],
+        len: &mut usize,
+        server_isn: u32,
+        ack: u32,
+    ) -> Step {
+        let Some(mac) = route.mac else {
+            return Step::Drop(DropReason::NoNeighbour);
+        };
+        let seg = Segment {
+            src: conn.client.low32(),
+            dst: route.addr.low32(),
+            ttl: 64,
+            tcp: TcpRepr {
+                sport: conn.cport,
+                dport: conn.real_port,
+                seq: ack,
+                ack: server_isn.wrapping_add(1),
+                flags: TcpHdr::ACK,
+                window: u16::MAX,
+            },
+            mss: None,
+        };
+        let Some(end) = frames::write(room, f, &seg) else {
+            return Step::Drop(DropReason::BadL4Header);
+        };
+        *len = end;
+        super::rewrite::set_macs(room, snap.ports[route.egress as usize].mac, mac);
+        Step::Handshake(route.egress)
+    }
+}

@@ -1,0 +1,357 @@
+//! The SYN proxy, segment by segment: the client's handshake answered by
+//! the director, the server's completed by it, and every number after
+//! translated, checksums recomputed from scratch by etherparse.
+
+use super::*;
+use crate::snapshot::SynProxy;
+use crate::synproxy::cookie::MSS_TABLE;
+use crate::wire::FrameBuf;
+
+/// A TCP segment with the numbers given; `mss` only on a SYN.
+struct Seg {
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    macs: ([u8; 6], [u8; 6]),
+    seq: u32,
+    ack: Option<u32>,
+    syn: bool,
+    rst: bool,
+    payload: &'static [u8],
+    mss: Option<u16>,
+}
+
+impl Seg {
+    fn from_client(port: u16, seq: u32, ack: Option<u32>) -> Seg {
+        Seg {
+            src: (CLIENT, port),
+            dst: (VIP, 80),
+            macs: (CLIENT_MAC, OUT_MAC),
+            seq,
+            ack,
+            syn: false,
+            rst: false,
+            payload: b"",
+            mss: None,
+        }
+    }
+
+    fn from_server(port: u16, seq: u32, ack: u32) -> Seg {
+        Seg {
+            src: (RS[0], 8080),
+            dst: (CLIENT, port),
+            macs: (RS_MAC[0], IN_MAC),
+            seq,
+            ack: Some(ack),
+            syn: false,
+            rst: false,
+            payload: b"",
+            mss: None,
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2(self.macs.0, self.macs.1)
+            .ipv4(self.src.0, self.dst.0, 64)
+            .tcp(self.src.1, self.dst.1, self.seq, 64000);
+        let b = if self.syn { b.syn() } else { b };
+        let b = if self.rst { b.rst() } else { b };
+        let b = match self.ack {
+            Some(a) => b.ack(a),
+            None => b,
+        };
+        let b = match self.mss {
+            Some(m) => b
+                .options(&[etherparse::TcpOptionElement::MaximumSegmentSize(m)])
+                .unwrap(),
+            None => b,
+        };
+        let mut v = Vec::new();
+        b.write(&mut v, self.payload).unwrap();
+        v
+    }
+}
+
+/// What a segment left as: addresses, MACs, TTL (checked by `inspect`),
+/// and its TCP numbers, flags, options and payload.
+#[derive(Debug)]
+struct Out {
+    seen: Seen,
+    seq: u32,
+    ack: u32,
+    syn: bool,
+    ack_flag: bool,
+    rst: bool,
+    options: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+struct ProxyRig {
+    rig: Rig,
+}
+
+impl ProxyRig {
+    fn new(mode: SynProxy, capacity: usize) -> ProxyRig {
+        let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 0]);
+        let services = snap.services.clone();
+        let svc = VirtualService {
+            syn_proxy: mode,
+            ..services[0].clone()
+        };
+        snap = Snapshot::new(
+            2,
+            snap.ports.clone(),
+            vec![svc],
+            &[],
+            Timeouts::default(),
+            new_gauges(),
+        )
+        .unwrap();
+        let mut fwd = Forwarder::new(capacity);
+        fwd.adopt(&snap);
+        ProxyRig {
+            rig: Rig {
+                fwd,
+                snap,
+                stats: WorkerStats::default(),
+            },
+        }
+    }
+
+    /// Run `seg` through the forwarder in a 2 KB buffer (room to grow, as
+    /// a UMEM frame has): the verdict and, if forwarded, the frame.
+    fn send(&mut self, ingress: PortId, seg: &Seg) -> (Verdict, Option<Out>) {
+        let b = seg.bytes();
+        let mut umem = vec![0u8; 2048];
+        umem[..b.len()].copy_from_slice(&b);
+        let mut pkt = FrameBuf::new(&mut umem, 0, b.len()).unwrap();
+        let r = &mut self.rig;
+        let v = r
+            .fwd
+            .process_frame(&r.snap, &r.stats, 100, ingress, &mut pkt);
+        let Verdict::Forward(_) = v else {
+            return (v, None);
+        };
+        let out = pkt.bytes().to_vec();
+        let seen = inspect(&out);
+        let p = SlicedPacket::from_ethernet(&out).unwrap();
+        let Some(TransportSlice::Tcp(t)) = p.transport else {
+            panic!("not TCP")
+        };
+        (
+            v,
+            Some(Out {
+                seen,
+                seq: t.sequence_number(),
+                ack: t.acknowledgment_number(),
+                syn: t.syn(),
+                ack_flag: t.ack(),
+                rst: t.rst(),
+                options: t.options().to_vec(),
+                payload: t.payload().to_vec(),
+            }),
+        )
+    }
+
+    fn drops(&self, r: DropReason) -> u64 {
+        self.rig.stats.drops(r)
+    }
+}
+
+fn mss_option(m: u16) -> Vec<u8> {
+    let b = m.to_be_bytes();
+    vec![2, 4, b[0], b[1]]
+}
+
+/// SYN, SYN-ACK from the director, the client's ACK: the cookie (the
+/// director's ISN), the SYN the server got.
+fn client_handshake(p: &mut ProxyRig, port: u16, isn: u32) -> (u32, Out) {
+    let syn = Seg {
+        syn: true,
+        mss: Some(1460),
+        ..Seg::from_client(port, isn, None)
+    };
+    let (v, out) = p.send(OUTSIDE, &syn);
+    assert_eq!(v, Verdict::Forward(OUTSIDE), "answered where it came from");
+    let synack = out.unwrap();
+    assert_eq!(
+        synack.seen,
+        Seen {
+            src_mac: OUT_MAC,
+            dst_mac: CLIENT_MAC,
+            src: (VIP, 80),
+            dst: (CLIENT, port),
+            ttl: 64
+        }
+    );
+    assert!(synack.syn && synack.ack_flag && !synack.rst);
+    assert_eq!(synack.ack, isn.wrapping_add(1));
+    assert_eq!(synack.options, mss_option(1460));
+    let cookie = synack.seq;
+    let (v, out) = p.send(
+        OUTSIDE,
+        &Seg::from_client(port, isn.wrapping_add(1), Some(cookie.wrapping_add(1))),
+    );
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    (cookie, out.unwrap())
+}
+
+#[test]
+fn a_syn_is_answered_with_a_cookie_and_the_ack_opens_the_server_side() {
+    let mut p = ProxyRig::new(SynProxy::On, 1024);
+    let (cookie, syn) = client_handshake(&mut p, 40000, 1000);
+    assert_eq!(p.rig.stats.syn_cookies_sent.get(), 1);
+    assert_eq!(p.rig.stats.syn_cookies_accepted.get(), 1);
+    // To the server: the client's own SYN, NAT applied.
+    assert_eq!(
+        syn.seen,
+        Seen {
+            src_mac: IN_MAC,
+            dst_mac: RS_MAC[0],
+            src: (CLIENT, 40000),
+            dst: (RS[0], 8080),
+            ttl: 63
+        }
+    );
+    assert!(syn.syn && !syn.ack_flag);
+    assert_eq!(syn.seq, 1000);
+    assert_eq!(syn.options, mss_option(MSS_TABLE[3]));
+    assert_eq!(p.rig.fwd.table.len(), 1);
+
+    // The client speaks before the server answered: not yet.
+    let early = Seg {
+        payload: b"GET / HTTP/1.0\r\n\r\n",
+        ..Seg::from_client(40000, 1001, Some(cookie.wrapping_add(1)))
+    };
+    assert_eq!(
+        p.send(OUTSIDE, &early).0,
+        Verdict::Drop(DropReason::SynProxyWait)
+    );
+
+    // The server's SYN-ACK becomes the ACK that completes its handshake.
+    let synack = Seg {
+        syn: true,
+        ..Seg::from_server(40000, 5000, 1001)
+    };
+    let (v, out) = p.send(INSIDE, &synack);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    let ack = out.unwrap();
+    assert_eq!(
+        ack.seen,
+        Seen {
+            src_mac: IN_MAC,
+            dst_mac: RS_MAC[0],
+            src: (CLIENT, 40000),
+            dst: (RS[0], 8080),
+            ttl: 64
+        }
+    );
+    assert!(ack.ack_flag && !ack.syn && ack.payload.is_empty());
+    assert_eq!((ack.seq, ack.ack), (1001, 5001));
+    let c = p.rig.fwd.table.iter().next().unwrap();
+    assert_eq!(c.state, TcpState::Established);
+    assert_eq!(c.syn_proxy, SynProxied::Spliced);
+
+    // From now on the client's acknowledgements are in the server's
+    // numbers, and the server's sequence numbers in the client's.
+    let (v, out) = p.send(OUTSIDE, &early);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    let req = out.unwrap();
+    assert_eq!((req.seq, req.ack), (1001, 5001));
+    assert_eq!(req.payload, b"GET / HTTP/1.0\r\n\r\n");
+    let reply = Seg {
+        payload: b"HTTP/1.0 200 OK\r\n\r\n",
+        ..Seg::from_server(40000, 5001, 1019)
+    };
+    let (v, out) = p.send(INSIDE, &reply);
+    assert_eq!(v, Verdict::Forward(OUTSIDE));
+    let resp = out.unwrap();
+    assert_eq!(resp.seen.src, (VIP, 80));
+    assert_eq!((resp.seq, resp.ack), (cookie.wrapping_add(1), 1019));
+    assert_eq!(resp.payload, b"HTTP/1.0 200 OK\r\n\r\n");
+
+    // The director's ACK was lost: the server's SYN-ACK again gets it again.
+    let (v, out) = p.send(INSIDE, &synack);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    let again = out.unwrap();
+    assert_eq!((again.seq, again.ack, again.syn), (1001, 5001, false));
+}
+
+#[test]
+fn a_forged_or_stale_ack_opens_nothing() {
+    let mut p = ProxyRig::new(SynProxy::On, 1024);
+    let syn = Seg {
+        syn: true,
+        ..Seg::from_client(40001, 77, None)
+    };
+    let cookie = p.send(OUTSIDE, &syn).1.unwrap().seq;
+    assert_eq!(p.rig.fwd.table.len(), 0, "a SYN leaves no state");
+    for (port, seq, ack) in [
+        (40001, 78, cookie.wrapping_add(100)),
+        (40002, 78, cookie.wrapping_add(1)),
+        (40001, 78 + 100, cookie.wrapping_add(1)),
+    ] {
+        let forged = Seg::from_client(port, seq, Some(ack));
+        assert_eq!(
+            p.send(OUTSIDE, &forged).0,
+            Verdict::Drop(DropReason::SynCookieInvalid)
+        );
+    }
+    assert_eq!(p.drops(DropReason::SynCookieInvalid), 3);
+    assert_eq!(p.rig.fwd.table.len(), 0);
+    // Two and more minutes late.
+    let late = Seg::from_client(40001, 78, Some(cookie.wrapping_add(1)));
+    let b = late.bytes();
+    let r = &mut p.rig;
+    let mut buf = b.clone();
+    buf.resize(2048, 0);
+    let mut pkt = FrameBuf::new(&mut buf, 0, b.len()).unwrap();
+    assert_eq!(
+        r.fwd
+            .process_frame(&r.snap, &r.stats, 100 + 200, OUTSIDE, &mut pkt),
+        Verdict::Drop(DropReason::SynCookieInvalid)
+    );
+}
+
+#[test]
+fn a_refusing_server_resets_the_client_in_its_numbers() {
+    let mut p = ProxyRig::new(SynProxy::On, 1024);
+    let (cookie, _) = client_handshake(&mut p, 40003, 9000);
+    let rst = Seg {
+        rst: true,
+        ..Seg::from_server(40003, 0, 9001)
+    };
+    let (v, out) = p.send(INSIDE, &rst);
+    assert_eq!(v, Verdict::Forward(OUTSIDE));
+    let out = out.unwrap();
+    assert!(out.rst);
+    assert_eq!(out.seen.src, (VIP, 80));
+    assert_eq!(out.seq, cookie.wrapping_add(1));
+}
+
+#[test]
+fn auto_proxies_once_the_table_overflows_and_off_never() {
+    let mut p = ProxyRig::new(SynProxy::Auto, 64);
+    // Below the threshold the service works as without a proxy.
+    let syn = |port| Seg {
+        syn: true,
+        ..Seg::from_client(port, 1, None)
+    };
+    for port in 0..64 {
+        assert_eq!(p.send(OUTSIDE, &syn(port)).0, Verdict::Forward(INSIDE));
+    }
+    assert_eq!(p.rig.stats.syn_cookies_sent.get(), 0);
+    // Full of half-open entries: one is recycled, and the proxy engages.
+    assert_eq!(p.send(OUTSIDE, &syn(64)).0, Verdict::Forward(INSIDE));
+    assert_eq!(p.rig.stats.conns_evicted.get(), 1);
+    let (v, out) = p.send(OUTSIDE, &syn(65));
+    assert_eq!(v, Verdict::Forward(OUTSIDE));
+    assert!(out.unwrap().syn);
+    assert_eq!(p.rig.stats.syn_cookies_sent.get(), 1);
+    assert_eq!(p.rig.fwd.table.len(), 64, "cookies take no entry");
+
+    let mut off = ProxyRig::new(SynProxy::Off, 64);
+    for port in 0..70 {
+        assert_eq!(off.send(OUTSIDE, &syn(port)).0, Verdict::Forward(INSIDE));
+    }
+    assert_eq!(off.rig.stats.syn_cookies_sent.get(), 0);
+}
