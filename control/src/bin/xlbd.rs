@@ -122,14 +122,20 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(addr) = metrics {
-        if let Err(e) = xlb_control::metrics::start(addr, daemon.shared()) {
-            eprintln!("xlbd: cannot serve metrics on {addr}: {e}");
-            daemon.shutdown();
-            return ExitCode::from(1);
-        }
-        tracing::info!(%addr, "Prometheus metrics on /metrics");
-    }
+    // Kept to the end of main: dropping it stops the endpoint.
+    let _metrics =
+        match metrics.map(|addr| (addr, xlb_control::metrics::start(addr, daemon.shared()))) {
+            None => None,
+            Some((addr, Ok(m))) => {
+                tracing::info!(%addr, "Prometheus metrics on /metrics");
+                Some(m)
+            }
+            Some((addr, Err(e))) => {
+                eprintln!("xlbd: cannot serve metrics on {addr}: {e}");
+                daemon.shutdown();
+                return ExitCode::from(1);
+            }
+        };
     tracing::info!(socket = %socket.display(), "xlbd ready");
     let tick = Duration::from_millis(500);
     let mut next_tick = Instant::now() + tick;
