@@ -79,10 +79,14 @@ impl Client {
         self.answer()
     }
 
-    /// The server closed its end (after what it had to say).
+    /// The server closed its end (after what it had to say); a close
+    /// with our bytes still unread reaches us as a reset.
     fn closed(&mut self) -> bool {
         let mut rest = Vec::new();
-        self.lines.read_to_end(&mut rest).is_ok() && rest.is_empty()
+        match self.lines.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
     }
 }
 

@@ -166,6 +166,22 @@ fn a_slowloris_is_closed_after_the_header_timeout() {
 }
 
 #[test]
+fn an_idle_keep_alive_connection_closes_after_the_header_timeout() {
+    let m = server(Limits {
+        header_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    });
+    let mut s = connect(&m);
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    assert_eq!(answer(&mut r).status, 200);
+    let start = Instant::now();
+    assert!(closed_within(&mut s, Duration::from_secs(5)), "still open");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
 fn a_thousand_idle_connections_do_not_keep_a_scrape_out() {
     room_for_sockets(1100);
     let m = server(Limits {

@@ -59,8 +59,18 @@ impl MetricsServer {
         limits: Limits,
         source: Arc<dyn StatusSource>,
     ) -> std::io::Result<MetricsServer> {
-        let listener = std::net::TcpListener::bind(addr)?;
+        let listener = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        listener.set_reuse_address(true)?;
+        listener.bind(&addr.into())?;
+        // std's 128 drops the SYNs of a burst, which then wait a second to
+        // be sent again; a queue as deep as the connection cap does not.
+        listener.listen(limits.max_conns.min(4096) as i32)?;
         listener.set_nonblocking(true)?;
+        let listener = std::net::TcpListener::from(listener);
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
