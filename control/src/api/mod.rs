@@ -1,9 +1,11 @@
-//! The operator API: JSON lines over a unix socket (mode 0600). A request is
+//! The operator API: JSON lines over a unix socket (mode 0600 unless
+//! `[daemon] socket_mode` says otherwise). A request is
 //! one JSON object on one line, e.g. `{"cmd":"show"}`; the answer is one line,
 //! `{"ok":true,...}` or `{"ok":false,"error":"..."}`. `xlbctl` speaks exactly
 //! this, so scripts can too (`socat - UNIX-CONNECT:/run/xlb/xlbd.sock`).
 //! docs/api.md documents each command.
 
+pub mod access;
 pub mod client;
 pub mod server;
 

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use xlb_control::api::server::{ApiServer, Command};
+use xlb_control::api::access::SocketAccess;
+use xlb_control::api::server::{ApiServer, Command, Limits};
 use xlb_control::api::{Request, Response};
 use xlb_control::config::Config;
 use xlb_control::daemon::{Daemon, OverrideOp};
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
         cfg.daemon.socket = s.clone();
     }
     let socket = cfg.daemon.socket.clone();
+    let configured_access = cfg.daemon.socket_access.clone();
     let metrics = cfg.daemon.metrics;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
@@ -93,8 +95,26 @@ fn main() -> ExitCode {
         }
     };
     daemon.set_socket_override(args.socket.clone());
+    // Daemon::start checked the names (with their place in the file); a
+    // user or group removed since then is still reported.
+    let access = match SocketAccess::resolve(&configured_access) {
+        Ok(a) => a,
+        Err(e) => {
+            for e in e {
+                eprintln!("error: {}: {e}", args.config.display());
+            }
+            daemon.shutdown();
+            return ExitCode::from(2);
+        }
+    };
     let (commands, requests) = mpsc::channel::<Command>();
-    let api = match ApiServer::start(&socket, daemon.shared(), commands) {
+    let api = match ApiServer::start(
+        &socket,
+        access,
+        Limits::default(),
+        daemon.shared(),
+        commands,
+    ) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("xlbd: cannot listen on {}: {e}", socket.display());
@@ -102,14 +122,20 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(addr) = metrics {
-        if let Err(e) = xlb_control::metrics::start(addr, daemon.shared()) {
-            eprintln!("xlbd: cannot serve metrics on {addr}: {e}");
-            daemon.shutdown();
-            return ExitCode::from(1);
-        }
-        tracing::info!(%addr, "Prometheus metrics on /metrics");
-    }
+    // Kept to the end of main: dropping it stops the endpoint.
+    let _metrics =
+        match metrics.map(|addr| (addr, xlb_control::metrics::start(addr, daemon.shared()))) {
+            None => None,
+            Some((addr, Ok(m))) => {
+                tracing::info!(%addr, "Prometheus metrics on /metrics");
+                Some(m)
+            }
+            Some((addr, Err(e))) => {
+                eprintln!("xlbd: cannot serve metrics on {addr}: {e}");
+                daemon.shutdown();
+                return ExitCode::from(1);
+            }
+        };
     tracing::info!(socket = %socket.display(), "xlbd ready");
     let tick = Duration::from_millis(500);
     let mut next_tick = Instant::now() + tick;

@@ -2,6 +2,7 @@
 //! into a dataplane `Snapshot` and the steering program's rules.
 
 use super::ids::Ids;
+use crate::api::access::{AccessError, SocketAccess};
 use crate::config::Config;
 use crate::net::ifaces::Interface;
 use crate::net::neigh::NeighbourTable;
@@ -42,6 +43,8 @@ pub enum BuildError {
              restart xlbd to start afresh"
     )]
     NoId(String),
+    #[error("{0}")]
+    SocketAccess(#[from] crate::api::access::AccessError),
 }
 
 impl BuildError {
@@ -65,6 +68,12 @@ impl BuildError {
                         None => Some(format!("virtual_server.{i}.sorry_server")),
                     }
                 })
+            }
+            BuildError::SocketAccess(AccessError::NoUser(_)) => {
+                Some("daemon.socket_owner".to_string())
+            }
+            BuildError::SocketAccess(AccessError::NoGroup(_)) => {
+                Some("daemon.socket_group".to_string())
             }
             _ => None,
         };
@@ -220,19 +229,27 @@ pub fn build(
     })
 }
 
-/// What xlbd checks of the host at start, every problem at once: the
-/// dataplane interfaces exist here, and each real (and sorry) server is on
-/// a directly connected subnet of one of them.
+/// What xlbd checks of the host at start, every problem at once: the API
+/// socket's owner and group exist, the dataplane interfaces exist here,
+/// and each real (and sorry) server is on a directly connected subnet of
+/// one of them.
 pub fn check_host(cfg: &Config, ifaces: &[Interface]) -> Vec<BuildError> {
-    let mut errors = Vec::new();
+    let mut errors: Vec<BuildError> = match SocketAccess::resolve(&cfg.daemon.socket_access) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.into_iter().map(BuildError::from).collect(),
+    };
     let mut ports = Vec::new();
+    let mut missing = false;
     for name in &cfg.daemon.interfaces {
         match ifaces.iter().find(|i| &i.name == name) {
             Some(i) => ports.push(i),
-            None => errors.push(BuildError::NoInterface(name.clone())),
+            None => {
+                missing = true;
+                errors.push(BuildError::NoInterface(name.clone()));
+            }
         }
     }
-    if !errors.is_empty() {
+    if missing {
         return errors;
     }
     for s in &cfg.services {
@@ -381,6 +398,30 @@ pub(super) mod tests {
             e.to_string()
                 .contains("real server 10.200.2.11 of web is not on a directly connected subnet"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_socket_group_is_placed_at_its_key_with_every_other_host_error() {
+        let text = "[daemon]\ninterfaces = [\"in0\"]\nsocket_mode = \"0660\"\n\
+            socket_group = \"no-such-group-xlb\"\n";
+        let cfg = Config::parse(Path::new("t.toml"), text).unwrap();
+        let e = check_host(&cfg, &[]);
+        assert_eq!(
+            e,
+            vec![
+                BuildError::SocketAccess(AccessError::NoGroup("no-such-group-xlb".into())),
+                BuildError::NoInterface("in0".into()),
+            ]
+        );
+        let placed = e[0].placed(&cfg, text);
+        assert!(
+            placed.starts_with("t.toml:4:1: socket_group \"no-such-group-xlb\": no such group"),
+            "{placed}"
+        );
+        assert!(
+            placed.contains("groupadd --system no-such-group-xlb"),
+            "{placed}"
         );
     }
 

@@ -226,6 +226,9 @@ fn restart_needed(a: &Config, b: &Config) -> Vec<&'static str> {
     if a.socket != b.socket {
         out.push("[daemon] socket");
     }
+    if a.socket_access != b.socket_access {
+        out.push("[daemon] socket_mode/socket_owner/socket_group");
+    }
     if a.metrics != b.metrics {
         out.push("[metrics] listen");
     }

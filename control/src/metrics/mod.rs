@@ -1,46 +1,21 @@
-//! Prometheus metrics over HTTP (off unless `[metrics] listen` is set): one
-//! thread answering `GET /metrics` in the text exposition format, rendered
-//! from the same status the API serves (lock-free reads of the counters).
+//! Prometheus metrics over HTTP (off unless `[metrics] listen` is set):
+//! `GET /metrics` in the text exposition format, rendered from the same
+//! status the API serves (lock-free reads of the counters).
 
+pub mod http;
 mod proxy;
+
+pub use http::{Limits, MetricsServer};
 
 use crate::api::server::StatusSource;
 use crate::api::Status;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-pub fn start(addr: SocketAddr, source: Arc<dyn StatusSource>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr)?;
-    std::thread::Builder::new()
-        .name("xlb-metrics".into())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = serve(stream, &*source);
-            }
-        })?;
-    Ok(())
-}
-
-fn serve(mut stream: TcpStream, source: &dyn StatusSource) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
-    let (status, body) = if line.starts_with("GET /metrics ") || line.starts_with("GET / ") {
-        (
-            "200 OK",
-            render(&source.status()) + &render_vrrp(&source.vrrp()),
-        )
-    } else {
-        ("404 Not Found", "try GET /metrics\n".to_string())
-    };
-    write!(
-        stream,
-        "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
+/// Serve `GET /metrics` on `addr` until the returned server is dropped.
+pub fn start(addr: SocketAddr, source: Arc<dyn StatusSource>) -> std::io::Result<MetricsServer> {
+    MetricsServer::start(addr, Limits::default(), source)
 }
 
 fn esc(v: &str) -> String {

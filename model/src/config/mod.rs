@@ -86,6 +86,8 @@ impl std::error::Error for ConfigErrors {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonSettings {
     pub socket: PathBuf,
+    /// Who may use the API socket (whoever can, controls xlbd).
+    pub socket_access: SocketAccess,
     pub interfaces: Vec<String>,
     /// One worker per entry; `None` = not pinned.
     pub cores: Vec<Option<usize>>,
@@ -99,6 +101,29 @@ pub struct DaemonSettings {
     pub syn_proxy_threshold: usize,
     /// Prometheus metrics address (`[metrics] listen`); `None` = off.
     pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// The API socket's permissions as configured. Names are resolved on the
+/// host (xlbd's start checks them), not here: the file is checked the same
+/// on any machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketAccess {
+    /// Permission bits, at most 0o770.
+    pub mode: u32,
+    /// User or numeric uid; `None`: xlbd's own (root).
+    pub owner: Option<String>,
+    /// Group or numeric gid; `None`: xlbd's own.
+    pub group: Option<String>,
+}
+
+impl Default for SocketAccess {
+    fn default() -> SocketAccess {
+        SocketAccess {
+            mode: 0o600,
+            owner: None,
+            group: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -487,11 +512,13 @@ impl Validator<'_> {
                     None
                 }
             });
+        let socket_access = self.socket_access(&d);
         Config {
             mark_rules,
             path: self.path.to_path_buf(),
             daemon: DaemonSettings {
                 metrics,
+                socket_access,
                 socket: PathBuf::from(d.socket.unwrap_or_else(|| DEFAULT_SOCKET.into())),
                 interfaces: d.interfaces.into_iter().map(|s| s.into_inner()).collect(),
                 cores,
@@ -507,6 +534,46 @@ impl Validator<'_> {
             proxy,
             sync,
         }
+    }
+
+    fn socket_access(&mut self, d: &raw::RawDaemon) -> SocketAccess {
+        let mut access = SocketAccess::default();
+        if let Some(m) = &d.socket_mode {
+            let text = m.get_ref();
+            match u32::from_str_radix(text, 8) {
+                Ok(mode) if mode <= 0o777 && mode & 0o007 == 0 => access.mode = mode,
+                Ok(mode) if mode <= 0o777 => self.error(
+                    &m.span(),
+                    format!("socket_mode {text:?} lets every local user control xlbd"),
+                    Some(
+                        "the API reloads and drains: give access to a group instead, \
+                         e.g. socket_mode = \"0660\" with socket_group = \"xlb\""
+                            .into(),
+                    ),
+                ),
+                _ => self.error(
+                    &m.span(),
+                    format!("socket_mode {text:?} is not an octal file mode"),
+                    Some("e.g. socket_mode = \"0660\" (owner and group read and write)".into()),
+                ),
+            }
+        }
+        let name = |v: &Option<Spanned<String>>, this: &mut Self, what: &str| {
+            let v = v.as_ref()?;
+            let n = v.get_ref().trim();
+            if n.is_empty() || n.contains(['/', ':', ' ']) {
+                this.error(
+                    &v.span(),
+                    format!("socket_{what} {:?} is not a name or a number", v.get_ref()),
+                    Some(format!("e.g. socket_{what} = \"xlb\", or a numeric id")),
+                );
+                return None;
+            }
+            Some(n.to_string())
+        };
+        access.owner = name(&d.socket_owner, self, "owner");
+        access.group = name(&d.socket_group, self, "group");
+        access
     }
 
     fn seconds(

@@ -127,6 +127,10 @@ pub struct RawMarkRule {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawDaemon {
     pub socket: Option<String>,
+    /// Octal, as chmod takes it: "0660".
+    pub socket_mode: Option<Spanned<String>>,
+    pub socket_owner: Option<Spanned<String>>,
+    pub socket_group: Option<Spanned<String>>,
     #[serde(default)]
     pub interfaces: Vec<Spanned<String>>,
     pub workers: Option<Spanned<u32>>,

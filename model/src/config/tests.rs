@@ -739,3 +739,39 @@ fn every_sync_mistake_is_reported_at_once() {
     }
     assert!(e.iter().all(|m| m.contains("help:")), "{e:#?}");
 }
+
+#[test]
+fn socket_access_defaults_to_root_only() {
+    let c = parse(OK).unwrap();
+    assert_eq!(c.daemon.socket_access, SocketAccess::default());
+    assert_eq!(c.daemon.socket_access.mode, 0o600);
+}
+
+#[test]
+fn socket_access_is_read_and_checked() {
+    let c = parse(&format!(
+        "[daemon]\nsocket_mode = \"0660\"\nsocket_owner = \"root\"\nsocket_group = \"xlb\"\n{}",
+        OK.replace("[daemon]\n", "")
+    ))
+    .unwrap();
+    assert_eq!(
+        c.daemon.socket_access,
+        SocketAccess {
+            mode: 0o660,
+            owner: Some("root".into()),
+            group: Some("xlb".into()),
+        }
+    );
+    let e = errors("[daemon]\nsocket_mode = \"0666\"\n");
+    assert!(
+        e[0].starts_with("t.toml:2:15: socket_mode \"0666\" lets every local user control xlbd"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("help: the API reloads and drains"), "{e:?}");
+    let e = errors("[daemon]\nsocket_mode = \"rw-rw----\"\n");
+    assert!(e[0].contains("is not an octal file mode"), "{e:?}");
+    let e = errors("[daemon]\nsocket_mode = \"4770\"\n");
+    assert!(e[0].contains("is not an octal file mode"), "{e:?}");
+    let e = errors("[daemon]\nsocket_group = \"\"\n");
+    assert!(e[0].contains("socket_group \"\" is not a name"), "{e:?}");
+}

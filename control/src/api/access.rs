@@ -1,0 +1,199 @@
+//! Who may use the API socket: its mode, owner and group as configured,
+//! resolved on this host. Whoever can connect controls xlbd (reload, drain,
+//! edit), so the default is the daemon's user (root) alone.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// `[daemon] socket_mode/socket_owner/socket_group` with names resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketAccess {
+    pub mode: u32,
+    /// `None`: left as created (xlbd's own).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+impl Default for SocketAccess {
+    fn default() -> SocketAccess {
+        SocketAccess {
+            mode: 0o600,
+            uid: None,
+            gid: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum AccessError {
+    #[error(
+        "socket_owner {0:?}: no such user on this host; create it, name an existing \
+         user (or a numeric uid), or remove socket_owner to keep the socket root's"
+    )]
+    NoUser(String),
+    #[error(
+        "socket_group {0:?}: no such group on this host; create it (groupadd --system {0}), \
+         name an existing group (or a numeric gid), or remove socket_group to keep the \
+         socket root's alone"
+    )]
+    NoGroup(String),
+}
+
+impl SocketAccess {
+    /// Every name that does not resolve, not only the first.
+    pub fn resolve(c: &xlb_model::config::SocketAccess) -> Result<SocketAccess, Vec<AccessError>> {
+        let mut errors = Vec::new();
+        let uid = c.owner.as_deref().and_then(|n| {
+            let id = numeric(n).or_else(|| uid_of(n));
+            if id.is_none() {
+                errors.push(AccessError::NoUser(n.into()));
+            }
+            id
+        });
+        let gid = c.group.as_deref().and_then(|n| {
+            let id = numeric(n).or_else(|| gid_of(n));
+            if id.is_none() {
+                errors.push(AccessError::NoGroup(n.into()));
+            }
+            id
+        });
+        if errors.is_empty() {
+            Ok(SocketAccess {
+                mode: c.mode,
+                uid,
+                gid,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Owner and group first: a chown may clear mode bits.
+    pub(crate) fn apply(&self, path: &Path, mode: u32) -> io::Result<()> {
+        if self.uid.is_some() || self.gid.is_some() {
+            std::os::unix::fs::chown(path, self.uid, self.gid)?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+
+    /// A directory xlbd creates for the socket: its users must be able to
+    /// reach the socket through it, and no one else to list it.
+    pub(crate) fn dir_mode(&self) -> u32 {
+        let mut mode = 0o700;
+        if self.mode & 0o070 != 0 {
+            mode |= 0o010;
+        }
+        mode
+    }
+}
+
+fn numeric(name: &str) -> Option<u32> {
+    name.parse().ok()
+}
+
+/// Through NSS (getpwnam_r), so users from LDAP or sssd count as local ones.
+fn uid_of(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: passwd is plain data (integers and pointers); all-zero is
+        // a valid value that getpwnam_r overwrites.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is to a live local of the size passed; the
+        // strings getpwnam_r writes stay in `buf`, which outlives `entry`.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        return (rc == 0 && !found.is_null()).then_some(entry.pw_uid);
+    }
+}
+
+fn gid_of(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: group is plain data (integers and pointers); all-zero is
+        // a valid value that getgrnam_r overwrites.
+        let mut entry: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in uid_of: live locals, `buf` of the length passed.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        return (rc == 0 && !found.is_null()).then_some(entry.gr_gid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xlb_model::config::SocketAccess as Configured;
+
+    fn configured(owner: Option<&str>, group: Option<&str>) -> Configured {
+        Configured {
+            mode: 0o660,
+            owner: owner.map(Into::into),
+            group: group.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn names_and_numbers_resolve() {
+        let a = SocketAccess::resolve(&configured(Some("root"), Some("root"))).unwrap();
+        assert_eq!((a.mode, a.uid, a.gid), (0o660, Some(0), Some(0)));
+        let a = SocketAccess::resolve(&configured(Some("4321"), Some("1234"))).unwrap();
+        assert_eq!((a.uid, a.gid), (Some(4321), Some(1234)));
+        let a = SocketAccess::resolve(&configured(None, None)).unwrap();
+        assert_eq!((a.uid, a.gid), (None, None));
+    }
+
+    #[test]
+    fn unknown_names_are_all_reported() {
+        let e = SocketAccess::resolve(&configured(
+            Some("no-such-user-xlb"),
+            Some("no-such-group-xlb"),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            vec![
+                AccessError::NoUser("no-such-user-xlb".into()),
+                AccessError::NoGroup("no-such-group-xlb".into())
+            ]
+        );
+        assert!(e[1]
+            .to_string()
+            .contains("groupadd --system no-such-group-xlb"));
+    }
+
+    #[test]
+    fn a_created_directory_lets_the_group_through_only_when_it_has_access() {
+        let mut a = SocketAccess::default();
+        assert_eq!(a.dir_mode(), 0o700);
+        a.mode = 0o660;
+        assert_eq!(a.dir_mode(), 0o710);
+    }
+}
