@@ -178,6 +178,8 @@ pub struct WorkerStats {
     pub syn_cookies_sent: Counter,
     pub syn_cookies_accepted: Counter,
     pub syn_proxy_engaged: Counter,
+    /// SYN proxy: early client data kept until the server's handshake.
+    pub syn_proxy_parked: Counter,
     drops: [Counter; DropReason::ALL.len()],
     pub reals: Box<[TrafficCounters]>,
     pub services: Box<[TrafficCounters]>,
@@ -205,6 +207,7 @@ impl Default for WorkerStats {
             syn_cookies_sent: Counter::default(),
             syn_cookies_accepted: Counter::default(),
             syn_proxy_engaged: Counter::default(),
+            syn_proxy_parked: Counter::default(),
             drops: Default::default(),
             reals: (0..MAX_REALS).map(|_| TrafficCounters::default()).collect(),
             services: (0..MAX_SERVICES)

@@ -303,6 +303,9 @@ pub struct WorkerStatus {
     pub syn_cookies_accepted: u64,
     #[serde(default)]
     pub syn_proxy_engaged: bool,
+    /// Early client data kept until the server's handshake was done.
+    #[serde(default)]
+    pub syn_proxy_parked: u64,
     pub drops: BTreeMap<String, u64>,
 }
 

@@ -689,14 +689,15 @@ fn render(s: &Status, view: View, workers: bool) -> String {
             if w.syn_cookies_sent > 0 || w.syn_proxy_engaged {
                 let _ = writeln!(
                     o,
-                    "  syn proxy: {} cookies sent {} accepted {}",
+                    "  syn proxy: {} cookies sent {} accepted {}, early data kept {}",
                     if w.syn_proxy_engaged {
                         "engaged,"
                     } else {
                         "standing by,"
                     },
                     w.syn_cookies_sent,
-                    w.syn_cookies_accepted
+                    w.syn_cookies_accepted,
+                    w.syn_proxy_parked
                 );
             }
             let drops: Vec<String> = w

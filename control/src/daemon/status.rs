@@ -405,6 +405,7 @@ impl StatusSource for Shared {
                 syn_cookies_sent: w.syn_cookies_sent.get(),
                 syn_cookies_accepted: w.syn_cookies_accepted.get(),
                 syn_proxy_engaged: w.syn_proxy_engaged.get() != 0,
+                syn_proxy_parked: w.syn_proxy_parked.get(),
                 drops: DropReason::ALL
                     .iter()
                     .map(|r| (r.name().to_string(), w.drops(*r)))

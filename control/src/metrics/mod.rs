@@ -176,7 +176,7 @@ pub fn render(s: &Status) -> String {
         }
     }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
-    let workers: [(&str, &str, &str, WPick); 16] = [
+    let workers: [(&str, &str, &str, WPick); 17] = [
         (
             "xlb_worker_conns_evicted_total",
             "counter",
@@ -272,6 +272,12 @@ pub fn render(s: &Status) -> String {
             "gauge",
             "1 while services with syn_proxy = \"auto\" are SYN-proxied on this worker.",
             |w| u64::from(w.syn_proxy_engaged),
+        ),
+        (
+            "xlb_worker_syn_proxy_parked_total",
+            "counter",
+            "Early client data the SYN proxy kept until the server's handshake was done.",
+            |w| w.syn_proxy_parked,
         ),
     ];
     for (name, kind, help, pick) in workers {
@@ -503,6 +509,7 @@ mod tests {
                 syn_cookies_sent: 7,
                 syn_cookies_accepted: 5,
                 syn_proxy_engaged: true,
+                syn_proxy_parked: 0,
                 drops: [("fragment".to_string(), 1)].into(),
             }],
             timeouts: [900, 120, 300],

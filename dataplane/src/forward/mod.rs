@@ -68,6 +68,8 @@ pub struct Forwarder {
     sweep_credit: u64,
     /// When `auto` services are SYN-proxied.
     guard: crate::synproxy::Guard,
+    /// Early data of SYN-proxied connections.
+    parking: crate::synproxy::park::Parking,
 }
 
 /// Where the connection a packet belongs to lives.
@@ -92,6 +94,7 @@ impl Forwarder {
             swept_at_ms: 0,
             sweep_credit: 0,
             guard: crate::synproxy::Guard::new(default_syn_proxy_threshold(table_capacity)),
+            parking: crate::synproxy::park::Parking::new(),
         }
     }
 
@@ -418,8 +421,20 @@ impl Forwarder {
                 return Verdict::Drop(DropReason::SynProxyWait);
             }
             let from_client = side == Side::Client;
-            match Self::syn_proxy_segment(snap, &mut conn, from_client, &route, &f, room, len) {
+            match self.syn_proxy_segment(
+                snap,
+                stats,
+                now,
+                &mut conn,
+                from_client,
+                &route,
+                &f,
+                room,
+                len,
+            ) {
                 syn_proxy::Step::Forward => {}
+                // Not a loss: it leaves with the server's handshake.
+                syn_proxy::Step::Parked => return Verdict::Drop(DropReason::SynProxyWait),
                 syn_proxy::Step::Handshake(port) => handshake = Some(port),
                 syn_proxy::Step::Drop(reason) => {
                     stats.drop_at(reason, conn.service, Some(conn.real));

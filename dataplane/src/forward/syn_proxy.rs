@@ -9,6 +9,7 @@ use crate::snapshot::{Forwarding, PortId, RealRoute, ServiceId, Snapshot};
 use crate::stats::{DropReason, WorkerStats};
 use crate::synproxy::cookie::{self, Keys, Tuple};
 use crate::synproxy::frames::{self, Segment};
+use crate::synproxy::park::Owner;
 use crate::wire::emit::TcpRepr;
 use crate::wire::{Frame, TcpHdr};
 
@@ -30,6 +31,8 @@ pub(super) enum Miss {
 pub(super) enum Step {
     /// Forward it as any NAT segment (its numbers are translated already).
     Forward,
+    /// Early data, kept until the server's handshake is done.
+    Parked,
     /// The server's SYN-ACK became the ACK that completes its handshake:
     /// out of this port, rewritten whole.
     Handshake(PortId),
@@ -97,6 +100,7 @@ impl Forwarder {
                     window: u16::MAX,
                 },
                 mss: Some(cookie::MSS_TABLE[index]),
+                payload: b"",
             };
             let Some(end) = frames::write(room, f, &answer) else {
                 return Miss::Drop(DropReason::BadL4Header, svc.id);
@@ -120,9 +124,20 @@ impl Forwarder {
                 Miss::Pass
             };
         };
+        // Data on the ACK itself rides on the server's handshake.
+        if seen.payload > 0 {
+            let early = Owner {
+                client: f.src.low32(),
+                vip: f.dst.low32(),
+                cport: f.sport,
+                vport: f.dport,
+            };
+            if self.parking.park(early, &room[..*len], now) {
+                stats.syn_proxy_parked.add(1);
+            }
+        }
         // The SYN the client would have sent, with the MSS it announced
-        // (rounded); its payload, if any, comes again once the server's
-        // handshake is done.
+        // (rounded).
         let syn = Segment {
             src: f.src.low32(),
             dst: f.dst.low32(),
@@ -136,6 +151,7 @@ impl Forwarder {
                 window: seen.window,
             },
             mss: Some(cookie::MSS_TABLE[index]),
+            payload: b"",
         };
         let Some(end) = frames::write(room, f, &syn) else {
             return Miss::Drop(DropReason::BadL4Header, svc.id);
@@ -154,7 +170,10 @@ impl Forwarder {
     /// its numbers, or complete the server's handshake with it.
     #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
     pub(super) fn syn_proxy_segment(
+        &mut self,
         snap: &Snapshot,
+        stats: &WorkerStats,
+        now: u32,
         conn: &mut Conn,
         from_client: bool,
         route: &RealRoute,
@@ -166,12 +185,18 @@ impl Forwarder {
         let (seq, ack) = mangle::seq_ack(buf, f);
         let synack = f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) == TcpHdr::SYN | TcpHdr::ACK;
         match (conn.syn_proxy, from_client) {
-            (SynProxied::AwaitingServer, true) => Step::Drop(DropReason::SynProxyWait),
+            (SynProxied::AwaitingServer, true) => {
+                if !frames::payload(buf, f).is_empty() && self.parking.park(owner(conn), buf, now) {
+                    stats.syn_proxy_parked.add(1);
+                    return Step::Parked;
+                }
+                Step::Drop(DropReason::SynProxyWait)
+            }
             (SynProxied::AwaitingServer, false) if synack => {
                 // The cookie was the client's ISN from the director.
                 conn.seq_delta = conn.seq_delta.wrapping_sub(seq);
                 conn.syn_proxy = SynProxied::Spliced;
-                Self::complete_server_handshake(snap, conn, route, f, room, len, seq, ack)
+                self.complete_server_handshake(snap, now, conn, route, f, room, len, seq, ack)
             }
             (SynProxied::AwaitingServer, false) if f.tcp_flags & TcpHdr::RST != 0 => {
                 // Refused: the client hears it at the sequence number it
@@ -182,7 +207,7 @@ impl Forwarder {
             (SynProxied::AwaitingServer, false) => Step::Drop(DropReason::SynProxyWait),
             // Our ACK was lost and the server sends its SYN-ACK again.
             (SynProxied::Spliced, false) if synack => {
-                Self::complete_server_handshake(snap, conn, route, f, room, len, seq, ack)
+                self.complete_server_handshake(snap, now, conn, route, f, room, len, seq, ack)
             }
             (SynProxied::Spliced, false) => {
                 mangle::set_seq_ack(buf, f, seq.wrapping_add(conn.seq_delta), ack);
@@ -198,10 +223,13 @@ impl Forwarder {
         }
     }
 
-    /// Turn the server's SYN-ACK into the client's (the director's) ACK.
+    /// Turn the server's SYN-ACK into the client's (the director's) ACK,
+    /// with the client's first data on it if that came early.
     #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
     fn complete_server_handshake(
+        &mut self,
         snap: &Snapshot,
+        now: u32,
         conn: &Conn,
         route: &RealRoute,
         f: &Frame,
@@ -213,7 +241,7 @@ impl Forwarder {
         let Some(mac) = route.mac else {
             return Step::Drop(DropReason::NoNeighbour);
         };
-        let seg = Segment {
+        let mut seg = Segment {
             src: conn.client.low32(),
             dst: route.addr.low32(),
             ttl: 64,
@@ -226,12 +254,47 @@ impl Forwarder {
                 window: u16::MAX,
             },
             mss: None,
+            payload: b"",
         };
-        let Some(end) = frames::write(room, f, &seg) else {
-            return Step::Drop(DropReason::BadL4Header);
+        let early = self
+            .parking
+            .take(owner(conn), now)
+            .and_then(|b| Some((b, Frame::parse(b).ok()?)));
+        if let Some((b, pf)) = early {
+            let parked = frames::seen(b, &pf);
+            seg.tcp.seq = parked.seq;
+            seg.tcp.window = parked.window;
+            seg.tcp.flags = TcpHdr::ACK | (pf.tcp_flags & PSH);
+            seg.payload = frames::payload(b, &pf);
+        }
+        let end = match frames::write(room, f, &seg) {
+            Some(end) => end,
+            // No room for the data in this frame: the client sends it again.
+            None if !seg.payload.is_empty() => {
+                seg.payload = b"";
+                seg.tcp.seq = ack;
+                seg.tcp.flags = TcpHdr::ACK;
+                match frames::write(room, f, &seg) {
+                    Some(end) => end,
+                    None => return Step::Drop(DropReason::BadL4Header),
+                }
+            }
+            None => return Step::Drop(DropReason::BadL4Header),
         };
         *len = end;
         super::rewrite::set_macs(room, snap.ports[route.egress as usize].mac, mac);
         Step::Handshake(route.egress)
+    }
+}
+
+const PSH: u8 = 0x08;
+
+/// Whose early data a parking slot holds.
+fn owner(c: &Conn) -> Owner {
+    Owner {
+        client: c.client.low32(),
+        vip: c.vip.low32(),
+        cport: c.cport,
+        vport: c.vport,
     }
 }

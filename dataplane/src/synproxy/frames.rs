@@ -1,8 +1,9 @@
 //! The segments the SYN proxy writes, each in the buffer of the segment it
 //! answers or replaces: the SYN-ACK to a client (in its SYN's buffer), the
 //! SYN to the real server (in the client's ACK's), the ACK completing the
-//! server's handshake (in the server's SYN-ACK's). None carries a payload;
-//! all get fresh IPv4 and TCP headers with full checksums.
+//! server's handshake (in the server's SYN-ACK's, carrying the client's
+//! first data when it came early). All get fresh IPv4 and TCP headers with
+//! full checksums.
 
 use crate::wire::checksum::ipv4_l4_checksum;
 use crate::wire::emit::{Ipv4Repr, TcpRepr};
@@ -37,7 +38,7 @@ pub fn syn_mss(buf: &[u8], f: &Frame) -> Option<u16> {
 }
 
 /// The TCP fields of a segment the proxy writes.
-pub struct Segment {
+pub struct Segment<'a> {
     /// Host order.
     pub src: u32,
     pub dst: u32,
@@ -45,6 +46,7 @@ pub struct Segment {
     pub tcp: TcpRepr,
     /// An MSS option (SYN and SYN-ACK only).
     pub mss: Option<u16>,
+    pub payload: &'a [u8],
 }
 
 /// Write `s` as the frame's IPv4 datagram (after its Ethernet header,
@@ -53,7 +55,7 @@ pub struct Segment {
 pub fn write(room: &mut [u8], f: &Frame, s: &Segment) -> Option<usize> {
     let opt_len = if s.mss.is_some() { 4 } else { 0 };
     let tcp_len = TcpRepr::LEN + opt_len;
-    let end = f.l3 + Ipv4Repr::LEN + tcp_len;
+    let end = f.l3 + Ipv4Repr::LEN + tcp_len + s.payload.len();
     if room.len() < end {
         return None;
     }
@@ -69,7 +71,7 @@ pub fn write(room: &mut [u8], f: &Frame, s: &Segment) -> Option<usize> {
         tos,
         ident,
         dont_fragment: true,
-        payload_len: tcp_len as u16,
+        payload_len: (tcp_len + s.payload.len()) as u16,
     }
     .emit(&mut room[f.l3..])
     .ok()?;
@@ -78,9 +80,10 @@ pub fn write(room: &mut [u8], f: &Frame, s: &Segment) -> Option<usize> {
     s.tcp.emit(seg).ok()?;
     if let Some(mss) = s.mss {
         let m = mss.to_be_bytes();
-        seg[TcpRepr::LEN..].copy_from_slice(&[OPT_MSS, 4, m[0], m[1]]);
+        seg[TcpRepr::LEN..tcp_len].copy_from_slice(&[OPT_MSS, 4, m[0], m[1]]);
         seg[12] = ((tcp_len / 4) as u8) << 4;
     }
+    seg[tcp_len..].copy_from_slice(s.payload);
     let c = ipv4_l4_checksum(s.src.to_be_bytes(), s.dst.to_be_bytes(), IPPROTO_TCP, seg);
     seg[16..18].copy_from_slice(&c.to_be_bytes());
     Some(end)
@@ -92,6 +95,12 @@ pub fn reflect_macs(buf: &mut [u8], our_mac: [u8; 6]) {
     let (mut eth, _) = Ref::<_, EthHdr>::from_prefix(buf).expect("parsed frame");
     eth.dst = eth.src;
     eth.src = our_mac;
+}
+
+/// The TCP payload of a parsed frame.
+pub fn payload<'a>(buf: &'a [u8], f: &Frame) -> &'a [u8] {
+    let (tcp, _) = TcpHdr::ref_from_prefix(&buf[f.l4..]).expect("parsed frame");
+    &buf[(f.l4 + tcp.header_len()).min(f.end)..f.end]
 }
 
 /// The fields a SYN proxy decision needs from a TCP segment.
@@ -172,6 +181,7 @@ mod tests {
                     window: 65535,
                 },
                 mss: Some(1440),
+                payload: b"",
             },
         )
         .unwrap();
@@ -213,6 +223,7 @@ mod tests {
                 window: 0,
             },
             mss: Some(536),
+            payload: b"",
         };
         assert_eq!(write(&mut small, &f, &s), None);
     }

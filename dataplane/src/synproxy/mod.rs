@@ -15,6 +15,7 @@
 
 pub mod cookie;
 pub mod frames;
+pub mod park;
 
 use xlb_model::service::SynProxy;
 

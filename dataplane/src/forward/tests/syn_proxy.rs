@@ -217,14 +217,20 @@ fn a_syn_is_answered_with_a_cookie_and_the_ack_opens_the_server_side() {
     assert_eq!(syn.options, mss_option(MSS_TABLE[3]));
     assert_eq!(p.rig.fwd.table.len(), 1);
 
-    // The client speaks before the server answered: not yet.
+    // The client speaks before the server answered: its request is kept
+    // (once: a second copy is dropped, the client sends it again anyway).
     let early = Seg {
         payload: b"GET / HTTP/1.0\r\n\r\n",
         ..Seg::from_client(40000, 1001, Some(cookie.wrapping_add(1)))
     };
+    let wait = Verdict::Drop(DropReason::SynProxyWait);
+    assert_eq!(p.send(OUTSIDE, &early).0, wait);
+    assert_eq!(p.rig.stats.syn_proxy_parked.get(), 1);
+    assert_eq!(p.send(OUTSIDE, &early).0, wait);
     assert_eq!(
-        p.send(OUTSIDE, &early).0,
-        Verdict::Drop(DropReason::SynProxyWait)
+        p.drops(DropReason::SynProxyWait),
+        1,
+        "the kept one is no loss"
     );
 
     // The server's SYN-ACK becomes the ACK that completes its handshake.
@@ -245,8 +251,10 @@ fn a_syn_is_answered_with_a_cookie_and_the_ack_opens_the_server_side() {
             ttl: 64
         }
     );
-    assert!(ack.ack_flag && !ack.syn && ack.payload.is_empty());
+    // It carries the request that came early.
+    assert!(ack.ack_flag && !ack.syn);
     assert_eq!((ack.seq, ack.ack), (1001, 5001));
+    assert_eq!(ack.payload, early.payload);
     let c = p.rig.fwd.table.iter().next().unwrap();
     assert_eq!(c.state, TcpState::Established);
     assert_eq!(c.syn_proxy, SynProxied::Spliced);
@@ -274,6 +282,32 @@ fn a_syn_is_answered_with_a_cookie_and_the_ack_opens_the_server_side() {
     assert_eq!(v, Verdict::Forward(INSIDE));
     let again = out.unwrap();
     assert_eq!((again.seq, again.ack, again.syn), (1001, 5001, false));
+    assert!(again.payload.is_empty(), "the request was taken once");
+}
+
+#[test]
+fn data_on_the_cookie_ack_rides_on_the_servers_handshake() {
+    let mut p = ProxyRig::new(SynProxy::On, 1024);
+    let syn = Seg {
+        syn: true,
+        ..Seg::from_client(40004, 300, None)
+    };
+    let cookie = p.send(OUTSIDE, &syn).1.unwrap().seq;
+    let ack = Seg {
+        payload: b"hello",
+        ..Seg::from_client(40004, 301, Some(cookie.wrapping_add(1)))
+    };
+    let (v, out) = p.send(OUTSIDE, &ack);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    let syn = out.unwrap();
+    assert!(syn.syn && syn.payload.is_empty(), "a SYN carries no data");
+    let synack = Seg {
+        syn: true,
+        ..Seg::from_server(40004, 7000, 301)
+    };
+    let out = p.send(INSIDE, &synack).1.unwrap();
+    assert_eq!((out.seq, out.ack), (301, 7001));
+    assert_eq!(out.payload, b"hello");
 }
 
 #[test]
