@@ -118,6 +118,28 @@ virtual_server 192.0.2.10 80 {
     real_server 10.0.0.3 8080 { weight 1 TCP_CHECK { connect_timeout 3 } }
 }
 """)
+put("import_conf", "keepalived-groups.conf", """vrrp_sync_group VG { VI_1 VI_2 }
+vrrp_instance VI_1 { interface eth0 virtual_router_id 51 virtual_ipaddress { 192.0.2.10/24 } }
+vrrp_instance VI_2 {
+    interface eth1
+    virtual_router_id 52
+    authentication { auth_type AH auth_pass x }
+    virtual_ipaddress { 10.0.0.1/24 }
+}
+virtual_server_group G {
+    192.0.2.10 80
+    192.0.2.20-22 443
+    192.0.2.32/30 8080
+    fwmark 7
+}
+virtual_server group G {
+    lb_algo rr
+    lb_kind DR
+    real_server 10.0.0.2 80 { MISC_CHECK { misc_path /bin/true } }
+    real_server 10.0.0.3 { SMTP_CHECK { } }
+}
+virtual_server fwmark 9 { lb_kind TUN protocol SCTP real_server 10.0.0.4 { } }
+""")
 put("import_conf", "haproxy.cfg", """global
     log 127.0.0.1 local2
     maxconn 4000

@@ -67,7 +67,15 @@ enum Cmd {
     Enable { service: String, real: String },
     /// Translate a keepalived.conf or a haproxy.cfg (told apart by their
     /// content) to xlb TOML (stdout); warnings on stderr; docs/import.md.
-    Import { file: PathBuf },
+    /// A keepalived value xlb cannot take is an error (exit 2, nothing
+    /// written) unless --lenient.
+    Import {
+        file: PathBuf,
+        /// Write a draft anyway: each value xlb cannot take becomes a
+        /// warning and a placeholder (or is left out), marked XLB-IMPORT.
+        #[arg(long)]
+        lenient: bool,
+    },
     /// Print an annotated example configuration (nat or dr) to start from.
     Example {
         #[arg(value_parser = ["nat", "dr"])]
@@ -221,7 +229,7 @@ fn main() -> ExitCode {
         Cmd::Drain { service, real } => command(&args.socket, Request::Drain { service, real }),
         Cmd::Disable { service, real } => command(&args.socket, Request::Disable { service, real }),
         Cmd::Enable { service, real } => command(&args.socket, Request::Enable { service, real }),
-        Cmd::Import { file } => {
+        Cmd::Import { file, lenient } => {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
                 Err(e) => {
@@ -229,18 +237,23 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let (format, result) = xlb_control::import::import_any(&text);
+            let opts = xlb_control::import::Options { lenient };
+            let (format, result) = xlb_control::import::import_any(&text, opts);
+            let warn = |warnings: &mut Vec<(usize, String)>| {
+                // In the file's order (some are found in a second pass).
+                warnings.sort_by_key(|w| w.0);
+                for (line, w) in warnings.iter() {
+                    eprintln!("{}:{line}: warning: {w}", file.display());
+                }
+            };
+            use xlb_control::import::ImportError;
             match result {
                 Ok(mut out) => {
-                    // In the file's order (some are found in a second pass).
-                    out.warnings.sort_by_key(|w| w.0);
-                    for (line, w) in &out.warnings {
-                        eprintln!("{}:{line}: warning: {w}", file.display());
-                    }
+                    warn(&mut out.warnings);
                     print!("{}", out.toml);
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
+                Err(ImportError::Syntax(e)) => {
                     eprintln!(
                         "error: {}:{}: {} (read as a {})",
                         file.display(),
@@ -249,6 +262,24 @@ fn main() -> ExitCode {
                         format.name()
                     );
                     eprintln!("  help: {}", format.syntax_help());
+                    ExitCode::from(2)
+                }
+                Err(ImportError::Refused {
+                    errors,
+                    mut warnings,
+                }) => {
+                    warn(&mut warnings);
+                    for (line, e) in &errors {
+                        eprintln!("error: {}:{line}: {e}", file.display());
+                    }
+                    eprintln!(
+                        "  help: nothing written; `xlbctl import --lenient {}` writes a draft with a marked placeholder for each",
+                        file.display()
+                    );
+                    ExitCode::from(2)
+                }
+                Err(e @ (ImportError::NothingToTranslate(_) | ImportError::Invalid(_))) => {
+                    eprintln!("error: {}: {e}", file.display());
                     ExitCode::from(2)
                 }
             }

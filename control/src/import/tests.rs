@@ -8,6 +8,8 @@ const DIGEST_NAT: &str = include_str!("../../../tests/import/digest-nat.conf");
 /// The digest's direct-routing example, written out from its description.
 const DIGEST_DR: &str = include_str!("../../../tests/import/digest-dr.conf");
 
+const LENIENT: Options = Options { lenient: true };
+
 fn validate(toml: &str) -> Config {
     Config::parse(Path::new("imported.toml"), toml)
         .unwrap_or_else(|e| panic!("{e}\n--- output:\n{toml}"))
@@ -257,7 +259,16 @@ virtual_server 10.0.0.1 443 {
 }
 virtual_server fwmark 80 { lb_algo rr persistence_timeout 600 real_server 10.0.2.1 0 { weight 2 } }
 "#;
-    let out = import(conf).unwrap();
+    // Strict, the scheduler and TUN are errors with their lines.
+    let Err(ImportError::Refused { errors, .. }) = import(conf) else {
+        panic!("random and TUN are not xlb's")
+    };
+    assert_eq!(
+        errors.iter().map(|e| e.0).collect::<Vec<_>>(),
+        [3, 4],
+        "{errors:#?}"
+    );
+    let out = import_with(conf, LENIENT).unwrap();
     let c = validate(&out.toml);
     let r = &c.services[0].reals;
     let a = r[0].check.as_ref().unwrap();
@@ -285,7 +296,7 @@ virtual_server fwmark 80 { lb_algo rr persistence_timeout 600 real_server 10.0.2
         }
     );
     for w in [
-        "lb_algo random",
+        "lb_algo \"random\"",
         "lb_kind TUN",
         "MISC_CHECK: xlb runs one check",
         "fwmark 80: wrote a placeholder",
@@ -300,9 +311,10 @@ virtual_server fwmark 80 { lb_algo rr persistence_timeout 600 real_server 10.0.2
 
 #[test]
 fn syntax_errors_name_the_line() {
-    let e = import("virtual_server 10.0.0.1 80 {\n  lb_algo rr\n")
-        .err()
-        .unwrap();
+    let e = import("virtual_server 10.0.0.1 80 {\n  lb_algo rr\n");
+    let Err(ImportError::Syntax(e)) = e else {
+        panic!("{e:?}")
+    };
     assert_eq!(e.line, 1);
     assert!(e.message.contains("never closed"));
 }
@@ -564,4 +576,535 @@ fn lvs_sync_daemon_for_a_missing_instance_is_not_written() {
         "{:#?}",
         out.warnings
     );
+}
+
+/// The refusals of a strict import, (line, text).
+fn refused(conf: &str) -> Vec<(usize, String)> {
+    match import(conf) {
+        Err(ImportError::Refused { errors, .. }) => errors,
+        Err(e) => panic!("another error: {e:?}"),
+        Ok(out) => panic!("imported:\n{}", out.toml),
+    }
+}
+
+const UNKNOWN_VALUES: &str = "virtual_server 10.0.0.1 80 {
+  lb_algo wrrr
+  lb_kind TUN
+  protocol SCTP
+  real_server 10.0.0.11 80 {
+    SMTP_CHECK { connect_timeout 3 }
+  }
+}
+virtual_server 10.0.0.2 80 {
+  lvs_method ROUTE
+  real_server 10.0.0.12 80 { weight 1 }
+}
+";
+
+#[test]
+fn unknown_values_are_errors_naming_the_known_ones() {
+    let errors = refused(UNKNOWN_VALUES);
+    let want = [
+        (2, "lb_algo \"wrrr\" is not a scheduler xlb knows; known: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf"),
+        (3, "lb_kind TUN: TUN forwarding is not supported by xlb; known: NAT, DR"),
+        (4, "protocol \"SCTP\" is not one xlb forwards; known: TCP, UDP"),
+        (6, "SMTP_CHECK is not a checker xlb translates; known: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK"),
+        (10, "lvs_method \"ROUTE\" is not a forwarding method xlb knows; known: NAT, DR"),
+    ];
+    let got: Vec<(usize, &str)> = errors.iter().map(|(l, e)| (*l, e.as_str())).collect();
+    assert_eq!(got, want);
+}
+
+/// The lists the errors give are the model's and the validator's.
+#[test]
+fn known_value_lists_match_what_xlb_takes() {
+    let names: Vec<&str> = xlb_model::sched::SchedulerKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    assert_eq!(SCHEDULERS, names.join(", "));
+    for p in PROTOCOLS.split(", ") {
+        assert!(
+            p.to_ascii_lowercase()
+                .parse::<xlb_model::proto::Protocol>()
+                .is_ok(),
+            "{p}"
+        );
+    }
+    for checker in CHECKERS.split(", ") {
+        let conf = format!(
+            "virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.11 80 {{ {checker} {{ {} }} }}\n}}\n",
+            if checker == "MISC_CHECK" { "misc_path /bin/true" } else { "" }
+        );
+        let c = validate(&import(&conf).unwrap().toml);
+        assert!(c.services[0].reals[0].check.is_some(), "{checker}");
+    }
+}
+
+#[test]
+fn lenient_writes_a_draft_that_validates() {
+    let out = import_with(UNKNOWN_VALUES, LENIENT).unwrap();
+    let c = validate(&out.toml);
+    let s = &c.services[0];
+    assert_eq!(s.scheduler.name(), "wlc", "the placeholder");
+    assert_eq!(s.forwarding, xlb_model::Forwarding::Dr);
+    assert!(s.reals[0].check.is_none(), "SMTP_CHECK left out");
+    for w in [
+        "lb_algo \"wrrr\"",
+        "lb_kind TUN",
+        "protocol \"SCTP\"",
+        "SMTP_CHECK is not",
+    ] {
+        assert!(
+            out.warnings.iter().any(|(_, x)| x.contains(w)),
+            "no warning about {w}: {:#?}",
+            out.warnings
+        );
+    }
+    for placeholder in [
+        "scheduler = \"wlc\"  # XLB-IMPORT: lb_algo wrrr",
+        "# XLB-IMPORT: line 4: protocol SCTP",
+        "# XLB-IMPORT: line 6: SMTP_CHECK left out",
+    ] {
+        assert!(
+            out.toml.contains(placeholder),
+            "{placeholder}:\n{}",
+            out.toml
+        );
+    }
+}
+
+/// Values that would not parse as TOML are refused, never written.
+#[test]
+fn malformed_numbers_and_addresses_are_errors() {
+    let conf = "virtual_server 10.0.0.1 80 {
+  delay_loop often
+  persistence_timeout -1
+  real_server 10.0.0.11 80 { weight heavy TCP_CHECK { connect_timeout soon retry x } }
+  real_server db.example 80 { }
+  real_server 10.0.0.12 http { }
+}
+virtual_server 2001:db8::1 80 { }
+virtual_server 10.0.0.3 99999 { }
+virtual_server 10.0.0.4 { }
+";
+    let lines: Vec<usize> = refused(conf).iter().map(|e| e.0).collect();
+    assert_eq!(lines, [2, 3, 4, 4, 4, 5, 6, 8, 9, 10]);
+    let out = import_with(conf, LENIENT).unwrap();
+    let c = validate(&out.toml);
+    assert_eq!(c.services.len(), 1, "{}", out.toml);
+    assert_eq!(c.services[0].reals.len(), 1);
+    assert!(out
+        .toml
+        .contains("# XLB-IMPORT: line 8: virtual_server 2001:db8::1 80 left out"));
+}
+
+/// keepalived's own sample (doc/samples/keepalived.conf.virtual_server_group).
+const VSG: &str = "virtual_server_group VSG_1 {
+	10.0.0.1 8080
+	10.0.0.2 80
+	192.168.200.3-5 80
+	fwmark 1
+	fwmark 2
+}
+virtual_server group VSG_1 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 192.168.200.1 1358 {
+        weight 2
+        TCP_CHECK { connect_timeout 3 }
+    }
+}
+";
+
+#[test]
+fn a_virtual_server_group_is_one_service_per_member() {
+    let out = import(VSG).unwrap();
+    let c = validate(&out.toml);
+    let keys: Vec<String> = c
+        .services
+        .iter()
+        .map(|s| match s.key.address() {
+            Some((a, p, _)) => format!("{a}:{p}"),
+            None => format!("fwmark {}", s.key.mark().unwrap()),
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "10.0.0.1:8080",
+            "10.0.0.2:80",
+            "192.168.200.3:80",
+            "192.168.200.4:80",
+            "192.168.200.5:80",
+            "fwmark 1",
+            "fwmark 2"
+        ]
+    );
+    for s in &c.services {
+        assert_eq!(s.scheduler.name(), "rr");
+        assert_eq!(s.reals.len(), 1);
+        assert_eq!((s.reals[0].port, s.reals[0].weight), (1358, 2));
+        assert!(s.reals[0].check.is_some());
+    }
+    // Two placeholders that do not claim the same port.
+    assert_eq!(c.mark_rules.len(), 2);
+    assert_ne!(c.mark_rules[0].ports, c.mark_rules[1].ports);
+}
+
+#[test]
+fn virtual_server_group_ranges_expand_as_keepalived_reads_them() {
+    let conf = |entry: &str| {
+        format!("virtual_server_group G {{\n  {entry}\n}}\nvirtual_server group G {{\n  lb_kind DR\n  real_server 10.1.0.1 80 {{ }}\n}}\n")
+    };
+    let vips = |entry: &str| -> Vec<String> {
+        validate(&import(&conf(entry)).unwrap().toml)
+            .services
+            .iter()
+            .map(|s| s.key.address().unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(vips("10.0.0.254-255 80"), ["10.0.0.254", "10.0.0.255"]);
+    assert_eq!(
+        vips("10.0.0.255-10.0.1.1 80"),
+        ["10.0.0.255", "10.0.1.0", "10.0.1.1"]
+    );
+    assert_eq!(
+        vips("10.0.0.9/30 80"),
+        ["10.0.0.8", "10.0.0.9", "10.0.0.10", "10.0.0.11"]
+    );
+    for (entry, says) in [
+        (
+            "10.0.0.0/16 80",
+            "65536 addresses; xlb writes a service per address, at most 256",
+        ),
+        ("10.0.0.9-3 80", "0 addresses"),
+        ("2001:db8::1-9 80", "IPv6 is not forwarded by xlb yet"),
+        ("10.0.0.300 80", "is not ADDRESS, ADDRESS-LAST_OCTET"),
+        ("10.0.0.1", "has no port"),
+        ("fwmark 0", "fwmark \"0\" is not a mark"),
+        (
+            "10.0.0.1 80 10.0.0.2 80",
+            "\"10.0.0.1 80 10.0.0.2 80\" is not one entry",
+        ),
+    ] {
+        let e = refused(&conf(entry));
+        assert_eq!(e.len(), 1, "{entry}: {e:#?}");
+        assert_eq!(e[0].0, 2, "{entry}");
+        assert!(e[0].1.contains(says), "{entry}: {}", e[0].1);
+    }
+    let e = refused("virtual_server group NOPE {\n  lb_kind NAT\n}\n");
+    assert_eq!(
+        e,
+        [(
+            1,
+            "virtual_server group NOPE: no virtual_server_group NOPE in this file".to_string()
+        )]
+    );
+}
+
+/// Today's `virtual_server fwmark` form, with real servers keepalived
+/// writes without a port (doc/samples/keepalived.conf.fwmark) and a DR
+/// one that names a port.
+#[test]
+fn fwmark_real_servers_without_a_port_and_dr_ports() {
+    let conf = "virtual_server fwmark 1 {
+  lb_kind NAT
+  real_server 192.168.201.100 { TCP_CHECK { connect_port 80 } }
+}
+virtual_server fwmark 2 {
+  lb_kind DR
+  real_server 192.168.201.101 443 { TCP_CHECK { connect_timeout 3 } }
+}
+virtual_server 10.0.0.1 80 {
+  lb_kind DR
+  real_server 192.168.201.102 8080 { }
+}
+";
+    let out = import(conf).unwrap();
+    let c = validate(&out.toml);
+    assert_eq!(c.services.len(), 3);
+    assert_eq!(c.services[0].reals[0].port, 0, "the client's port");
+    let dr = &c.services[1].reals[0];
+    assert_eq!(dr.port, 0, "DR keeps the client's port");
+    assert_eq!(
+        dr.check.as_ref().unwrap().spec.target.port(),
+        443,
+        "checked where keepalived checked"
+    );
+    assert_eq!(c.services[2].reals[0].port, 80);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|(l, w)| *l == 11
+                && w.contains("in DR the server gets the port the client asked for")),
+        "{:#?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn auth_type_ah_is_an_error_and_lenient_drops_it() {
+    let conf = "vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  authentication {
+    auth_type AH
+    auth_pass secret
+  }
+  virtual_ipaddress { 192.0.2.1/24 }
+}
+";
+    let e = refused(conf);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].0, 5);
+    assert!(
+        e[0].1
+            .contains("auth_type AH (IPsec AH) is not supported by xlb; known: PASS"),
+        "{e:?}"
+    );
+    let out = import_with(conf, LENIENT).unwrap();
+    assert_eq!(validate(&out.toml).vrrp.instances[0].auth, None);
+    assert!(out
+        .toml
+        .contains("# XLB-IMPORT: line 5: auth_type AH left out"));
+    let pass = conf.replace("AH", "PASS");
+    assert_eq!(
+        validate(&import(&pass).unwrap().toml).vrrp.instances[0].auth,
+        Some(*b"secret\0\0")
+    );
+}
+
+#[test]
+fn an_old_form_sync_group_lists_its_instances() {
+    let instances = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress { 192.0.2.1/24 }\n}\n\
+                     vrrp_instance VI_2 {\n interface eth1\n virtual_router_id 52\n virtual_ipaddress { 10.0.0.1/24 }\n}\n";
+    for group in [
+        "vrrp_sync_group VG {\n  VI_1\n  VI_2\n  notify_master /bin/true\n}\n",
+        "vrrp_sync_group VG { VI_1 VI_2 }\n",
+        "vrrp_sync_group VG {\n  group {\n    VI_1\n    VI_2\n  }\n}\n",
+    ] {
+        let out = import(&format!("{group}{instances}")).unwrap();
+        let c = validate(&out.toml);
+        assert_eq!(c.vrrp.groups[0].members, ["VI_1", "VI_2"], "{group}");
+    }
+    // A name that is no instance: an error; lenient leaves it out, and a
+    // group left with none is left out whole.
+    let typo =
+        format!("vrrp_sync_group VG {{\n  group {{\n    VI_1\n    VI_3\n  }}\n}}\n{instances}");
+    let e = refused(&typo);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].0, 4);
+    assert!(
+        e[0].1
+            .contains("\"VI_3\" is not a vrrp_instance of this file; known: VI_1, VI_2"),
+        "{e:?}"
+    );
+    let c = validate(&import_with(&typo, LENIENT).unwrap().toml);
+    assert_eq!(c.vrrp.groups[0].members, ["VI_1"]);
+    let empty = format!("vrrp_sync_group VG {{\n  group {{\n  }}\n}}\n{instances}");
+    assert_eq!(refused(&empty)[0].0, 1);
+    assert!(validate(&import_with(&empty, LENIENT).unwrap().toml)
+        .vrrp
+        .groups
+        .is_empty());
+}
+
+#[test]
+fn a_file_with_nothing_translatable_is_an_error() {
+    for text in [
+        "",
+        "# only a comment\n",
+        "global\n  maxconn 100\nfrontend web\n  bind :80\n",
+        "global_defs {\n  router_id LB1\n}\n",
+    ] {
+        for opts in [Options::default(), LENIENT] {
+            match import_with(text, opts) {
+                Err(ImportError::NothingToTranslate(m)) => {
+                    assert!(
+                        m.starts_with("nothing to translate: no vrrp_instance or virtual_server"),
+                        "{m}"
+                    );
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+    }
+    let Err(ImportError::NothingToTranslate(m)) = import("global\n  maxconn 100\nfrontend web\n")
+    else {
+        panic!()
+    };
+    assert!(
+        m.contains("its top-level keywords are global, maxconn, frontend"),
+        "{m}"
+    );
+}
+
+/// What the translation checks not itself, check-config does: the import
+/// is then refused rather than write what xlb refuses.
+#[test]
+fn output_check_config_refuses_is_never_written() {
+    let conf = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 300\n virtual_ipaddress { 192.0.2.1/24 }\n}\n";
+    for opts in [Options::default(), LENIENT] {
+        let Err(ImportError::Invalid(m)) = import_with(conf, opts) else {
+            panic!("virtual_router_id 300 passed")
+        };
+        assert!(m.contains("`virtual_router_id = 300`"), "{m}");
+    }
+}
+
+/// keepalived.conf files modelled on real-world layouts (our own text in
+/// tests/import/keepalived/, each saying on its first line what it is
+/// modelled on): the strict import takes
+/// them (services, VRRP instances) or refuses them with these errors
+/// (line, words); the lenient draft of every one passes check-config's
+/// validation.
+#[test]
+fn real_world_keepalived_configurations() {
+    /// Services and VRRP instances, or the refusals.
+    type Want = Result<(usize, usize), &'static [(usize, &'static str)]>;
+    let cases: &[(&str, Want)] = &[
+        ("vsg-ranges-fwmark.conf", Ok((13, 0))),
+        ("fwmark-no-port.conf", Ok((1, 0))),
+        ("old-sync-group-lvs-syncd.conf", Ok((0, 3))),
+        ("nat-sync-group.conf", Ok((1, 2))),
+        ("dr-notify-no-weight.conf", Ok((1, 1))),
+        (
+            "smtp-check.conf",
+            Err(&[
+                (
+                    14,
+                    "SMTP_CHECK is not a checker xlb translates; known: TCP_CHECK,",
+                ),
+                (23, "SMTP_CHECK is not a checker"),
+            ]),
+        ),
+        (
+            "ah-ssl-get.conf",
+            Err(&[(
+                19,
+                "auth_type AH (IPsec AH) is not supported by xlb; known: PASS",
+            )]),
+        ),
+        (
+            "dr-bad-lb-algo.conf",
+            Err(&[(
+                22,
+                "lb_algo \"loadbalance\" is not a scheduler xlb knows; known: rr, wrr,",
+            )]),
+        ),
+        (
+            "fnat-laddr-group-ipv6.conf",
+            Err(&[
+                (
+                    37,
+                    "lb_kind \"FNAT\" is not a forwarding method xlb knows; known: NAT, DR",
+                ),
+                (
+                    54,
+                    "virtual_server_group address 2001:db8::7: IPv6 is not forwarded by xlb yet",
+                ),
+                (59, "lb_algo \"conhash\" is not a scheduler"),
+                (60, "lb_kind \"FNAT\""),
+            ]),
+        ),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/import/keepalived");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut named: Vec<String> = cases.iter().map(|c| c.0.to_string()).collect();
+    named.sort();
+    assert_eq!(files, named, "every fixture has its case");
+    for (file, want) in cases {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(
+            text.lines().next().unwrap().contains("Modelled on"),
+            "{file}: its first line says what it is modelled on"
+        );
+        match (import(&text), want) {
+            (Ok(out), Ok((services, instances))) => {
+                let c = validate(&out.toml);
+                assert_eq!(
+                    (c.services.len(), c.vrrp.instances.len()),
+                    (*services, *instances),
+                    "{file}"
+                );
+            }
+            (Err(ImportError::Refused { errors, .. }), Err(want)) => {
+                assert_eq!(errors.len(), want.len(), "{file}: {errors:#?}");
+                for ((line, e), (wline, words)) in errors.iter().zip(want.iter()) {
+                    assert_eq!(line, wline, "{file}: {e}");
+                    assert!(e.contains(words), "{file}:{line}: {e}");
+                }
+            }
+            (got, _) => panic!("{file}: {got:?}"),
+        }
+        let draft = import_with(&text, LENIENT).unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        validate(&draft.toml);
+    }
+}
+
+/// keepalived ignores authentication in VRRPv3 and without a password
+/// (vrrp.c, vrrp_complete_instance); so does the import, with a warning.
+#[test]
+fn authentication_keepalived_ignores_is_left_out() {
+    let inst = |version: &str, auth: &str| {
+        format!("global_defs {{\n  {version}\n}}\nvrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  authentication {{\n    {auth}\n  }}\n  virtual_ipaddress {{ 192.0.2.1/24 }}\n}}\n")
+    };
+    for (conf, why) in [
+        (
+            inst("vrrp_version 3", "auth_type PASS\n auth_pass x"),
+            "VRRPv3 has no authentication",
+        ),
+        (
+            inst("vrrp_version 3", "auth_type AH\n auth_pass x"),
+            "VRRPv3 has no authentication",
+        ),
+        (
+            inst("router_id A", "auth_type PASS"),
+            "PASS without an auth_pass",
+        ),
+    ] {
+        let out = import(&conf).unwrap();
+        assert_eq!(validate(&out.toml).vrrp.instances[0].auth, None);
+        assert!(
+            out.warnings.iter().any(|(l, w)| *l == 8 && w.contains(why)),
+            "{why}: {:#?}",
+            out.warnings
+        );
+    }
+    // The instance's own version wins over global_defs'.
+    let v2 = inst("vrrp_version 3", "auth_type PASS\n auth_pass x")
+        .replace("interface eth0", "interface eth0\n  version 2");
+    assert_eq!(
+        validate(&import(&v2).unwrap().toml).vrrp.instances[0].auth,
+        Some(*b"x\0\0\0\0\0\0\0")
+    );
+}
+
+/// keepalived does not advertise excluded addresses, so they may be of the
+/// other family; xlb advertises them all, in one family.
+#[test]
+fn an_excluded_address_of_the_other_family_is_refused() {
+    let conf = "vrrp_instance V {\n  interface eth0\n  virtual_router_id 7\n  virtual_ipaddress {\n    192.0.2.1\n  }\n  virtual_ipaddress_excluded {\n    192.0.2.2\n    2001:db8::1\n  }\n}\n";
+    let e = refused(conf);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].0, 7);
+    assert!(
+        e[0].1.contains(
+            "virtual_ipaddress_excluded 2001:db8::1: not of the instance's address family"
+        ),
+        "{e:?}"
+    );
+    let c = validate(&import_with(conf, LENIENT).unwrap().toml);
+    let vips: Vec<String> = c.vrrp.instances[0]
+        .vips
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    assert_eq!(vips, ["192.0.2.1", "192.0.2.2"]);
 }

@@ -132,10 +132,20 @@ fn tracks(n: &Node) -> Vec<String> {
     out
 }
 
-pub(super) fn instance(o: &mut Out, n: &Node) {
+/// `v3`: global_defs' vrrp_version is 3 (the instance's `version` wins).
+pub(super) fn instance(o: &mut Out, n: &Node, v3: bool) {
     let name = n.arg(0).unwrap_or("VI");
+    let v3 = n
+        .children()
+        .iter()
+        .find(|c| c.key == "version")
+        .and_then(|c| c.arg(0))
+        .map_or(v3, |v| v == "3");
     let _ = writeln!(o.toml, "\n[[vrrp_instance]]\nname = {}", q(name));
     let mut addresses: Vec<String> = Vec::new();
+    // virtual_ipaddress_excluded's, with their lines: keepalived does not
+    // advertise them, so they may be of the other family.
+    let mut excluded: Vec<(usize, String)> = Vec::new();
     let mut skipped = Vec::new();
     for c in n.children() {
         let key = c.key.as_str();
@@ -190,11 +200,42 @@ pub(super) fn instance(o: &mut Out, n: &Node) {
                         .unwrap_or("")
                         .to_string()
                 };
-                Some(format!(
-                    "authentication = {{ auth_type = {}, auth_pass = {} }}  # PASS is no security",
-                    q(&get("auth_type")),
-                    q(&get("auth_pass"))
-                ))
+                let kind = get("auth_type").to_ascii_uppercase();
+                let line = c
+                    .children()
+                    .iter()
+                    .find(|x| x.key == "auth_type")
+                    .map_or(c.line, |x| x.line);
+                match kind.as_str() {
+                    // keepalived ignores authentication in VRRPv3 (vrrp.c,
+                    // "VRRP version 3 does not support authentication").
+                    _ if v3 => {
+                        o.note(line, format!("vrrp_instance {name}: VRRPv3 has no authentication; keepalived ignores it too: left out"));
+                        Some(format!("# {MARK}: line {line}: authentication left out: VRRPv3 has none"))
+                    }
+                    "PASS" if !get("auth_pass").is_empty() => Some(format!(
+                        "authentication = {{ auth_type = \"PASS\", auth_pass = {} }}  # PASS is no security",
+                        q(&get("auth_pass"))
+                    )),
+                    "PASS" => {
+                        o.note(line, format!("vrrp_instance {name}: auth_type PASS without an auth_pass; keepalived ignores it too: left out"));
+                        Some(format!("# {MARK}: line {line}: authentication left out: no auth_pass"))
+                    }
+                    "AH" => {
+                        o.refuse(
+                            line,
+                            format!("vrrp_instance {name}: auth_type AH (IPsec AH) is not supported by xlb; known: PASS, or no authentication (the other routers must drop it too)"),
+                        );
+                        Some(format!("# {MARK}: line {line}: auth_type AH left out: no authentication; the other routers must drop it too"))
+                    }
+                    _ => {
+                        o.refuse(
+                            line,
+                            format!("vrrp_instance {name}: auth_type {:?} is not one xlb knows; known: PASS", get("auth_type")),
+                        );
+                        Some(format!("# {MARK}: line {line}: authentication left out"))
+                    }
+                }
             }
             "virtual_ipaddress" => {
                 addresses.extend(vips(o, c));
@@ -202,7 +243,7 @@ pub(super) fn instance(o: &mut Out, n: &Node) {
             }
             "virtual_ipaddress_excluded" => {
                 o.note(c.line, "virtual_ipaddress_excluded: added to virtual_ipaddress (xlb lists every address in its adverts)".into());
-                addresses.extend(vips(o, c));
+                excluded.extend(vips(o, c).into_iter().map(|a| (c.line, a)));
                 None
             }
             // Written as [sync] by `sync_daemon`, which sees both forms.
@@ -227,6 +268,26 @@ pub(super) fn instance(o: &mut Out, n: &Node) {
             let _ = writeln!(o.toml, "{l}");
         }
     }
+    let v4 = |a: &str| !a.split(['/', ' ']).next().unwrap_or("").contains(':');
+    let family = addresses
+        .first()
+        .or(excluded.first().map(|e| &e.1))
+        .map(|a| v4(a));
+    for (line, a) in excluded {
+        if Some(v4(&a)) == family {
+            addresses.push(a);
+        } else {
+            // xlb adverts all the addresses, in one family.
+            o.refuse(
+                line,
+                format!("vrrp_instance {name}: virtual_ipaddress_excluded {a}: not of the instance's address family, which xlb's adverts carry alone"),
+            );
+            let _ = writeln!(
+                o.toml,
+                "# {MARK}: line {line}: {a} left out: another address family"
+            );
+        }
+    }
     let _ = writeln!(o.toml, "virtual_ipaddress = {}", list(&addresses));
     for (c, why) in skipped {
         o.warn(c, format!("vrrp_instance {name}: {}: {why}", c.key));
@@ -236,29 +297,75 @@ pub(super) fn instance(o: &mut Out, n: &Node) {
     }
 }
 
-pub(super) fn sync_group(o: &mut Out, n: &Node) {
+/// `vrrp_sync_group NAME { group { A B } notify... }`, and the older form
+/// that lists the instances in the block itself (`{ A B }`, no `group`).
+pub(super) fn sync_group(o: &mut Out, n: &Node, instances: &[&str]) {
     let name = n.arg(0).unwrap_or("VG");
-    let _ = writeln!(o.toml, "\n[[vrrp_sync_group]]\nname = {}", q(name));
-    let mut members = Vec::new();
+    let mut body = String::new();
+    let mut listed: Vec<(usize, String)> = Vec::new();
     for c in n.children() {
         let key = c.key.as_str();
         match key {
-            "group" => members.extend(words(c)),
+            "group" => {
+                listed.extend(c.args.iter().map(|w| (c.line, w.clone())));
+                for m in c.children() {
+                    let line = std::iter::once(&m.key).chain(&m.args);
+                    listed.extend(line.map(|w| (m.line, w.clone())));
+                }
+            }
             "notify_master" | "notify_backup" | "notify_fault" | "notify" => {
-                let _ = writeln!(o.toml, "{key} = {}", q(&c.args.join(" ")));
+                let _ = writeln!(body, "{key} = {}", q(&c.args.join(" ")));
             }
             "smtp_alert" => {
-                let _ = writeln!(o.toml, "smtp_alert = true  # logged, not mailed");
+                let _ = writeln!(body, "smtp_alert = true  # logged, not mailed");
             }
-            other => o.warn(
-                c,
-                format!("vrrp_sync_group {name}: {other}: not translated"),
-            ),
+            member if instances.contains(&member) => {
+                let line = std::iter::once(&c.key).chain(&c.args);
+                listed.extend(line.map(|w| (c.line, w.clone())));
+            }
+            other => {
+                o.note(
+                    c.line,
+                    format!("vrrp_sync_group {name}: {other}: not translated"),
+                );
+                let _ = writeln!(
+                    body,
+                    "# {MARK}: line {}: {} not translated",
+                    c.line,
+                    c.words()
+                );
+            }
+        }
+    }
+    let mut members: Vec<String> = Vec::new();
+    for (line, m) in listed {
+        if !instances.contains(&m.as_str()) {
+            o.refuse(
+                line,
+                format!(
+                    "vrrp_sync_group {name}: {m:?} is not a vrrp_instance of this file; known: {}",
+                    instances.join(", ")
+                ),
+            );
+        } else if !members.contains(&m) {
+            members.push(m);
         }
     }
     if members.is_empty() {
-        let _ = writeln!(o.toml, "# {MARK}: the group lists no instances");
+        o.refuse(
+            n.line,
+            format!("vrrp_sync_group {name} lists no vrrp_instance of this file"),
+        );
+        let _ = writeln!(
+            o.toml,
+            "\n# {MARK}: line {}: vrrp_sync_group {name} left out: no instances",
+            n.line
+        );
+        comment_block(&mut o.toml, n, 0);
+        return;
     }
+    let _ = writeln!(o.toml, "\n[[vrrp_sync_group]]\nname = {}", q(name));
+    o.toml.push_str(&body);
     let _ = writeln!(o.toml, "group = {}", list(&members));
 }
 

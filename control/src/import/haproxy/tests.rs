@@ -1,5 +1,5 @@
 use super::*;
-use crate::import::{detect, import_any, Format};
+use crate::import::{detect, import_any, Format, ImportError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -326,15 +326,18 @@ fn haproxy_and_keepalived_are_told_apart() {
     // keepalived's blocks may open on the next line.
     assert_eq!(detect("vrrp_instance VI\n{\n}\n"), Format::Keepalived);
 
-    let (f, out) = import_any(DIGEST);
+    let (f, out) = import_any(DIGEST, Default::default());
     assert_eq!(f, Format::Haproxy);
     validate(&out.unwrap().toml);
-    let (f, out) = import_any(keepalived);
+    let (f, out) = import_any(keepalived, Default::default());
     assert_eq!(f, Format::Keepalived);
     assert!(out.unwrap().toml.contains("[[virtual_server]]"));
-    let (f, out) = import_any("global\n  log \"127.0.0.1 local0\n");
+    let (f, out) = import_any("global\n  log \"127.0.0.1 local0\n", Default::default());
     assert_eq!(f, Format::Haproxy);
-    assert_eq!(out.err().map(|e| e.line), Some(2));
+    assert!(
+        matches!(out, Err(ImportError::Syntax(SyntaxError { line: 2, .. }))),
+        "{out:?}"
+    );
     assert!(f.syntax_help().contains("haproxy.cfg"));
 }
 
