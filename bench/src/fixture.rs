@@ -26,6 +26,8 @@ pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapsh
             egress: 1,
             mac: Some([2, 0x55, 0, 0, 0, i as u8]),
             enabled: true,
+            u_threshold: 0,
+            l_threshold: 0,
         })
         .collect();
     let svc = VirtualService {

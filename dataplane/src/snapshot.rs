@@ -38,6 +38,10 @@ pub struct RealServer {
     /// `false` when the operator disabled it (`xlbctl disable`): no new
     /// connections; existing ones continue.
     pub enabled: bool,
+    /// Connection thresholds (keepalived's uthreshold/lthreshold; 0: none),
+    /// kept in the server's gauge (`ConnGauge::set_thresholds`).
+    pub u_threshold: u32,
+    pub l_threshold: u32,
 }
 
 impl RealServer {
@@ -142,6 +146,9 @@ impl Snapshot {
                 }
             }
             for r in s.reals.iter().chain(s.sorry.iter()) {
+                if let Some(g) = gauges.get(r.id as usize) {
+                    g.set_thresholds(r.u_threshold, r.l_threshold);
+                }
                 let slot = reals
                     .get_mut(r.id as usize)
                     .ok_or(SnapshotError::RealIdRange(r.id))?;

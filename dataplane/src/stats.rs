@@ -3,7 +3,7 @@
 //! instruction per packet); only connection gauges, touched once per
 //! connection event, are shared between workers.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Highest number of real servers / virtual services a snapshot may hold;
 /// ids index fixed counter arrays so the hot path never allocates.
@@ -265,9 +265,52 @@ impl WorkerStats {
 pub struct ConnGauge {
     pub active: AtomicI64,
     pub inactive: AtomicI64,
+    /// keepalived's uthreshold/lthreshold (IPVS's u_threshold and
+    /// l_threshold; 0: none), and whether the server is above the upper
+    /// one (IPVS's IP_VS_DEST_F_OVERLOAD): then it takes no new connection
+    /// until it falls below the lower one.
+    upper: AtomicU32,
+    lower: AtomicU32,
+    overloaded: AtomicBool,
 }
 
 impl ConnGauge {
+    /// The thresholds of the configuration now in force.
+    pub fn set_thresholds(&self, upper: u32, lower: u32) {
+        self.upper.store(upper, Relaxed);
+        self.lower.store(lower, Relaxed);
+        self.update_overload();
+    }
+
+    #[inline]
+    pub fn overloaded(&self) -> bool {
+        self.overloaded.load(Relaxed)
+    }
+
+    /// As IPVS on binding and unbinding a connection: on at the upper
+    /// threshold; off below the lower one, which is 3/4 of the upper when
+    /// not set; always off without an upper threshold.
+    fn update_overload(&self) {
+        let upper = u64::from(self.upper.load(Relaxed));
+        let total = self.active() + self.inactive();
+        let over = self.overloaded.load(Relaxed);
+        let now = if upper == 0 {
+            false
+        } else if total >= upper {
+            true
+        } else if !over {
+            false
+        } else {
+            match u64::from(self.lower.load(Relaxed)) {
+                0 => total * 4 >= upper * 3,
+                lower => total >= lower,
+            }
+        };
+        if now != over {
+            self.overloaded.store(now, Relaxed);
+        }
+    }
+
     pub fn active(&self) -> u64 {
         self.active.load(Relaxed).max(0) as u64
     }
@@ -289,9 +332,66 @@ impl ConnGauge {
             Some(false) => self.inactive.fetch_add(1, Relaxed),
             None => 0,
         };
+        // Only a connection coming or going moves the total.
+        if was_active.is_none() != now_active.is_none() && self.upper.load(Relaxed) != 0 {
+            self.update_overload();
+        }
     }
 }
 
 pub fn new_gauges() -> std::sync::Arc<[ConnGauge]> {
     (0..MAX_REALS).map(|_| ConnGauge::default()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(g: &ConnGauge, n: usize) {
+        for _ in 0..n {
+            g.change(None, Some(false));
+        }
+    }
+
+    fn close(g: &ConnGauge, n: usize) {
+        for _ in 0..n {
+            g.change(Some(false), None);
+        }
+    }
+
+    #[test]
+    fn a_server_at_its_upper_threshold_waits_until_below_the_lower() {
+        let g = ConnGauge::default();
+        g.set_thresholds(4, 2);
+        open(&g, 3);
+        assert!(!g.overloaded());
+        open(&g, 1);
+        assert!(g.overloaded(), "at 4 of 4");
+        // A state change moves nothing.
+        g.change(Some(false), Some(true));
+        assert!(g.overloaded());
+        close(&g, 2);
+        assert!(g.overloaded(), "2 is not below the lower threshold");
+        close(&g, 1);
+        assert!(!g.overloaded(), "1 is");
+        open(&g, 2);
+        assert!(!g.overloaded(), "3: on again only at the upper threshold");
+    }
+
+    #[test]
+    fn without_a_lower_threshold_three_quarters_of_the_upper_count() {
+        let g = ConnGauge::default();
+        g.set_thresholds(8, 0);
+        open(&g, 8);
+        assert!(g.overloaded());
+        close(&g, 2);
+        assert!(g.overloaded(), "6 * 4 is not below 8 * 3");
+        close(&g, 1);
+        assert!(!g.overloaded());
+        // Thresholds removed by a reload: no longer overloaded.
+        open(&g, 3);
+        assert!(g.overloaded());
+        g.set_thresholds(0, 0);
+        assert!(!g.overloaded());
+    }
 }

@@ -51,6 +51,8 @@ fn service(
                 egress: 1,
                 mac: Some(REAL_MACS[i]),
                 enabled: true,
+                u_threshold: 0,
+                l_threshold: 0,
             })
             .collect(),
         sorry: None,

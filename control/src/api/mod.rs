@@ -233,6 +233,14 @@ pub struct RealStatus {
     pub health: Option<String>,
     /// MAC known from the kernel's neighbour table.
     pub resolved: bool,
+    /// Connection thresholds (0: none) and whether the server is above the
+    /// upper one, taking no new connection until below the lower one.
+    #[serde(default)]
+    pub u_threshold: u32,
+    #[serde(default)]
+    pub l_threshold: u32,
+    #[serde(default)]
+    pub overloaded: bool,
     pub active: u64,
     pub inactive: u64,
     /// Live persistence templates pointing at it (ipvsadm's PersistConn).

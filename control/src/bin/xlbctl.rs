@@ -692,6 +692,16 @@ fn render(s: &Status, view: View, workers: bool) -> String {
             if !r.resolved {
                 mark.push_str("  (no neighbour entry yet)");
             }
+            if r.overloaded {
+                mark.push_str(&format!(
+                    "  (at uthreshold {}: no new connections until below {})",
+                    r.u_threshold,
+                    match r.l_threshold {
+                        0 => r.u_threshold * 3 / 4,
+                        l => l,
+                    }
+                ));
+            }
             if view == View::Plain {
                 let _ = writeln!(
                     o,

@@ -145,6 +145,8 @@ pub fn build(
             address,
             port,
             weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
             check: None,
             notify_up: None,
             notify_down: None,
@@ -193,6 +195,8 @@ pub fn build(
                     .get(&(ifindex, r.address))
                     .and_then(|n| n.usable_mac()),
                 enabled: true,
+                u_threshold: r.u_threshold,
+                l_threshold: r.l_threshold,
             };
             if is_sorry {
                 sorry = Some(real);

@@ -950,6 +950,12 @@ fn real_server(
                 }
                 None => mark_dropped(&mut o.toml, c, "  "),
             },
+            "uthreshold" | "lthreshold" => match whole(o, c) {
+                Some(n) => {
+                    let _ = writeln!(o.toml, "  {} = {n}", c.key);
+                }
+                None => mark_dropped(&mut o.toml, c, "  "),
+            },
             "inhibit_on_failure" => inhibit = true,
             "notify_up" | "notify_down" => {
                 let _ = writeln!(o.toml, "  {} = {}", c.key, q(c.arg(0).unwrap_or("")));

@@ -1108,3 +1108,29 @@ fn an_excluded_address_of_the_other_family_is_refused() {
         .collect();
     assert_eq!(vips, ["192.0.2.1", "192.0.2.2"]);
 }
+
+#[test]
+fn connection_thresholds_translate_and_a_bad_pair_is_refused() {
+    let conf = |u: &str, l: &str| {
+        format!(
+            "virtual_server 192.0.2.10 80 {{\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n  \
+             real_server 198.51.100.11 8080 {{\n    weight 1\n    uthreshold {u}\n    lthreshold {l}\n  }}\n}}\n"
+        )
+    };
+    let out = import(&conf("200", "150")).unwrap();
+    let c = validate(&out.toml);
+    let r = &c.services[0].reals[0];
+    assert_eq!((r.u_threshold, r.l_threshold), (200, 150));
+    assert!(
+        out.warnings.iter().all(|(_, w)| !w.contains("threshold")),
+        "{:?}",
+        out.warnings
+    );
+    // keepalived takes a lower threshold above the upper; xlb's validator
+    // does not, so nothing is written.
+    let e = import(&conf("100", "150")).unwrap_err().to_string();
+    assert!(
+        e.contains("lthreshold 150 is not below uthreshold 100"),
+        "{e}"
+    );
+}

@@ -645,7 +645,8 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
             if g.thresholds {
                 return Err(unsupported(
                     "-x/-y (connection thresholds)",
-                    "not supported by xlb yet; leave them out",
+                    "set uthreshold/lthreshold on the real server in the configuration \
+                     file instead (docs/config.md)",
                 ));
             }
             let key = service_key(&g, true).or_else(|_| service_key(&g, false))?;

@@ -202,7 +202,7 @@ pub fn list(s: &Status, spec: &ListSpec) -> String {
                 let _ = writeln!(
                     o,
                     "  -> {rn:<28} {:<10} {:<10} {:<10} {:<10}",
-                    0, 0, r.active, r.inactive
+                    r.u_threshold, r.l_threshold, r.active, r.inactive
                 );
             } else if spec.persistent_conn {
                 let _ = writeln!(
@@ -302,6 +302,9 @@ mod tests {
             enabled: true,
             health: None,
             resolved: true,
+            u_threshold: 0,
+            l_threshold: 0,
+            overloaded: false,
             active,
             inactive: 2,
             persistent: 4,

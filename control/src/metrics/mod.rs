@@ -126,7 +126,7 @@ pub fn render(s: &Status) -> String {
         }
     }
     type RPick = fn(&crate::api::RealStatus) -> u64;
-    let gauges: [(&str, &str, RPick); 5] = [
+    let gauges: [(&str, &str, RPick); 6] = [
         (
             "xlb_real_active_connections",
             "Established TCP connections (IPVS ActiveConn).",
@@ -147,6 +147,11 @@ pub fn render(s: &Status) -> String {
             "xlb_real_resolved",
             "1 when the kernel has the real server's MAC.",
             |r| u64::from(r.resolved),
+        ),
+        (
+            "xlb_real_overloaded",
+            "1 while the server is at its uthreshold (no new connections until below lthreshold).",
+            |r| u64::from(r.overloaded),
         ),
     ];
     for (name, help, pick) in gauges {
@@ -477,6 +482,9 @@ mod tests {
                     enabled: true,
                     health: Some("down: HTTP status 503".into()),
                     resolved: true,
+                    u_threshold: 10,
+                    l_threshold: 5,
+                    overloaded: true,
                     active: 1,
                     inactive: 4,
                     persistent: 0,

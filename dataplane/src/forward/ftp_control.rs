@@ -269,6 +269,8 @@ mod tests {
                 egress: 1,
                 mac: Some(RS_MAC),
                 enabled: true,
+                u_threshold: 0,
+                l_threshold: 0,
             }],
             sorry: None,
             persistence: None,

@@ -41,6 +41,8 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
             egress: INSIDE,
             mac: Some(RS_MAC[i]),
             enabled: true,
+            u_threshold: 0,
+            l_threshold: 0,
         })
         .collect();
     let svc = VirtualService {
@@ -1132,4 +1134,39 @@ fn a_record_replaces_an_ended_connection_on_the_same_ports_but_never_an_establis
     let new_server = 1 - ended;
     let expected = 1 + usize::from(live == new_server);
     assert_eq!(rig.snap.gauges[10 + new_server].active() as usize, expected);
+}
+
+#[test]
+fn a_server_at_its_uthreshold_gets_no_new_connection_until_below_lthreshold() {
+    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut svc = snap.services[0].clone();
+    svc.reals[0].u_threshold = 2;
+    svc.reals[0].l_threshold = 1;
+    snap = Snapshot::new(
+        2,
+        snap.ports.clone(),
+        vec![svc],
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap();
+    let mut rig = Rig::new(snap);
+    let servers: Vec<usize> = (0..6).map(|i| rig.establish(41000 + i)).collect();
+    // Round robin: 11, 12, 11 (its second: at its threshold), then only 12.
+    assert_eq!(servers, [0, 1, 0, 1, 1, 1]);
+    assert!(rig.snap.gauges[10].overloaded());
+    // One of its connections is reset: 1 left is not below lthreshold 1.
+    let mut rst = tcp((CLIENT, 41000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
+    assert_eq!(rig.run(OUTSIDE, &mut rst), Verdict::Forward(INSIDE));
+    rig.fwd.end_batch(&rig.snap, &rig.stats, 111_000);
+    assert_eq!(rig.snap.gauges[10].active(), 1);
+    assert!(rig.snap.gauges[10].overloaded());
+    assert_eq!(rig.establish(41100), 1, "still no new connection for 11");
+    let mut rst = tcp((CLIENT, 41002), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
+    rig.run(OUTSIDE, &mut rst);
+    rig.fwd.end_batch(&rig.snap, &rig.stats, 122_000);
+    assert!(!rig.snap.gauges[10].overloaded(), "0 is below 1");
+    let next: Vec<usize> = (0..2).map(|i| rig.establish(41200 + i)).collect();
+    assert!(next.contains(&0), "11 takes connections again: {next:?}");
 }

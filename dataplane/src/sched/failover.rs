@@ -13,7 +13,7 @@ impl Scheduler for WeightedFailover {
     fn schedule(&mut self, c: &Candidates<'_>, _flow: &FlowKey) -> Option<usize> {
         let mut best: Option<usize> = None;
         for (i, r) in c.reals.iter().enumerate() {
-            if !r.schedulable() {
+            if !c.available(i) {
                 continue;
             }
             if self.overflow && c.gauges[r.id as usize].active() > u64::from(r.weight) {

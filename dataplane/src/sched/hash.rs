@@ -47,7 +47,7 @@ impl Scheduler for TableHash {
     fn schedule(&mut self, c: &Candidates<'_>, flow: &FlowKey) -> Option<usize> {
         let addr = if self.by_source { flow.src } else { flow.dst };
         let i = self.table[hash_32(addr.fold32(), 8) % BUCKETS]?;
-        c.reals.get(i).filter(|r| r.schedulable()).map(|_| i)
+        (i < c.reals.len() && c.available(i)).then_some(i)
     }
 }
 

@@ -11,8 +11,8 @@ pub struct WeightedLeastConn;
 impl Scheduler for LeastConn {
     fn schedule(&mut self, c: &Candidates<'_>, _flow: &FlowKey) -> Option<usize> {
         let mut best: Option<(usize, u64)> = None;
-        for (i, r) in c.reals.iter().enumerate() {
-            if !r.schedulable() {
+        for i in 0..c.reals.len() {
+            if !c.available(i) {
                 continue;
             }
             let oh = c.overhead(i);

@@ -52,7 +52,7 @@ impl Scheduler for Lblc {
     fn schedule(&mut self, c: &Candidates<'_>, flow: &FlowKey) -> Option<usize> {
         if let Some(&i) = self.table.get(&flow.dst) {
             let i = usize::from(i);
-            if c.reals.get(i).is_some_and(|r| r.schedulable()) && !overloaded(c, i) {
+            if i < c.reals.len() && c.available(i) && !overloaded(c, i) {
                 return Some(i);
             }
         }

@@ -89,7 +89,7 @@ impl Scheduler for Maglev {
         }
         let slot = (mix(u64::from(flow.src.fold32())) % self.table.len() as u64) as usize;
         let i = usize::from(self.table[slot]);
-        c.reals.get(i).filter(|r| r.schedulable()).map(|_| i)
+        (i < c.reals.len() && c.available(i)).then_some(i)
     }
 }
 

@@ -31,6 +31,14 @@ pub struct Candidates<'a> {
 }
 
 impl Candidates<'_> {
+    /// Whether server `i` may take a new connection now: schedulable, and
+    /// not above its upper connection threshold (IPVS's OVERLOAD flag).
+    #[inline]
+    pub fn available(&self, i: usize) -> bool {
+        let r = &self.reals[i];
+        r.schedulable() && !self.gauges[r.id as usize].overloaded()
+    }
+
     /// IPVS's `ip_vs_dest_conn_overhead`: active connections weigh 256
     /// times an inactive one.
     pub fn overhead(&self, i: usize) -> u64 {
@@ -59,7 +67,7 @@ pub(crate) fn least_by(
     let mut best: Option<(usize, u128, u128)> = None;
     for i in ids {
         let r = &c.reals[i];
-        if !r.schedulable() {
+        if !c.available(i) {
             continue;
         }
         let (oh, w) = (u128::from(overhead(i)), u128::from(r.weight));
@@ -117,6 +125,8 @@ pub(crate) mod testing {
                 egress: 0,
                 mac: Some([2, 0, 0, 0, 0, i as u8]),
                 enabled: true,
+                u_threshold: 0,
+                l_threshold: 0,
             })
             .collect()
     }

@@ -14,7 +14,7 @@ impl Scheduler for RoundRobin {
         let n = c.reals.len();
         for k in 0..n {
             let i = (self.next + k) % n;
-            if c.reals[i].schedulable() {
+            if c.available(i) {
                 self.next = (i + 1) % n;
                 return Some(i);
             }

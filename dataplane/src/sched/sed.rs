@@ -13,9 +13,7 @@ impl Scheduler for ShortestExpectedDelay {
     fn schedule(&mut self, c: &Candidates<'_>, _flow: &FlowKey) -> Option<usize> {
         let active = |i: usize| c.gauges[c.reals[i].id as usize].active();
         if self.never_queue {
-            if let Some(idle) =
-                (0..c.reals.len()).find(|&i| c.reals[i].schedulable() && active(i) == 0)
-            {
+            if let Some(idle) = (0..c.reals.len()).find(|&i| c.available(i) && active(i) == 0) {
                 return Some(idle);
             }
         }

@@ -32,7 +32,7 @@ impl WeightedRoundRobin {
 impl Scheduler for WeightedRoundRobin {
     fn schedule(&mut self, c: &Candidates<'_>, _flow: &FlowKey) -> Option<usize> {
         let n = c.reals.len();
-        if n == 0 || self.max_weight == 0 || !c.reals.iter().any(|r| r.schedulable()) {
+        if n == 0 || self.max_weight == 0 || !(0..n).any(|i| c.available(i)) {
             return None;
         }
         // Bounded: at most max_weight/gcd passes of n steps.
@@ -47,7 +47,7 @@ impl Scheduler for WeightedRoundRobin {
                 }
             }
             let r = &c.reals[i];
-            if r.schedulable() && r.weight >= self.cw {
+            if c.available(i) && r.weight >= self.cw {
                 self.last = Some(i);
                 return Some(i);
             }

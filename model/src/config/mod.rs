@@ -131,6 +131,12 @@ pub struct RealServerDef {
     pub address: IpAddr,
     pub port: u16,
     pub weight: u32,
+    /// keepalived's uthreshold/lthreshold (IPVS's upper and lower
+    /// connection thresholds; 0: none). At the upper one the server takes
+    /// no new connection until it is below the lower one (3/4 of the
+    /// upper when not set).
+    pub u_threshold: u32,
+    pub l_threshold: u32,
     pub check: Option<CheckDef>,
     pub notify_up: Option<String>,
     pub notify_down: Option<String>,

@@ -231,6 +231,9 @@ pub struct RawRealServer {
     pub weight: Spanned<i64>,
     /// Overrides the service's check for this real server.
     pub check: Option<Spanned<RawCheck>>,
+    /// IPVS's upper and lower connection thresholds.
+    pub uthreshold: Option<Spanned<u32>>,
+    pub lthreshold: Option<Spanned<u32>>,
     /// Commands run (with /bin/sh -c) when its check marks it up / down.
     pub notify_up: Option<String>,
     pub notify_down: Option<String>,

@@ -234,14 +234,42 @@ impl Validator<'_> {
             (Some(c), Some(a), Some(p)) => self.health_check(c, a, p),
             _ => None,
         };
+        let (u_threshold, l_threshold) = self.thresholds(r);
         Some(RealServerDef {
             address: a?,
             port: p?,
             weight: w?,
+            u_threshold,
+            l_threshold,
             check,
             notify_up: r.notify_up.clone(),
             notify_down: r.notify_down.clone(),
         })
+    }
+
+    /// uthreshold and lthreshold: a lower threshold needs an upper one above it.
+    fn thresholds(&mut self, r: &RawRealServer) -> (u32, u32) {
+        let u = r.uthreshold.as_ref().map_or(0, |v| *v.get_ref());
+        let Some(l) = &r.lthreshold else {
+            return (u, 0);
+        };
+        if *l.get_ref() >= u {
+            self.error(
+                &l.span(),
+                if u == 0 {
+                    format!("lthreshold {} without a uthreshold", l.get_ref())
+                } else {
+                    format!("lthreshold {} is not below uthreshold {u}", l.get_ref())
+                },
+                Some(
+                    "the server stops taking connections at uthreshold and starts again \
+                     below lthreshold: set uthreshold above it"
+                        .into(),
+                ),
+            );
+            return (u, 0);
+        }
+        (u, *l.get_ref())
     }
 
     /// keepalived's sorry_server "ADDRESS[:PORT]".

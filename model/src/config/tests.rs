@@ -46,6 +46,8 @@ fn defaults_follow_ipvs_and_keepalived() {
             address: "198.51.100.1".parse().unwrap(),
             port: 80,
             weight: 2,
+            u_threshold: 0,
+            l_threshold: 0,
             check: None,
             notify_up: None,
             notify_down: None,
@@ -464,6 +466,34 @@ fn the_ftp_helper_is_for_nat_tcp_services_only() {
     assert!(e.contains("firewall_mark"), "the DR recipe is named: {e}");
     let udp = OK.replace("port = 80\n", "port = 21\nprotocol = \"udp\"\nftp = true\n");
     assert!(errors(&udp).join("\n").contains("needs a TCP service"));
+}
+
+#[test]
+fn connection_thresholds_need_the_lower_below_the_upper() {
+    let t = |extra: &str| OK.replace("weight = 2\n", &format!("weight = 2\n{extra}"));
+    let c = parse(&t("uthreshold = 100\nlthreshold = 60\n")).unwrap();
+    assert_eq!(
+        (
+            c.services[0].reals[0].u_threshold,
+            c.services[0].reals[0].l_threshold
+        ),
+        (100, 60)
+    );
+    let c = parse(&t("uthreshold = 100\n")).unwrap();
+    assert_eq!(
+        c.services[0].reals[0].l_threshold, 0,
+        "3/4 of the upper, as IPVS"
+    );
+    let e = errors(&t("lthreshold = 60\n")).join("\n");
+    assert!(
+        e.contains("t.toml:10:14: lthreshold 60 without a uthreshold"),
+        "{e}"
+    );
+    let e = errors(&t("uthreshold = 50\nlthreshold = 60\n")).join("\n");
+    assert!(
+        e.contains("lthreshold 60 is not below uthreshold 50"),
+        "{e}"
+    );
 }
 
 #[test]
