@@ -71,6 +71,9 @@ pub struct VirtualService {
     /// SYN proxy (NAT TCP services without the FTP helper; `Off` for
     /// every other kind).
     pub syn_proxy: SynProxy,
+    /// New connections per second over the director (0: no limit); each
+    /// of `workers` workers takes its share.
+    pub max_conn_rate: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -105,6 +108,9 @@ pub struct Snapshot {
     pub ftp: bool,
     /// Some service may be SYN-proxied.
     pub syn_proxy: bool,
+    /// Dataplane workers: each takes `1/workers` of a service's
+    /// `max_conn_rate`.
+    pub workers: usize,
     /// Half-open connections per worker above which `auto` services are
     /// SYN-proxied (0: an eighth of the worker's table).
     pub syn_proxy_threshold: usize,
@@ -179,6 +185,7 @@ impl Snapshot {
             mark_rules: Vec::new(),
             ftp,
             syn_proxy,
+            workers: 1,
             syn_proxy_threshold: 0,
             by_endpoint,
             by_mark,

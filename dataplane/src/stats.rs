@@ -59,10 +59,12 @@ pub enum DropReason {
     /// SYN proxy: a client segment while the real server's handshake is
     /// still under way (the client sends it again).
     SynProxyWait,
+    /// A new connection beyond the service's `max_conn_rate`.
+    RateLimited,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 21] = [
         DropReason::ShortEthernet,
         DropReason::Ipv6,
         DropReason::UnknownEthertype,
@@ -83,17 +85,19 @@ impl DropReason {
         DropReason::RxKernelDropped,
         DropReason::SynCookieInvalid,
         DropReason::SynProxyWait,
+        DropReason::RateLimited,
     ];
 
     /// Reasons that happen after a packet is matched to a service (and
     /// maybe a real server), so they are also counted there.
-    pub const ATTRIBUTABLE: [DropReason; 6] = [
+    pub const ATTRIBUTABLE: [DropReason; 7] = [
         DropReason::NoConnection,
         DropReason::NoRealServer,
         DropReason::ConnTableFull,
         DropReason::RealRemoved,
         DropReason::NoNeighbour,
         DropReason::TtlExpired,
+        DropReason::RateLimited,
     ];
 
     fn attributable_index(self) -> Option<usize> {
@@ -122,6 +126,7 @@ impl DropReason {
             DropReason::RxKernelDropped => "rx_kernel_dropped",
             DropReason::SynCookieInvalid => "syn_cookie_invalid",
             DropReason::SynProxyWait => "syn_proxy_wait",
+            DropReason::RateLimited => "rate_limited",
         }
     }
 }

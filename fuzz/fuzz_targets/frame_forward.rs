@@ -59,6 +59,7 @@ fn service(
         persistence: None,
         ftp,
         syn_proxy: SynProxy::Off,
+        max_conn_rate: 0,
     }
 }
 

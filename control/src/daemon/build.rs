@@ -217,6 +217,7 @@ pub fn build(
             persistence: s.persistence,
             ftp: s.ftp,
             syn_proxy: s.syn_proxy,
+            max_conn_rate: s.max_conn_rate,
         });
     }
     ids.services.retain(&keep_s, now);
@@ -226,6 +227,7 @@ pub fn build(
     let mut snapshot = Snapshot::new(generation, ports, services, retired, cfg.timeouts, gauges)?
         .with_mark_rules(cfg.mark_rules.clone());
     snapshot.syn_proxy_threshold = cfg.daemon.syn_proxy_threshold;
+    snapshot.workers = cfg.daemon.cores.len().max(1);
     Ok(Built {
         snapshot,
         rules,

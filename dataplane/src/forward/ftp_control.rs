@@ -276,6 +276,7 @@ mod tests {
             persistence: None,
             ftp: true,
             syn_proxy: crate::snapshot::SynProxy::Off,
+            max_conn_rate: 0,
         };
         let ports = ["outside", "inside"]
             .iter()

@@ -3,6 +3,7 @@
 //! The worker wraps this around its rings; tests feed it frames directly.
 
 mod ftp_control;
+mod rate;
 pub mod rewrite;
 mod syn_proxy;
 
@@ -70,6 +71,8 @@ pub struct Forwarder {
     guard: crate::synproxy::Guard,
     /// Early data of SYN-proxied connections.
     parking: crate::synproxy::park::Parking,
+    /// Services' new-connection rate limits.
+    rates: rate::RateLimits,
 }
 
 /// Where the connection a packet belongs to lives.
@@ -95,6 +98,7 @@ impl Forwarder {
             sweep_credit: 0,
             guard: crate::synproxy::Guard::new(default_syn_proxy_threshold(table_capacity)),
             parking: crate::synproxy::park::Parking::new(),
+            rates: rate::RateLimits::default(),
         }
     }
 
@@ -225,6 +229,7 @@ impl Forwarder {
             .iter()
             .map(|s| crate::sched::build(s.scheduler, &s.reals))
             .collect();
+        self.rates.adopt(snap, self.swept_at_ms);
         self.guard.set_threshold(match snap.syn_proxy_threshold {
             0 => default_syn_proxy_threshold(self.table.capacity()),
             n => n,
@@ -577,6 +582,10 @@ impl Forwarder {
         // As IPVS without sloppy_tcp: only a SYN starts a TCP connection.
         if f.proto == IPPROTO_TCP && !is_bare_syn(f) {
             return Err(fail(DropReason::NoConnection));
+        }
+        // The batch's clock: close enough for a per-second rate.
+        if !self.rates.admit(si, self.swept_at_ms) {
+            return Err(fail(DropReason::RateLimited));
         }
         let cands = Candidates {
             reals: &svc.reals,

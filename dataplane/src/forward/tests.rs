@@ -60,6 +60,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         persistence: None,
         ftp: false,
         syn_proxy: crate::snapshot::SynProxy::Off,
+        max_conn_rate: 0,
     };
     let ports = vec![
         PortInfo {
@@ -1169,4 +1170,57 @@ fn a_server_at_its_uthreshold_gets_no_new_connection_until_below_lthreshold() {
     assert!(!rig.snap.gauges[10].overloaded(), "0 is below 1");
     let next: Vec<usize> = (0..2).map(|i| rig.establish(41200 + i)).collect();
     assert!(next.contains(&0), "11 takes connections again: {next:?}");
+}
+
+#[test]
+fn the_rate_limit_drops_new_connections_beyond_it_and_nothing_else() {
+    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut svc = snap.services[0].clone();
+    // 10/s over two workers: 5/s, 5 at once, on this one.
+    svc.max_conn_rate = 10;
+    snap = Snapshot::new(
+        2,
+        snap.ports.clone(),
+        vec![svc],
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap();
+    snap.workers = 2;
+    let mut rig = Rig::new(snap);
+    rig.fwd.end_batch(&rig.snap, &rig.stats, 1_000);
+    let mut verdicts = Vec::new();
+    for port in 0..8 {
+        let mut syn = tcp(
+            (CLIENT, 42000 + port),
+            (VIP, 80),
+            (CLIENT_MAC, OUT_MAC),
+            "S",
+        );
+        verdicts.push(rig.run(OUTSIDE, &mut syn));
+    }
+    let limited = Verdict::Drop(DropReason::RateLimited);
+    assert_eq!(
+        verdicts.iter().filter(|v| **v == limited).count(),
+        3,
+        "{verdicts:?}"
+    );
+    assert_eq!(rig.stats.services[3].drops(DropReason::RateLimited), 3);
+    // The connections it let in go on.
+    let mut data = tcp((CLIENT, 42000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(rig.run(OUTSIDE, &mut data), Verdict::Forward(INSIDE));
+    // 400 ms later: two more tokens.
+    rig.fwd.end_batch(&rig.snap, &rig.stats, 1_400);
+    let mut more = Vec::new();
+    for port in 100..104 {
+        let mut syn = tcp(
+            (CLIENT, 42000 + port),
+            (VIP, 80),
+            (CLIENT_MAC, OUT_MAC),
+            "S",
+        );
+        more.push(rig.run(OUTSIDE, &mut syn) == limited);
+    }
+    assert_eq!(more, [false, false, true, true]);
 }

@@ -169,6 +169,8 @@ pub struct ServiceDef {
     /// SYN proxy (docs/security.md): `Off` wherever it cannot work (DR,
     /// UDP, the FTP helper), whatever was asked.
     pub syn_proxy: crate::service::SynProxy,
+    /// New connections per second over the director (0: no limit).
+    pub max_conn_rate: u32,
 }
 
 impl ServiceDef {

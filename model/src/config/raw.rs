@@ -191,6 +191,8 @@ pub struct RawVirtualServer {
     pub ftp: Option<Spanned<bool>>,
     /// "auto" (default), "on" or "off".
     pub syn_proxy: Option<Spanned<String>>,
+    /// New connections per second the service takes at most.
+    pub max_conn_rate: Option<Spanned<u32>>,
 }
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.

@@ -61,9 +61,22 @@ impl Validator<'_> {
         let quorum = self.quorum(&vs);
         let ftp = self.ftp(&vs, key, forwarding);
         let syn_proxy = self.syn_proxy(&vs, key, forwarding, ftp);
+        let max_conn_rate = match &vs.max_conn_rate {
+            Some(r) if *r.get_ref() == 0 => {
+                self.error(
+                    &r.span(),
+                    "max_conn_rate = 0 would refuse every connection".into(),
+                    Some("leave it out for no limit, or set weight 0 on every real server to drain the service".into()),
+                );
+                0
+            }
+            Some(r) => *r.get_ref(),
+            None => 0,
+        };
         Some(ServiceDef {
             ftp,
             syn_proxy,
+            max_conn_rate,
             name: vs.name.unwrap_or_else(|| match key {
                 ServiceKey::Mark(m) => format!("fwmark {m}"),
                 ServiceKey::Endpoint { addr, port, .. } => endpoint(addr, port),

@@ -469,6 +469,18 @@ fn the_ftp_helper_is_for_nat_tcp_services_only() {
 }
 
 #[test]
+fn a_rate_limit_of_zero_is_an_error() {
+    let t = |v: &str| OK.replace("port = 80\n", &format!("port = 80\nmax_conn_rate = {v}\n"));
+    assert_eq!(parse(&t("500")).unwrap().services[0].max_conn_rate, 500);
+    assert_eq!(parse(OK).unwrap().services[0].max_conn_rate, 0);
+    let e = errors(&t("0")).join("\n");
+    assert!(
+        e.contains("max_conn_rate = 0 would refuse every connection"),
+        "{e}"
+    );
+}
+
+#[test]
 fn connection_thresholds_need_the_lower_below_the_upper() {
     let t = |extra: &str| OK.replace("weight = 2\n", &format!("weight = 2\n{extra}"));
     let c = parse(&t("uthreshold = 100\nlthreshold = 60\n")).unwrap();
