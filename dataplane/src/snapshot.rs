@@ -74,6 +74,9 @@ pub struct VirtualService {
     /// New connections per second over the director (0: no limit); each
     /// of `workers` workers takes its share.
     pub max_conn_rate: u32,
+    /// Live connections per client address (0: no limit); each worker
+    /// holds its share.
+    pub max_conns_per_client: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

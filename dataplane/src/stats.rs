@@ -61,10 +61,13 @@ pub enum DropReason {
     SynProxyWait,
     /// A new connection beyond the service's `max_conn_rate`.
     RateLimited,
+    /// A new connection from a client that holds the service's
+    /// `max_conns_per_client` already.
+    ClientCap,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::ShortEthernet,
         DropReason::Ipv6,
         DropReason::UnknownEthertype,
@@ -86,11 +89,12 @@ impl DropReason {
         DropReason::SynCookieInvalid,
         DropReason::SynProxyWait,
         DropReason::RateLimited,
+        DropReason::ClientCap,
     ];
 
     /// Reasons that happen after a packet is matched to a service (and
     /// maybe a real server), so they are also counted there.
-    pub const ATTRIBUTABLE: [DropReason; 7] = [
+    pub const ATTRIBUTABLE: [DropReason; 8] = [
         DropReason::NoConnection,
         DropReason::NoRealServer,
         DropReason::ConnTableFull,
@@ -98,6 +102,7 @@ impl DropReason {
         DropReason::NoNeighbour,
         DropReason::TtlExpired,
         DropReason::RateLimited,
+        DropReason::ClientCap,
     ];
 
     fn attributable_index(self) -> Option<usize> {
@@ -127,6 +132,7 @@ impl DropReason {
             DropReason::SynCookieInvalid => "syn_cookie_invalid",
             DropReason::SynProxyWait => "syn_proxy_wait",
             DropReason::RateLimited => "rate_limited",
+            DropReason::ClientCap => "client_cap",
         }
     }
 }

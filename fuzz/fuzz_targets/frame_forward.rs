@@ -60,6 +60,7 @@ fn service(
         ftp,
         syn_proxy: SynProxy::Off,
         max_conn_rate: 0,
+        max_conns_per_client: 0,
     }
 }
 

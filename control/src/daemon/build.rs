@@ -218,6 +218,7 @@ pub fn build(
             ftp: s.ftp,
             syn_proxy: s.syn_proxy,
             max_conn_rate: s.max_conn_rate,
+            max_conns_per_client: s.max_conns_per_client,
         });
     }
     ids.services.retain(&keep_s, now);

@@ -201,9 +201,16 @@ fn flags(s: &VirtualService) -> String {
             format!("persistent {} mask {mask}", p.timeout)
         }
     });
+    // Limits and the SYN proxy when not the default ("auto" is, and means
+    // nothing until a flood).
     persistent
         .into_iter()
         .chain(s.ftp.then(|| "ftp".to_string()))
+        .chain((s.syn_proxy == xlb_dataplane::snapshot::SynProxy::On).then(|| "synproxy".into()))
+        .chain((s.max_conn_rate > 0).then(|| format!("rate {}/s", s.max_conn_rate)))
+        .chain(
+            (s.max_conns_per_client > 0).then(|| format!("per-client {}", s.max_conns_per_client)),
+        )
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -111,6 +111,7 @@ mod tests {
             persistent: false,
             syn_proxy: Default::default(),
             seq_delta: 0,
+            per_client: false,
         };
         let mut sc = xlb_sync::map::from_record(&rec).unwrap();
         attach(&mut sc, &conn, &here, 10);

@@ -81,6 +81,9 @@ pub struct Conn {
     /// sequence numbers on their way to the client (and taken from the
     /// client's acknowledgements on their way to the server).
     pub seq_delta: u32,
+    /// Counted against its service's cap on connections per client
+    /// address (`ConnTable::client_conns`).
+    pub per_client: bool,
 }
 
 /// A connection's SYN-proxy stage.
@@ -172,6 +175,7 @@ mod tests {
             persistent: false,
             syn_proxy: SynProxied::No,
             seq_delta: 0,
+            per_client: false,
         }
     }
 

@@ -101,5 +101,6 @@ pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, Inst
         // director's own).
         syn_proxy: crate::conn::SynProxied::No,
         seq_delta: 0,
+        per_client: false,
     })
 }

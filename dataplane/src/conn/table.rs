@@ -122,7 +122,10 @@ fn pack_rest(c: &Conn) -> [u64; 4] {
             | (u64::from(m[0]) << 8)
             | u64::from(m[1]),
         (u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]])) << 32) | u64::from(c.real),
-        (u64::from(c.service) << 32) | (u64::from(c.persistent) << 1) | LIVE,
+        (u64::from(c.service) << 32)
+            | (u64::from(c.per_client) << 2)
+            | (u64::from(c.persistent) << 1)
+            | LIVE,
         (u64::from(c.seq_delta) << 32) | c.syn_proxy.code(),
     ]
 }
@@ -152,6 +155,7 @@ fn unpack_rest(w: [u64; 4], expires: u32) -> Option<Conn> {
         persistent: w[2] & 2 != 0,
         syn_proxy: SynProxied::from_code(w[3]),
         seq_delta: (w[3] >> 32) as u32,
+        per_client: w[2] & 4 != 0,
     })
 }
 
@@ -591,6 +595,9 @@ pub struct ConnTable {
     hand: usize,
     /// Half-open connections the sweep met since its hand last wrapped.
     half_open_seen: usize,
+    /// Live connections per (service, client address) of those counted
+    /// against a per-client cap; allocated when the first one comes.
+    clients: hashbrown::HashMap<(u32, Address), u32>,
     /// State of the pseudo-random choices of cuckoo displacement.
     kick: u32,
 }
@@ -611,6 +618,7 @@ impl ConnTable {
             live: 0,
             hand: 0,
             half_open_seen: 0,
+            clients: hashbrown::HashMap::new(),
             kick: 0x9e37_79b9,
         }
     }
@@ -835,6 +843,14 @@ impl ConnTable {
             self.release(id);
             return Err(full);
         }
+        if conn.per_client {
+            if self.clients.capacity() == 0 {
+                // Sized once for the common case; a client table beyond it
+                // grows (rarely: one entry per client with connections).
+                self.clients.reserve(self.capacity().min(1 << 16));
+            }
+            *self.clients.entry((conn.service, conn.client)).or_insert(0) += 1;
+        }
         Ok(id)
     }
 
@@ -847,7 +863,21 @@ impl ConnTable {
             self.index_remove(&conn.real_key(), id, Side::Real);
         }
         self.release(id);
+        if conn.per_client {
+            if let Some(n) = self.clients.get_mut(&(conn.service, conn.client)) {
+                *n -= 1;
+                if *n == 0 {
+                    self.clients.remove(&(conn.service, conn.client));
+                }
+            }
+        }
         Some(conn)
+    }
+
+    /// Live connections of `client` to `service` counted against a cap.
+    #[inline]
+    pub fn client_conns(&self, service: u32, client: Address) -> u32 {
+        self.clients.get(&(service, client)).copied().unwrap_or(0)
     }
 
     /// Slots ever used, IPv4 then IPv6: what the sweep and eviction visit.

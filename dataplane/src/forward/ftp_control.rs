@@ -228,6 +228,7 @@ fn data_conn(e: &Expected, now: u32) -> Conn {
         persistent: false,
         syn_proxy: crate::conn::SynProxied::No,
         seq_delta: 0,
+        per_client: false,
     }
 }
 
@@ -277,6 +278,7 @@ mod tests {
             ftp: true,
             syn_proxy: crate::snapshot::SynProxy::Off,
             max_conn_rate: 0,
+            max_conns_per_client: 0,
         };
         let ports = ["outside", "inside"]
             .iter()

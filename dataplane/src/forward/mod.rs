@@ -583,6 +583,18 @@ impl Forwarder {
         if f.proto == IPPROTO_TCP && !is_bare_syn(f) {
             return Err(fail(DropReason::NoConnection));
         }
+        // This worker's share of the cap, rounded up: a client's
+        // connections spread over the workers by RSS, and counting them
+        // together would put a shared write on every new connection.
+        let per_client = svc.max_conns_per_client > 0;
+        if per_client {
+            let share = svc
+                .max_conns_per_client
+                .div_ceil(snap.workers.max(1) as u32);
+            if self.table.client_conns(svc.id, f.src) >= share {
+                return Err(fail(DropReason::ClientCap));
+            }
+        }
         // The batch's clock: close enough for a per-second rate.
         if !self.rates.admit(si, self.swept_at_ms) {
             return Err(fail(DropReason::RateLimited));
@@ -636,6 +648,7 @@ impl Forwarder {
             persistent: template.is_some(),
             syn_proxy: SynProxied::No,
             seq_delta: 0,
+            per_client,
         };
         let idx = self.admit(snap, stats, conn).map_err(fail)?;
         Ok((idx, conn))

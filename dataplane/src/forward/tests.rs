@@ -61,6 +61,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         ftp: false,
         syn_proxy: crate::snapshot::SynProxy::Off,
         max_conn_rate: 0,
+        max_conns_per_client: 0,
     };
     let ports = vec![
         PortInfo {
@@ -1223,4 +1224,55 @@ fn the_rate_limit_drops_new_connections_beyond_it_and_nothing_else() {
         more.push(rig.run(OUTSIDE, &mut syn) == limited);
     }
     assert_eq!(more, [false, false, true, true]);
+}
+
+#[test]
+fn the_per_client_cap_refuses_a_clients_next_connection_and_frees_with_its_end() {
+    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut svc = snap.services[0].clone();
+    svc.max_conns_per_client = 3;
+    snap = Snapshot::new(
+        2,
+        snap.ports.clone(),
+        vec![svc],
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap();
+    let mut rig = Rig::new(snap);
+    let capped = Verdict::Drop(DropReason::ClientCap);
+    for port in 0..3 {
+        rig.establish(43000 + port);
+    }
+    let mut syn = tcp((CLIENT, 43100), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), capped);
+    assert_eq!(rig.stats.services[3].drops(DropReason::ClientCap), 1);
+    // Another client is not affected, nor the capped client's connections.
+    let other = [10, 0, 1, 3];
+    let mut syn = tcp((other, 43100), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    let mut data = tcp((CLIENT, 43001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(rig.run(OUTSIDE, &mut data), Verdict::Forward(INSIDE));
+    // One of its connections is reset and expires: room for one more.
+    let mut rst = tcp((CLIENT, 43000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
+    rig.run(OUTSIDE, &mut rst);
+    rig.fwd.end_batch(&rig.snap, &rig.stats, 111_000);
+    assert_eq!(rig.fwd.table.client_conns(3, ip(CLIENT)), 2);
+    let mut syn = tcp((CLIENT, 43101), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    let mut syn = tcp((CLIENT, 43102), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(rig.run(OUTSIDE, &mut syn), capped);
+    // Two workers: each holds half of the cap, rounded up (2 of 3).
+    let mut two = Rig::new({
+        let mut s = rig.snap;
+        s.workers = 2;
+        s
+    });
+    let mut v = Vec::new();
+    for port in 0..3 {
+        let mut syn = tcp((other, 44000 + port), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        v.push(two.run(OUTSIDE, &mut syn));
+    }
+    assert_eq!(v[2], capped, "{v:?}");
 }

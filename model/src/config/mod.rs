@@ -171,6 +171,8 @@ pub struct ServiceDef {
     pub syn_proxy: crate::service::SynProxy,
     /// New connections per second over the director (0: no limit).
     pub max_conn_rate: u32,
+    /// Live connections per client address (0: no limit).
+    pub max_conns_per_client: u32,
 }
 
 impl ServiceDef {

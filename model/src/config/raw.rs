@@ -193,6 +193,8 @@ pub struct RawVirtualServer {
     pub syn_proxy: Option<Spanned<String>>,
     /// New connections per second the service takes at most.
     pub max_conn_rate: Option<Spanned<u32>>,
+    /// Live connections one client address may have to the service.
+    pub max_conns_per_client: Option<Spanned<u32>>,
 }
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.

@@ -73,10 +73,23 @@ impl Validator<'_> {
             Some(r) => *r.get_ref(),
             None => 0,
         };
+        let max_conns_per_client = match &vs.max_conns_per_client {
+            Some(r) if *r.get_ref() == 0 => {
+                self.error(
+                    &r.span(),
+                    "max_conns_per_client = 0 would refuse every connection".into(),
+                    Some("leave it out for no limit".into()),
+                );
+                0
+            }
+            Some(r) => *r.get_ref(),
+            None => 0,
+        };
         Some(ServiceDef {
             ftp,
             syn_proxy,
             max_conn_rate,
+            max_conns_per_client,
             name: vs.name.unwrap_or_else(|| match key {
                 ServiceKey::Mark(m) => format!("fwmark {m}"),
                 ServiceKey::Endpoint { addr, port, .. } => endpoint(addr, port),

@@ -469,6 +469,25 @@ fn the_ftp_helper_is_for_nat_tcp_services_only() {
 }
 
 #[test]
+fn a_per_client_cap_of_zero_is_an_error() {
+    let t = |v: &str| {
+        OK.replace(
+            "port = 80\n",
+            &format!("port = 80\nmax_conns_per_client = {v}\n"),
+        )
+    };
+    assert_eq!(
+        parse(&t("20")).unwrap().services[0].max_conns_per_client,
+        20
+    );
+    let e = errors(&t("0")).join("\n");
+    assert!(
+        e.contains("max_conns_per_client = 0 would refuse every connection"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_rate_limit_of_zero_is_an_error() {
     let t = |v: &str| OK.replace("port = 80\n", &format!("port = 80\nmax_conn_rate = {v}\n"));
     assert_eq!(parse(&t("500")).unwrap().services[0].max_conn_rate, 500);
