@@ -36,6 +36,11 @@ pub struct ConnRecord {
     /// with `client_mac`, where the replies go before the client's next
     /// frame says so (a synced connection's server may speak first).
     pub client_ifindex: Option<u32>,
+    /// Opened by the SYN proxy: what is added to the server's sequence
+    /// numbers on their way to the client (and taken from the client's
+    /// acknowledgements). On the wire: the sync record's sequence option,
+    /// `out_seq` with the same delta before and after.
+    pub seq_offset: Option<u32>,
 }
 
 /// The ports of an FTP helper's data connection (which names no service of

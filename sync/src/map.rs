@@ -8,7 +8,7 @@
 //! a known service (the kernel keeps an entry it cannot bind; xlb's
 //! dataplane installs only what it can forward) and no persistence engine.
 
-use crate::conn::{state, Addrs, ConnFlags, FwdMethod, SyncConn};
+use crate::conn::{state, Addrs, ConnFlags, FwdMethod, SeqData, SeqOptions, SyncConn};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xlb_model::tcp::{TcpState, Timeouts};
 use xlb_model::{Address, ConnRecord, Forwarding, Protocol, ServiceKey};
@@ -143,9 +143,40 @@ pub fn from_record(rec: &ConnRecord) -> Result<SyncConn, MapError> {
         dport: rec.real_port,
         fwmark: rec.service.mark().unwrap_or(0),
         timeout: rec.timeout.max(1),
-        seq: None,
+        seq: rec.seq_offset.map(|d| SeqOptions {
+            in_seq: SeqData::default(),
+            out_seq: SeqData {
+                init_seq: 0,
+                delta: d,
+                previous_delta: d,
+            },
+        }),
         pe: None,
-    })
+    }
+    .with_seq_flags())
+}
+
+impl SyncConn {
+    /// OUT_SEQ when the record carries an offset of the server's stream
+    /// (IN_SEQ never: the client's numbers are its own).
+    fn with_seq_flags(mut self) -> SyncConn {
+        if self.seq.is_some() {
+            self.flags.insert(ConnFlags::OUT_SEQ);
+        }
+        self
+    }
+}
+
+/// The SYN proxy's offset a record carries: the server's stream shifted by
+/// one constant from its start (the same delta before and after), the
+/// client's not at all, on a service without the FTP helper (whose
+/// offsets are its own, taken by the daemon).
+fn syn_proxy_offset(c: &SyncConn, local: LocalService) -> Option<u32> {
+    let seq = c.seq.as_ref()?;
+    let constant = seq.out_seq.delta == seq.out_seq.previous_delta;
+    let client_untouched = seq.in_seq == SeqData::default();
+    (!local.ftp && c.flags.contains(ConnFlags::OUT_SEQ) && constant && client_untouched)
+        .then_some(seq.out_seq.delta)
 }
 
 /// The services a record may belong to, in the order a kernel backup
@@ -259,6 +290,7 @@ fn build(
         persistent: local.persistent,
         client_mac: None,
         client_ifindex: None,
+        seq_offset: syn_proxy_offset(c, local),
     })
 }
 

@@ -37,6 +37,7 @@ fn record() -> ConnRecord {
         persistent: false,
         client_mac: Some([2, 0, 0, 0, 0, 1]),
         client_ifindex: Some(3),
+        seq_offset: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn a_connection_crosses_to_another_director() {
         Ok(ConnRecord {
             client_mac: None,
             client_ifindex: None,
+            seq_offset: None,
             ..rec
         })
     );
@@ -102,6 +104,7 @@ fn direct_routing_udp_over_ipv6() {
         persistent: true,
         client_mac: None,
         client_ifindex: None,
+        seq_offset: None,
     };
     let c = from_record(&rec).unwrap();
     // DR: replies bypass the director; UDP entries are always inactive.
@@ -342,6 +345,7 @@ fn an_ftp_data_connection_belongs_to_the_ftp_service_on_its_address() {
         ConnRecord {
             client_mac: None,
             client_ifindex: None,
+            seq_offset: None,
             ..active
         }
     );
@@ -391,4 +395,58 @@ fn an_ftp_data_connection_belongs_to_the_ftp_service_on_its_address() {
         to_ftp_data_record(&c, (ftp, plain), &t),
         Err(MapError::UnknownService)
     );
+}
+
+#[test]
+fn a_syn_proxied_connection_carries_its_offset_in_the_sequence_option() {
+    let rec = ConnRecord {
+        seq_offset: Some(0x8000_0001),
+        ..record()
+    };
+    let c = from_record(&rec).unwrap();
+    // As the kernel's ip_vs_seq of the server's stream: OUT_SEQ, one delta
+    // from the start; the client's stream untouched.
+    assert!(c.flags.contains(ConnFlags::OUT_SEQ) && !c.flags.contains(ConnFlags::IN_SEQ));
+    let seq = c.seq.unwrap();
+    assert_eq!(
+        (
+            seq.out_seq.delta,
+            seq.out_seq.previous_delta,
+            seq.in_seq.delta
+        ),
+        (0x8000_0001, 0x8000_0001, 0)
+    );
+    let here = director(&[(web(), false)]);
+    let back = to_record(
+        &over_the_wire(&c),
+        |k| here.get(k).copied(),
+        &Timeouts::default(),
+    )
+    .unwrap();
+    assert_eq!(back.seq_offset, Some(0x8000_0001));
+    // An FTP helper's offsets (deltas that changed at a segment) are not
+    // the SYN proxy's: the daemon hands them to its helper instead.
+    let mut ftp = over_the_wire(&c);
+    ftp.seq.as_mut().unwrap().out_seq = xlb_sync::SeqData {
+        init_seq: 5000,
+        delta: 7,
+        previous_delta: 0,
+    };
+    let back = to_record(&ftp, |k| here.get(k).copied(), &Timeouts::default()).unwrap();
+    assert_eq!(back.seq_offset, None);
+    // Nor on an FTP service.
+    let ftp_svc = ServiceKey::endpoint(addr("192.0.2.10").ip(), 21, Protocol::Tcp);
+    let on_21 = ConnRecord {
+        service: ftp_svc,
+        vport: 21,
+        ..rec
+    };
+    let here = director(&[(ftp_svc, false)]);
+    let back = to_record(
+        &over_the_wire(&from_record(&on_21).unwrap()),
+        |k| here.get(k).copied(),
+        &Timeouts::default(),
+    )
+    .unwrap();
+    assert_eq!(back.seq_offset, None);
 }

@@ -85,6 +85,7 @@ mod tests {
             persistent: false,
             client_mac: None,
             client_ifindex: None,
+            seq_offset: None,
         };
         let key = (rec.client, rec.cport, rec.vaddr, rec.vport);
         let here = FtpHelper::new();

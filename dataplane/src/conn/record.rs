@@ -41,6 +41,7 @@ pub fn describe(c: &Conn, snap: &Snapshot, now: u32) -> Option<ConnRecord> {
         persistent: c.persistent,
         client_mac: (c.client_port != UNKNOWN_PORT).then_some(c.client_mac),
         client_ifindex: snap.ports.get(c.client_port as usize).map(|p| p.ifindex),
+        seq_offset: (c.syn_proxy == super::SynProxied::Spliced).then_some(c.seq_delta),
     })
 }
 
@@ -97,10 +98,13 @@ pub fn install(rec: &ConnRecord, snap: &Snapshot, now: u32) -> Result<Conn, Inst
         },
         expires: now.wrapping_add(rec.timeout),
         persistent: rec.persistent,
-        // Not carried by a record (the SYN proxy's numbers are this
-        // director's own).
-        syn_proxy: crate::conn::SynProxied::No,
-        seq_delta: 0,
+        // The SYN proxy's offset: the client's numbers are the proxying
+        // director's cookie, which this one must go on translating.
+        syn_proxy: match rec.seq_offset {
+            Some(_) => crate::conn::SynProxied::Spliced,
+            None => crate::conn::SynProxied::No,
+        },
+        seq_delta: rec.seq_offset.unwrap_or(0),
         per_client: false,
     })
 }

@@ -869,6 +869,7 @@ fn a_connection_described_here_is_installed_on_another_director() {
     let wire = xlb_model::ConnRecord {
         client_mac: None,
         client_ifindex: None,
+        seq_offset: None,
         ..rec
     };
     inbox.push(wire).unwrap();
@@ -992,6 +993,7 @@ fn a_record_with_the_clients_next_hop_lets_the_server_speak_first() {
         .push(xlb_model::ConnRecord {
             client_mac: None,
             client_ifindex: None,
+            seq_offset: None,
             ..rec
         })
         .unwrap();

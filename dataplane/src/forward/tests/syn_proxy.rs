@@ -389,3 +389,35 @@ fn auto_proxies_once_the_table_overflows_and_off_never() {
     }
     assert_eq!(off.rig.stats.syn_cookies_sent.get(), 0);
 }
+
+#[test]
+fn a_proxied_connection_synced_to_another_director_goes_on_translated() {
+    let mut a = ProxyRig::new(SynProxy::On, 1024);
+    let (cookie, _) = client_handshake(&mut a, 40005, 100);
+    let synack = Seg {
+        syn: true,
+        ..Seg::from_server(40005, 9000, 101)
+    };
+    assert_eq!(a.send(INSIDE, &synack).0, Verdict::Forward(INSIDE));
+    let c = a.rig.fwd.table.iter().next().unwrap();
+    let rec = crate::conn::record::describe(&c, &a.rig.snap, 100).unwrap();
+    assert_eq!(rec.seq_offset, Some(cookie.wrapping_sub(9000)));
+
+    // The other director installs it and translates as the first did.
+    let mut b = ProxyRig::new(SynProxy::On, 1024);
+    let inbox = Arc::new(Inbox::new(4));
+    b.rig.fwd.set_inbox(inbox.clone());
+    inbox.push(rec).unwrap();
+    b.rig.fwd.end_batch(&b.rig.snap, &b.rig.stats, 100_000);
+    let data = Seg {
+        payload: b"late",
+        ..Seg::from_server(40005, 9001, 101)
+    };
+    let (v, out) = b.send(INSIDE, &data);
+    assert_eq!(v, Verdict::Forward(OUTSIDE));
+    assert_eq!(out.unwrap().seq, cookie.wrapping_add(1));
+    let ack = Seg::from_client(40005, 101, Some(cookie.wrapping_add(5)));
+    let (v, out) = b.send(OUTSIDE, &ack);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    assert_eq!(out.unwrap().ack, 9005);
+}
