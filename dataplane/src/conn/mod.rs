@@ -12,7 +12,7 @@ pub mod record;
 mod table;
 
 pub use persist::PersistTable;
-pub use table::{ConnTable, Place, RemoteNote, SharedTable, TableFull, MAX_CAPACITY};
+pub use table::{ConnTable, Place, RemoteNote, SharedTable, Splice, TableFull, MAX_CAPACITY};
 pub use xlb_model::tcp::{Direction, TcpState, Timeouts};
 
 use crate::snapshot::{Forwarding, PortId, RealId, ServiceId};

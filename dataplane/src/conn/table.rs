@@ -92,7 +92,25 @@ pub struct SharedTable {
     used6: AtomicU32,
     mask: usize,
     seed: u64,
+    /// SYN-proxy offsets other workers learnt for this table's
+    /// connections (the server's SYN-ACK reached them), for the owner to
+    /// take at its next batch.
+    splices: crossbeam::queue::ArrayQueue<Splice>,
 }
+
+/// A SYN-proxied connection's offset, learnt by a worker that does not
+/// hold it; the client's tuple checks the slot still holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    pub slot: u32,
+    pub client: Address,
+    pub cport: u16,
+    pub seq_delta: u32,
+}
+
+/// Offsets waiting for their owner at most (beyond: the server's SYN-ACK
+/// comes again, and with it the offset).
+const SPLICES: usize = 1024;
 
 fn forwarding_code(f: Forwarding) -> u64 {
     match f {
@@ -309,7 +327,18 @@ impl SharedTable {
             used6: AtomicU32::new(0),
             mask: buckets - 1,
             seed: RandomState::new().hash_one(0x786c_625f_636f_6e6eu64),
+            splices: crossbeam::queue::ArrayQueue::new(SPLICES),
         }
+    }
+
+    /// Hand the owner an offset learnt here; false when its queue is full.
+    pub fn post_splice(&self, s: Splice) -> bool {
+        self.splices.push(s).is_ok()
+    }
+
+    /// The next offset another worker learnt (the owner only).
+    pub(crate) fn take_splice(&self) -> Option<Splice> {
+        self.splices.pop()
     }
 
     #[inline]
@@ -708,6 +737,11 @@ impl ConnTable {
                 expires,
             );
         }
+    }
+
+    /// The connection in slot `id`, if live.
+    pub fn get(&self, id: u32) -> Option<Conn> {
+        self.shared.read_slot(id)
     }
 
     /// Write back a connection's changed state or deadline.

@@ -178,6 +178,10 @@ impl Forwarder {
                 }
                 have.state = conn.state;
                 have.expires = conn.expires;
+                if conn.syn_proxy == SynProxied::Spliced {
+                    have.syn_proxy = conn.syn_proxy;
+                    have.seq_delta = conn.seq_delta;
+                }
                 // A record resolved since (the client's next hop): replies
                 // may leave before the client's next frame.
                 if have.client_port == UNKNOWN_PORT && conn.client_port != UNKNOWN_PORT {
@@ -246,6 +250,7 @@ impl Forwarder {
         if self.inbox.as_ref().is_some_and(|i| !i.is_empty()) {
             self.drain_inbox(snap, stats, now);
         }
+        self.take_splices(snap, stats, now);
         let capacity = self.table.capacity() as u64;
         // Credit in slot-milliseconds; at most one pass is ever owed, and a
         // backlog (after an idle worker's sleep) is paid over the next
@@ -418,13 +423,7 @@ impl Forwarder {
         // handshake completed here.
         let mut handshake = None;
         if conn.syn_proxy != SynProxied::No && !proxy_opened {
-            // Only the owner may record the server's ISN: a SYN-ACK read
-            // by another worker waits for the server to send it again.
-            let mine = matches!(owner, Owner::Local(_));
-            if !mine && conn.syn_proxy == SynProxied::AwaitingServer {
-                stats.drop_at(DropReason::SynProxyWait, conn.service, Some(conn.real));
-                return Verdict::Drop(DropReason::SynProxyWait);
-            }
+            let awaiting = conn.syn_proxy == SynProxied::AwaitingServer;
             let from_client = side == Side::Client;
             match self.syn_proxy_segment(
                 snap,
@@ -440,7 +439,25 @@ impl Forwarder {
                 syn_proxy::Step::Forward => {}
                 // Not a loss: it leaves with the server's handshake.
                 syn_proxy::Step::Parked => return Verdict::Drop(DropReason::SynProxyWait),
-                syn_proxy::Step::Handshake(port) => handshake = Some(port),
+                syn_proxy::Step::Handshake(port) => {
+                    // Another worker holds the connection (RSS put the
+                    // server's side here): it takes the offset at its next
+                    // batch. Without room for it, the server's SYN-ACK
+                    // comes again.
+                    if let (Owner::Peer(p, idx), true) = (owner, awaiting) {
+                        let splice = crate::conn::Splice {
+                            slot: idx,
+                            client: conn.client,
+                            cport: conn.cport,
+                            seq_delta: conn.seq_delta,
+                        };
+                        if !self.peers[p].post_splice(splice) {
+                            stats.drop_at(DropReason::SynProxyWait, conn.service, Some(conn.real));
+                            return Verdict::Drop(DropReason::SynProxyWait);
+                        }
+                    }
+                    handshake = Some(port);
+                }
                 syn_proxy::Step::Drop(reason) => {
                     stats.drop_at(reason, conn.service, Some(conn.real));
                     return Verdict::Drop(reason);
@@ -821,6 +838,10 @@ mod tests;
 fn worth_syncing(c: &Conn, before: Option<TcpState>) -> bool {
     if c.proto != IPPROTO_TCP {
         return before.is_none();
+    }
+    // Without its offset yet, useless elsewhere: it goes once spliced.
+    if c.syn_proxy == SynProxied::AwaitingServer {
+        return false;
     }
     if before == Some(c.state) || c.is_half_open() {
         return false;

@@ -287,6 +287,45 @@ impl Forwarder {
     }
 }
 
+impl Forwarder {
+    /// Offsets other workers learnt for this worker's SYN-proxied
+    /// connections (the server's SYN-ACK reached them and left as the ACK
+    /// that completed its handshake): the connection is spliced here too.
+    pub(super) fn take_splices(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32) {
+        for _ in 0..crate::inbox::PER_BATCH {
+            let Some(s) = self.table.shared_ref().take_splice() else {
+                return;
+            };
+            let Some(mut c) = self.table.get(s.slot) else {
+                continue;
+            };
+            if (c.client, c.cport) != (s.client, s.cport)
+                || c.syn_proxy != SynProxied::AwaitingServer
+            {
+                continue;
+            }
+            c.seq_delta = s.seq_delta;
+            c.syn_proxy = SynProxied::Spliced;
+            super::track(
+                &mut c,
+                Some(&snap.gauges[..]),
+                crate::conn::Direction::Input,
+                TcpHdr::ACK,
+                now,
+                snap,
+            );
+            self.table.update(s.slot, &c);
+            // The other director hears of it now, offset and all (the
+            // other worker's note may have made it established already).
+            if let Some(out) = &self.outbox {
+                if !c.is_half_open() && !out.offer(&c) {
+                    stats.sync_overflow.add(1);
+                }
+            }
+        }
+    }
+}
+
 const PSH: u8 = 0x08;
 
 /// Whose early data a parking slot holds.

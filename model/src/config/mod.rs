@@ -236,7 +236,6 @@ impl Config {
             text,
             errors: Vec::new(),
             marked: Default::default(),
-            workers: 1,
         };
         // Keys the structs do not know are collected, not fatal, so every
         // one is reported with the rest of the file's errors.
@@ -290,8 +289,6 @@ struct Validator<'a> {
     errors: Vec<ConfigError>,
     /// (address, protocol, port) claimed by a firewall-mark rule, and its mark.
     marked: HashMap<(IpAddr, Protocol, u16), u32>,
-    /// Dataplane workers ([daemon] cores or workers).
-    workers: usize,
 }
 
 impl Validator<'_> {
@@ -403,7 +400,6 @@ impl Validator<'_> {
             }
             Some(n) => *n.get_ref() as usize,
         };
-        self.workers = cores.len();
         let syn_proxy_threshold = match &d.syn_proxy_threshold {
             None => 0,
             Some(n) if *n.get_ref() < 1 || *n.get_ref() > conn_table_size as u64 => {

@@ -437,10 +437,6 @@ impl Validator<'_> {
             Some("is for TCP services")
         } else if ftp {
             Some("and the FTP helper cannot share a connection yet")
-        } else if self.workers > 1 {
-            // A server's SYN-ACK must reach the worker that holds the
-            // connection, which RSS does not promise.
-            Some("needs a single dataplane worker for now (with several, a server's SYN-ACK may reach a worker that does not hold the connection)")
         } else {
             None
         };

@@ -550,14 +550,7 @@ fn the_syn_proxy_is_auto_on_nat_tcp_and_refused_where_it_cannot_work() {
     let ftp = on.replace("port = 80\n", "port = 21\nftp = true\n");
     assert!(errors(&ftp).join("\n").contains("FTP helper"));
     let two = on.replace("[daemon]\n", "[daemon]\nworkers = 2\n");
-    assert!(errors(&two)
-        .join("\n")
-        .contains("needs a single dataplane worker"));
-    let two_auto = OK.replace("[daemon]\n", "[daemon]\nworkers = 2\n");
-    assert_eq!(
-        parse(&two_auto).unwrap().services[0].syn_proxy,
-        SynProxy::Off
-    );
+    assert_eq!(parse(&two).unwrap().services[0].syn_proxy, SynProxy::On);
     let bad = OK.replace("port = 80\n", "port = 80\nsyn_proxy = \"yes\"\n");
     let e = errors(&bad).join("\n");
     assert!(

@@ -117,44 +117,52 @@ impl ProxyRig {
         }
     }
 
-    /// Run `seg` through the forwarder in a 2 KB buffer (room to grow, as
-    /// a UMEM frame has): the verdict and, if forwarded, the frame.
     fn send(&mut self, ingress: PortId, seg: &Seg) -> (Verdict, Option<Out>) {
-        let b = seg.bytes();
-        let mut umem = vec![0u8; 2048];
-        umem[..b.len()].copy_from_slice(&b);
-        let mut pkt = FrameBuf::new(&mut umem, 0, b.len()).unwrap();
         let r = &mut self.rig;
-        let v = r
-            .fwd
-            .process_frame(&r.snap, &r.stats, 100, ingress, &mut pkt);
-        let Verdict::Forward(_) = v else {
-            return (v, None);
-        };
-        let out = pkt.bytes().to_vec();
-        let seen = inspect(&out);
-        let p = SlicedPacket::from_ethernet(&out).unwrap();
-        let Some(TransportSlice::Tcp(t)) = p.transport else {
-            panic!("not TCP")
-        };
-        (
-            v,
-            Some(Out {
-                seen,
-                seq: t.sequence_number(),
-                ack: t.acknowledgment_number(),
-                syn: t.syn(),
-                ack_flag: t.ack(),
-                rst: t.rst(),
-                options: t.options().to_vec(),
-                payload: t.payload().to_vec(),
-            }),
-        )
+        send_via(&mut r.fwd, &r.snap, &r.stats, ingress, seg)
     }
 
     fn drops(&self, r: DropReason) -> u64 {
         self.rig.stats.drops(r)
     }
+}
+
+/// Run `seg` through `fwd` in a 2 KB buffer (room to grow, as a UMEM frame
+/// has): the verdict and, if forwarded, the frame.
+fn send_via(
+    fwd: &mut Forwarder,
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    ingress: PortId,
+    seg: &Seg,
+) -> (Verdict, Option<Out>) {
+    let b = seg.bytes();
+    let mut umem = vec![0u8; 2048];
+    umem[..b.len()].copy_from_slice(&b);
+    let mut pkt = FrameBuf::new(&mut umem, 0, b.len()).unwrap();
+    let v = fwd.process_frame(snap, stats, 100, ingress, &mut pkt);
+    let Verdict::Forward(_) = v else {
+        return (v, None);
+    };
+    let out = pkt.bytes().to_vec();
+    let seen = inspect(&out);
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(TransportSlice::Tcp(t)) = p.transport else {
+        panic!("not TCP")
+    };
+    (
+        v,
+        Some(Out {
+            seen,
+            seq: t.sequence_number(),
+            ack: t.acknowledgment_number(),
+            syn: t.syn(),
+            ack_flag: t.ack(),
+            rst: t.rst(),
+            options: t.options().to_vec(),
+            payload: t.payload().to_vec(),
+        }),
+    )
 }
 
 fn mss_option(m: u16) -> Vec<u8> {
@@ -420,4 +428,49 @@ fn a_proxied_connection_synced_to_another_director_goes_on_translated() {
     let (v, out) = b.send(OUTSIDE, &ack);
     assert_eq!(v, Verdict::Forward(INSIDE));
     assert_eq!(out.unwrap().ack, 9005);
+}
+
+#[test]
+fn a_servers_syn_ack_on_another_worker_completes_the_handshake_and_hands_the_offset_over() {
+    // Worker a holds the connection (the client's side hashes there), the
+    // server's side reaches worker b.
+    let mut p = ProxyRig::new(SynProxy::On, 1024);
+    let mut b = Forwarder::new(1024);
+    let stats_b = WorkerStats::default();
+    p.rig.fwd.set_peers(vec![b.table.shared()]);
+    b.set_peers(vec![p.rig.fwd.table.shared()]);
+    b.adopt(&p.rig.snap);
+    let (cookie, _) = client_handshake(&mut p, 40006, 500);
+    let synack = Seg {
+        syn: true,
+        ..Seg::from_server(40006, 3000, 501)
+    };
+    let (v, out) = send_via(&mut b, &p.rig.snap, &stats_b, INSIDE, &synack);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    let ack = out.unwrap();
+    assert_eq!((ack.seq, ack.ack, ack.syn), (501, 3001, false));
+    // Until a takes the offset, the server's data waits (it comes again).
+    let data = Seg {
+        payload: b"banner",
+        ..Seg::from_server(40006, 3001, 501)
+    };
+    let wait = Verdict::Drop(DropReason::SynProxyWait);
+    assert_eq!(
+        send_via(&mut b, &p.rig.snap, &stats_b, INSIDE, &data).0,
+        wait
+    );
+    p.rig.fwd.end_batch(&p.rig.snap, &p.rig.stats, 100_000);
+    let c = p.rig.fwd.table.iter().next().unwrap();
+    assert_eq!(
+        (c.syn_proxy, c.state),
+        (SynProxied::Spliced, TcpState::Established)
+    );
+    assert_eq!(c.seq_delta, cookie.wrapping_sub(3000));
+    let (v, out) = send_via(&mut b, &p.rig.snap, &stats_b, INSIDE, &data);
+    assert_eq!(v, Verdict::Forward(OUTSIDE));
+    assert_eq!(out.unwrap().seq, cookie.wrapping_add(1));
+    let reply = Seg::from_client(40006, 501, Some(cookie.wrapping_add(7)));
+    let (v, out) = p.send(OUTSIDE, &reply);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    assert_eq!(out.unwrap().ack, 3007);
 }
