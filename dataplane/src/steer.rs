@@ -114,6 +114,8 @@ pub struct Steering {
     /// daemon (see `pin`); None when it could not be pinned (the program
     /// then detaches with the process, as before).
     pinned: Option<aya::programs::links::PinnedLink>,
+    mode: AttachMode,
+    attached: bool,
 }
 
 /// Where attachments are pinned: a bpffs of xlb's own under /run (the
@@ -165,9 +167,41 @@ impl Drop for Steering {
 }
 
 impl Steering {
-    pub fn attach(ifname: &str, mode: AttachMode) -> Result<Steering, SteerError> {
+    /// The program and its maps, loaded but not on the interface yet: its
+    /// maps are to be filled first (`attach`).
+    pub fn load(ifname: &str, mode: AttachMode) -> Result<Steering, SteerError> {
         let mut bpf = Ebpf::load(STEER_OBJ)?;
         let prog: &mut Xdp = bpf
+            .program_mut("xlb_steer")
+            .expect("steer.c defines xlb_steer")
+            .try_into()
+            .expect("xlb_steer is an XDP program");
+        prog.load().map_err(|source| SteerError::Program {
+            ifname: ifname.to_string(),
+            source,
+            hint: " (verifier rejected it?)",
+        })?;
+        Ok(Steering {
+            ifname: ifname.to_string(),
+            bpf,
+            pinned: None,
+            mode,
+            attached: false,
+        })
+    }
+
+    /// Put the program on its interface (again: nothing). Called once its
+    /// maps steer the services: a program that a killed daemon left drops
+    /// their traffic, and replacing it with one whose maps are still empty
+    /// would hand that traffic to the kernel, whose resets end the
+    /// connections and refuse new ones until the maps are filled.
+    pub fn attach(&mut self) -> Result<(), SteerError> {
+        if self.attached {
+            return Ok(());
+        }
+        let ifname = self.ifname.as_str();
+        let prog: &mut Xdp = self
+            .bpf
             .program_mut("xlb_steer")
             .expect("steer.c defines xlb_steer")
             .try_into()
@@ -177,9 +211,7 @@ impl Steering {
             source,
             hint,
         };
-        prog.load()
-            .map_err(|e| perr(e, " (verifier rejected it?)"))?;
-        let flags = match mode {
+        let flags = match self.mode {
             AttachMode::Driver => XdpFlags::DRV_MODE,
             AttachMode::Generic => XdpFlags::SKB_MODE,
         };
@@ -260,11 +292,9 @@ impl Steering {
                     .map_err(|e| perr(e, " (attaching again after a failed pin)"))?;
             }
         }
-        Ok(Steering {
-            ifname: ifname.to_string(),
-            bpf,
-            pinned,
-        })
+        self.pinned = pinned;
+        self.attached = true;
+        Ok(())
     }
 
     /// Point queue `queue` at an AF_XDP socket.

@@ -14,6 +14,7 @@ source "$here/proxy_regtests.sh"
 source "$here/sync.sh"
 source "$here/flood.sh"
 source "$here/limits.sh"
+source "$here/crash.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

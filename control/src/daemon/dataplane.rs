@@ -79,6 +79,9 @@ pub trait Dataplane: Send {
     /// What steering rules and the address owner go through.
     fn gate(&self) -> Arc<SteeringGate>;
     fn view(&self) -> DataplaneView;
+    /// Put the steering programs on their interfaces, once the gate wrote
+    /// the first rules into their maps (`Steering::attach` says why).
+    fn attach(&mut self) -> Result<(), String>;
     /// Stop the workers (each finishes its batch) and detach the programs.
     fn shutdown(&mut self);
 }
@@ -104,18 +107,18 @@ pub struct Workers {
     stop: Arc<AtomicBool>,
     handles: Vec<WorkerHandle>,
     // Dropped last: the programs detach after the workers stopped.
-    _steering: Arc<Mutex<Vec<Steering>>>,
+    steering: Arc<Mutex<Vec<Steering>>>,
 }
 
 impl Workers {
-    /// Attach the steering programs (steering nothing yet) and start the
-    /// workers on `first`.
+    /// Load the steering programs (attached later: `Dataplane::attach`)
+    /// and start the workers on `first`.
     pub fn start(cfg: &Config, first: Snapshot) -> Result<Workers, StartError> {
         let io = |what| move |source| StartError::Io { what, source };
         let nic = effective_nic_settings(cfg);
         let mut steering = Vec::new();
         for name in &cfg.daemon.interfaces {
-            steering.push(Steering::attach(name, nic.xdp_mode)?);
+            steering.push(Steering::load(name, nic.xdp_mode)?);
         }
         let ports: Vec<PortSpec> = first
             .ports
@@ -206,7 +209,7 @@ impl Workers {
             gate,
             stop,
             handles,
-            _steering: steering,
+            steering,
         })
     }
 }
@@ -218,6 +221,14 @@ impl Dataplane for Workers {
 
     fn view(&self) -> DataplaneView {
         self.view.clone()
+    }
+
+    fn attach(&mut self) -> Result<(), String> {
+        let mut all = self.steering.lock().unwrap_or_else(|e| e.into_inner());
+        for s in all.iter_mut() {
+            s.attach().map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn shutdown(&mut self) {
@@ -292,6 +303,8 @@ pub mod fake {
         pub view: DataplaneView,
         pub gate: Arc<SteeringGate>,
         pub maps: Maps,
+        /// What the maps held when the programs were attached (None: not yet).
+        pub attached_with: Arc<Mutex<Option<HashSet<EndpointKey>>>>,
     }
 
     impl FakeDataplane {
@@ -309,6 +322,7 @@ pub mod fake {
                 },
                 gate: Arc::new(SteeringGate::new(Box::new(maps.clone()))),
                 maps,
+                attached_with: Arc::default(),
             }
         }
     }
@@ -319,6 +333,11 @@ pub mod fake {
         }
         fn view(&self) -> DataplaneView {
             self.view.clone()
+        }
+        fn attach(&mut self) -> Result<(), String> {
+            let now = self.maps.0.lock().unwrap().clone();
+            self.attached_with.lock().unwrap().get_or_insert(now);
+            Ok(())
         }
         fn shutdown(&mut self) {}
     }

@@ -163,7 +163,7 @@ impl Daemon {
     #[allow(clippy::too_many_arguments)] // the parts, each once
     fn assemble(
         (cfg, text): (Config, String),
-        dataplane: Box<dyn Dataplane>,
+        mut dataplane: Box<dyn Dataplane>,
         host: Box<dyn Host>,
         (policy, published): (Policy, Published),
         checks: HealthRunner,
@@ -183,6 +183,7 @@ impl Daemon {
         // them held, which it does at once when watched.
         gate.set_rules(rules, cfg.vrrp.vips())?;
         vrrp.watch(gate);
+        dataplane.attach()?;
         let mut d = Daemon {
             neighbours_seen,
             cfg,

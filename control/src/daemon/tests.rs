@@ -8,7 +8,10 @@ use super::host::fake::FakeHost;
 use super::*;
 use crate::config::VrrpSettings;
 use crate::net::neigh::Neighbour;
+use std::collections::HashSet;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
+use xlb_dataplane::steer::EndpointKey;
 
 const CONFIG: &str = r#"
 [daemon]
@@ -31,6 +34,7 @@ struct Lab {
     daemon: Daemon,
     file: tempfile::NamedTempFile,
     maps: super::dataplane::fake::Maps,
+    attached_with: Arc<Mutex<Option<HashSet<EndpointKey>>>>,
     host: FakeHost,
 }
 
@@ -83,6 +87,7 @@ fn lab(text: &str) -> Lab {
     let published = policy.apply(&cfg, &mut snap, Instant::now());
     let dp = FakeDataplane::new(snap);
     let maps = dp.maps.clone();
+    let attached_with = dp.attached_with.clone();
     let vrrp = Vrrp::start(VrrpSettings::default()).unwrap();
     let daemon = Daemon::assemble(
         (cfg, text.to_string()),
@@ -100,6 +105,7 @@ fn lab(text: &str) -> Lab {
         daemon,
         file,
         maps,
+        attached_with,
         host,
     }
 }
@@ -160,6 +166,22 @@ fn health_is_listed_from_the_start_and_overrides_republish() {
     assert!(snap.services[0].reals[0].mac.is_some());
     assert!(snap.services[0].reals[1].mac.is_none());
     l.daemon.shutdown();
+}
+
+#[test]
+fn the_programs_go_on_the_interfaces_only_once_their_maps_steer_the_services() {
+    // A restart after a kill replaces the program the dead daemon left
+    // (which drops the services' traffic): with empty maps, the kernel
+    // would reset that traffic until they were filled.
+    let l = lab(CONFIG);
+    let at_attach = l.attached_with.lock().unwrap().clone();
+    let mut ports: Vec<u16> = at_attach
+        .expect("attached at start")
+        .iter()
+        .map(|k| u16::from_be(k.port))
+        .collect();
+    ports.sort();
+    assert_eq!(ports, vec![0, 80], "the service and its fragment key");
 }
 
 #[test]
