@@ -78,6 +78,22 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
     Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()
 }
 
+/// `snapshot(Nat, TCP, [1, 1])` with its service edited, fresh gauges.
+fn nat_with(edit: impl FnOnce(&mut VirtualService)) -> Snapshot {
+    let base = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut svc = base.services[0].clone();
+    edit(&mut svc);
+    Snapshot::new(
+        2,
+        base.ports.clone(),
+        vec![svc],
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap()
+}
+
 fn tcp(src: ([u8; 4], u16), dst: ([u8; 4], u16), macs: ([u8; 6], [u8; 6]), flags: &str) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(macs.0, macs.1)
         .ipv4(src.0, dst.0, 64)
@@ -1142,20 +1158,10 @@ fn a_record_replaces_an_ended_connection_on_the_same_ports_but_never_an_establis
 
 #[test]
 fn a_server_at_its_uthreshold_gets_no_new_connection_until_below_lthreshold() {
-    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
-    let mut svc = snap.services[0].clone();
-    svc.reals[0].u_threshold = 2;
-    svc.reals[0].l_threshold = 1;
-    snap = Snapshot::new(
-        2,
-        snap.ports.clone(),
-        vec![svc],
-        &[],
-        Timeouts::default(),
-        new_gauges(),
-    )
-    .unwrap();
-    let mut rig = Rig::new(snap);
+    let mut rig = Rig::new(nat_with(|svc| {
+        svc.reals[0].u_threshold = 2;
+        svc.reals[0].l_threshold = 1;
+    }));
     let servers: Vec<usize> = (0..6).map(|i| rig.establish(41000 + i)).collect();
     // Round robin: 11, 12, 11 (its second: at its threshold), then only 12.
     assert_eq!(servers, [0, 1, 0, 1, 1, 1]);
@@ -1177,19 +1183,8 @@ fn a_server_at_its_uthreshold_gets_no_new_connection_until_below_lthreshold() {
 
 #[test]
 fn the_rate_limit_drops_new_connections_beyond_it_and_nothing_else() {
-    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
-    let mut svc = snap.services[0].clone();
     // 10/s over two workers: 5/s, 5 at once, on this one.
-    svc.max_conn_rate = 10;
-    snap = Snapshot::new(
-        2,
-        snap.ports.clone(),
-        vec![svc],
-        &[],
-        Timeouts::default(),
-        new_gauges(),
-    )
-    .unwrap();
+    let mut snap = nat_with(|svc| svc.max_conn_rate = 10);
     snap.workers = 2;
     let mut rig = Rig::new(snap);
     rig.fwd.end_batch(&rig.snap, &rig.stats, 1_000);
@@ -1230,19 +1225,7 @@ fn the_rate_limit_drops_new_connections_beyond_it_and_nothing_else() {
 
 #[test]
 fn the_per_client_cap_refuses_a_clients_next_connection_and_frees_with_its_end() {
-    let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
-    let mut svc = snap.services[0].clone();
-    svc.max_conns_per_client = 3;
-    snap = Snapshot::new(
-        2,
-        snap.ports.clone(),
-        vec![svc],
-        &[],
-        Timeouts::default(),
-        new_gauges(),
-    )
-    .unwrap();
-    let mut rig = Rig::new(snap);
+    let mut rig = Rig::new(nat_with(|svc| svc.max_conns_per_client = 3));
     let capped = Verdict::Drop(DropReason::ClientCap);
     for port in 0..3 {
         rig.establish(43000 + port);

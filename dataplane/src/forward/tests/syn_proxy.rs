@@ -91,21 +91,10 @@ struct ProxyRig {
 
 impl ProxyRig {
     fn new(mode: SynProxy, capacity: usize) -> ProxyRig {
-        let mut snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 0]);
-        let services = snap.services.clone();
-        let svc = VirtualService {
-            syn_proxy: mode,
-            ..services[0].clone()
-        };
-        snap = Snapshot::new(
-            2,
-            snap.ports.clone(),
-            vec![svc],
-            &[],
-            Timeouts::default(),
-            new_gauges(),
-        )
-        .unwrap();
+        let snap = nat_with(|svc| {
+            svc.syn_proxy = mode;
+            svc.reals[1].weight = 0;
+        });
         let mut fwd = Forwarder::new(capacity);
         fwd.adopt(&snap);
         ProxyRig {
