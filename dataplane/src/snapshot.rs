@@ -109,8 +109,9 @@ pub struct Snapshot {
     pub mark_rules: Vec<MarkRule>,
     /// Some service has the FTP helper: data connections may be expected.
     pub ftp: bool,
-    /// Some service may be SYN-proxied.
+    /// Some service may be SYN-proxied, and some always is.
     pub syn_proxy: bool,
+    pub syn_proxy_on: bool,
     /// Dataplane workers: each takes `1/workers` of a service's
     /// `max_conn_rate`.
     pub workers: usize,
@@ -179,6 +180,7 @@ impl Snapshot {
         }
         let ftp = services.iter().any(|s| s.ftp);
         let syn_proxy = services.iter().any(|s| s.syn_proxy != SynProxy::Off);
+        let syn_proxy_on = services.iter().any(|s| s.syn_proxy == SynProxy::On);
         Ok(Snapshot {
             generation,
             ports,
@@ -188,6 +190,7 @@ impl Snapshot {
             mark_rules: Vec::new(),
             ftp,
             syn_proxy,
+            syn_proxy_on,
             workers: 1,
             syn_proxy_threshold: 0,
             by_endpoint,

@@ -355,10 +355,14 @@ impl Forwarder {
         let mut proxy_opened = false;
         let (owner, side, mut conn) = match hit {
             Some((idx, side, mut c)) => {
-                stored = Some((c.state, c.expires, c.client_port));
                 if let Some(note) = self.table.take_note(idx) {
+                    // Written back at once: the gauges moved with it, and
+                    // this packet may yet be dropped before the write at
+                    // the end (a state counted twice otherwise).
                     merge_note(&mut c, note, snap);
+                    self.table.update(idx, &c);
                 }
+                stored = Some((c.state, c.expires, c.client_port));
                 (Owner::Local(idx), side, c)
             }
             None => match self.find_in_peers(&key, now) {
@@ -368,7 +372,17 @@ impl Forwarder {
                 }
                 None => {
                     let mut opened = None;
-                    if snap.syn_proxy && f.proto == IPPROTO_TCP {
+                    // A SYN only while some service may be proxied now
+                    // (no second classification of every SYN otherwise);
+                    // an ACK that may carry a cookie.
+                    let maybe = f.proto == IPPROTO_TCP
+                        && snap.syn_proxy
+                        && if is_bare_syn(&f) {
+                            snap.syn_proxy_on || self.guard.engaged()
+                        } else {
+                            syn_proxy::is_handshake_ack(f.tcp_flags)
+                        };
+                    if maybe {
                         match self.syn_proxy_miss(snap, stats, now, ingress, &f, room, len) {
                             syn_proxy::Miss::Pass => {}
                             syn_proxy::Miss::Answered => return Verdict::Forward(ingress),
@@ -390,8 +404,25 @@ impl Forwarder {
                                 c.syn_proxy = SynProxied::AwaitingServer;
                                 c.seq_delta = isn;
                                 self.table.update(idx, &c);
+                                stats.syn_cookies_accepted.add(1);
                             }
                             (Owner::Local(idx), Side::Client, c)
+                        }
+                        // The client thinks it is connected: it hears
+                        // that it is not (the limits, a full table, no
+                        // server), rather than wait for nothing.
+                        Err((reason, service)) if opened.is_some() => {
+                            let isn = opened.unwrap_or_default();
+                            if let Some(s) = service {
+                                stats.drop_at(reason, s, None);
+                            } else {
+                                stats.drop(reason);
+                            }
+                            return match syn_proxy::reset_client(snap, ingress, &f, room, len, isn)
+                            {
+                                Some(()) => Verdict::Forward(ingress),
+                                None => Verdict::Drop(reason),
+                            };
                         }
                         Err((DropReason::NoService, None)) if snap.ftp => {
                             match self.expected_conn(snap, stats, now, ingress, &f, buf) {
@@ -439,6 +470,7 @@ impl Forwarder {
                 syn_proxy::Step::Forward => {}
                 // Not a loss: it leaves with the server's handshake.
                 syn_proxy::Step::Parked => return Verdict::Drop(DropReason::SynProxyWait),
+                syn_proxy::Step::SynAgain(syn) => f = syn,
                 syn_proxy::Step::Handshake(port) => {
                     // Another worker holds the connection (RSS put the
                     // server's side here): it takes the offset at its next

@@ -61,7 +61,10 @@ impl RateLimits {
         }
         let elapsed = now_ms.saturating_sub(b.at_ms);
         b.at_ms = b.at_ms.max(now_ms);
-        b.milli = (b.milli + elapsed * b.rate).min(b.rate * 1000);
+        b.milli = b
+            .milli
+            .saturating_add(elapsed.saturating_mul(b.rate))
+            .min(b.rate * 1000);
         if b.milli < 1000 {
             return false;
         }

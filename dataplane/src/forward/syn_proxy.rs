@@ -33,6 +33,9 @@ pub(super) enum Step {
     Forward,
     /// Early data, kept until the server's handshake is done.
     Parked,
+    /// The server has not answered the SYN for a second: the client's
+    /// segment became the SYN again (a NAT segment to forward, this frame).
+    SynAgain(Frame),
     /// The server's SYN-ACK became the ACK that completes its handshake:
     /// out of this port, rewritten whole.
     Handshake(PortId),
@@ -41,7 +44,7 @@ pub(super) enum Step {
 
 /// Bare ACK (maybe with PSH and data): what a client sends after the
 /// SYN-ACK. SYN, RST, FIN or URG never complete a cookie handshake.
-fn is_handshake_ack(flags: u8) -> bool {
+pub(super) fn is_handshake_ack(flags: u8) -> bool {
     const URG: u8 = 0x20;
     flags & (TcpHdr::SYN | TcpHdr::RST | TcpHdr::FIN | URG | TcpHdr::ACK) == TcpHdr::ACK
 }
@@ -158,10 +161,7 @@ impl Forwarder {
         };
         *len = end;
         match Frame::parse(&room[..end]) {
-            Ok(syn) => {
-                stats.syn_cookies_accepted.add(1);
-                Miss::Opened(syn, isn)
-            }
+            Ok(syn) => Miss::Opened(syn, isn),
             Err(_) => Miss::Drop(DropReason::BadL4Header, svc.id),
         }
     }
@@ -186,11 +186,35 @@ impl Forwarder {
         let synack = f.tcp_flags & (TcpHdr::SYN | TcpHdr::ACK) == TcpHdr::SYN | TcpHdr::ACK;
         match (conn.syn_proxy, from_client) {
             (SynProxied::AwaitingServer, true) => {
-                if !frames::payload(buf, f).is_empty() && self.parking.park(owner(conn), buf, now) {
+                let who = owner(conn);
+                // The client's first segment, as far as the director can
+                // tell: nothing kept yet, or this is the kept one again.
+                let first = self
+                    .parking
+                    .peek(who, now)
+                    .and_then(|b| Some(frames::seen(b, &Frame::parse(b).ok()?).seq))
+                    .is_none_or(|s| s == seq);
+                let kept = !frames::payload(buf, f).is_empty() && self.parking.park(who, buf, now);
+                if kept {
                     stats.syn_proxy_parked.add(1);
-                    return Step::Parked;
                 }
-                Step::Drop(DropReason::SynProxyWait)
+                // Sent when the connection was made (its SYN_RECV deadline
+                // is untouched while it waits).
+                let sent = conn
+                    .expires
+                    .wrapping_sub(snap.timeouts.tcp(crate::conn::TcpState::SynRecv));
+                let quiet = now.wrapping_sub(sent) as i32 >= 1;
+                let plain = f.tcp_flags & (TcpHdr::SYN | TcpHdr::RST | TcpHdr::FIN) == 0;
+                if quiet && first && plain {
+                    if let Some(syn) = Self::syn_again(f, room, len, seq) {
+                        return Step::SynAgain(syn);
+                    }
+                }
+                if kept {
+                    Step::Parked
+                } else {
+                    Step::Drop(DropReason::SynProxyWait)
+                }
             }
             (SynProxied::AwaitingServer, false) if synack => {
                 // The cookie was the client's ISN from the director.
@@ -221,6 +245,30 @@ impl Forwarder {
             }
             (SynProxied::No, _) => Step::Forward,
         }
+    }
+
+    /// The client's segment at `seq` as the SYN that opened its connection
+    /// (sequence number one before it; the MSS the cookie carried is not
+    /// kept, so IPv4's minimum).
+    fn syn_again(f: &Frame, room: &mut [u8], len: &mut usize, seq: u32) -> Option<Frame> {
+        let seen = frames::seen(&room[..*len], f);
+        let syn = Segment {
+            src: f.src.low32(),
+            dst: f.dst.low32(),
+            ttl: seen.ttl,
+            tcp: TcpRepr {
+                sport: f.sport,
+                dport: f.dport,
+                seq: seq.wrapping_sub(1),
+                ack: 0,
+                flags: TcpHdr::SYN,
+                window: seen.window,
+            },
+            mss: Some(cookie::MSS_TABLE[0]),
+            payload: b"",
+        };
+        *len = frames::write(room, f, &syn)?;
+        Frame::parse(&room[..*len]).ok()
     }
 
     /// Turn the server's SYN-ACK into the client's (the director's) ACK,
@@ -260,6 +308,9 @@ impl Forwarder {
             .parking
             .take(owner(conn), now)
             .and_then(|b| Some((b, Frame::parse(b).ok()?)));
+        // Only the data that follows the SYN the server acknowledges (not
+        // a later segment, nor one left by an earlier connection).
+        let early = early.filter(|(b, pf)| frames::seen(b, pf).seq == ack);
         if let Some((b, pf)) = early {
             let parked = frames::seen(b, &pf);
             seg.tcp.seq = parked.seq;
@@ -324,6 +375,38 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// Turn the SYN a cookie ACK became (`syn`, client -> VIP, the client's
+/// ISN) into a reset of the client's side, at the sequence number it
+/// expects (the cookie + 1), back out of its port.
+pub(super) fn reset_client(
+    snap: &Snapshot,
+    ingress: PortId,
+    syn: &Frame,
+    room: &mut [u8],
+    len: &mut usize,
+    cookie: u32,
+) -> Option<()> {
+    let seen = frames::seen(&room[..*len], syn);
+    let rst = Segment {
+        src: syn.dst.low32(),
+        dst: syn.src.low32(),
+        ttl: 64,
+        tcp: TcpRepr {
+            sport: syn.dport,
+            dport: syn.sport,
+            seq: cookie.wrapping_add(1),
+            ack: seen.seq.wrapping_add(1),
+            flags: TcpHdr::RST | TcpHdr::ACK,
+            window: 0,
+        },
+        mss: None,
+        payload: b"",
+    };
+    *len = frames::write(room, syn, &rst)?;
+    frames::reflect_macs(room, snap.ports[ingress as usize].mac);
+    Some(())
 }
 
 const PSH: u8 = 0x08;

@@ -71,7 +71,9 @@ impl Guard {
     pub fn pass_done(&mut self, half_open: usize) {
         if half_open >= self.threshold {
             self.engaged = true;
-        } else if half_open < self.threshold / 2 && self.cookies_this_pass < self.threshold / 2 {
+        } else if half_open < (self.threshold / 2).max(1)
+            && self.cookies_this_pass < (self.threshold / 2).max(1)
+        {
             self.engaged = false;
         }
         self.cookies_this_pass = 0;

@@ -9,8 +9,8 @@
 
 /// Slots per worker: connections that may have a segment waiting at once.
 pub const SLOTS: usize = 256;
-/// The largest segment kept (a full-size Ethernet frame).
-pub const MAX_FRAME: usize = 1518;
+/// The largest segment kept (a full-size Ethernet frame with a VLAN tag).
+pub const MAX_FRAME: usize = 1522;
 /// Seconds after which a segment nobody took is forgotten.
 const KEEP_SECS: u32 = 3;
 
@@ -89,6 +89,16 @@ impl Parking {
             len: frame.len() as u16,
         };
         true
+    }
+
+    /// The frame kept for `owner`, if any, left where it is.
+    pub fn peek(&self, owner: Owner, now: u32) -> Option<&[u8]> {
+        let i = self
+            .slots
+            .iter()
+            .position(|s| s.owner == Some(owner) && Self::live(s, now))?;
+        let len = usize::from(self.slots[i].len);
+        Some(&self.bytes[i * MAX_FRAME..i * MAX_FRAME + len])
     }
 
     /// The frame kept for `owner`, if any; its slot is free again.

@@ -107,8 +107,13 @@ impl ProxyRig {
     }
 
     fn send(&mut self, ingress: PortId, seg: &Seg) -> (Verdict, Option<Out>) {
+        self.send_at(100, ingress, seg)
+    }
+
+    /// At `now` (coarse seconds) instead of 100.
+    fn send_at(&mut self, now: u32, ingress: PortId, seg: &Seg) -> (Verdict, Option<Out>) {
         let r = &mut self.rig;
-        send_via(&mut r.fwd, &r.snap, &r.stats, ingress, seg)
+        send_now(&mut r.fwd, &r.snap, &r.stats, now, ingress, seg)
     }
 
     fn drops(&self, r: DropReason) -> u64 {
@@ -125,11 +130,22 @@ fn send_via(
     ingress: PortId,
     seg: &Seg,
 ) -> (Verdict, Option<Out>) {
+    send_now(fwd, snap, stats, 100, ingress, seg)
+}
+
+fn send_now(
+    fwd: &mut Forwarder,
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    now: u32,
+    ingress: PortId,
+    seg: &Seg,
+) -> (Verdict, Option<Out>) {
     let b = seg.bytes();
     let mut umem = vec![0u8; 2048];
     umem[..b.len()].copy_from_slice(&b);
     let mut pkt = FrameBuf::new(&mut umem, 0, b.len()).unwrap();
-    let v = fwd.process_frame(snap, stats, 100, ingress, &mut pkt);
+    let v = fwd.process_frame(snap, stats, now, ingress, &mut pkt);
     let Verdict::Forward(_) = v else {
         return (v, None);
     };
@@ -462,4 +478,70 @@ fn a_servers_syn_ack_on_another_worker_completes_the_handshake_and_hands_the_off
     let (v, out) = p.send(OUTSIDE, &reply);
     assert_eq!(v, Verdict::Forward(INSIDE));
     assert_eq!(out.unwrap().ack, 3007);
+}
+
+#[test]
+fn a_server_silent_for_a_second_gets_the_syn_again_on_the_clients_retry() {
+    let mut p = ProxyRig::new(SynProxy::On, 1024);
+    let (cookie, _) = client_handshake(&mut p, 40007, 2000);
+    let req = Seg {
+        payload: b"GET /",
+        ..Seg::from_client(40007, 2001, Some(cookie.wrapping_add(1)))
+    };
+    // At once: kept, nothing sent (the SYN is on its way).
+    assert_eq!(
+        p.send_at(100, OUTSIDE, &req).0,
+        Verdict::Drop(DropReason::SynProxyWait)
+    );
+    // The client sends it again a second later: the server, silent, gets
+    // the SYN again, the client's ISN and all.
+    let (v, out) = p.send_at(101, OUTSIDE, &req);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    let syn = out.unwrap();
+    assert!(syn.syn && !syn.ack_flag && syn.payload.is_empty());
+    assert_eq!((syn.seen.dst, syn.seq), ((RS[0], 8080), 2000));
+    // Its answer still carries the request kept the first time.
+    let synack = Seg {
+        syn: true,
+        ..Seg::from_server(40007, 600, 2001)
+    };
+    let out = p.send_at(101, INSIDE, &synack).1.unwrap();
+    assert_eq!(
+        (out.seq, out.ack, out.payload.as_slice()),
+        (2001, 601, &b"GET /"[..])
+    );
+}
+
+#[test]
+fn a_client_the_limits_refuse_after_its_cookie_hears_a_reset() {
+    let snap = nat_with(|svc| {
+        svc.syn_proxy = SynProxy::On;
+        svc.max_conns_per_client = 1;
+    });
+    let mut p = ProxyRig::new(SynProxy::On, 1024);
+    p.rig.snap = snap;
+    p.rig.fwd = Forwarder::new(1024);
+    p.rig.fwd.adopt(&p.rig.snap);
+    client_handshake(&mut p, 40008, 10);
+    // A second connection: its cookie checks out, the cap refuses it.
+    let syn = Seg {
+        syn: true,
+        ..Seg::from_client(40009, 50, None)
+    };
+    let cookie = p.send(OUTSIDE, &syn).1.unwrap().seq;
+    let (v, out) = p.send(
+        OUTSIDE,
+        &Seg::from_client(40009, 51, Some(cookie.wrapping_add(1))),
+    );
+    assert_eq!(v, Verdict::Forward(OUTSIDE));
+    let rst = out.unwrap();
+    assert!(rst.rst && rst.ack_flag);
+    assert_eq!((rst.seen.src, rst.seen.dst), ((VIP, 80), (CLIENT, 40009)));
+    assert_eq!((rst.seq, rst.ack), (cookie.wrapping_add(1), 51));
+    assert_eq!(p.rig.stats.services[3].drops(DropReason::ClientCap), 1);
+    assert_eq!(
+        p.rig.stats.syn_cookies_accepted.get(),
+        1,
+        "the refused one is not counted"
+    );
 }
