@@ -62,7 +62,10 @@ impl Forwarder {
     /// A TCP segment without a connection to a service the proxy may
     /// guard: a SYN is answered with a cookie (while the proxy is on for
     /// the service), an ACK carrying a valid cookie opens the connection.
-    #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
+    #[allow(clippy::too_many_arguments)]
+    // the pieces of one packet's context
+    // Out of line: the forwarding path of unproxied traffic stays small.
+    #[inline(never)]
     pub(super) fn syn_proxy_miss(
         &mut self,
         snap: &Snapshot,
@@ -168,7 +171,10 @@ impl Forwarder {
 
     /// A segment of a connection the proxy opened, before NAT: translate
     /// its numbers, or complete the server's handshake with it.
-    #[allow(clippy::too_many_arguments)] // the pieces of one packet's context
+    #[allow(clippy::too_many_arguments)]
+    // the pieces of one packet's context
+    // Out of line: the forwarding path of unproxied traffic stays small.
+    #[inline(never)]
     pub(super) fn syn_proxy_segment(
         &mut self,
         snap: &Snapshot,
@@ -380,6 +386,8 @@ impl Forwarder {
 /// Turn the SYN a cookie ACK became (`syn`, client -> VIP, the client's
 /// ISN) into a reset of the client's side, at the sequence number it
 /// expects (the cookie + 1), back out of its port.
+// Out of line: the forwarding path of unproxied traffic stays small.
+#[inline(never)]
 pub(super) fn reset_client(
     snap: &Snapshot,
     ingress: PortId,
