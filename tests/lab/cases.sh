@@ -415,11 +415,23 @@ test_import_of_the_digest_examples_passes_check_config() {
   [ ! -s "$dir/digest-nat.warn" ] || { echo "FAIL: warnings were: $(cat "$dir/digest-nat.warn")"; return 1; }
   grep -qx 'name = "RH_EXT"' "$dir/digest-nat.toml" && grep -qx 'group = \["RH_EXT", "RH_INT"\]' "$dir/digest-nat.toml" ||
     { echo "FAIL: NAT import lacks its VRRP side:"; cat "$dir/digest-nat.toml"; return 1; }
-  # What cannot be translated is named with its line.
+  # What cannot be translated is named with its line; a file with nothing
+  # that translates is an error.
   printf 'vrrp_script chk {
   script "/bin/true"
 }
 ' >"$dir/script.conf"
+  rc=0; out=$("$BIN/xlbctl" import "$dir/script.conf" 2>&1) || rc=$?
+  assert_eq "$rc" 2 "exit code on a file with nothing to translate"
+  has "script.conf: nothing to translate" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+  printf 'virtual_server 10.0.0.1 80 {
+  lb_algo rr
+  lb_kind DR
+  real_server 10.0.0.2 80 {
+    weight 1
+  }
+}
+' >>"$dir/script.conf"
   "$BIN/xlbctl" import "$dir/script.conf" 2>&1 >/dev/null | has "script.conf:1: warning: vrrp_script chk" ||
     { echo "FAIL: no warning for vrrp_script"; return 1; }
   printf 'virtual_server 10.0.0.1 80 {\n  lb_algo rr\n' >"$dir/broken.conf"
