@@ -144,28 +144,9 @@ impl Forwarder {
         }
         // The SYN the client would have sent, with the MSS it announced
         // (rounded).
-        let syn = Segment {
-            src: f.src.low32(),
-            dst: f.dst.low32(),
-            ttl: seen.ttl,
-            tcp: TcpRepr {
-                sport: f.sport,
-                dport: f.dport,
-                seq: client_isn,
-                ack: 0,
-                flags: TcpHdr::SYN,
-                window: seen.window,
-            },
-            mss: Some(cookie::MSS_TABLE[index]),
-            payload: b"",
-        };
-        let Some(end) = frames::write(room, f, &syn) else {
-            return Miss::Drop(DropReason::BadL4Header, svc.id);
-        };
-        *len = end;
-        match Frame::parse(&room[..end]) {
-            Ok(syn) => Miss::Opened(syn, isn),
-            Err(_) => Miss::Drop(DropReason::BadL4Header, svc.id),
+        match Self::client_syn(f, room, len, client_isn, cookie::MSS_TABLE[index]) {
+            Some(syn) => Miss::Opened(syn, isn),
+            None => Miss::Drop(DropReason::BadL4Header, svc.id),
         }
     }
 
@@ -212,7 +193,10 @@ impl Forwarder {
                 let quiet = now.wrapping_sub(sent) as i32 >= 1;
                 let plain = f.tcp_flags & (TcpHdr::SYN | TcpHdr::RST | TcpHdr::FIN) == 0;
                 if quiet && first && plain {
-                    if let Some(syn) = Self::syn_again(f, room, len, seq) {
+                    // Sequence number one before the segment's; the MSS
+                    // the cookie carried is not kept, so IPv4's minimum.
+                    let isn = seq.wrapping_sub(1);
+                    if let Some(syn) = Self::client_syn(f, room, len, isn, cookie::MSS_TABLE[0]) {
                         return Step::SynAgain(syn);
                     }
                 }
@@ -253,10 +237,16 @@ impl Forwarder {
         }
     }
 
-    /// The client's segment at `seq` as the SYN that opened its connection
-    /// (sequence number one before it; the MSS the cookie carried is not
-    /// kept, so IPv4's minimum).
-    fn syn_again(f: &Frame, room: &mut [u8], len: &mut usize, seq: u32) -> Option<Frame> {
+    /// The client's SYN as the server is to see it, written over the
+    /// client's segment `f` (client -> VIP, for NAT to rewrite): its ISN,
+    /// its window and TTL, an MSS option.
+    fn client_syn(
+        f: &Frame,
+        room: &mut [u8],
+        len: &mut usize,
+        isn: u32,
+        mss: u16,
+    ) -> Option<Frame> {
         let seen = frames::seen(&room[..*len], f);
         let syn = Segment {
             src: f.src.low32(),
@@ -265,12 +255,12 @@ impl Forwarder {
             tcp: TcpRepr {
                 sport: f.sport,
                 dport: f.dport,
-                seq: seq.wrapping_sub(1),
+                seq: isn,
                 ack: 0,
                 flags: TcpHdr::SYN,
                 window: seen.window,
             },
-            mss: Some(cookie::MSS_TABLE[0]),
+            mss: Some(mss),
             payload: b"",
         };
         *len = frames::write(room, f, &syn)?;
