@@ -1,5 +1,5 @@
 //! The forwarding state the in-memory benches and tests run against: one
-//! NAT TCP service with round-robin real servers behind a director with an
+//! TCP service (NAT unless asked otherwise) with round-robin real servers behind a director with an
 //! outside port (0) and an inside port (1).
 
 use xlb_dataplane::conn::Timeouts;
@@ -12,9 +12,22 @@ use xlb_model::{Address, Protocol, ServiceKey};
 pub const OUTSIDE_MAC: [u8; 6] = [2, 0xd0, 0, 0, 0, 0];
 pub const INSIDE_MAC: [u8; 6] = [2, 0xd1, 0, 0, 0, 1];
 
+/// The inside port's address (the source of TUN packets).
+pub const INSIDE_ADDR: [u8; 4] = [10, 0, 2, 1];
+
 /// `vip:vport` (TCP, NAT, rr) over `reals` (address, port), all weight 1
 /// and resolved, reached through the inside port.
 pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapshot {
+    service(vip, vport, reals, Forwarding::Nat)
+}
+
+/// The same service forwarding as `forwarding` says.
+pub fn service(
+    vip: [u8; 4],
+    vport: u16,
+    reals: &[([u8; 4], u16)],
+    forwarding: Forwarding,
+) -> Snapshot {
     let reals = reals
         .iter()
         .enumerate()
@@ -39,7 +52,7 @@ pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapsh
         id: 0,
         name: "bench".into(),
         key: ServiceKey::endpoint(std::net::Ipv4Addr::from(vip), vport, Protocol::Tcp),
-        forwarding: Forwarding::Nat,
+        forwarding,
         scheduler: SchedulerKind::Rr,
         reals,
         sorry: None,
@@ -57,7 +70,7 @@ pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapsh
             name: "in".into(),
             ifindex: 2,
             mac: INSIDE_MAC,
-            ipv4: None,
+            ipv4: Some(u32::from_be_bytes(INSIDE_ADDR)),
             mtu: 1500,
         },
     ];
