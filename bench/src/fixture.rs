@@ -77,3 +77,20 @@ pub fn service(
     Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges())
         .expect("a valid fixture")
 }
+
+/// Frame `i` of the lab's TCP mix to `vip`:80 (flow `i`'s SYN or one of its
+/// ACKs, carrying `payload`): 50,000 source ports per source address from
+/// 11.0.0.0.
+pub fn tcp_mix_frame(vip: [u8; 4], i: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+    let src = (
+        (0x0b00_0000 + i / 50_000).to_be_bytes(),
+        10_000 + (i % 50_000) as u16,
+    );
+    let b = etherparse::PacketBuilder::ethernet2([2, 0xc1, 0, 0, 0, 1], OUTSIDE_MAC)
+        .ipv4(src.0, vip, 64)
+        .tcp(src.1, 80, 1, 64000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut v = Vec::new();
+    b.write(&mut v, payload).expect("a valid frame");
+    v
+}

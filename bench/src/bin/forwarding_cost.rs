@@ -6,10 +6,9 @@
 //! (`dr_vs_nat=R tun_vs_nat=R`; above 1 is faster than NAT).
 //! Usage: cargo run --release -p xlb-bench --bin forwarding_cost [FLOWS]
 
-use etherparse::PacketBuilder;
 use std::hint::black_box;
 use std::time::Instant;
-use xlb_bench::fixture::service;
+use xlb_bench::fixture::{service, tcp_mix_frame};
 use xlb_dataplane::forward::{Forwarder, Verdict};
 use xlb_dataplane::snapshot::Forwarding;
 use xlb_dataplane::stats::WorkerStats;
@@ -19,27 +18,16 @@ const VIP: [u8; 4] = [10, 0, 1, 100];
 const SLOT: usize = 2048;
 const HEADROOM: usize = 256;
 
-fn frame(i: u32, syn: bool) -> Vec<u8> {
-    let src = (
-        (0x0b00_0000 + i / 50_000).to_be_bytes(),
-        10_000 + (i % 50_000) as u16,
-    );
-    let b = PacketBuilder::ethernet2([2, 0xc1, 0, 0, 0, 1], [2, 0xd0, 0, 0, 0, 0])
-        .ipv4(src.0, VIP, 64)
-        .tcp(src.1, 80, 1, 64000);
-    let b = if syn { b.syn() } else { b.ack(1) };
-    let mut v = Vec::new();
-    b.write(&mut v, if syn { &[] } else { &[0u8; 64] }).unwrap();
-    v
-}
-
 fn main() {
     let flows: u32 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
     let frames: Vec<Vec<u8>> = (0..flows)
-        .flat_map(|i| [true, false, false, false, false].map(|syn| frame(i, syn)))
+        .flat_map(|i| {
+            [true, false, false, false, false]
+                .map(|syn| tcp_mix_frame(VIP, i, syn, if syn { &[] } else { &[0u8; 64] }))
+        })
         .collect();
     let mut umem = vec![0u8; frames.len() * SLOT];
     let methods = [Forwarding::Nat, Forwarding::Dr, Forwarding::Tun];
