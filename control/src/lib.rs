@@ -13,6 +13,7 @@ pub mod nic;
 pub mod ownership;
 pub mod proxy_listing;
 pub mod sync;
+pub mod web;
 
 /// The configuration lives in the model crate (the proxy and tools read it
 /// without the dataplane); `crate::config` keeps its old path here.
