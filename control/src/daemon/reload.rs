@@ -232,6 +232,9 @@ fn restart_needed(a: &Config, b: &Config) -> Vec<&'static str> {
     if a.metrics != b.metrics {
         out.push("[metrics] listen");
     }
+    if a.dashboard != b.dashboard {
+        out.push("[dashboard] listen");
+    }
     out
 }
 

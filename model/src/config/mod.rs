@@ -101,6 +101,8 @@ pub struct DaemonSettings {
     pub syn_proxy_threshold: usize,
     /// Prometheus metrics address (`[metrics] listen`); `None` = off.
     pub metrics: Option<std::net::SocketAddr>,
+    /// The live dashboard's address (`[dashboard] listen`); `None` = off.
+    pub dashboard: Option<std::net::SocketAddr>,
 }
 
 /// The API socket's permissions as configured. Names are resolved on the
@@ -510,27 +512,24 @@ impl Validator<'_> {
             );
         }
         let proxy = self.proxy(raw.proxy, raw.frontend, raw.backend, &services);
-        let metrics = raw
-            .metrics
-            .listen
-            .as_ref()
-            .and_then(|l| match l.get_ref().parse() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    self.error(
-                        &l.span(),
-                        format!("metrics listen {:?} is not ADDRESS:PORT", l.get_ref()),
-                        Some("e.g. listen = \"127.0.0.1:9469\" (IPv6: \"[::1]:9469\")".into()),
-                    );
-                    None
-                }
-            });
+        let metrics = self.listen("metrics", &raw.metrics, 9469);
+        let dashboard = self.listen("dashboard", &raw.dashboard, 9470);
+        if let (Some(m), Some(d), Some(l)) = (metrics, dashboard, &raw.dashboard.listen) {
+            if m == d {
+                self.error(
+                    &l.span(),
+                    format!("dashboard listen {d} is also [metrics] listen"),
+                    Some("give the dashboard a port of its own, e.g. 9470".into()),
+                );
+            }
+        }
         let socket_access = self.socket_access(&d);
         Config {
             mark_rules,
             path: self.path.to_path_buf(),
             daemon: DaemonSettings {
                 metrics,
+                dashboard,
                 socket_access,
                 socket: PathBuf::from(d.socket.unwrap_or_else(|| DEFAULT_SOCKET.into())),
                 interfaces: d.interfaces.into_iter().map(|s| s.into_inner()).collect(),
@@ -546,6 +545,29 @@ impl Validator<'_> {
             vrrp,
             proxy,
             sync,
+        }
+    }
+
+    /// `[SECTION] listen`: an ADDRESS:PORT, or off when absent.
+    fn listen(
+        &mut self,
+        section: &str,
+        raw: &raw::RawListen,
+        port: u16,
+    ) -> Option<std::net::SocketAddr> {
+        let l = raw.listen.as_ref()?;
+        match l.get_ref().parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(
+                    &l.span(),
+                    format!("{section} listen {:?} is not ADDRESS:PORT", l.get_ref()),
+                    Some(format!(
+                        "e.g. listen = \"127.0.0.1:{port}\" (IPv6: \"[::1]:{port}\")"
+                    )),
+                );
+                None
+            }
         }
     }
 

@@ -11,7 +11,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub timeouts: RawTimeouts,
     #[serde(default)]
-    pub metrics: RawMetrics,
+    pub metrics: RawListen,
+    #[serde(default)]
+    pub dashboard: RawListen,
     #[serde(default)]
     pub virtual_server: Vec<RawVirtualServer>,
     #[serde(default)]
@@ -142,9 +144,10 @@ pub struct RawDaemon {
     pub syn_proxy_threshold: Option<Spanned<u64>>,
 }
 
+/// `[metrics]` and `[dashboard]`: an HTTP endpoint that is off unless set.
 #[derive(Debug, Default, Deserialize)]
-pub struct RawMetrics {
-    /// ADDRESS:PORT for Prometheus; absent = off.
+pub struct RawListen {
+    /// ADDRESS:PORT; absent = off.
     pub listen: Option<Spanned<String>>,
 }
 

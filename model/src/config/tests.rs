@@ -196,6 +196,26 @@ fn metrics_address_is_checked() {
 }
 
 #[test]
+fn dashboard_address_is_checked_like_the_metrics_one() {
+    let c = parse(&format!("{OK}[dashboard]\nlisten = \"[::1]:9470\"\n")).unwrap();
+    assert_eq!(c.daemon.dashboard, Some("[::1]:9470".parse().unwrap()));
+    assert_eq!(parse(OK).unwrap().daemon.dashboard, None, "off by default");
+    let e = errors(&format!("{OK}[dashboard]\nlisten = \"9470\"\n"));
+    assert!(
+        e[0].starts_with("t.toml:11:10: dashboard listen \"9470\" is not ADDRESS:PORT"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("127.0.0.1:9470"), "{e:?}");
+    let e = errors(&format!(
+        "{OK}[metrics]\nlisten = \"127.0.0.1:9469\"\n[dashboard]\nlisten = \"127.0.0.1:9469\"\n"
+    ));
+    assert!(
+        e[0].starts_with("t.toml:13:10: dashboard listen 127.0.0.1:9469 is also [metrics] listen"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn checks_take_keepalived_defaults_and_per_real_overrides() {
     let text = format!(
         "{OK}[virtual_server.check]\ntype = \"http\"\npath = \"/health\"\nstatus = [200, 204]\nfall = 3\n\
