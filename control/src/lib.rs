@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod dashboard;
 pub mod ha;
 pub mod health;
 pub mod import;

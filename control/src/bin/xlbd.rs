@@ -5,6 +5,7 @@ use clap::Parser;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,21 @@ fn answer(r: Result<String, String>) -> Response {
     }
 }
 
+/// Start an HTTP endpoint when it is configured; an error names it and
+/// its address.
+fn endpoint<T>(
+    what: &str,
+    addr: Option<SocketAddr>,
+    start: impl FnOnce(SocketAddr) -> std::io::Result<T>,
+) -> Result<Option<T>, String> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let running = start(addr).map_err(|e| format!("cannot serve {what} on {addr}: {e}"))?;
+    tracing::info!(%addr, "{what} on http://{addr}/");
+    Ok(Some(running))
+}
+
 static STOP: AtomicBool = AtomicBool::new(false);
 static HUP: AtomicBool = AtomicBool::new(false);
 
@@ -80,7 +96,7 @@ fn main() -> ExitCode {
     }
     let socket = cfg.daemon.socket.clone();
     let configured_access = cfg.daemon.socket_access.clone();
-    let metrics = cfg.daemon.metrics;
+    let (metrics, dashboard) = (cfg.daemon.metrics, cfg.daemon.dashboard);
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -122,20 +138,25 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // Kept to the end of main: dropping it stops the endpoint.
-    let _metrics =
-        match metrics.map(|addr| (addr, xlb_control::metrics::start(addr, daemon.shared()))) {
-            None => None,
-            Some((addr, Ok(m))) => {
-                tracing::info!(%addr, "Prometheus metrics on /metrics");
-                Some(m)
-            }
-            Some((addr, Err(e))) => {
-                eprintln!("xlbd: cannot serve metrics on {addr}: {e}");
-                daemon.shutdown();
-                return ExitCode::from(1);
-            }
-        };
+    // Kept to the end of main: dropping them stops the endpoints.
+    let endpoints = endpoint("Prometheus metrics", metrics, |addr| {
+        xlb_control::metrics::start(addr, daemon.shared())
+    })
+    .and_then(|m| {
+        let d = endpoint("the dashboard", dashboard, |addr| {
+            let limits = xlb_control::web::Limits::default();
+            xlb_control::dashboard::Dashboard::start(addr, limits, daemon.shared())
+        })?;
+        Ok((m, d))
+    });
+    let _endpoints = match endpoints {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("xlbd: {e}");
+            daemon.shutdown();
+            return ExitCode::from(1);
+        }
+    };
     tracing::info!(socket = %socket.display(), "xlbd ready");
     let tick = Duration::from_millis(500);
     let mut next_tick = Instant::now() + tick;
