@@ -67,8 +67,8 @@ function latest(values) {
   return null;
 }
 
-// One small chart of a series: a path over the last KEEP samples, newest
-// at the right edge, broken where the series did not exist. `scale`
+// One small chart of a series: a path over the samples kept, newest at
+// the right edge, broken where the series did not exist. `scale`
 // turns the stored rate into the shown one (bytes/s into bits/s).
 function spark(name, unit, opts = {}) {
   const w = opts.w || 160;
@@ -77,7 +77,10 @@ function spark(name, unit, opts = {}) {
   const raw = series.get(name) || [];
   const v = raw.map((x) => (x === null ? null : x * scale));
   const max = Math.max(1e-9, ...v.filter((x) => x !== null));
-  const step = w / (KEEP - 1);
+  // The x axis spans the samples there are (a minute at least, KEEP at
+  // most): a page opened on a young daemon fills its charts sooner.
+  const span = Math.min(KEEP, Math.max(60, v.length));
+  const step = w / (span - 1);
   let d = '';
   let pen = false;
   v.forEach((x, i) => {
@@ -98,10 +101,12 @@ function spark(name, unit, opts = {}) {
     `<path${cls} d="${d}"/></svg></span>`;
 }
 
-// A real server's state in one word, worst first.
+// A real server's state in one word, worst first. A failed check comes
+// before disabled, as in `xlbctl show`: the policy takes a down server out
+// of scheduling, and its reason is what the operator needs.
 function realState(r) {
-  if (!r.enabled) return ['disabled', 'warn'];
   if (r.health && r.health.startsWith('down')) return ['down', 'bad'];
+  if (!r.enabled) return ['disabled', 'warn'];
   if (!r.resolved) return ['no neighbour', 'bad'];
   if (r.overloaded) return ['at uthreshold', 'warn'];
   if (r.weight === 0) return ['drained', 'warn'];
