@@ -14,6 +14,7 @@ pub mod nic;
 pub mod ownership;
 pub mod proxy_listing;
 pub mod sync;
+pub mod top;
 pub mod web;
 
 /// The configuration lives in the model crate (the proxy and tools read it

@@ -17,6 +17,7 @@ source "$here/limits.sh"
 source "$here/crash.sh"
 source "$here/tun.sh"
 source "$here/dashboard.sh"
+source "$here/top.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

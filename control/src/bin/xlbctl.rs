@@ -116,6 +116,13 @@ enum Cmd {
     /// Zero the listed counters (of one service: VIP:PORT[/PROTO] or
     /// fwmark N), as `ipvsadm -Z`; metrics keep counting.
     Zero { service: Option<String> },
+    /// A live view: per service rates, connections, real servers' health and
+    /// drops, redrawn every second; q, Esc or Ctrl-C quits.
+    Top {
+        /// Print one frame and exit (also when stdout is not a terminal).
+        #[arg(long)]
+        once: bool,
+    },
     /// List virtual services and real servers, like `ipvsadm -Ln`
     /// (`xlbctl ipvsadm -Ln` prints ipvsadm's exact format).
     Show {
@@ -159,6 +166,21 @@ fn main() -> ExitCode {
         cmd: args.cmd,
     };
     match args.cmd {
+        Cmd::Top { once } => {
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let shown = if once || !tty {
+                xlb_control::top::once(&args.socket)
+            } else {
+                xlb_control::top::run(&args.socket)
+            };
+            match shown {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("xlbctl: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Ipvsadm { args: words } => {
             ExitCode::from(xlb_control::ipvsadm::run(&words, &args.socket))
         }
