@@ -18,10 +18,20 @@ pub fn start(addr: SocketAddr, source: Arc<dyn StatusSource>) -> std::io::Result
     MetricsServer::start(addr, Limits::default(), source)
 }
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// `v` as a label value: backslash, double quote and newline escaped.
+fn push_escaped(o: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        o.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
 }
 
 struct Out(String);
@@ -30,12 +40,23 @@ impl Out {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
+    /// Written in place: a scrape of a large director is ~10^5 samples,
+    /// and a String per label, per sample, was most of its time
+    /// (docs/design/metrics.md).
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
-        let l: Vec<String> = labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
-            .collect();
-        let _ = writeln!(self.0, "{name}{{{}}} {v}", l.join(","));
+        let o = &mut self.0;
+        o.push_str(name);
+        o.push('{');
+        for (i, (k, val)) in labels.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str(k);
+            o.push_str("=\"");
+            push_escaped(o, val);
+            o.push('"');
+        }
+        let _ = writeln!(o, "}} {v}");
     }
 }
 
