@@ -258,7 +258,7 @@ impl Daemon {
         snap.services.iter().flat_map(|s| s.reals.iter()).any(|r| {
             let ifindex = snap.ports[r.egress as usize].ifindex;
             table
-                .get(&(ifindex, r.addr.ip()))
+                .get(&(ifindex, r.gateway.unwrap_or(r.addr).ip()))
                 .and_then(|n| n.usable_mac())
                 != r.mac
         })
