@@ -35,6 +35,7 @@ pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapsh
         syn_proxy: xlb_dataplane::snapshot::SynProxy::Auto,
         max_conn_rate: 0,
         max_conns_per_client: 0,
+        sloppy_tcp: false,
         id: 0,
         name: "bench".into(),
         key: ServiceKey::endpoint(std::net::Ipv4Addr::from(vip), vport, Protocol::Tcp),

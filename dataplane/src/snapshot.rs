@@ -77,6 +77,9 @@ pub struct VirtualService {
     /// Live connections per client address (0: no limit); each worker
     /// holds its share.
     pub max_conns_per_client: u32,
+    /// A TCP segment other than a SYN may open a connection (IPVS's
+    /// sloppy_tcp): a flow another director started, moved here by ECMP.
+    pub sloppy_tcp: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

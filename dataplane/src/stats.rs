@@ -171,6 +171,9 @@ pub struct WorkerStats {
     pub remote_hits: Counter,
     /// Half-open connections recycled because the table was full.
     pub conns_evicted: Counter,
+    /// Connections opened by a segment other than a SYN (sloppy_tcp): a
+    /// flow another director started.
+    pub conns_picked_up: Counter,
     /// Connections taken from the inbox into the table, and those refused
     /// (service or real server unknown here, table full, or a record of a
     /// connection held here with another server).
@@ -209,6 +212,7 @@ impl Default for WorkerStats {
             conns_live: Counter::default(),
             remote_hits: Counter::default(),
             conns_evicted: Counter::default(),
+            conns_picked_up: Counter::default(),
             conns_installed: Counter::default(),
             installs_refused: Counter::default(),
             sync_overflow: Counter::default(),

@@ -61,6 +61,7 @@ fn service(
         syn_proxy: SynProxy::Off,
         max_conn_rate: 0,
         max_conns_per_client: 0,
+        sloppy_tcp: false,
     }
 }
 

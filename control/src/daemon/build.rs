@@ -219,6 +219,7 @@ pub fn build(
             syn_proxy: s.syn_proxy,
             max_conn_rate: s.max_conn_rate,
             max_conns_per_client: s.max_conns_per_client,
+            sloppy_tcp: s.sloppy_tcp,
         });
     }
     ids.services.retain(&keep_s, now);

@@ -279,6 +279,7 @@ mod tests {
             syn_proxy: crate::snapshot::SynProxy::Off,
             max_conn_rate: 0,
             max_conns_per_client: 0,
+            sloppy_tcp: false,
         };
         let ports = ["outside", "inside"]
             .iter()

@@ -628,15 +628,22 @@ impl Forwarder {
             .classify(f.dst, f.dport, f.proto)
             .ok_or((DropReason::NoService, None))?;
         let fail = |r| (r, Some(svc.id));
-        // As IPVS without sloppy_tcp: only a SYN starts a TCP connection.
-        if f.proto == IPPROTO_TCP && !is_bare_syn(f) {
+        // Only a SYN starts a TCP connection, as in IPVS; with sloppy_tcp
+        // any segment but a RST or SYN-ACK does: a flow that another
+        // director started (ECMP moved it here), which the service's
+        // hash sends to the server that director chose. It starts in
+        // CLOSE, as in IPVS (10 s idle: a flood of made-up ACKs does not
+        // hold the table for long), and is not refused by the limits on new
+        // connections: it is not new.
+        let picked_up = f.proto == IPPROTO_TCP && !is_bare_syn(f);
+        if picked_up && !(svc.sloppy_tcp && f.tcp_flags & (TcpHdr::RST | TcpHdr::SYN) == 0) {
             return Err(fail(DropReason::NoConnection));
         }
         // This worker's share of the cap, rounded up: a client's
         // connections spread over the workers by RSS, and counting them
         // together would put a shared write on every new connection.
         let per_client = svc.max_conns_per_client > 0;
-        if per_client {
+        if per_client && !picked_up {
             let share = svc
                 .max_conns_per_client
                 .div_ceil(snap.workers.max(1) as u32);
@@ -645,7 +652,7 @@ impl Forwarder {
             }
         }
         // The batch's clock: close enough for a per-second rate.
-        if !self.rates.admit(si, self.swept_at_ms) {
+        if !picked_up && !self.rates.admit(si, self.swept_at_ms) {
             return Err(fail(DropReason::RateLimited));
         }
         let cands = Candidates {
@@ -700,6 +707,9 @@ impl Forwarder {
             per_client,
         };
         let idx = self.admit(snap, stats, conn).map_err(fail)?;
+        if picked_up {
+            stats.conns_picked_up.add(1);
+        }
         Ok((idx, conn))
     }
 

@@ -62,6 +62,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         syn_proxy: crate::snapshot::SynProxy::Off,
         max_conn_rate: 0,
         max_conns_per_client: 0,
+        sloppy_tcp: false,
     };
     let ports = vec![
         PortInfo {
@@ -1260,4 +1261,82 @@ fn the_per_client_cap_refuses_a_clients_next_connection_and_frees_with_its_end()
         v.push(two.run(OUTSIDE, &mut syn));
     }
     assert_eq!(v[2], capped, "{v:?}");
+}
+
+/// A DR service scheduled by Maglev, `sloppy_tcp` and max_conn_rate as
+/// given.
+fn dr_mh(sloppy_tcp: bool, max_conn_rate: u32) -> Snapshot {
+    let base = snapshot(Forwarding::Dr, IPPROTO_TCP, [1, 1]);
+    let mut svc = base.services[0].clone();
+    svc.scheduler = SchedulerKind::Mh;
+    svc.sloppy_tcp = sloppy_tcp;
+    svc.max_conn_rate = max_conn_rate;
+    Snapshot::new(
+        2,
+        base.ports.clone(),
+        vec![svc],
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sloppy_tcp_carries_another_directors_flow_to_the_same_server() {
+    // Two directors with the same configuration: A saw the handshakes,
+    // then ECMP moved the flows to B, which sees only their ACKs.
+    let mut a = Rig::new(dr_mh(true, 0));
+    // B limits new connections to 1/s: mid-flow segments are not new.
+    let mut b = Rig::new(dr_mh(true, 1));
+    let flows = 16u8;
+    let client = |i: u8| ([10, 0, 9, i], 40000 + u16::from(i));
+    let mut chosen = Vec::new();
+    for i in 0..flows {
+        let mut syn = tcp(client(i), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(a.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+        chosen.push(syn[..6].to_vec());
+    }
+    // Both servers are in use, or the comparison proves little.
+    assert!(chosen.iter().any(|m| m != &chosen[0]));
+    for i in 0..flows {
+        let mut ack = tcp(client(i), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        assert_eq!(
+            b.run(OUTSIDE, &mut ack),
+            Verdict::Forward(INSIDE),
+            "flow {i}"
+        );
+        assert_eq!(
+            ack[..6],
+            chosen[usize::from(i)][..],
+            "flow {i} went to another server"
+        );
+        // The next segment finds the entry B made.
+        let mut again = tcp(client(i), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        assert_eq!(b.run(OUTSIDE, &mut again), Verdict::Forward(INSIDE));
+        assert_eq!(again[..6], ack[..6]);
+    }
+    assert_eq!(b.stats.conns_picked_up.get(), u64::from(flows));
+    assert_eq!(b.fwd.table.len(), usize::from(flows));
+    // IPVS's sloppy state: CLOSE (a short idle timeout) until a SYN.
+    assert!(b.fwd.table.iter().all(|c| c.state == TcpState::Close));
+    // A reset opens nothing.
+    let mut rst = tcp(([10, 0, 9, 200], 1), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
+    assert_eq!(
+        b.run(OUTSIDE, &mut rst),
+        Verdict::Drop(DropReason::NoConnection)
+    );
+    assert_eq!(b.fwd.table.len(), usize::from(flows));
+}
+
+#[test]
+fn without_sloppy_tcp_a_mid_flow_segment_opens_nothing() {
+    let mut b = Rig::new(dr_mh(false, 0));
+    let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(
+        b.run(OUTSIDE, &mut ack),
+        Verdict::Drop(DropReason::NoConnection)
+    );
+    assert_eq!(b.stats.conns_picked_up.get(), 0);
+    assert!(b.fwd.table.is_empty());
 }

@@ -85,8 +85,14 @@ impl Validator<'_> {
             Some(r) => *r.get_ref(),
             None => 0,
         };
+        let sloppy_tcp = match (&vs.sloppy_tcp, scheduler, forwarding) {
+            (Some(v), _, _) => *v.get_ref(),
+            (None, Some(s), Some(f)) => sloppy_by_default(s, f),
+            _ => false,
+        };
         Some(ServiceDef {
             ftp,
+            sloppy_tcp,
             syn_proxy,
             max_conn_rate,
             max_conns_per_client,
@@ -489,4 +495,12 @@ impl Validator<'_> {
         }
         true
     }
+}
+
+/// Where every director picks the same server for a flow from the flow
+/// alone (a hash of the client with no secret, over the same server list),
+/// and the server answers the client directly, a director that never saw
+/// the SYN can carry the connection: active/active behind ECMP.
+pub fn sloppy_by_default(s: SchedulerKind, f: Forwarding) -> bool {
+    matches!(s, SchedulerKind::Mh | SchedulerKind::Sh) && f != Forwarding::Nat
 }
