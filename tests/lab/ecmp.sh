@@ -1,6 +1,8 @@
 # Active/active lab tests: directors behind an ECMP router, each xlbd
 # announcing the VIP over BGP through the BIRD it runs ([announce]).
-# Sourced by run.sh. The topology is this file's own (docs/scale-out.md):
+# Sourced by run.sh. Processes are started with `ip netns exec ... &`
+# (not through a shell function), so that $! is the process itself, which
+# is what the test kills. The topology is this file's own (docs/scale-out.md):
 #
 #   client c0 10.201.1.2 --- rt-cli 10.201.1.254  router "rt" (BIRD, AS 65000,
 #                                                  ECMP: merge paths, L4 hash)
@@ -11,7 +13,7 @@
 # Directors d1..d4 (d4 joins later) forward in DR mode with `mh`; real
 # servers answer the client straight through the router.
 
-ECMP_VIP=10.201.1.100
+ECMP_VIP=10.201.100.100
 ECMP_RS=(10.201.3.11 10.201.3.12 10.201.3.13)
 
 ecmp_ns() { echo "$E-$1"; }
@@ -71,7 +73,7 @@ ecmp_up() {
     in_e rs$i sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
       net.ipv4.conf.r0.arp_ignore=1 net.ipv4.conf.r0.arp_announce=2
     ecmp_offloads_off "$r" r0
-    in_e rs$i python3 "$ROOT/scripts/lab/rs-server.py" "rs$i" 8080 "" >"$D/rs$i.log" 2>&1 &
+    ip netns exec "$r" python3 "$ROOT/scripts/lab/rs-server.py" "rs$i" 8080 "" >"$D/rs$i.log" 2>&1 &
     ECMP_PIDS+=("$!")
     ecmp_check_port up "$i"
   done
@@ -96,7 +98,7 @@ ecmp_offloads_off() {
 ecmp_check_port() {
   local pidfile=$D/check-rs$2.pid
   if [ "$1" = up ]; then
-    in_e rs$2 python3 -m http.server 9200 --bind "${ECMP_RS[$(($2-1))]}" >/dev/null 2>&1 &
+    ip netns exec "$(ecmp_ns rs$2)" python3 -m http.server 9200 --bind "${ECMP_RS[$(($2-1))]}" >/dev/null 2>&1 &
     echo $! >"$pidfile"
     ECMP_PIDS+=("$!")
   else
@@ -127,7 +129,7 @@ EOT
   for i in 1 2 3 4; do
     echo "protocol bgp d$i from director { neighbor 10.201.2.$i as 65001; }" >>"$D/rt-bird.conf"
   done
-  in_e rt bird -f -c "$D/rt-bird.conf" -s "$D/rt-bird.ctl" >>"$D/rt-bird.out" 2>&1 &
+  ip netns exec "$(ecmp_ns rt)" bird -f -c "$D/rt-bird.conf" -s "$D/rt-bird.ctl" >>"$D/rt-bird.out" 2>&1 &
   ECMP_PIDS+=("$!")
   for _ in $(seq 50); do
     birdc -s "$D/rt-bird.ctl" show status >/dev/null 2>&1 && return 0
@@ -147,7 +149,7 @@ router id 10.201.2.$i;
 log stderr all;
 protocol device { scan time 1; }
 include "$D/d$i-vips.conf";
-protocol bgp router {
+protocol bgp uplink {
   local 10.201.2.$i as 65001;
   neighbor 10.201.2.254 as 65000;
   hold time 3;
@@ -168,7 +170,7 @@ EOT
     printf '\n[announce]\nconfig = "%s"\nroutes = "%s"\ncontrol_socket = "%s"\n' \
       "$D/d$i-bird.conf" "$D/d$i-vips.conf" "$D/d$i-bird.ctl"
   } >"$D/d$i.toml"
-  in_e d$i "$BIN/xlbd" --config "$D/d$i.toml" --socket "$D/d$i.sock" >>"$D/d$i.log" 2>&1 &
+  ip netns exec "$(ecmp_ns d$i)" "$BIN/xlbd" --config "$D/d$i.toml" --socket "$D/d$i.sock" >>"$D/d$i.log" 2>&1 &
   local pid=$!
   ECMP_PIDS+=("$pid")
   printf -v "D${i}_PID" '%s' "$pid"
@@ -205,6 +207,55 @@ new_conns() {
   [ "$ok" = "$1" ]
 }
 
+# long_lived N: N connections to VIP:9000 (the real servers' line echo),
+# each sending a line every 0.2 s and waiting for its echo, until
+# $D/long.stop appears; prints one line per connection, "conn PORT SERVER
+# EXCHANGES ERROR" (ERROR "-" when none: no reset, no echo missing for 5 s,
+# the same server throughout), then "failed=F".
+long_lived() {
+  # exec: the PID the caller's $! holds is the client's own.
+  exec ip netns exec "$(ecmp_ns cli)" python3 - "$ECMP_VIP" "$1" "$D/long.stop" <<'PY'
+import os, socket, sys, time
+vip, n, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+conns = []
+for i in range(n):
+    s = socket.create_connection((vip, 9000), timeout=5)
+    conns.append({"s": s, "f": s.makefile("rb"), "server": None, "n": 0, "error": None})
+k = 0
+while not os.path.exists(stop):
+    for c in conns:
+        if c["error"]:
+            continue
+        try:
+            c["s"].sendall(b"line %d\n" % k)
+            reply = c["f"].readline()
+            if not reply:
+                raise ConnectionError("closed by the server")
+            server = reply.split()[0].decode()
+            if c["server"] and server != c["server"]:
+                raise ConnectionError("moved from %s to %s" % (c["server"], server))
+            c["server"] = server
+            c["n"] += 1
+        except (OSError, ConnectionError) as e:
+            c["error"] = type(e).__name__ + ": " + str(e)
+    k += 1
+    time.sleep(0.2)
+failed = 0
+for c in conns:
+    print("conn %d %s %d %s" % (c["s"].getsockname()[1], c["server"], c["n"], c["error"] or "-"))
+    failed += c["error"] is not None
+print("failed=%d" % failed)
+PY
+}
+
+# established I: director I's established connections to VIP:9000.
+established() {
+  "$BIN/xlbctl" --socket "$D/d$1.sock" conns --json 2>/dev/null | python3 -c "
+import json, sys
+print(sum(1 for c in json.load(sys.stdin)['conns']
+          if c['virtual_address'].endswith(':9000') and c['state'] == 'ESTABLISHED'))" 2>/dev/null || echo 0
+}
+
 ecmp_down() {
   # xlbd first: each stops its own BIRD.
   for pid in ${ECMP_PIDS[@]+"${ECMP_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
@@ -235,6 +286,18 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
   echo "connections per director: d1=$c1 d2=$c2 d3=$c3"
   for c in "$c1" "$c2" "$c3"; do less_than 0 "$c" || { echo "FAIL: a director got no connection"; return 1; }; done
 
+  # Long-lived connections across everything below until the checks fail:
+  # a flow ECMP moves to another director finds the same real server there
+  # (mh, sloppy_tcp) and goes on.
+  long_lived 24 >"$D/long.out" 2>&1 &
+  local long=$!
+  ECMP_PIDS+=("$long")
+  sleep 1
+  local e1 e2 e3
+  e1=$(established 1) e2=$(established 2) e3=$(established 3)
+  echo "long-lived connections per director: d1=$e1 d2=$e2 d3=$e3"
+  less_than 0 "$e2" || { echo "FAIL: no long-lived connection crosses d2, whose drain is tested"; return 1; }
+
   # Drain d2: its next hop goes, it keeps forwarding, new connections
   # avoid it.
   "$BIN/xlbctl" --socket "$D/d2.sock" drain-director
@@ -242,7 +305,7 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
   echo "drained d2: its next hop gone after ${t}s"
   "$BIN/xlbctl" --socket "$D/d2.sock" show --announce
   "$BIN/xlbctl" --socket "$D/d2.sock" show --announce | has 'DRAINED (xlbctl drain-director)'
-  "$BIN/xlbctl" --socket "$D/d2.sock" show --announce | has '10.201.1.100 *withdrawn'
+  "$BIN/xlbctl" --socket "$D/d2.sock" show --announce | has '10.201.100.100 *withdrawn'
   kill -0 "$D2_PID"
   c2=$(ecmp_conns 2)
   new_conns 30
@@ -268,6 +331,24 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
     { echo "FAIL: d1's BIRD ($bird1) outlived its xlbd"; return 1; }
   new_conns 30
 
+  # d1 restarted after its SIGKILL (its BIRD's socket file left behind):
+  # announced again.
+  ecmp_director 1
+  t=$(wait_until 20 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3 10.201.2.4")
+  echo "d1 restarted: back after ${t}s"
+  touch "$D/long.stop"
+  wait "$long" || true
+  cat "$D/long.out"
+  has '^failed=0$' "$D/long.out" ||
+    { echo "FAIL: long-lived connections broke on drain, join or SIGKILL"; return 1; }
+  local moved=0 m
+  for i in 2 3 4; do
+    m=$(ecmp_field "$i" "sum(w.get('conns_picked_up', 0) for w in s['workers'])")
+    moved=$((moved + ${m:-0}))
+  done
+  echo "flows picked up mid-connection by another director: $moved"
+  less_than 0 "$moved" || { echo "FAIL: no flow moved between directors: the test proved nothing"; return 1; }
+
   # No real server passes its check: every director withdraws; one that
   # comes back: announced again.
   for i in 1 2 3; do ecmp_check_port down "$i"; done
@@ -275,13 +356,13 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
   echo "every real server down: VIP withdrawn by all after ${t}s"
   "$BIN/xlbctl" --socket "$D/d3.sock" show --announce | has 'none of its 6 real servers takes new connections'
   ecmp_check_port up 2
-  t=$(wait_until 10 nexthops_are "10.201.2.2 10.201.2.3 10.201.2.4")
+  t=$(wait_until 10 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3 10.201.2.4")
   echo "rs2 back: announced again after ${t}s"
   new_conns 20
 
   # SIGTERM d3: a graceful stop withdraws before the process ends.
   kill -TERM "$D3_PID"
-  t=$(wait_until 5 nexthops_are "10.201.2.2 10.201.2.4")
+  t=$(wait_until 5 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.4")
   echo "stopped d3: its next hop gone after ${t}s"
   wait "$D3_PID" 2>/dev/null || true
   ! grep -q 'route ' "$D/d3-vips.conf" ||
