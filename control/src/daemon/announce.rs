@@ -181,6 +181,7 @@ mod tests {
             syn_proxy: Default::default(),
             max_conn_rate: 0,
             max_conns_per_client: 0,
+            sloppy_tcp: true,
         }
     }
 
