@@ -197,6 +197,12 @@ nexthops() {
 }
 nexthops_are() { [ "$(nexthops)" = "$1" ]; }
 
+# bird_restarted I OLD_PID: director I started its BIRD again (one restart,
+# a new pid).
+bird_restarted() {
+  [ "$(ecmp_field "$1" "(s['announce']['restarts'], s['announce']['pid'] not in (None, $2))")" = "(1, True)" ]
+}
+
 # new_conns N: N new connections to VIP:8080 from the client; prints
 # "ok=A fail=B" and fails unless every one was answered by a real server.
 new_conns() {
@@ -319,6 +325,42 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
   t=$(wait_until 20 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3 10.201.2.4")
   echo "d4 joined: four next hops after ${t}s"
   new_conns 30
+
+  # d2's BIRD dies alone: xlbd starts it again, announced again.
+  local bird2
+  bird2=$(ecmp_field 2 "s['announce']['pid']")
+  kill -KILL "$bird2"
+  t=$(wait_until 10 bird_restarted 2 "$bird2")
+  echo "d2's BIRD killed: started again after ${t}s"
+  t=$(wait_until 10 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3 10.201.2.4")
+  echo "d2 announced again after ${t}s more"
+
+  # A reload with [announce] drain = true drains d4; undrain-director
+  # cannot lift it; a reload without it can.
+  echo "drain = true" >>"$D/d4.toml"
+  "$BIN/xlbctl" --socket "$D/d4.sock" reload | tee "$D/reload.out"
+  has 'announce: drain = true' "$D/reload.out"
+  t=$(wait_until 5 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3")
+  echo "d4 drained by its configuration: gone after ${t}s"
+  "$BIN/xlbctl" --socket "$D/d4.sock" undrain-director | has 'drain = true'
+  "$BIN/xlbctl" --socket "$D/d4.sock" show --announce | has 'DRAINED (\[announce\] drain = true)'
+  sed -i '/^drain = true$/d' "$D/d4.toml"
+  "$BIN/xlbctl" --socket "$D/d4.sock" reload
+  t=$(wait_until 5 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3 10.201.2.4")
+  echo "d4 reloaded without drain: back after ${t}s"
+
+  # A BIRD configuration BIRD refuses at a reload: BIRD would keep its old
+  # routes, so xlbd withdraws them all until one it takes.
+  cp "$D/d4-bird.conf" "$D/d4-bird.good"
+  echo "this is not BIRD;" >>"$D/d4-bird.conf"
+  "$BIN/xlbctl" --socket "$D/d4.sock" reload
+  t=$(wait_until 5 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3")
+  echo "d4's BIRD configuration broken: withdrawn after ${t}s"
+  "$BIN/xlbctl" --socket "$D/d4.sock" show --announce | has 'last error: BIRD refused its configuration'
+  cp "$D/d4-bird.good" "$D/d4-bird.conf"
+  "$BIN/xlbctl" --socket "$D/d4.sock" reload
+  t=$(wait_until 5 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3 10.201.2.4")
+  echo "d4's BIRD configuration mended: back after ${t}s"
 
   # SIGKILL d1's xlbd: its BIRD dies with it (the parent-death signal),
   # the session closes, the next hop goes well within the hold time (3 s).

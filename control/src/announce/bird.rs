@@ -155,6 +155,18 @@ pub fn configure(socket: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Disable both routes protocols: BIRD withdraws every VIP at once. The
+/// next successful `configure` enables them again.
+pub fn withdraw_all(socket: &Path) -> Result<(), String> {
+    for name in [PROTOCOL_V4, PROTOCOL_V6] {
+        let r = command(socket, &format!("disable \"{name}\""))?;
+        if r.is_error() {
+            return Err(format!("BIRD: {}", r.text()));
+        }
+    }
+    Ok(())
+}
+
 /// Whether BIRD's running configuration has the routes file's protocols:
 /// an operator's configuration without the `include` would announce
 /// nothing, silently.

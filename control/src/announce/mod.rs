@@ -281,9 +281,15 @@ impl Speaker {
                 true
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot tell BIRD what to announce; trying again");
+                // BIRD keeps the routes of its last good configuration, which
+                // may hold a VIP that must go: withdraw them all until a
+                // configure goes through (which enables the protocols again).
+                let withdrawn = bird::withdraw_all(&s.control_socket);
+                tracing::error!(error = %e, withdrawn = withdrawn.is_ok(),
+                    "cannot tell BIRD what to announce: nothing announced; trying again every second");
                 self.counters.1 += 1;
-                self.told = None;
+                self.told = withdrawn.ok().map(|_| BTreeSet::new());
+                // Told nothing, but not what is wanted: try again.
                 self.last_error = Some(e);
                 false
             }

@@ -77,9 +77,16 @@ pub fn follow(
     match (running.as_mut(), &new.announce) {
         (None, None) => None,
         (Some(r), Some(s)) if !r.settings.speaker_differs(s) => {
+            let mut what = Vec::new();
+            if r.settings.drain != s.drain {
+                what.push(format!("announce: drain = {}", s.drain));
+            }
+            if r.settings.vips != s.vips {
+                what.push("announce: the VIPs to announce changed".to_string());
+            }
             r.settings = s.clone();
             r.reconfigure();
-            None
+            (!what.is_empty()).then(|| what.join("; "))
         }
         (_, wanted) => {
             let was = running.take().map(Announcer::stop).is_some();
