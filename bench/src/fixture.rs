@@ -50,11 +50,15 @@ pub fn nat_service(vip: [u8; 4], vport: u16, reals: &[([u8; 4], u16)]) -> Snapsh
             name: "out".into(),
             ifindex: 1,
             mac: OUTSIDE_MAC,
+            ipv4: None,
+            mtu: 1500,
         },
         PortInfo {
             name: "in".into(),
             ifindex: 2,
             mac: INSIDE_MAC,
+            ipv4: None,
+            mtu: 1500,
         },
     ];
     Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges())

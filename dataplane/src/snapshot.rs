@@ -23,6 +23,11 @@ pub struct PortInfo {
     pub name: String,
     pub ifindex: u32,
     pub mac: [u8; 6],
+    /// The port's (first) IPv4 address, host order: the source of TUN
+    /// packets sent out of it.
+    pub ipv4: Option<u32>,
+    /// Largest IP datagram the port sends (the interface's MTU).
+    pub mtu: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -412,6 +412,7 @@ impl StatusSource for Shared {
                 remote_hits: w.remote_hits.get(),
                 conns_evicted: w.conns_evicted.get(),
                 conns_picked_up: w.conns_picked_up.get(),
+                frag_needed_sent: w.frag_needed_sent.get(),
                 conns_installed: w.conns_installed.get(),
                 installs_refused: w.installs_refused.get(),
                 ip_options: w.ip_options.get(),

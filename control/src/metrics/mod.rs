@@ -181,7 +181,7 @@ pub fn render(s: &Status) -> String {
         }
     }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
-    let workers: [(&str, &str, &str, WPick); 18] = [
+    let workers: [(&str, &str, &str, WPick); 19] = [
         (
             "xlb_worker_conns_evicted_total",
             "counter",
@@ -193,6 +193,12 @@ pub fn render(s: &Status) -> String {
             "counter",
             "Connections opened by a segment other than a SYN (sloppy_tcp: a flow another director started).",
             |w| w.conns_picked_up,
+        ),
+        (
+            "xlb_worker_frag_needed_sent_total",
+            "counter",
+            "ICMP fragmentation-needed messages sent to clients (TUN: a DF packet too big once wrapped).",
+            |w| w.frag_needed_sent,
         ),
         (
             "xlb_worker_conns_installed_total",
@@ -582,6 +588,7 @@ mod tests {
                 remote_hits: 0,
                 conns_evicted: 0,
                 conns_picked_up: 0,
+                frag_needed_sent: 0,
                 conns_installed: 0,
                 installs_refused: 0,
                 ip_options: 0,

@@ -289,6 +289,8 @@ mod tests {
                 name: n.to_string(),
                 ifindex: i as u32 + 1,
                 mac,
+                ipv4: None,
+                mtu: 1500,
             })
             .collect();
         Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()

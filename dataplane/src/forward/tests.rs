@@ -22,6 +22,7 @@ const OUTSIDE: PortId = 0;
 const INSIDE: PortId = 1;
 
 mod syn_proxy;
+mod tunnel;
 
 fn ip(a: [u8; 4]) -> Address {
     Address::v4(u32::from_be_bytes(a))
@@ -69,11 +70,15 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
             name: "outside".into(),
             ifindex: 1,
             mac: OUT_MAC,
+            ipv4: None,
+            mtu: 1500,
         },
         PortInfo {
             name: "inside".into(),
             ifindex: 2,
             mac: IN_MAC,
+            ipv4: None,
+            mtu: 1500,
         },
     ];
     Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()
