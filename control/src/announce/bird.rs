@@ -210,8 +210,7 @@ impl BirdProcess {
     /// SIGKILLed xlbd takes its BIRD along, the kernel closes BIRD's BGP
     /// sessions and the peers withdraw its routes at once.
     pub fn spawn(bird: &Path, config: &Path, socket: &Path) -> Result<BirdProcess, String> {
-        // SAFETY: getpid has no preconditions.
-        let parent = unsafe { libc::getpid() };
+        let parent = std::process::id() as libc::pid_t;
         let mut cmd = Command::new(bird);
         cmd.arg("-f")
             .arg("-c")
