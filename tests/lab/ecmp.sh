@@ -48,6 +48,9 @@ ecmp_up() {
     in_e rt sysctl -qw "net.bridge.bridge-nf-call-$k=0" 2>/dev/null || true
   done
   ip -n "$(ecmp_ns cli)" addr add 10.201.1.2/24 dev c0
+  # More client addresses: mh hashes the source address, so long-lived
+  # connections from several reach several real servers.
+  for a in 3 4 5 6 7 8 9; do ip -n "$(ecmp_ns cli)" addr add 10.201.1.$a/24 dev c0; done
   ip -n "$(ecmp_ns cli)" link set c0 up
   ip -n "$(ecmp_ns cli)" route add default via 10.201.1.254
   for i in 1 2 3 4; do
@@ -214,7 +217,7 @@ new_conns() {
 }
 
 # long_lived N: N connections to VIP:9000 (the real servers' line echo),
-# each sending a line every 0.2 s and waiting for its echo, until
+# from the client's eight addresses in turn, each sending a line every 0.2 s and waiting for its echo, until
 # $D/long.stop appears; prints one line per connection, "conn PORT SERVER
 # EXCHANGES ERROR" (ERROR "-" when none: no reset, no echo missing for 5 s,
 # the same server throughout), then "failed=F".
@@ -225,7 +228,7 @@ import os, socket, sys, time
 vip, n, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 conns = []
 for i in range(n):
-    s = socket.create_connection((vip, 9000), timeout=5)
+    s = socket.create_connection((vip, 9000), timeout=5, source_address=("10.201.1.%d" % (2 + i % 8), 0))
     conns.append({"s": s, "f": s.makefile("rb"), "server": None, "n": 0, "error": None})
 k = 0
 while not os.path.exists(stop):
@@ -383,6 +386,10 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
   cat "$D/long.out"
   has '^failed=0$' "$D/long.out" ||
     { echo "FAIL: long-lived connections broke on drain, join or SIGKILL"; return 1; }
+  local servers
+  servers=$(awk '/^conn /{print $3}' "$D/long.out" | sort -u | wc -l)
+  echo "long-lived connections on $servers real servers"
+  less_than 1 "$servers" || { echo "FAIL: every long-lived connection on one server: a move to another could not show"; return 1; }
   local moved=0 m
   for i in 2 3 4; do
     m=$(ecmp_field "$i" "sum(w.get('conns_picked_up', 0) for w in s['workers'])")
