@@ -49,23 +49,7 @@ test_tun_http_udp_large_transfers_and_path_mtu() {
   assert_eq "$(http_split 30 http://$VIP/)" "rs1=10 rs2=10 rs3=10 fail=0" "TUN HTTP split"
   # UDP: the reply comes from the VIP, straight from the server.
   local out
-  out=$(in_client python3 - "$VIP" <<'PY'
-import socket, sys, collections
-c = collections.Counter()
-for i in range(30):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(2)
-    s.sendto(b"q%d" % i, (sys.argv[1], 53))
-    try:
-        data, src = s.recvfrom(100)
-        assert src == (sys.argv[1], 53), src
-        assert data.endswith(b"q%d" % i), data
-        c[data.split()[0].decode()] += 1
-    except socket.timeout:
-        c["fail"] += 1
-print(" ".join("%s=%d" % (k, c[k]) for k in ("rs1", "rs2", "rs3", "fail")))
-PY
-)
+  out=$(udp_split 30 53)
   assert_eq "$out" "rs1=10 rs2=10 rs3=10 fail=0" "TUN UDP split"
   # A large download, byte-exact (the server's data never crosses the
   # director; the client's ACKs go through the tunnel).

@@ -86,7 +86,11 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
 
 /// `snapshot(Nat, TCP, [1, 1])` with its service edited, fresh gauges.
 fn nat_with(edit: impl FnOnce(&mut VirtualService)) -> Snapshot {
-    let base = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    with_service(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]), edit)
+}
+
+/// `base` with its service edited, fresh gauges.
+fn with_service(base: Snapshot, edit: impl FnOnce(&mut VirtualService)) -> Snapshot {
     let mut svc = base.services[0].clone();
     edit(&mut svc);
     Snapshot::new(
@@ -1271,20 +1275,11 @@ fn the_per_client_cap_refuses_a_clients_next_connection_and_frees_with_its_end()
 /// A DR service scheduled by Maglev, `sloppy_tcp` and max_conn_rate as
 /// given.
 fn dr_mh(sloppy_tcp: bool, max_conn_rate: u32) -> Snapshot {
-    let base = snapshot(Forwarding::Dr, IPPROTO_TCP, [1, 1]);
-    let mut svc = base.services[0].clone();
-    svc.scheduler = SchedulerKind::Mh;
-    svc.sloppy_tcp = sloppy_tcp;
-    svc.max_conn_rate = max_conn_rate;
-    Snapshot::new(
-        2,
-        base.ports.clone(),
-        vec![svc],
-        &[],
-        Timeouts::default(),
-        new_gauges(),
-    )
-    .unwrap()
+    with_service(snapshot(Forwarding::Dr, IPPROTO_TCP, [1, 1]), |s| {
+        s.scheduler = SchedulerKind::Mh;
+        s.sloppy_tcp = sloppy_tcp;
+        s.max_conn_rate = max_conn_rate;
+    })
 }
 
 #[test]
