@@ -1,6 +1,7 @@
 //! xlb's control plane: configuration, the daemon's wiring of dataplane
 //! workers, neighbour resolution, stats and the unix-socket API.
 
+pub mod announce;
 pub mod api;
 pub mod daemon;
 pub mod ha;

@@ -61,6 +61,11 @@ enum Cmd {
     },
     /// Weight 0: no new connections, existing ones continue.
     Drain { service: String, real: String },
+    /// Withdraw every route this director announces ([announce]); it
+    /// forwards what still reaches it. Until undrain-director or a restart.
+    DrainDirector,
+    /// Announce again the VIPs this director can serve.
+    UndrainDirector,
     /// Take a real server out of scheduling; existing connections continue.
     Disable { service: String, real: String },
     /// Undo set-weight/drain/disable: configured weight, enabled.
@@ -135,6 +140,10 @@ enum Cmd {
         /// installed, dropped by reason.
         #[arg(long)]
         sync: bool,
+        /// Route announcement: BIRD, the drain, each VIP announced or
+        /// withdrawn and why.
+        #[arg(long, conflicts_with = "sync")]
+        announce: bool,
         /// Machine-readable output (the API's JSON).
         #[arg(long)]
         json: bool,
@@ -227,6 +236,8 @@ fn main() -> ExitCode {
             },
         ),
         Cmd::Drain { service, real } => command(&args.socket, Request::Drain { service, real }),
+        Cmd::DrainDirector => command(&args.socket, Request::DrainDirector),
+        Cmd::UndrainDirector => command(&args.socket, Request::UndrainDirector),
         Cmd::Disable { service, real } => command(&args.socket, Request::Disable { service, real }),
         Cmd::Enable { service, real } => command(&args.socket, Request::Enable { service, real }),
         Cmd::Import { file, lenient } => {
@@ -375,6 +386,7 @@ fn main() -> ExitCode {
             rate,
             workers,
             sync,
+            announce,
             json,
         } => {
             let status = match ask(&args.socket, &Request::Show) {
@@ -396,6 +408,10 @@ fn main() -> ExitCode {
                 };
                 if sync {
                     print!("{}", render_sync(status.sync.as_ref()));
+                    return ExitCode::SUCCESS;
+                }
+                if announce {
+                    print!("{}", render_announce(status.announce.as_ref()));
                     return ExitCode::SUCCESS;
                 }
                 print!("{}", render(&status, view, workers));
@@ -489,6 +505,53 @@ fn parse_service_key(s: &str) -> Result<xlb_model::ServiceKey, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not VIP:PORT[/tcp|udp] (IPv6: [ADDR]:PORT)"))?;
     Ok(xlb_model::ServiceKey::endpoint(sa.ip(), sa.port(), proto))
+}
+
+/// `show --announce`: BIRD, the drain, and each VIP with why.
+fn render_announce(a: Option<&xlb_control::announce::AnnounceStatus>) -> String {
+    use std::fmt::Write as _;
+    let Some(a) = a else {
+        return "route announcement is off (no [announce] in the configuration)\n".into();
+    };
+    let mut o = String::new();
+    let _ = match a.pid {
+        Some(pid) => writeln!(o, "speaker BIRD, pid {pid}"),
+        None => writeln!(o, "speaker BIRD, not running"),
+    };
+    let _ = match a.drained {
+        Some(xlb_control::announce::DrainedBy::Operator) => {
+            writeln!(
+                o,
+                "director DRAINED (xlbctl drain-director): nothing announced"
+            )
+        }
+        Some(xlb_control::announce::DrainedBy::Config) => {
+            writeln!(
+                o,
+                "director DRAINED ([announce] drain = true): nothing announced"
+            )
+        }
+        None => writeln!(o, "director in service"),
+    };
+    for v in &a.vips {
+        let told = a.told.contains(&v.vip);
+        let state = match (v.announced, told) {
+            (true, true) => "announced",
+            (false, false) => "withdrawn",
+            (true, false) => "to announce",
+            (false, true) => "to withdraw",
+        };
+        let _ = writeln!(o, "  {:<40} {:<12} {}", v.vip, state, v.reason);
+    }
+    let _ = writeln!(
+        o,
+        "  {} updates, {} failed, {} BIRD restarts",
+        a.updates, a.update_errors, a.restarts
+    );
+    if let Some(e) = &a.last_error {
+        let _ = writeln!(o, "  last error: {e}");
+    }
+    o
 }
 
 /// `show --sync`: the channel, its peers, and its counters.

@@ -179,6 +179,8 @@ fn main() -> ExitCode {
                         Err(e) => Response::error(e),
                     },
                     Request::Save => answer(Ok(daemon.save())),
+                    Request::DrainDirector => answer(daemon.drain_director(true)),
+                    Request::UndrainDirector => answer(daemon.drain_director(false)),
                     other => Response::error(format!("{other:?} is not a control-loop command")),
                 };
                 let _ = cmd.reply.send(resp);

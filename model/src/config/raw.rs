@@ -23,6 +23,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub vrrp_sync_group: Vec<RawSyncGroup>,
     pub sync: Option<super::sync::RawSync>,
+    pub announce: Option<super::announce::RawAnnounce>,
     #[serde(default)]
     pub proxy: super::proxy::raw::RawProxy,
     #[serde(default)]
