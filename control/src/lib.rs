@@ -12,6 +12,7 @@ pub mod net;
 pub mod nic;
 pub mod ownership;
 pub mod proxy_listing;
+pub mod service;
 pub mod sync;
 
 /// The configuration lives in the model crate (the proxy and tools read it

@@ -16,6 +16,7 @@ use xlb_control::api::server::{ApiServer, Command, Limits};
 use xlb_control::api::{Request, Response};
 use xlb_control::config::Config;
 use xlb_control::daemon::{Daemon, OverrideOp};
+use xlb_control::service::log::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +34,9 @@ struct Args {
     /// Log filter, e.g. info, debug, xlb_dataplane=debug (or RUST_LOG).
     #[arg(long, default_value = "info")]
     log: String,
+    /// Log lines as plain text (journald-friendly under systemd) or JSON.
+    #[arg(long, value_enum, default_value = "plain")]
+    log_format: LogFormat,
 }
 
 fn answer(r: Result<String, String>) -> Response {
@@ -59,11 +63,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    xlb_control::service::log::init(args.log_format, &filter);
 
     let loaded =
         Config::read(&args.config).and_then(|text| Ok((Config::parse(&args.config, &text)?, text)));
