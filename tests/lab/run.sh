@@ -15,6 +15,7 @@ source "$here/sync.sh"
 source "$here/flood.sh"
 source "$here/limits.sh"
 source "$here/crash.sh"
+source "$here/service.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

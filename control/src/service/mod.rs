@@ -3,4 +3,8 @@
 //! what it tells systemd while it runs (`notify`, `watchdog`). The daemon
 //! itself knows nothing of these; `bin/xlbd.rs` wires them.
 
+pub mod caps;
 pub mod log;
+pub mod notify;
+pub mod supervisor;
+pub mod watchdog;
