@@ -102,3 +102,22 @@ test_service_runs_with_its_capabilities_and_names_each_missing_one() {
       { echo "FAIL: kernel error without $cap:"; cat "$D/xlbd.log"; return 1; }
   done
 }
+
+test_service_unit_passes_systemd_analyze_verify() {
+  # Not installed here: the unit's commands point at the binaries under
+  # test instead of /usr/sbin, and the man pages are not looked up.
+  local dir; dir=$(mktemp -d /tmp/xlbt-unit-XXXXXX)
+  EXTRA_PIDS=()
+  sed "s|/usr/sbin/|$BIN/|g" "$ROOT/packaging/xlb.service" >"$dir/xlb.service"
+  local out rc=0
+  out=$(systemd-analyze verify --man=no "$dir/xlb.service" 2>&1) || rc=$?
+  rm -rf "$dir"
+  assert_eq "$rc" 0 "systemd-analyze verify exit status ($out)"
+  assert_eq "$out" "" "systemd-analyze verify findings"
+  # The unit grants exactly the capabilities the lab test above proves enough.
+  local granted; granted=$(sed -n 's/^CapabilityBoundingSet=//p' "$ROOT/packaging/xlb.service")
+  for cap in ${SERVICE_CAPS//,+/ }; do
+    [ "$cap" = "-all" ] && continue
+    has "CAP_${cap^^}" <<<"$granted" || { echo "FAIL: the unit lacks CAP_${cap^^}"; return 1; }
+  done
+}
