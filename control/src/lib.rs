@@ -2,6 +2,7 @@
 //! workers, neighbour resolution, stats and the unix-socket API.
 
 pub mod api;
+pub mod cli;
 pub mod daemon;
 pub mod ha;
 pub mod health;

@@ -5,7 +5,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use std::path::Path;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -13,32 +12,11 @@ use std::time::{Duration, Instant};
 use xlb_control::api::access::SocketAccess;
 use xlb_control::api::server::{ApiServer, Command, Limits};
 use xlb_control::api::{Request, Response};
+use xlb_control::cli::xlbd::Args;
 use xlb_control::config::Config;
 use xlb_control::daemon::{Daemon, OverrideOp};
 use xlb_control::service::caps;
-use xlb_control::service::log::LogFormat;
 use xlb_control::service::supervisor::Supervisor;
-
-#[derive(Parser)]
-#[command(
-    name = "xlbd",
-    version,
-    about = "xlb load-balancing director daemon (AF_XDP dataplane)"
-)]
-struct Args {
-    /// Configuration file (TOML); see examples/ and docs/config.md.
-    #[arg(long, short)]
-    config: PathBuf,
-    /// Unix socket for xlbctl, overriding [daemon] socket.
-    #[arg(long)]
-    socket: Option<PathBuf>,
-    /// Log filter, e.g. info, debug, xlb_dataplane=debug (or RUST_LOG).
-    #[arg(long, default_value = "info")]
-    log: String,
-    /// Log lines as plain text (journald-friendly under systemd) or JSON.
-    #[arg(long, value_enum, default_value = "plain")]
-    log_format: LogFormat,
-}
 
 fn answer(r: Result<String, String>) -> Response {
     match r {
