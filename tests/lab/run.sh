@@ -16,6 +16,7 @@ source "$here/flood.sh"
 source "$here/limits.sh"
 source "$here/crash.sh"
 source "$here/service.sh"
+source "$here/package.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)
