@@ -70,12 +70,15 @@ PY
 # The capabilities xlbd needs, found by dropping each (docs/deploy.md).
 SERVICE_CAPS="-all,+bpf,+perfmon,+net_admin,+net_raw,+ipc_lock"
 
-# run_with_caps SET: xlbd on the NAT example with bounding set SET (as root,
-# the effective set is what the bounding set leaves); exit status in $rc.
+# run_with_caps SET: xlbd on the NAT example (with metrics, for an
+# AF_INET socket too) with bounding set SET (as root, the effective set is
+# what the bounding set leaves); its PID in XLBD_PID.
 run_with_caps() {
   SOCK=$D/xlbd.sock
+  [ -f "$D/caps.toml" ] ||
+    printf '%s\n[metrics]\nlisten = "127.0.0.1:9300"\n' "$(cat "$ROOT/examples/nat.toml")" >"$D/caps.toml"
   ip netns exec "$P-dir" setpriv --bounding-set "$1" --inh-caps -all -- \
-    "$BIN/xlbd" --config "$ROOT/examples/nat.toml" --socket "$SOCK" >"$D/xlbd.log" 2>&1 &
+    "$BIN/xlbd" --config "$D/caps.toml" --socket "$SOCK" >"$D/xlbd.log" 2>&1 &
   XLBD_PID=$!
 }
 
@@ -86,6 +89,16 @@ test_service_runs_with_its_capabilities_and_names_each_missing_one() {
   wait_until 15 bash -c "'$BIN/xlbctl' --socket '$SOCK' show >/dev/null 2>&1" >/dev/null ||
     { cat "$D/xlbd.log"; return 1; }
   assert_eq "$(http_split 6 http://$VIP/)" "rs1=3 rs2=2 rs3=1 fail=0" "forwarding with $SERVICE_CAPS"
+  # Its sockets are of the families the unit allows (RestrictAddressFamilies=).
+  local families allowed fam
+  families=$(python3 "$ROOT/tests/lab/socket_families.py" "$XLBD_PID")
+  allowed=$(sed -n 's/^RestrictAddressFamilies=//p' "$ROOT/packaging/xlb.service")
+  for fam in AF_XDP AF_INET AF_NETLINK; do
+    has -w "$fam" <<<"$families" || { echo "FAIL: no $fam socket seen in '$families'"; return 1; }
+  done
+  for fam in $families; do
+    has -w "$fam" <<<"$allowed" || { echo "FAIL: xlbd opened $fam, the unit forbids it"; return 1; }
+  done
   stop_xlbd
   # Each one dropped: xlbd refuses to start and names it.
   local cap caps=(bpf perfmon net_admin net_raw)
