@@ -64,6 +64,7 @@ for l in lines:
     o = json.loads(l)
     assert {"level", "message", "target", "timestamp"} <= o.keys(), l
 assert any(json.loads(l)["message"] == "xlbd ready" for l in lines)
+assert any(json.loads(l)["message"].startswith("systemd watchdog on") for l in lines)
 PY
 }
 

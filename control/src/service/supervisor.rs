@@ -57,9 +57,6 @@ impl Supervisor {
         for k in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             std::env::remove_var(k);
         }
-        if let (Some(i), Some(_)) = (interval, &notifier) {
-            tracing::info!(interval = ?i, "systemd watchdog on: petted while the workers move");
-        }
         Ok(Supervisor {
             watchdog: interval.filter(|_| notifier.is_some()).map(Watchdog::new),
             notifier,
@@ -78,6 +75,11 @@ impl Supervisor {
 
     /// Startup is over: the dataplane forwards and the API answers.
     pub fn ready(&mut self, shared: &Shared) {
+        // Logged at the first READY (no STATUS sent yet): `from_env` runs
+        // before logging is set up.
+        if let (Some(w), "") = (&self.watchdog, self.status.as_str()) {
+            tracing::info!(interval = ?w.interval(), "systemd watchdog on: petted while the workers move");
+        }
         self.status = summary_of(shared);
         self.send(&[Notice::Ready, Notice::Status(self.status.clone())]);
     }

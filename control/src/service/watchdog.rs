@@ -51,6 +51,10 @@ impl Watchdog {
         }
     }
 
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// How long a worker's counter may stand still: half the interval
     /// leaves the other half for the pet to reach systemd.
     pub fn stall_limit(&self) -> Duration {
