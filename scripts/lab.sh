@@ -132,14 +132,25 @@ ethtool_off() {
 }
 
 mode() {
-  local gw
+  local gw decap=
   case "$1" in
     nat) gw=10.200.2.1      # replies must cross the director to be un-NATed
          [ -e "$S/ha" ] && gw=10.200.2.100 ;;  # ... the VRRP master's
     dr) gw=10.200.2.254 ;;  # replies go straight to the router, not the director
-    *) echo "lab.sh: mode must be nat or dr" >&2; exit 2 ;;
+    tun) gw=10.200.2.254    # as DR, and the real servers unwrap IP-in-IP
+         decap=$S/ipip_decap.o
+         clang -O2 -g -target bpf -I/usr/include/"$(gcc -dumpmachine)" \
+           -c "$here/lab/ipip_decap.c" -o "$decap" ;;
+    *) echo "lab.sh: mode must be nat, dr or tun" >&2; exit 2 ;;
   esac
-  for i in 1 2 3; do ip -n "$(ns rs$i)" route replace default via "$gw"; done
+  for i in 1 2 3; do
+    ip -n "$(ns rs$i)" route replace default via "$gw"
+    if [ -n "$decap" ]; then
+      ip -n "$(ns rs$i)" link set dev r0 xdpdrv obj "$decap" sec xdp
+    else
+      ip -n "$(ns rs$i)" link set dev r0 xdp off 2>/dev/null || true
+    fi
+  done
 }
 
 down() {
@@ -163,8 +174,8 @@ state() { echo "${XLB_LAB_STATE:-/tmp/xlb-lab}/$P"; }
 cmd=${1:-}
 case "$cmd" in
   up) P=${2:-xlb-$$-$RANDOM}; S=$(state); up ;;
-  mode) P=${3:?prefix}; S=$(state); mode "${2:?nat|dr}" ;;
+  mode) P=${3:?prefix}; S=$(state); mode "${2:?nat|dr|tun}" ;;
   down) P=${2:?prefix}; S=$(state); down ;;
   dir) P=${2:?prefix}; state ;;
-  *) echo "usage: $0 up [PREFIX] | mode nat|dr PREFIX | down PREFIX | dir PREFIX" >&2; exit 2 ;;
+  *) echo "usage: $0 up [PREFIX] | mode nat|dr|tun PREFIX | down PREFIX | dir PREFIX" >&2; exit 2 ;;
 esac

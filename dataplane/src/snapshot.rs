@@ -23,6 +23,11 @@ pub struct PortInfo {
     pub name: String,
     pub ifindex: u32,
     pub mac: [u8; 6],
+    /// The port's (first) IPv4 address, host order: the source of TUN
+    /// packets sent out of it.
+    pub ipv4: Option<u32>,
+    /// Largest IP datagram the port sends (the interface's MTU).
+    pub mtu: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +82,9 @@ pub struct VirtualService {
     /// Live connections per client address (0: no limit); each worker
     /// holds its share.
     pub max_conns_per_client: u32,
+    /// A TCP segment other than a SYN may open a connection (IPVS's
+    /// sloppy_tcp): a flow another director started, moved here by ECMP.
+    pub sloppy_tcp: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -64,10 +64,15 @@ pub enum DropReason {
     /// A new connection from a client that holds the service's
     /// `max_conns_per_client` already.
     ClientCap,
+    /// TUN: bigger than the egress MTU once wrapped (a client that set DF
+    /// got ICMP "fragmentation needed", `frag_needed_sent`).
+    TooBig,
+    /// TUN: the egress port has no IPv4 address to send the tunnel from.
+    NoTunnelSource,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::ShortEthernet,
         DropReason::Ipv6,
         DropReason::UnknownEthertype,
@@ -90,11 +95,13 @@ impl DropReason {
         DropReason::SynProxyWait,
         DropReason::RateLimited,
         DropReason::ClientCap,
+        DropReason::TooBig,
+        DropReason::NoTunnelSource,
     ];
 
     /// Reasons that happen after a packet is matched to a service (and
     /// maybe a real server), so they are also counted there.
-    pub const ATTRIBUTABLE: [DropReason; 8] = [
+    pub const ATTRIBUTABLE: [DropReason; 10] = [
         DropReason::NoConnection,
         DropReason::NoRealServer,
         DropReason::ConnTableFull,
@@ -103,6 +110,8 @@ impl DropReason {
         DropReason::TtlExpired,
         DropReason::RateLimited,
         DropReason::ClientCap,
+        DropReason::TooBig,
+        DropReason::NoTunnelSource,
     ];
 
     fn attributable_index(self) -> Option<usize> {
@@ -133,6 +142,8 @@ impl DropReason {
             DropReason::SynProxyWait => "syn_proxy_wait",
             DropReason::RateLimited => "rate_limited",
             DropReason::ClientCap => "client_cap",
+            DropReason::TooBig => "too_big",
+            DropReason::NoTunnelSource => "no_tunnel_source",
         }
     }
 }
@@ -171,6 +182,11 @@ pub struct WorkerStats {
     pub remote_hits: Counter,
     /// Half-open connections recycled because the table was full.
     pub conns_evicted: Counter,
+    /// Connections opened by a segment other than a SYN (sloppy_tcp): a
+    /// flow another director started.
+    pub conns_picked_up: Counter,
+    /// ICMP "fragmentation needed" sent to clients (TUN, DF, too big).
+    pub frag_needed_sent: Counter,
     /// Connections taken from the inbox into the table, and those refused
     /// (service or real server unknown here, table full, or a record of a
     /// connection held here with another server).
@@ -209,6 +225,8 @@ impl Default for WorkerStats {
             conns_live: Counter::default(),
             remote_hits: Counter::default(),
             conns_evicted: Counter::default(),
+            conns_picked_up: Counter::default(),
+            frag_needed_sent: Counter::default(),
             conns_installed: Counter::default(),
             installs_refused: Counter::default(),
             sync_overflow: Counter::default(),

@@ -61,6 +61,7 @@ fn service(
         syn_proxy: SynProxy::Off,
         max_conn_rate: 0,
         max_conns_per_client: 0,
+        sloppy_tcp: false,
     }
 }
 
@@ -79,11 +80,15 @@ fn snapshot() -> Snapshot {
             name: "out".into(),
             ifindex: 1,
             mac: [2, 0xd0, 0, 0, 0, 0],
+            ipv4: None,
+            mtu: 1500,
         },
         PortInfo {
             name: "in".into(),
             ifindex: 2,
             mac: [2, 0xd1, 0, 0, 0, 1],
+            ipv4: None,
+            mtu: 1500,
         },
     ];
     Snapshot::new(1, ports, services, &[], Timeouts::default(), new_gauges()).expect("valid")

@@ -20,6 +20,10 @@ pub enum Forwarding {
     /// Direct routing: only the destination MAC changes; the real server
     /// holds the VIP and answers the client itself.
     Dr,
+    /// IP-in-IP tunnelling: the packet, unchanged, inside an outer IPv4
+    /// header to the real server, which may sit on another network,
+    /// holds the VIP and answers the client itself.
+    Tun,
 }
 
 impl Forwarding {
@@ -28,6 +32,7 @@ impl Forwarding {
         match self {
             Forwarding::Nat => "Masq",
             Forwarding::Dr => "Route",
+            Forwarding::Tun => "Tunnel",
         }
     }
 
@@ -36,7 +41,23 @@ impl Forwarding {
         match self {
             Forwarding::Nat => "nat",
             Forwarding::Dr => "dr",
+            Forwarding::Tun => "tun",
         }
+    }
+
+    /// As documents write it: NAT, DR, TUN.
+    pub fn label_upper(self) -> &'static str {
+        match self {
+            Forwarding::Nat => "NAT",
+            Forwarding::Dr => "DR",
+            Forwarding::Tun => "TUN",
+        }
+    }
+
+    /// The real server answers the client directly (DR, TUN): the
+    /// director sees one direction and cannot change the port.
+    pub fn replies_bypass(self) -> bool {
+        self != Forwarding::Nat
     }
 }
 

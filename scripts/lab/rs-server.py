@@ -12,6 +12,7 @@ import base64
 import hashlib
 import http.server
 import socket
+import struct
 import socketserver
 import sys
 import threading
@@ -122,12 +123,29 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 1024
 
 
+# Linux's IP_PKTINFO (Python names only the IPv6 one).
+IP_PKTINFO = 8
+
+
 def udp_echo(port):
+    # Answers from the address the datagram was sent to, as a DNS server
+    # does: in DR and TUN that is the VIP on loopback, not the address the
+    # route to the client would pick.
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     s.bind(("0.0.0.0", port))
     while True:
-        data, peer = s.recvfrom(2048)
-        s.sendto(name.encode() + b" " + data, peer)
+        data, anc, _, peer = s.recvmsg(2048, socket.CMSG_SPACE(12))
+        local = next(
+            (d[8:12] for lvl, typ, d in anc if lvl == socket.IPPROTO_IP and typ == IP_PKTINFO),
+            None,
+        )
+        reply = name.encode() + b" " + data
+        if local is None:
+            s.sendto(reply, peer)
+        else:
+            info = struct.pack("=I4s4s", 0, local, bytes(4))
+            s.sendmsg([reply], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, peer)
 
 
 class LineEcho(socketserver.StreamRequestHandler):

@@ -86,6 +86,7 @@ fn fwd_method(f: Forwarding) -> FwdMethod {
     match f {
         Forwarding::Nat => FwdMethod::Masq,
         Forwarding::Dr => FwdMethod::DirectRoute,
+        Forwarding::Tun => FwdMethod::Tunnel,
     }
 }
 
@@ -93,6 +94,7 @@ fn forwarding(m: FwdMethod) -> Result<Forwarding, MapError> {
     match m {
         FwdMethod::Masq => Ok(Forwarding::Nat),
         FwdMethod::DirectRoute => Ok(Forwarding::Dr),
+        FwdMethod::Tunnel => Ok(Forwarding::Tun),
         other => Err(MapError::UnsupportedForwarding(other)),
     }
 }

@@ -194,11 +194,14 @@ fn what_xlb_cannot_install_is_refused_with_a_reason() {
         })
     );
     let mut c = good.clone();
-    c.forwarding = FwdMethod::Tunnel;
+    c.forwarding = FwdMethod::LocalNode;
     assert_eq!(
         to(&c),
-        Err(MapError::UnsupportedForwarding(FwdMethod::Tunnel))
+        Err(MapError::UnsupportedForwarding(FwdMethod::LocalNode))
     );
+    let mut c = good.clone();
+    c.forwarding = FwdMethod::Tunnel;
+    assert_eq!(to(&c).map(|r| r.forwarding), Ok(Forwarding::Tun));
     let mut c = good.clone();
     c.pe = Some(sip(8));
     assert_eq!(to(&c), Err(MapError::PersistenceEngine));

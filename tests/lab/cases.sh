@@ -26,23 +26,7 @@ test_nat_udp_service_round_robins() {
   lab_up
   start_xlbd "$ROOT/examples/nat.toml"
   local out
-  out=$(in_client python3 - "$VIP" <<'PY'
-import socket, sys, collections
-c = collections.Counter()
-for i in range(30):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(2)
-    s.sendto(b"q%d" % i, (sys.argv[1], 53))
-    try:
-        data, src = s.recvfrom(100)
-        assert src == (sys.argv[1], 53), src  # reply comes from the VIP
-        assert data.endswith(b"q%d" % i), data
-        c[data.split()[0].decode()] += 1
-    except socket.timeout:
-        c["fail"] += 1
-print(" ".join("%s=%d" % (k, c[k]) for k in ("rs1", "rs2", "rs3", "fail")))
-PY
-)
+  out=$(udp_split 30 53)
   assert_eq "$out" "rs1=10 rs2=10 rs3=10 fail=0" "UDP rr split"
 }
 

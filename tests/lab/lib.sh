@@ -56,6 +56,29 @@ http_split() {
     "$(grep -c '^rs3$' <<<"$out")" "$(grep -c '^fail$' <<<"$out")"
 }
 
+# udp_split N PORT: N datagrams to the VIP, each from a new socket, each
+# answer checked to come from VIP:PORT and to echo its datagram; prints
+# "rs1=a rs2=b rs3=c fail=f".
+udp_split() {
+  in_client python3 - "$VIP" "$2" "$1" <<'PY'
+import socket, sys, collections
+vip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = collections.Counter()
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(b"q%d" % i, (vip, port))
+    try:
+        data, src = s.recvfrom(100)
+        assert src == (vip, port), src  # the reply comes from the VIP
+        assert data.endswith(b"q%d" % i), data
+        c[data.split()[0].decode()] += 1
+    except socket.timeout:
+        c["fail"] += 1
+print(" ".join("%s=%d" % (k, c[k]) for k in ("rs1", "rs2", "rs3", "fail")))
+PY
+}
+
 # json_get EXPR: evaluate a Python expression on `xlbctl show --json` as s.
 json_get() {
   xlbctl show --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"

@@ -15,6 +15,7 @@ source "$here/sync.sh"
 source "$here/flood.sh"
 source "$here/limits.sh"
 source "$here/crash.sh"
+source "$here/tun.sh"
 source "$here/service.sh"
 source "$here/package.sh"
 filter=${1:-}

@@ -10,31 +10,16 @@
 //! over the rate with it off).
 //! Usage: cargo run --release -p xlb-bench --bin sync_cost [FLOWS]
 
-use etherparse::PacketBuilder;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use xlb_bench::fixture::nat_service;
+use xlb_bench::fixture::{nat_service, tcp_mix_frame};
 use xlb_dataplane::forward::{Forwarder, Verdict};
 use xlb_dataplane::outbox::Outbox;
 use xlb_dataplane::stats::WorkerStats;
 
 const VIP: [u8; 4] = [10, 0, 1, 100];
-
-fn frame(i: u32, syn: bool) -> Vec<u8> {
-    let src = (
-        (0x0b00_0000 + i / 50_000).to_be_bytes(),
-        10_000 + (i % 50_000) as u16,
-    );
-    let b = PacketBuilder::ethernet2([2, 0xc1, 0, 0, 0, 1], [2, 0xd0, 0, 0, 0, 0])
-        .ipv4(src.0, VIP, 64)
-        .tcp(src.1, 80, 1, 64000);
-    let b = if syn { b.syn() } else { b.ack(1) };
-    let mut v = Vec::new();
-    b.write(&mut v, &[0u8; 10]).unwrap();
-    v
-}
 
 /// Pin the calling thread to `core` (a benchmark's two threads must not
 /// share one core: the drainer would take the worker's time).
@@ -61,11 +46,11 @@ fn main() {
     let frames: Vec<Vec<u8>> = (0..flows)
         .flat_map(|i| {
             [
-                frame(i, true),
-                frame(i, false),
-                frame(i, false),
-                frame(i, false),
-                frame(i, false),
+                tcp_mix_frame(VIP, i, true, &[0u8; 10]),
+                tcp_mix_frame(VIP, i, false, &[0u8; 10]),
+                tcp_mix_frame(VIP, i, false, &[0u8; 10]),
+                tcp_mix_frame(VIP, i, false, &[0u8; 10]),
+                tcp_mix_frame(VIP, i, false, &[0u8; 10]),
             ]
         })
         .collect();

@@ -289,6 +289,12 @@ pub struct WorkerStatus {
     /// Half-open connections recycled because the table was full.
     #[serde(default)]
     pub conns_evicted: u64,
+    /// Connections opened mid-flow (sloppy_tcp).
+    #[serde(default)]
+    pub conns_picked_up: u64,
+    /// ICMP "fragmentation needed" sent to clients (TUN).
+    #[serde(default)]
+    pub frag_needed_sent: u64,
     /// Connections installed from outside the worker (its inbox), and
     /// those it refused.
     #[serde(default)]

@@ -613,10 +613,10 @@ fn render(s: &Status, view: View, workers: bool) -> String {
         for w in &s.workers {
             let _ = writeln!(
                 o,
-                "worker {} ({}): rx {} tx {} batches {} polls {} conns live {} created {} expired {} evicted {} remote hits {}",
+                "worker {} ({}): rx {} tx {} batches {} polls {} conns live {} created {} expired {} evicted {} picked up {} remote hits {}",
                 w.index,
                 if w.zero_copy { "zero-copy" } else { "copy" },
-                w.rx_packets, w.tx_packets, w.rx_batches, w.poll_iterations, w.conns_live, w.conns_created, w.conns_expired, w.conns_evicted, w.remote_hits
+                w.rx_packets, w.tx_packets, w.rx_batches, w.poll_iterations, w.conns_live, w.conns_created, w.conns_expired, w.conns_evicted, w.conns_picked_up, w.remote_hits
             );
             if w.syn_cookies_sent > 0 || w.syn_proxy_engaged {
                 let _ = writeln!(

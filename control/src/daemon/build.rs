@@ -25,7 +25,8 @@ pub enum BuildError {
     #[error(
         "real server {addr} of {service} is not on a directly connected subnet of \
              any dataplane interface ({interfaces}); give one of them an address in its \
-             subnet, or list the interface that reaches it"
+             subnet, or list the interface that reaches it (forwarding = \"tun\" also \
+             follows a route over one of them)"
     )]
     Unreachable {
         service: String,
@@ -117,6 +118,12 @@ pub fn build(
             name: name.clone(),
             ifindex: i.ifindex,
             mac: i.mac,
+            ipv4: i.primary_ipv4().map(u32::from),
+            // An interface the kernel gives no MTU for: Ethernet's.
+            mtu: u16::try_from(i.mtu)
+                .ok()
+                .filter(|&m| m >= 576)
+                .unwrap_or(1500),
         });
         port_ifaces.push(i);
     }
@@ -130,6 +137,8 @@ pub fn build(
             .extend(i.ipv6.iter().map(|(a, _)| Address::from(*a)));
     }
     let mut services = Vec::new();
+    // Read once, when a TUN real server is off every port's link.
+    let mut routes = None;
     let mut keep_s = HashSet::new();
     let mut keep_r = HashSet::new();
     let mut neighbours = Vec::new();
@@ -157,14 +166,29 @@ pub fn build(
             .map(|r| (r, false))
             .chain(sorry_def.iter().map(|r| (r, true)))
         {
-            let egress = port_ifaces
+            // On a port's link; or, for TUN, wherever a route over a port
+            // leads (the gateway's MAC is the frame's destination).
+            let on_link = port_ifaces
                 .iter()
                 .position(|i| i.on_link(r.address))
-                .ok_or_else(|| BuildError::Unreachable {
-                    service: s.name.clone(),
-                    addr: r.address,
-                    interfaces: cfg.daemon.interfaces.join(", "),
-                })?;
+                .map(|e| (e, r.address));
+            let off_link = || match (s.forwarding, r.address) {
+                (Forwarding::Tun, std::net::IpAddr::V4(a)) => {
+                    let routes = routes.get_or_insert_with(crate::net::route::read);
+                    let (ix, hop) = crate::net::route::next_hop(routes, a, &ports)?;
+                    let e = ports.iter().position(|p| p.ifindex == ix)?;
+                    Some((e, std::net::IpAddr::V4(hop)))
+                }
+                _ => None,
+            };
+            let (egress, hop) =
+                on_link
+                    .or_else(off_link)
+                    .ok_or_else(|| BuildError::Unreachable {
+                        service: s.name.clone(),
+                        addr: r.address,
+                        interfaces: cfg.daemon.interfaces.join(", "),
+                    })?;
             let ifindex = port_ifaces[egress].ifindex;
             let rkey = s.real_key(r);
             keep_r.insert(rkey);
@@ -182,7 +206,7 @@ pub fn build(
                         .insert(EndpointKey::new(addr, 0, Protocol::Tcp.number()));
                 }
             }
-            neighbours.push((ifindex, r.address));
+            neighbours.push((ifindex, hop));
             let real = RealServer {
                 id: ids
                     .real(&rkey, now)
@@ -191,9 +215,7 @@ pub fn build(
                 port: r.port,
                 weight: r.weight,
                 egress: egress as u8,
-                mac: neigh
-                    .get(&(ifindex, r.address))
-                    .and_then(|n| n.usable_mac()),
+                mac: neigh.get(&(ifindex, hop)).and_then(|n| n.usable_mac()),
                 enabled: true,
                 u_threshold: r.u_threshold,
                 l_threshold: r.l_threshold,
@@ -219,6 +241,7 @@ pub fn build(
             syn_proxy: s.syn_proxy,
             max_conn_rate: s.max_conn_rate,
             max_conns_per_client: s.max_conns_per_client,
+            sloppy_tcp: s.sloppy_tcp,
         });
     }
     ids.services.retain(&keep_s, now);

@@ -211,6 +211,7 @@ fn flags(s: &VirtualService) -> String {
         .chain(
             (s.max_conns_per_client > 0).then(|| format!("per-client {}", s.max_conns_per_client)),
         )
+        .chain(s.sloppy_tcp.then(|| "sloppy".into()))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -406,6 +407,8 @@ impl StatusSource for Shared {
                 conns_expired: w.conns_expired.get(),
                 remote_hits: w.remote_hits.get(),
                 conns_evicted: w.conns_evicted.get(),
+                conns_picked_up: w.conns_picked_up.get(),
+                frag_needed_sent: w.frag_needed_sent.get(),
                 conns_installed: w.conns_installed.get(),
                 installs_refused: w.installs_refused.get(),
                 ip_options: w.ip_options.get(),

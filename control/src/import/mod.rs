@@ -687,6 +687,13 @@ fn virtual_server(o: &mut Out, n: &Node, groups: &HashMap<String, Group>) {
                     nat = false;
                     let _ = writeln!(body, "forwarding = \"dr\"");
                 }
+                // Like DR for the real servers' ports: the packet is not
+                // rewritten, only wrapped.
+                "TUN" => {
+                    dr = true;
+                    nat = false;
+                    let _ = writeln!(body, "forwarding = \"tun\"");
+                }
                 other => {
                     dr = true;
                     nat = false;
@@ -695,18 +702,13 @@ fn virtual_server(o: &mut Out, n: &Node, groups: &HashMap<String, Group>) {
                         "forwarding = \"dr\"  # {MARK}: {} {other} is not supported: placeholder; check the real servers",
                         c.key
                     );
-                    let what = if other == "TUN" {
+                    o.refuse(
+                        c.line,
                         format!(
-                            "{} TUN: TUN forwarding is not supported by xlb; known: NAT, DR",
+                            "{} {v:?} is not a forwarding method xlb knows; known: NAT, DR, TUN",
                             c.key
-                        )
-                    } else {
-                        format!(
-                            "{} {v:?} is not a forwarding method xlb knows; known: NAT, DR",
-                            c.key
-                        )
-                    };
-                    o.refuse(c.line, what);
+                        ),
+                    );
                 }
             },
             "protocol" => match v.to_ascii_uppercase().as_str() {
@@ -932,7 +934,7 @@ fn real_server(
     if dr && moved {
         o.note(
             n.line,
-            format!("real_server {word} {port}: in DR the server gets the port the client asked for (IPVS ignores the real server's port); left out"),
+            format!("real_server {word} {port}: in DR and TUN the server gets the port the client asked for (IPVS ignores the real server's port); left out"),
         );
     }
     if port != 0 && !dr {

@@ -259,17 +259,18 @@ virtual_server 10.0.0.1 443 {
 }
 virtual_server fwmark 80 { lb_algo rr persistence_timeout 600 real_server 10.0.2.1 0 { weight 2 } }
 "#;
-    // Strict, the scheduler and TUN are errors with their lines.
+    // Strict, the scheduler is an error with its line.
     let Err(ImportError::Refused { errors, .. }) = import(conf) else {
-        panic!("random and TUN are not xlb's")
+        panic!("random is not xlb's")
     };
     assert_eq!(
         errors.iter().map(|e| e.0).collect::<Vec<_>>(),
-        [3, 4],
+        [3],
         "{errors:#?}"
     );
     let out = import_with(conf, LENIENT).unwrap();
     let c = validate(&out.toml);
+    assert_eq!(c.services[0].forwarding, xlb_model::Forwarding::Tun);
     let r = &c.services[0].reals;
     let a = r[0].check.as_ref().unwrap();
     assert!(a.inhibit_on_failure);
@@ -297,7 +298,6 @@ virtual_server fwmark 80 { lb_algo rr persistence_timeout 600 real_server 10.0.2
     );
     for w in [
         "lb_algo \"random\"",
-        "lb_kind TUN",
         "MISC_CHECK: xlb runs one check",
         "fwmark 80: wrote a placeholder",
     ] {
@@ -589,7 +589,7 @@ fn refused(conf: &str) -> Vec<(usize, String)> {
 
 const UNKNOWN_VALUES: &str = "virtual_server 10.0.0.1 80 {
   lb_algo wrrr
-  lb_kind TUN
+  lb_kind FNAT
   protocol SCTP
   real_server 10.0.0.11 80 {
     SMTP_CHECK { connect_timeout 3 }
@@ -606,10 +606,10 @@ fn unknown_values_are_errors_naming_the_known_ones() {
     let errors = refused(UNKNOWN_VALUES);
     let want = [
         (2, "lb_algo \"wrrr\" is not a scheduler xlb knows; known: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf"),
-        (3, "lb_kind TUN: TUN forwarding is not supported by xlb; known: NAT, DR"),
+        (3, "lb_kind \"FNAT\" is not a forwarding method xlb knows; known: NAT, DR, TUN"),
         (4, "protocol \"SCTP\" is not one xlb forwards; known: TCP, UDP"),
         (6, "SMTP_CHECK is not a checker xlb translates; known: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK"),
-        (10, "lvs_method \"ROUTE\" is not a forwarding method xlb knows; known: NAT, DR"),
+        (10, "lvs_method \"ROUTE\" is not a forwarding method xlb knows; known: NAT, DR, TUN"),
     ];
     let got: Vec<(usize, &str)> = errors.iter().map(|(l, e)| (*l, e.as_str())).collect();
     assert_eq!(got, want);
@@ -651,7 +651,7 @@ fn lenient_writes_a_draft_that_validates() {
     assert!(s.reals[0].check.is_none(), "SMTP_CHECK left out");
     for w in [
         "lb_algo \"wrrr\"",
-        "lb_kind TUN",
+        "lb_kind \"FNAT\"",
         "protocol \"SCTP\"",
         "SMTP_CHECK is not",
     ] {
@@ -835,10 +835,8 @@ virtual_server 10.0.0.1 80 {
     );
     assert_eq!(c.services[2].reals[0].port, 80);
     assert!(
-        out.warnings
-            .iter()
-            .any(|(l, w)| *l == 11
-                && w.contains("in DR the server gets the port the client asked for")),
+        out.warnings.iter().any(|(l, w)| *l == 11
+            && w.contains("in DR and TUN the server gets the port the client asked for")),
         "{:#?}",
         out.warnings
     );

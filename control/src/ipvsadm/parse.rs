@@ -658,10 +658,7 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
                 match g.method {
                     Some('m') => Some(Forwarding::Nat),
                     Some('g') => Some(Forwarding::Dr),
-                    Some('i') => return Err(unsupported(
-                        "-i (tunnelling)",
-                        "xlb forwards by NAT (-m) or direct routing (-g); tunnelling is planned",
-                    )),
+                    Some('i') => Some(Forwarding::Tun),
                     // ipvsadm's default is -g; xlb's forwarding is the
                     // service's, so an edit without a method keeps it.
                     _ if c == Command::AddServer => Some(Forwarding::Dr),
@@ -671,7 +668,7 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
             // change it.
             let service_port = key.address().map(|(_, p, _)| p);
             let port = match (method, service_port) {
-                (Some(Forwarding::Dr), Some(p)) => Some(p),
+                (Some(Forwarding::Dr | Forwarding::Tun), Some(p)) => Some(p),
                 _ => port.or(service_port),
             };
             let weight = match &g.weight {
@@ -807,6 +804,12 @@ mod tests {
             (r.port, r.weight, r.forwarding),
             (Some(80), Some(1), Some(Forwarding::Dr))
         );
+        // -i tunnels, and keeps the service's port too.
+        let Ok(Action::Edit(Edit::AddReal(_, r))) = p("-a -t 10.0.0.1:80 -r 192.168.9.20:8080 -i")
+        else {
+            panic!()
+        };
+        assert_eq!((r.port, r.forwarding), (Some(80), Some(Forwarding::Tun)));
         let Ok(Action::Edit(Edit::EditReal(_, r))) = p("-e -t 10.0.0.1:80 -r 192.168.1.20 -w 0")
         else {
             panic!()
@@ -888,7 +891,6 @@ mod tests {
             "options conflicts in the list command"
         );
         assert_eq!(msg("--set 1 2"), "--set option requires 3 timeout values");
-        assert!(msg("-a -t 10.0.0.1:80 -r 10.0.0.2 -i").contains("tunnelling"));
         assert!(msg("-a -t 10.0.0.1:80 -r 10.0.0.2 -x 100").contains("thresholds"));
         assert!(msg("-A -t 10.0.0.1:80 -s nope").contains("unknown scheduler"));
         assert_eq!(p("--bogus").unwrap_err().status, 255);

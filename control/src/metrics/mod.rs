@@ -181,12 +181,24 @@ pub fn render(s: &Status) -> String {
         }
     }
     type WPick = fn(&crate::api::WorkerStatus) -> u64;
-    let workers: [(&str, &str, &str, WPick); 17] = [
+    let workers: [(&str, &str, &str, WPick); 19] = [
         (
             "xlb_worker_conns_evicted_total",
             "counter",
             "Half-open connections recycled because the table was full.",
             |w| w.conns_evicted,
+        ),
+        (
+            "xlb_worker_conns_picked_up_total",
+            "counter",
+            "Connections opened by a segment other than a SYN (sloppy_tcp: a flow another director started).",
+            |w| w.conns_picked_up,
+        ),
+        (
+            "xlb_worker_frag_needed_sent_total",
+            "counter",
+            "ICMP fragmentation-needed messages sent to clients (TUN: a DF packet too big once wrapped).",
+            |w| w.frag_needed_sent,
         ),
         (
             "xlb_worker_conns_installed_total",
@@ -508,6 +520,8 @@ mod tests {
                 conns_expired: 0,
                 remote_hits: 0,
                 conns_evicted: 0,
+                conns_picked_up: 0,
+                frag_needed_sent: 0,
                 conns_installed: 0,
                 installs_refused: 0,
                 ip_options: 0,

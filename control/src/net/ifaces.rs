@@ -15,6 +15,8 @@ pub struct Interface {
     pub ipv6: Vec<(Ipv6Addr, u8)>,
     /// IFF_* flags.
     pub flags: u32,
+    /// Largest IP datagram it sends (0 if the kernel would not say).
+    pub mtu: u32,
 }
 
 impl Interface {
@@ -22,6 +24,13 @@ impl Interface {
     pub fn is_running(&self) -> bool {
         let want = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
         self.flags & want == want
+    }
+
+    /// The address this interface sends from on its own behalf: the first
+    /// IPv4 address of a subnet (a /32 is a VIP or a service address
+    /// added beside it).
+    pub fn primary_ipv4(&self) -> Option<Ipv4Addr> {
+        self.ipv4.iter().find(|(_, len)| *len < 32).map(|(a, _)| *a)
     }
 
     /// The first IPv6 link-local address (VRRPv3 over IPv6 sends from it).
@@ -137,7 +146,36 @@ pub fn all() -> io::Result<Vec<Interface>> {
     }
     // SAFETY: head came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
+    for i in &mut out {
+        i.mtu = mtu_of(&i.name).unwrap_or(0);
+    }
     Ok(out)
+}
+
+/// The interface's MTU (SIOCGIFMTU).
+fn mtu_of(name: &str) -> Option<u32> {
+    if name.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: a plain datagram socket, closed below; it only carries the
+    // ioctl.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: ifreq is plain data, all-zero is valid; the name is shorter
+    // than IFNAMSIZ so it stays NUL-terminated; SIOCGIFMTU writes
+    // ifru_mtu of the ifreq it is given and nothing else.
+    let mtu = unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+            *d = s as libc::c_char;
+        }
+        let r = libc::ioctl(fd, libc::SIOCGIFMTU, &mut req);
+        libc::close(fd);
+        (r == 0).then_some(req.ifr_ifru.ifru_mtu)
+    };
+    mtu.and_then(|m| u32::try_from(m).ok())
 }
 
 #[cfg(test)]
@@ -150,6 +188,8 @@ mod tests {
         let lo = all.iter().find(|i| i.name == "lo").expect("lo exists");
         assert!(lo.ifindex > 0);
         assert!(lo.ipv4.contains(&(Ipv4Addr::LOCALHOST, 8)), "{lo:?}");
+        assert!(lo.mtu >= 1280, "the kernel tells lo's MTU: {lo:?}");
+        assert_eq!(lo.primary_ipv4(), Some(Ipv4Addr::LOCALHOST));
         assert!(lo.is_running() || lo.flags & libc::IFF_UP as u32 == 0);
     }
 

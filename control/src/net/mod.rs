@@ -6,4 +6,5 @@ pub mod addr;
 pub mod ifaces;
 pub mod neigh;
 pub mod neigh_watch;
+pub mod route;
 mod rtnl;

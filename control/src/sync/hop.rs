@@ -10,6 +10,7 @@
 //! once either way, and learns its hop from the client's next frame too.
 
 use crate::net::neigh::{needs_poke, NeighbourTable, Netlink};
+use crate::net::route::{self, Route};
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -24,47 +25,6 @@ const NEIGHBOURS_FOR: Duration = Duration::from_millis(50);
 const RETRY_FOR: Duration = Duration::from_secs(5);
 /// Records waiting for a neighbour at most.
 const PENDING_MAX: usize = 65536;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Route {
-    ifname: String,
-    dest: u32,
-    mask: u32,
-    gateway: u32,
-    metric: u32,
-}
-
-/// /proc/net/route: addresses in hex, in the host's (little-endian) order.
-fn read_routes() -> Vec<Route> {
-    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    parse_routes(&text)
-}
-
-fn parse_routes(text: &str) -> Vec<Route> {
-    // The kernel prints each address's network-order bytes as a host
-    // integer: those bytes back, read in network order.
-    let hex = |s: &str| {
-        u32::from_str_radix(s, 16)
-            .ok()
-            .map(|v| u32::from_be_bytes(v.to_ne_bytes()))
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 8 {
-                return None;
-            }
-            Some(Route {
-                ifname: f[0].to_string(),
-                dest: hex(f[1])?,
-                gateway: hex(f[2])?,
-                metric: f[6].parse().ok()?,
-                mask: hex(f[7])?,
-            })
-        })
-        .collect()
-}
 
 /// Why no hop (yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +69,7 @@ impl Hops {
         };
         let now = Instant::now();
         if self.routes_at.is_none_or(|t| now - t > ROUTES_FOR) {
-            self.routes = read_routes();
+            self.routes = route::read();
             self.routes_at = Some(now);
         }
         let (ifindex, hop) = self.next_hop(c, ports).ok_or(Unresolved::NoRoute)?;
@@ -135,22 +95,8 @@ impl Hops {
         Err(Unresolved::Pending)
     }
 
-    /// The longest route to `c` over a dataplane interface: its index and
-    /// the next hop (the gateway, or `c` on the link).
     fn next_hop(&self, c: Ipv4Addr, ports: &[PortInfo]) -> Option<(u32, Ipv4Addr)> {
-        let c = u32::from(c);
-        self.routes
-            .iter()
-            .filter(|r| c & r.mask == r.dest & r.mask)
-            .filter_map(|r| {
-                let p = ports.iter().find(|p| p.name == r.ifname)?;
-                Some((r, p.ifindex))
-            })
-            .max_by_key(|(r, _)| (r.mask.count_ones(), std::cmp::Reverse(r.metric)))
-            .map(|(r, ix)| {
-                let hop = if r.gateway == 0 { c } else { r.gateway };
-                (ix, Ipv4Addr::from(hop))
-            })
+        route::next_hop(&self.routes, c, ports)
     }
 
     /// Keep `rec` to try again.
@@ -207,6 +153,8 @@ mgmt\t00000A0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
                 name: n.to_string(),
                 ifindex: 10 + i as u32,
                 mac: [0; 6],
+                ipv4: None,
+                mtu: 1500,
             })
             .collect()
     }
@@ -216,7 +164,7 @@ mgmt\t00000A0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
             netlink: None,
             neighbours: NeighbourTable::new(),
             neighbours_at: None,
-            routes: parse_routes(TABLE),
+            routes: route::parse(TABLE),
             routes_at: Some(Instant::now()),
             pending: VecDeque::new(),
         }
@@ -224,7 +172,7 @@ mgmt\t00000A0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
 
     #[test]
     fn the_kernels_route_table_parses_in_network_order() {
-        let r = parse_routes(TABLE);
+        let r = route::parse(TABLE);
         assert_eq!(r.len(), 4);
         assert_eq!(Ipv4Addr::from(r[0].gateway), Ipv4Addr::new(10, 200, 1, 1));
         assert_eq!(Ipv4Addr::from(r[1].dest), Ipv4Addr::new(10, 200, 1, 0));

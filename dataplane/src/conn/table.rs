@@ -116,14 +116,15 @@ fn forwarding_code(f: Forwarding) -> u64 {
     match f {
         Forwarding::Nat => 0,
         Forwarding::Dr => 1,
+        Forwarding::Tun => 2,
     }
 }
 
 fn forwarding_of(code: u64) -> Forwarding {
-    if code & 0xff == 0 {
-        Forwarding::Nat
-    } else {
-        Forwarding::Dr
+    match code & 0xff {
+        0 => Forwarding::Nat,
+        2 => Forwarding::Tun,
+        _ => Forwarding::Dr,
     }
 }
 

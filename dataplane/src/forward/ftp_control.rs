@@ -279,6 +279,7 @@ mod tests {
             syn_proxy: crate::snapshot::SynProxy::Off,
             max_conn_rate: 0,
             max_conns_per_client: 0,
+            sloppy_tcp: false,
         };
         let ports = ["outside", "inside"]
             .iter()
@@ -288,6 +289,8 @@ mod tests {
                 name: n.to_string(),
                 ifindex: i as u32 + 1,
                 mac,
+                ipv4: None,
+                mtu: 1500,
             })
             .collect();
         Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()

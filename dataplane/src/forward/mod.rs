@@ -6,6 +6,7 @@ mod ftp_control;
 mod rate;
 pub mod rewrite;
 mod syn_proxy;
+mod tunnel;
 
 use crate::conn::record::{self, UNKNOWN_PORT};
 use crate::conn::{
@@ -73,6 +74,8 @@ pub struct Forwarder {
     parking: crate::synproxy::park::Parking,
     /// Services' new-connection rate limits.
     rates: rate::RateLimits,
+    /// Identification of the last tunnel header sent without DF.
+    tunnel_ident: u16,
 }
 
 /// Where the connection a packet belongs to lives.
@@ -99,6 +102,7 @@ impl Forwarder {
             guard: crate::synproxy::Guard::new(default_syn_proxy_threshold(table_capacity)),
             parking: crate::synproxy::park::Parking::new(),
             rates: rate::RateLimits::default(),
+            tunnel_ident: 0,
         }
     }
 
@@ -506,12 +510,14 @@ impl Forwarder {
             f
         };
         let buf = &mut room[..*len];
-        let len = (f.end - f.l3) as u64;
+        let ip_bytes = (f.end - f.l3) as u64;
         let (real, service) = (conn.real as usize, conn.service as usize);
         let drop = |reason| {
             stats.drop_at(reason, conn.service, Some(conn.real));
             Verdict::Drop(reason)
         };
+        // TUN: the outer header, written once the frame is free to grow.
+        let mut tunnel = None;
         let verdict = match (handshake, side) {
             (Some(port), _) => Verdict::Forward(port),
             (None, Side::Client) => {
@@ -532,14 +538,37 @@ impl Forwarder {
                     // keeps the one the client asked for.
                     rewrite::nat(buf, &f, Endpoint::Destination, route.addr, conn.real_port);
                 }
+                if conn.forwarding == Forwarding::Tun {
+                    let port = &snap.ports[route.egress as usize];
+                    match tunnel::outer_header(
+                        buf,
+                        &f,
+                        port,
+                        route.addr.low32(),
+                        &mut self.tunnel_ident,
+                    ) {
+                        Ok(outer) => tunnel = Some(outer),
+                        Err(tunnel::Refusal::TooBig { df, tunnel_mtu }) => {
+                            if !df {
+                                return drop(DropReason::TooBig);
+                            }
+                            stats.drop_at(DropReason::TooBig, conn.service, Some(conn.real));
+                            stats.frag_needed_sent.add(1);
+                            let mac = snap.ports[usize::from(ingress)].mac;
+                            *len = tunnel::frag_needed(buf, &f, mac, tunnel_mtu);
+                            return Verdict::Forward(ingress);
+                        }
+                        Err(tunnel::Refusal::NoSource) => return drop(DropReason::NoTunnelSource),
+                    }
+                }
                 rewrite::set_macs(buf, snap.ports[route.egress as usize].mac, mac);
                 if conn.persistent {
                     keep_template_fresh(self.persist.as_deref(), snap, &conn, now);
                 }
                 stats.reals[real].packets_in.add(1);
-                stats.reals[real].bytes_in.add(len);
+                stats.reals[real].bytes_in.add(ip_bytes);
                 stats.services[service].packets_in.add(1);
-                stats.services[service].bytes_in.add(len);
+                stats.services[service].bytes_in.add(ip_bytes);
                 Verdict::Forward(route.egress)
             }
             (None, Side::Real) => {
@@ -555,16 +584,16 @@ impl Forwarder {
                 rewrite::nat(buf, &f, Endpoint::Source, conn.vip, conn.vport);
                 rewrite::set_macs(buf, snap.ports[port as usize].mac, conn.client_mac);
                 stats.reals[real].packets_out.add(1);
-                stats.reals[real].bytes_out.add(len);
+                stats.reals[real].bytes_out.add(ip_bytes);
                 stats.services[service].packets_out.add(1);
-                stats.services[service].bytes_out.add(len);
+                stats.services[service].bytes_out.add(ip_bytes);
                 Verdict::Forward(port)
             }
         };
         let dir = match (side, conn.forwarding) {
             (Side::Real, _) => Direction::Output,
             (Side::Client, Forwarding::Nat) => Direction::Input,
-            (Side::Client, Forwarding::Dr) => Direction::InputOnly,
+            (Side::Client, Forwarding::Dr | Forwarding::Tun) => Direction::InputOnly,
         };
         // The server's SYN-ACK left as the client's ACK: that is what the
         // connection saw (SYN_RECV -> ESTABLISHED).
@@ -599,6 +628,12 @@ impl Forwarder {
                 self.peers[p].note_remote(idx, input, flags, conn.expires);
             }
         }
+        if let Some(outer) = tunnel {
+            if !tunnel::encapsulate(pkt, f.l3, f.end, &outer) {
+                stats.drop_at(DropReason::NoTunnelSource, conn.service, Some(conn.real));
+                return Verdict::Drop(DropReason::NoTunnelSource);
+            }
+        }
         verdict
     }
 
@@ -628,15 +663,22 @@ impl Forwarder {
             .classify(f.dst, f.dport, f.proto)
             .ok_or((DropReason::NoService, None))?;
         let fail = |r| (r, Some(svc.id));
-        // As IPVS without sloppy_tcp: only a SYN starts a TCP connection.
-        if f.proto == IPPROTO_TCP && !is_bare_syn(f) {
+        // Only a SYN starts a TCP connection, as in IPVS; with sloppy_tcp
+        // any segment but a RST or SYN-ACK does: a flow that another
+        // director started (ECMP moved it here), which the service's
+        // hash sends to the server that director chose. It starts in
+        // CLOSE, as in IPVS (10 s idle: a flood of made-up ACKs does not
+        // hold the table for long), and is not refused by the limits on new
+        // connections: it is not new.
+        let picked_up = f.proto == IPPROTO_TCP && !is_bare_syn(f);
+        if picked_up && !(svc.sloppy_tcp && f.tcp_flags & (TcpHdr::RST | TcpHdr::SYN) == 0) {
             return Err(fail(DropReason::NoConnection));
         }
         // This worker's share of the cap, rounded up: a client's
         // connections spread over the workers by RSS, and counting them
         // together would put a shared write on every new connection.
         let per_client = svc.max_conns_per_client > 0;
-        if per_client {
+        if per_client && !picked_up {
             let share = svc
                 .max_conns_per_client
                 .div_ceil(snap.workers.max(1) as u32);
@@ -645,7 +687,7 @@ impl Forwarder {
             }
         }
         // The batch's clock: close enough for a per-second rate.
-        if !self.rates.admit(si, self.swept_at_ms) {
+        if !picked_up && !self.rates.admit(si, self.swept_at_ms) {
             return Err(fail(DropReason::RateLimited));
         }
         let cands = Candidates {
@@ -700,6 +742,9 @@ impl Forwarder {
             per_client,
         };
         let idx = self.admit(snap, stats, conn).map_err(fail)?;
+        if picked_up {
+            stats.conns_picked_up.add(1);
+        }
         Ok((idx, conn))
     }
 
@@ -821,7 +866,7 @@ fn merge_note(conn: &mut Conn, note: RemoteNote, snap: &Snapshot) {
     let expires = conn.expires;
     let input_dir = match conn.forwarding {
         Forwarding::Nat => Direction::Input,
-        Forwarding::Dr => Direction::InputOnly,
+        Forwarding::Dr | Forwarding::Tun => Direction::InputOnly,
     };
     for (dir, flags) in [
         (input_dir, note.input_flags),

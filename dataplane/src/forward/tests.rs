@@ -22,6 +22,7 @@ const OUTSIDE: PortId = 0;
 const INSIDE: PortId = 1;
 
 mod syn_proxy;
+mod tunnel;
 
 fn ip(a: [u8; 4]) -> Address {
     Address::v4(u32::from_be_bytes(a))
@@ -62,17 +63,22 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
         syn_proxy: crate::snapshot::SynProxy::Off,
         max_conn_rate: 0,
         max_conns_per_client: 0,
+        sloppy_tcp: false,
     };
     let ports = vec![
         PortInfo {
             name: "outside".into(),
             ifindex: 1,
             mac: OUT_MAC,
+            ipv4: None,
+            mtu: 1500,
         },
         PortInfo {
             name: "inside".into(),
             ifindex: 2,
             mac: IN_MAC,
+            ipv4: None,
+            mtu: 1500,
         },
     ];
     Snapshot::new(1, ports, vec![svc], &[], Timeouts::default(), new_gauges()).unwrap()
@@ -80,7 +86,11 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
 
 /// `snapshot(Nat, TCP, [1, 1])` with its service edited, fresh gauges.
 fn nat_with(edit: impl FnOnce(&mut VirtualService)) -> Snapshot {
-    let base = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    with_service(snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]), edit)
+}
+
+/// `base` with its service edited, fresh gauges.
+fn with_service(base: Snapshot, edit: impl FnOnce(&mut VirtualService)) -> Snapshot {
     let mut svc = base.services[0].clone();
     edit(&mut svc);
     Snapshot::new(
@@ -1260,4 +1270,73 @@ fn the_per_client_cap_refuses_a_clients_next_connection_and_frees_with_its_end()
         v.push(two.run(OUTSIDE, &mut syn));
     }
     assert_eq!(v[2], capped, "{v:?}");
+}
+
+/// A DR service scheduled by Maglev, `sloppy_tcp` and max_conn_rate as
+/// given.
+fn dr_mh(sloppy_tcp: bool, max_conn_rate: u32) -> Snapshot {
+    with_service(snapshot(Forwarding::Dr, IPPROTO_TCP, [1, 1]), |s| {
+        s.scheduler = SchedulerKind::Mh;
+        s.sloppy_tcp = sloppy_tcp;
+        s.max_conn_rate = max_conn_rate;
+    })
+}
+
+#[test]
+fn sloppy_tcp_carries_another_directors_flow_to_the_same_server() {
+    // Two directors with the same configuration: A saw the handshakes,
+    // then ECMP moved the flows to B, which sees only their ACKs.
+    let mut a = Rig::new(dr_mh(true, 0));
+    // B limits new connections to 1/s: mid-flow segments are not new.
+    let mut b = Rig::new(dr_mh(true, 1));
+    let flows = 16u8;
+    let client = |i: u8| ([10, 0, 9, i], 40000 + u16::from(i));
+    let mut chosen = Vec::new();
+    for i in 0..flows {
+        let mut syn = tcp(client(i), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+        assert_eq!(a.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+        chosen.push(syn[..6].to_vec());
+    }
+    // Both servers are in use, or the comparison proves little.
+    assert!(chosen.iter().any(|m| m != &chosen[0]));
+    for i in 0..flows {
+        let mut ack = tcp(client(i), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        assert_eq!(
+            b.run(OUTSIDE, &mut ack),
+            Verdict::Forward(INSIDE),
+            "flow {i}"
+        );
+        assert_eq!(
+            ack[..6],
+            chosen[usize::from(i)][..],
+            "flow {i} went to another server"
+        );
+        // The next segment finds the entry B made.
+        let mut again = tcp(client(i), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+        assert_eq!(b.run(OUTSIDE, &mut again), Verdict::Forward(INSIDE));
+        assert_eq!(again[..6], ack[..6]);
+    }
+    assert_eq!(b.stats.conns_picked_up.get(), u64::from(flows));
+    assert_eq!(b.fwd.table.len(), usize::from(flows));
+    // IPVS's sloppy state: CLOSE (a short idle timeout) until a SYN.
+    assert!(b.fwd.table.iter().all(|c| c.state == TcpState::Close));
+    // A reset opens nothing.
+    let mut rst = tcp(([10, 0, 9, 200], 1), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
+    assert_eq!(
+        b.run(OUTSIDE, &mut rst),
+        Verdict::Drop(DropReason::NoConnection)
+    );
+    assert_eq!(b.fwd.table.len(), usize::from(flows));
+}
+
+#[test]
+fn without_sloppy_tcp_a_mid_flow_segment_opens_nothing() {
+    let mut b = Rig::new(dr_mh(false, 0));
+    let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(
+        b.run(OUTSIDE, &mut ack),
+        Verdict::Drop(DropReason::NoConnection)
+    );
+    assert_eq!(b.stats.conns_picked_up.get(), 0);
+    assert!(b.fwd.table.is_empty());
 }

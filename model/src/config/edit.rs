@@ -237,6 +237,9 @@ fn check_forwarding(
         Some(w) if ["dr", "direct", "route"].contains(&w.to_ascii_lowercase().as_str()) => {
             Forwarding::Dr
         }
+        Some(w) if ["tun", "tunnel", "ipip"].contains(&w.to_ascii_lowercase().as_str()) => {
+            Forwarding::Tun
+        }
         _ => Forwarding::Nat,
     };
     let empty = t
@@ -262,6 +265,7 @@ fn ipvsadm_flag(f: Forwarding) -> &'static str {
     match f {
         Forwarding::Nat => "-m",
         Forwarding::Dr => "-g",
+        Forwarding::Tun => "-i",
     }
 }
 

@@ -173,6 +173,9 @@ pub struct ServiceDef {
     pub max_conn_rate: u32,
     /// Live connections per client address (0: no limit).
     pub max_conns_per_client: u32,
+    /// A TCP segment other than a SYN may open a connection (IPVS's
+    /// sloppy_tcp): another director's flow that ECMP moved here.
+    pub sloppy_tcp: bool,
 }
 
 impl ServiceDef {

@@ -195,6 +195,10 @@ pub struct RawVirtualServer {
     pub max_conn_rate: Option<Spanned<u32>>,
     /// Live connections one client address may have to the service.
     pub max_conns_per_client: Option<Spanned<u32>>,
+    /// Whether a TCP segment other than a SYN may open a connection
+    /// (IPVS's sloppy_tcp); default: on for DR services scheduled by `mh`
+    /// or `sh`.
+    pub sloppy_tcp: Option<Spanned<bool>>,
 }
 
 /// keepalived's checkers with HAProxy's thresholds; see docs/checks.md.

@@ -85,8 +85,14 @@ impl Validator<'_> {
             Some(r) => *r.get_ref(),
             None => 0,
         };
+        let sloppy_tcp = match (&vs.sloppy_tcp, scheduler, forwarding) {
+            (Some(v), _, _) => *v.get_ref(),
+            (None, Some(s), Some(f)) => sloppy_by_default(s, f),
+            _ => false,
+        };
         Some(ServiceDef {
             ftp,
+            sloppy_tcp,
             syn_proxy,
             max_conn_rate,
             max_conns_per_client,
@@ -165,19 +171,12 @@ impl Validator<'_> {
         match vs.forwarding.get_ref().to_ascii_lowercase().as_str() {
             "nat" | "masq" => Some(Forwarding::Nat),
             "dr" | "direct" | "route" => Some(Forwarding::Dr),
-            "tun" => {
-                self.error(
-                    &vs.forwarding.span(),
-                    "tunnel forwarding (TUN) is not supported".into(),
-                    Some("use \"nat\" or \"dr\"".into()),
-                );
-                None
-            }
+            "tun" | "tunnel" | "ipip" => Some(Forwarding::Tun),
             other => {
                 self.error(
                     &vs.forwarding.span(),
                     format!("unknown forwarding {other:?}"),
-                    Some("use \"nat\" or \"dr\"".into()),
+                    Some("use \"nat\", \"dr\" or \"tun\"".into()),
                 );
                 None
             }
@@ -236,8 +235,8 @@ impl Validator<'_> {
                 None
             }
         };
-        if let (Some(Forwarding::Dr), Some(p)) = (forwarding, p) {
-            if p != port {
+        if let (Some(f), Some(p)) = (forwarding, p) {
+            if f.replies_bypass() && p != port {
                 let span = r
                     .port
                     .as_ref()
@@ -247,11 +246,13 @@ impl Validator<'_> {
                     &span,
                     format!(
                         "real server port {p} differs from the virtual server port {port}, \
-                         which DR cannot do"
+                         which {} cannot do",
+                        f.label_upper()
                     ),
                     Some(format!(
-                        "DR only changes the MAC address: use port = {port}, \
-                         or forwarding = \"nat\""
+                        "{} leaves the packet's ports alone: use port = {port}, \
+                         or forwarding = \"nat\"",
+                        f.label_upper()
                     )),
                 );
             }
@@ -326,12 +327,13 @@ impl Validator<'_> {
             return None;
         };
         let a = self.usable_address(a, &v.span(), "sorry_server")?;
-        if forwarding == Some(Forwarding::Dr) && p != port {
+        if let Some(f) = forwarding.filter(|f| f.replies_bypass() && p != port) {
             self.error(
                 &v.span(),
                 format!(
                     "sorry_server port {p} differs from the virtual server port {port}, \
-                     which DR cannot do"
+                     which {} cannot do",
+                    f.label_upper()
                 ),
                 Some(format!("use port {port}")),
             );
@@ -489,4 +491,12 @@ impl Validator<'_> {
         }
         true
     }
+}
+
+/// Where every director picks the same server for a flow from the flow
+/// alone (a hash of the client with no secret, over the same server list),
+/// and the server answers the client directly, a director that never saw
+/// the SYN can carry the connection: active/active behind ECMP.
+pub fn sloppy_by_default(s: SchedulerKind, f: Forwarding) -> bool {
+    matches!(s, SchedulerKind::Mh | SchedulerKind::Sh) && f != Forwarding::Nat
 }

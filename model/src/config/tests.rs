@@ -838,3 +838,20 @@ fn socket_access_is_read_and_checked() {
     let e = errors("[daemon]\nsocket_group = \"\"\n");
     assert!(e[0].contains("socket_group \"\" is not a name"), "{e:?}");
 }
+
+#[test]
+fn sloppy_tcp_defaults_on_where_every_director_picks_the_same_server() {
+    let t = |extra: &str| {
+        let c = parse(&OK.replace("port = 80\n", &format!("port = 80\n{extra}"))).unwrap();
+        c.services[0].sloppy_tcp
+    };
+    assert!(!t(""), "NAT wlc: only a SYN opens");
+    assert!(t("forwarding = \"dr\"\nscheduler = \"mh\"\n"));
+    assert!(t("forwarding = \"dr\"\nscheduler = \"sh\"\n"));
+    assert!(!t("forwarding = \"dr\"\nscheduler = \"rr\"\n"));
+    assert!(!t("scheduler = \"mh\"\n"), "NAT: sync carries the flows");
+    assert!(!t(
+        "forwarding = \"dr\"\nscheduler = \"mh\"\nsloppy_tcp = false\n"
+    ));
+    assert!(t("sloppy_tcp = true\n"));
+}
