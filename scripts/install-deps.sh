@@ -2,7 +2,7 @@
 # Installs what building and running xlb's lab needs, from Debian's packages.
 # Idempotent: only missing packages are installed. Needs root.
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev linux-libc-dev gcc iproute2 ethtool curl python3 iptables vsftpd keepalived tcpdump haproxy openssl bpftool bird2)
+pkgs=(clang llvm libbpf-dev linux-libc-dev gcc iproute2 ethtool curl python3 iptables vsftpd keepalived tcpdump haproxy openssl bpftool bird2 systemd)
 [ "${1:-}" = "--bench" ] && pkgs+=(dpdk wrk nginx-light gnuplot-nox netsniff-ng)
 missing=()
 for p in "${pkgs[@]}"; do

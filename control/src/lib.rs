@@ -3,6 +3,7 @@
 
 pub mod announce;
 pub mod api;
+pub mod cli;
 pub mod daemon;
 pub mod ha;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod net;
 pub mod nic;
 pub mod ownership;
 pub mod proxy_listing;
+pub mod service;
 pub mod sync;
 
 /// The configuration lives in the model crate (the proxy and tools read it

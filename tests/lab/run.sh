@@ -17,6 +17,8 @@ source "$here/limits.sh"
 source "$here/crash.sh"
 source "$here/tun.sh"
 source "$here/ecmp.sh"
+source "$here/service.sh"
+source "$here/package.sh"
 filter=${1:-}
 pass=0; fail=0; failed=()
 before=$(ip netns list | wc -l)

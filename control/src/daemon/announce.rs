@@ -168,6 +168,7 @@ mod tests {
             weight,
             egress: 0,
             mac: mac.then_some([2, 0, 0, 0, 0, 1]),
+            gateway: None,
             enabled: true,
             u_threshold: 0,
             l_threshold: 0,
