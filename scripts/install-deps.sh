@@ -4,7 +4,7 @@
 set -euo pipefail
 # chromium: the dashboard's lab test renders the page headless
 # (tests/lab/dashboard.sh); fonts-dejavu-core gives its screenshots glyphs.
-pkgs=(clang llvm libbpf-dev linux-libc-dev gcc iproute2 ethtool curl python3 iptables vsftpd keepalived tcpdump haproxy openssl bpftool
+pkgs=(clang llvm libbpf-dev linux-libc-dev gcc iproute2 ethtool curl python3 iptables vsftpd keepalived tcpdump haproxy openssl bpftool bird2 systemd
   chromium fonts-dejavu-core)
 [ "${1:-}" = "--bench" ] && pkgs+=(dpdk wrk nginx-light gnuplot-nox netsniff-ng)
 missing=()

@@ -38,6 +38,7 @@ pub fn service(
             weight: 1,
             egress: 1,
             mac: Some([2, 0x55, 0, 0, 0, i as u8]),
+            gateway: None,
             enabled: true,
             u_threshold: 0,
             l_threshold: 0,

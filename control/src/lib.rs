@@ -1,7 +1,9 @@
 //! xlb's control plane: configuration, the daemon's wiring of dataplane
 //! workers, neighbour resolution, stats and the unix-socket API.
 
+pub mod announce;
 pub mod api;
+pub mod cli;
 pub mod daemon;
 pub mod dashboard;
 pub mod ha;
@@ -13,6 +15,7 @@ pub mod net;
 pub mod nic;
 pub mod ownership;
 pub mod proxy_listing;
+pub mod service;
 pub mod sync;
 pub mod top;
 pub mod web;

@@ -402,6 +402,7 @@ mod tests {
             conn_table_size: 1024,
             proxy: None,
             sync: None,
+            announce: None,
         }
     }
 

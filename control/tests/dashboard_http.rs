@@ -64,6 +64,7 @@ impl StatusSource for Busy {
             conn_table_size: 1024,
             proxy: None,
             sync: None,
+            announce: None,
         }
     }
     fn zero(&self, _: Option<&xlb_model::ServiceKey>) -> Result<String, String> {

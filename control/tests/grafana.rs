@@ -120,6 +120,7 @@ fn exposition() -> String {
             dropped: [("short".to_string(), 1)].into(),
             ..Default::default()
         }),
+        announce: None,
     };
     let vrrp = [InstanceStatus {
         name: "VI_1".into(),

@@ -40,6 +40,9 @@ pub struct RealServer {
     pub egress: PortId,
     /// From the kernel's neighbour table; `None` until resolved.
     pub mac: Option<[u8; 6]>,
+    /// Whose MAC `mac` is when not the server's own: the gateway of the
+    /// route to a TUN server off every port's link.
+    pub gateway: Option<Address>,
     /// `false` when the operator disabled it (`xlbctl disable`): no new
     /// connections; existing ones continue.
     pub enabled: bool,

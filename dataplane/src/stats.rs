@@ -69,10 +69,13 @@ pub enum DropReason {
     TooBig,
     /// TUN: the egress port has no IPv4 address to send the tunnel from.
     NoTunnelSource,
+    /// TUN: the frame has no room before it for the outer header (it did
+    /// not come from a UMEM frame).
+    NoHeadroom,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::ShortEthernet,
         DropReason::Ipv6,
         DropReason::UnknownEthertype,
@@ -97,6 +100,7 @@ impl DropReason {
         DropReason::ClientCap,
         DropReason::TooBig,
         DropReason::NoTunnelSource,
+        DropReason::NoHeadroom,
     ];
 
     /// Reasons that happen after a packet is matched to a service (and
@@ -144,6 +148,7 @@ impl DropReason {
             DropReason::ClientCap => "client_cap",
             DropReason::TooBig => "too_big",
             DropReason::NoTunnelSource => "no_tunnel_source",
+            DropReason::NoHeadroom => "no_headroom",
         }
     }
 }

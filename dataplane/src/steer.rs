@@ -134,6 +134,12 @@ fn is_bpffs(dir: &str) -> bool {
     r == 0 && st.f_type as i64 == BPF_FS_MAGIC
 }
 
+/// Whether PIN_DIR is a bpffs already: mounting one there is then not
+/// needed (nor CAP_SYS_ADMIN, which xlbd's start checks for).
+pub fn pin_dir_is_bpffs() -> bool {
+    is_bpffs(PIN_DIR)
+}
+
 /// A bpffs at PIN_DIR, mounted if there is none.
 fn pin_dir() -> Option<&'static str> {
     if is_bpffs(PIN_DIR) {

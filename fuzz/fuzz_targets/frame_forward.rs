@@ -50,6 +50,7 @@ fn service(
                 weight: 1,
                 egress: 1,
                 mac: Some(REAL_MACS[i]),
+                gateway: None,
                 enabled: true,
                 u_threshold: 0,
                 l_threshold: 0,

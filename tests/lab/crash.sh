@@ -79,7 +79,7 @@ sys.exit(1)
 PY
 }
 
-test_sigkill_under_load_50_times_restart_serves_within_2s() {
+test_sigkill_under_load_50_times_restarts_serve_within_2s_p90() {
   lab_up
   local cfg=$ROOT/examples/nat.toml
   start_xlbd "$cfg"
@@ -118,13 +118,13 @@ test_sigkill_under_load_50_times_restart_serves_within_2s() {
       'BEGIN { printf "  %.3f %s\n", b - a, r }'
   done < <(grep -E "NIC profile interface=out0|AF_XDP sockets bound|replaced|xlbd ready" "$D/xlbd-$slow_i.log" |
     sed -E 's/\x1b\[[0-9;]*m//g; s/^([^ ]+) +[A-Z]+ +([^:]+: )?/\1 /')
-  # Each restart served within 5 s (above); the 2 s goal holds for the
-  # median: on a loaded machine (a CI run beside builds) a restart's socket
+  # Each restart served within 5 s (above); the 2 s goal holds for 9 in
+  # 10: on a loaded machine (a CI run beside builds) a restart's socket
   # bind has waited 2 s for the kernel to release the killed one's.
   local slow
   slow=$(awk '$1 >= 2' <<<"$sorted" | tr '\n' ' ')
   [ -z "$slow" ] || echo "restarts that took 2 s or more: $slow"
-  less_than "$(sed -n 25p <<<"$sorted")" 2 || { echo "FAIL: median restart 2 s or more"; return 1; }
+  less_than "$(sed -n 45p <<<"$sorted")" 2 || { echo "FAIL: p90 restart 2 s or more"; return 1; }
   # The load kept running (and mostly succeeded) between the kills, and
   # nothing answered for the VIP but the real servers: a dead director's
   # program drops, and a starting one steers before it replaces it.

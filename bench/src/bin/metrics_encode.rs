@@ -70,6 +70,7 @@ fn status(services: usize, reals: usize) -> Status {
         conn_table_size: 1024,
         proxy: None,
         sync: None,
+        announce: None,
     }
 }
 

@@ -65,6 +65,11 @@ pub enum Request {
     },
     /// The running configuration as TOML (file + run-time changes).
     Save,
+    /// Withdraw every route this director announces (`[announce]`);
+    /// forwarding goes on. Lasts until undrain-director or a restart.
+    DrainDirector,
+    /// Announce again the VIPs that can be served.
+    UndrainDirector,
 }
 
 /// Every field that is set must match.
@@ -341,6 +346,9 @@ pub struct Status {
     /// Connection sync with the other director, when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncStatus>,
+    /// Route announcement through BIRD, when `[announce]` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<crate::announce::AnnounceStatus>,
 }
 
 /// `xlbctl show --sync`: the channel and what went through it.

@@ -1,27 +1,14 @@
 //! xlbctl: the operator's command line for xlb (the ipvsadm of xlbd).
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use xlb_control::api::{client, Request, Status};
+use xlb_control::cli::xlbctl::{Args, Cmd};
 use xlb_control::config::{Config, DEFAULT_SOCKET};
 
 const EXAMPLE_NAT: &str = include_str!("../../../examples/nat.toml");
 const EXAMPLE_DR: &str = include_str!("../../../examples/dr.toml");
-
-#[derive(Parser)]
-#[command(name = "xlbctl", version, about = "Control and inspect a running xlbd")]
-struct Args {
-    /// xlbd's unix socket [default: $XLB_SOCKET, else --config's
-    /// [daemon] socket, else /run/xlb/xlbd.sock].
-    #[arg(long, global = true)]
-    socket: Option<PathBuf>,
-    /// The configuration xlbd runs with, to find its socket.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
 
 /// Where xlbd listens: --socket, $XLB_SOCKET, --config's [daemon] socket,
 /// the default, in that order.
@@ -43,109 +30,6 @@ fn socket_of(args: &Args) -> Result<PathBuf, ExitCode> {
         },
         None => Ok(PathBuf::from(DEFAULT_SOCKET)),
     }
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Validate a configuration file without starting anything; exits 2 on errors.
-    CheckConfig { file: PathBuf },
-    /// Reload the configuration (default: the file xlbd runs with) without
-    /// dropping connections; on any error xlbd keeps the running one.
-    Reload { file: Option<PathBuf> },
-    /// Set a real server's weight at run time (kept across reloads while it
-    /// exists; `enable` restores the configured one).
-    SetWeight {
-        service: String,
-        real: String,
-        weight: u32,
-    },
-    /// Weight 0: no new connections, existing ones continue.
-    Drain { service: String, real: String },
-    /// Take a real server out of scheduling; existing connections continue.
-    Disable { service: String, real: String },
-    /// Undo set-weight/drain/disable: configured weight, enabled.
-    Enable { service: String, real: String },
-    /// Translate a keepalived.conf or a haproxy.cfg (told apart by their
-    /// content) to xlb TOML (stdout); warnings on stderr; docs/import.md.
-    /// A keepalived value xlb cannot take is an error (exit 2, nothing
-    /// written) unless --lenient.
-    Import {
-        file: PathBuf,
-        /// Write a draft anyway: each value xlb cannot take becomes a
-        /// warning and a placeholder (or is left out), marked XLB-IMPORT.
-        #[arg(long)]
-        lenient: bool,
-    },
-    /// Print an annotated example configuration (nat or dr) to start from.
-    Example {
-        #[arg(value_parser = ["nat", "dr"])]
-        kind: String,
-    },
-    /// List connections, like `ipvsadm -Lnc` (filters combine).
-    Conns {
-        /// VIP:PORT or service name.
-        #[arg(long)]
-        service: Option<String>,
-        /// Real server ADDR or ADDR:PORT.
-        #[arg(long)]
-        real: Option<String>,
-        /// Client ADDR or ADDR:PORT.
-        #[arg(long)]
-        client: Option<String>,
-        #[arg(long, default_value_t = 1000)]
-        limit: usize,
-        #[arg(long)]
-        json: bool,
-    },
-    /// VRRP instances: state, effective and configured priority, master,
-    /// adverts sent/received, errors by reason, last transition and why.
-    Vrrp {
-        /// Machine-readable output (the API's JSON).
-        #[arg(long)]
-        json: bool,
-    },
-    /// ipvsadm's own command line (-A -E -D -C -a -e -d -L -Z -S -R --set),
-    /// e.g. `xlbctl ipvsadm -Ln --stats`; docs/ipvsadm.md.
-    Ipvsadm {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// The running configuration (the file's, with run-time changes) as
-    /// TOML, as ipvsadm-save writes the rules.
-    Save,
-    /// Zero the listed counters (of one service: VIP:PORT[/PROTO] or
-    /// fwmark N), as `ipvsadm -Z`; metrics keep counting.
-    Zero { service: Option<String> },
-    /// A live view: per service rates, connections, real servers' health and
-    /// drops, redrawn every second; q, Esc or Ctrl-C quits.
-    Top {
-        /// Print one frame and exit (also when stdout is not a terminal).
-        #[arg(long)]
-        once: bool,
-    },
-    /// List virtual services and real servers, like `ipvsadm -Ln`
-    /// (`xlbctl ipvsadm -Ln` prints ipvsadm's exact format).
-    Show {
-        /// Numeric addresses, as ipvsadm's -n (xlb never looks names up).
-        #[arg(short = 'n', long)]
-        numeric: bool,
-        /// Traffic counters (connections, packets, bytes), like `ipvsadm -Ln --stats`.
-        #[arg(long, conflicts_with = "rate")]
-        stats: bool,
-        /// Per-second rates over the last 2 s, like `ipvsadm -Ln --rate`.
-        #[arg(long)]
-        rate: bool,
-        /// Dataplane worker counters and drops by reason.
-        #[arg(long)]
-        workers: bool,
-        /// Connection sync with the other director: peers, sent, received,
-        /// installed, dropped by reason.
-        #[arg(long)]
-        sync: bool,
-        /// Machine-readable output (the API's JSON).
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 fn main() -> ExitCode {
@@ -249,6 +133,8 @@ fn main() -> ExitCode {
             },
         ),
         Cmd::Drain { service, real } => command(&args.socket, Request::Drain { service, real }),
+        Cmd::DrainDirector => command(&args.socket, Request::DrainDirector),
+        Cmd::UndrainDirector => command(&args.socket, Request::UndrainDirector),
         Cmd::Disable { service, real } => command(&args.socket, Request::Disable { service, real }),
         Cmd::Enable { service, real } => command(&args.socket, Request::Enable { service, real }),
         Cmd::Import { file, lenient } => {
@@ -397,6 +283,7 @@ fn main() -> ExitCode {
             rate,
             workers,
             sync,
+            announce,
             json,
         } => {
             let status = match ask(&args.socket, &Request::Show) {
@@ -418,6 +305,10 @@ fn main() -> ExitCode {
                 };
                 if sync {
                     print!("{}", render_sync(status.sync.as_ref()));
+                    return ExitCode::SUCCESS;
+                }
+                if announce {
+                    print!("{}", render_announce(status.announce.as_ref()));
                     return ExitCode::SUCCESS;
                 }
                 print!("{}", render(&status, view, workers));
@@ -511,6 +402,53 @@ fn parse_service_key(s: &str) -> Result<xlb_model::ServiceKey, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not VIP:PORT[/tcp|udp] (IPv6: [ADDR]:PORT)"))?;
     Ok(xlb_model::ServiceKey::endpoint(sa.ip(), sa.port(), proto))
+}
+
+/// `show --announce`: BIRD, the drain, and each VIP with why.
+fn render_announce(a: Option<&xlb_control::announce::AnnounceStatus>) -> String {
+    use std::fmt::Write as _;
+    let Some(a) = a else {
+        return "route announcement is off (no [announce] in the configuration)\n".into();
+    };
+    let mut o = String::new();
+    let _ = match a.pid {
+        Some(pid) => writeln!(o, "speaker BIRD, pid {pid}"),
+        None => writeln!(o, "speaker BIRD, not running"),
+    };
+    let _ = match a.drained {
+        Some(xlb_control::announce::DrainedBy::Operator) => {
+            writeln!(
+                o,
+                "director DRAINED (xlbctl drain-director): nothing announced"
+            )
+        }
+        Some(xlb_control::announce::DrainedBy::Config) => {
+            writeln!(
+                o,
+                "director DRAINED ([announce] drain = true): nothing announced"
+            )
+        }
+        None => writeln!(o, "director in service"),
+    };
+    for v in &a.vips {
+        let told = a.told.contains(&v.vip);
+        let state = match (v.announced, told) {
+            (true, true) => "announced",
+            (false, false) => "withdrawn",
+            (true, false) => "to announce",
+            (false, true) => "to withdraw",
+        };
+        let _ = writeln!(o, "  {:<40} {:<12} {}", v.vip, state, v.reason);
+    }
+    let _ = writeln!(
+        o,
+        "  {} updates, {} failed, {} BIRD restarts",
+        a.updates, a.update_errors, a.restarts
+    );
+    if let Some(e) = &a.last_error {
+        let _ = writeln!(o, "  last error: {e}");
+    }
+    o
 }
 
 /// `show --sync`: the channel, its peers, and its counters.

@@ -1,13 +1,11 @@
 //! xlbd: the xlb director daemon. Runs the dataplane workers on the NICs the
 //! config names and answers xlbctl on a unix socket.
 
-use clap::Parser;
-
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use clap::Parser;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -15,26 +13,11 @@ use std::time::{Duration, Instant};
 use xlb_control::api::access::SocketAccess;
 use xlb_control::api::server::{ApiServer, Command, Limits};
 use xlb_control::api::{Request, Response};
+use xlb_control::cli::xlbd::Args;
 use xlb_control::config::Config;
 use xlb_control::daemon::{Daemon, OverrideOp};
-
-#[derive(Parser)]
-#[command(
-    name = "xlbd",
-    version,
-    about = "xlb load-balancing director daemon (AF_XDP dataplane)"
-)]
-struct Args {
-    /// Configuration file (TOML); see examples/ and docs/config.md.
-    #[arg(long, short)]
-    config: PathBuf,
-    /// Unix socket for xlbctl, overriding [daemon] socket.
-    #[arg(long)]
-    socket: Option<PathBuf>,
-    /// Log filter, e.g. info, debug, xlb_dataplane=debug (or RUST_LOG).
-    #[arg(long, default_value = "info")]
-    log: String,
-}
+use xlb_control::service::caps;
+use xlb_control::service::supervisor::Supervisor;
 
 fn answer(r: Result<String, String>) -> Response {
     match r {
@@ -44,6 +27,45 @@ fn answer(r: Result<String, String>) -> Response {
         },
         Err(e) => Response::error(e),
     }
+}
+
+/// Whether this process may do what `cfg` asks: every missing capability
+/// named with what needs it (an error for those xlbd cannot start
+/// without), after raising the resource limits it can.
+fn host_allows(cfg: &Config) -> bool {
+    match caps::raise_nofile() {
+        Ok(n) => tracing::debug!(open_files = n, "RLIMIT_NOFILE raised to its hard limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
+    }
+    let memlock = caps::raise_memlock().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read or raise RLIMIT_MEMLOCK");
+        Some(0)
+    });
+    let effective = match caps::effective() {
+        Ok(e) => e,
+        Err(e) => {
+            // No /proc: the kernel's own refusals will have to do.
+            tracing::warn!(error = %e, "cannot read this process's capabilities");
+            return true;
+        }
+    };
+    let needs = caps::needs(cfg, caps::HostFacts::probe(memlock));
+    let mut ok = true;
+    for n in caps::missing(&needs, effective) {
+        if n.required {
+            eprintln!("xlbd: missing capability {}: needed {}", n.cap.name, n.why);
+            ok = false;
+        } else {
+            tracing::warn!("missing capability {}: wanted {}", n.cap.name, n.why);
+        }
+    }
+    if !ok {
+        eprintln!(
+            "help: run xlbd as root, or grant these capabilities (the systemd unit's \
+             AmbientCapabilities=, docs/deploy.md)"
+        );
+    }
+    ok
 }
 
 /// Start an HTTP endpoint when it is configured; an error names it and
@@ -74,12 +96,17 @@ extern "C" fn on_signal(sig: libc::c_int) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any thread: it clears systemd's variables from the environment.
+    let supervisor = Supervisor::from_env();
     let filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    xlb_control::service::log::init(args.log_format, &filter);
+    let mut supervisor = match supervisor {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("xlbd: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let loaded =
         Config::read(&args.config).and_then(|text| Ok((Config::parse(&args.config, &text)?, text)));
@@ -93,6 +120,9 @@ fn main() -> ExitCode {
     };
     if let Some(s) = &args.socket {
         cfg.daemon.socket = s.clone();
+    }
+    if !host_allows(&cfg) {
+        return ExitCode::from(1);
     }
     let socket = cfg.daemon.socket.clone();
     let configured_access = cfg.daemon.socket_access.clone();
@@ -158,6 +188,7 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(socket = %socket.display(), "xlbd ready");
+    supervisor.ready(&daemon.shared());
     let tick = Duration::from_millis(500);
     let mut next_tick = Instant::now() + tick;
     while !STOP.load(Ordering::Relaxed) {
@@ -166,17 +197,21 @@ fn main() -> ExitCode {
         match requests.recv_timeout(Duration::from_millis(100)) {
             Ok(cmd) => {
                 let resp = match cmd.request {
-                    Request::Reload { path } => match daemon.reload(path.as_deref().map(Path::new))
-                    {
-                        Ok(summary) => Response {
-                            message: Some(summary),
-                            ..Response::ok()
-                        },
-                        Err(e) => {
-                            tracing::warn!(error = %e, "reload refused");
-                            Response::error(e)
+                    Request::Reload { path } => {
+                        supervisor.reloading();
+                        let r = daemon.reload(path.as_deref().map(Path::new));
+                        supervisor.reloaded(&daemon.shared());
+                        match r {
+                            Ok(summary) => Response {
+                                message: Some(summary),
+                                ..Response::ok()
+                            },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reload refused");
+                                Response::error(e)
+                            }
                         }
-                    },
+                    }
                     Request::SetWeight {
                         service,
                         real,
@@ -200,6 +235,8 @@ fn main() -> ExitCode {
                         Err(e) => Response::error(e),
                     },
                     Request::Save => answer(Ok(daemon.save())),
+                    Request::DrainDirector => answer(daemon.drain_director(true)),
+                    Request::UndrainDirector => answer(daemon.drain_director(false)),
                     other => Response::error(format!("{other:?} is not a control-loop command")),
                 };
                 let _ = cmd.reply.send(resp);
@@ -209,10 +246,13 @@ fn main() -> ExitCode {
         }
         if HUP.swap(false, Ordering::Relaxed) {
             // SIGHUP: reload the file the daemon was started with.
+            supervisor.reloading();
             if let Err(e) = daemon.reload(None) {
                 tracing::warn!(error = %e, "reload on SIGHUP refused");
             }
+            supervisor.reloaded(&daemon.shared());
         }
+        supervisor.turn(&daemon.shared());
         daemon.poll_checks();
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + tick;
@@ -220,6 +260,7 @@ fn main() -> ExitCode {
         }
     }
     tracing::info!("stopping");
+    supervisor.stopping();
     drop(api);
     daemon.shutdown();
     ExitCode::SUCCESS

@@ -120,10 +120,7 @@ pub fn build(
             mac: i.mac,
             ipv4: i.primary_ipv4().map(u32::from),
             // An interface the kernel gives no MTU for: Ethernet's.
-            mtu: u16::try_from(i.mtu)
-                .ok()
-                .filter(|&m| m >= 576)
-                .unwrap_or(1500),
+            mtu: u16::try_from(i.mtu).ok().filter(|&m| m > 0).unwrap_or(1500),
         });
         port_ifaces.push(i);
     }
@@ -172,14 +169,9 @@ pub fn build(
                 .iter()
                 .position(|i| i.on_link(r.address))
                 .map(|e| (e, r.address));
-            let off_link = || match (s.forwarding, r.address) {
-                (Forwarding::Tun, std::net::IpAddr::V4(a)) => {
-                    let routes = routes.get_or_insert_with(crate::net::route::read);
-                    let (ix, hop) = crate::net::route::next_hop(routes, a, &ports)?;
-                    let e = ports.iter().position(|p| p.ifindex == ix)?;
-                    Some((e, std::net::IpAddr::V4(hop)))
-                }
-                _ => None,
+            let off_link = || {
+                let routes = routes.get_or_insert_with(crate::net::route::read);
+                tunnel_hop(s, r.address, routes, &cfg.daemon.interfaces)
             };
             let (egress, hop) =
                 on_link
@@ -216,6 +208,7 @@ pub fn build(
                 weight: r.weight,
                 egress: egress as u8,
                 mac: neigh.get(&(ifindex, hop)).and_then(|n| n.usable_mac()),
+                gateway: (hop != r.address).then(|| Address::from(hop)),
                 enabled: true,
                 u_threshold: r.u_threshold,
                 l_threshold: r.l_threshold,
@@ -259,6 +252,23 @@ pub fn build(
     })
 }
 
+/// A TUN server off every port's link: the port and the next hop of the
+/// kernel's own route to it, when that route leaves by a port.
+fn tunnel_hop(
+    s: &crate::config::ServiceDef,
+    addr: std::net::IpAddr,
+    routes: &[crate::net::route::Route],
+    ports: &[String],
+) -> Option<(usize, std::net::IpAddr)> {
+    match (s.forwarding, addr) {
+        (Forwarding::Tun, std::net::IpAddr::V4(a)) => {
+            let (port, hop) = crate::net::route::kernel_next_hop(routes, a, ports)?;
+            Some((port, std::net::IpAddr::V4(hop)))
+        }
+        _ => None,
+    }
+}
+
 /// What xlbd checks of the host at start, every problem at once: the API
 /// socket's owner and group exist, the dataplane interfaces exist here,
 /// and each real (and sorry) server is on a directly connected subnet of
@@ -282,6 +292,7 @@ pub fn check_host(cfg: &Config, ifaces: &[Interface]) -> Vec<BuildError> {
     if missing {
         return errors;
     }
+    let mut routes = None;
     for s in &cfg.services {
         let reals = s
             .reals
@@ -289,7 +300,11 @@ pub fn check_host(cfg: &Config, ifaces: &[Interface]) -> Vec<BuildError> {
             .map(|r| r.address)
             .chain(s.sorry.map(|(a, _)| a));
         for addr in reals {
-            if !ports.iter().any(|i| i.on_link(addr)) {
+            let mut routed = || {
+                let routes = routes.get_or_insert_with(crate::net::route::read);
+                tunnel_hop(s, addr, routes, &cfg.daemon.interfaces).is_some()
+            };
+            if !ports.iter().any(|i| i.on_link(addr)) && !routed() {
                 errors.push(BuildError::Unreachable {
                     service: s.name.clone(),
                     addr,

@@ -7,6 +7,7 @@
 //! (`status`), from lock-free handles.
 
 mod affinity;
+mod announce;
 mod build;
 mod dataplane;
 mod host;
@@ -80,6 +81,10 @@ pub struct Daemon {
     proxy: Option<xlb_proxy::Proxy>,
     /// Connection sync with the other director, while configured.
     sync: Option<crate::sync::SyncChannel>,
+    /// The BGP speaker announcing the VIPs, while `[announce]` is set.
+    announce: Option<crate::announce::Announcer>,
+    /// `xlbctl drain-director` in force (until undrain or a restart).
+    director_drained: bool,
 }
 
 impl Daemon {
@@ -148,6 +153,16 @@ impl Daemon {
         d.set_proxy(proxy);
         sync::publish(&d.shared, &sync);
         d.sync = sync;
+        // Last: a route draws traffic, which must find the dataplane
+        // steered and forwarding.
+        match announce::start(&d.cfg, &d.dataplane.snapshot(), false) {
+            Ok(a) => d.announce = a,
+            Err(e) => {
+                d.shutdown();
+                return Err(StartError::Host(e));
+            }
+        }
+        announce::publish(&d.shared, &d.announce);
         Ok(d)
     }
 
@@ -202,6 +217,8 @@ impl Daemon {
             socket_override: None,
             proxy: None,
             sync: None,
+            announce: None,
+            director_drained: false,
         };
         d.run_quorum();
         Ok(d)
@@ -258,7 +275,7 @@ impl Daemon {
         snap.services.iter().flat_map(|s| s.reals.iter()).any(|r| {
             let ifindex = snap.ports[r.egress as usize].ifindex;
             table
-                .get(&(ifindex, r.addr.ip()))
+                .get(&(ifindex, r.gateway.unwrap_or(r.addr).ip()))
                 .and_then(|n| n.usable_mac())
                 != r.mac
         })
@@ -297,6 +314,7 @@ impl Daemon {
         self.dataplane.publish(snap);
         self.shared.published.store(Arc::new(published));
         self.run_quorum();
+        self.announce_wanted();
     }
 
     fn run_quorum(&mut self) {
@@ -368,8 +386,12 @@ impl Daemon {
     }
 
     pub fn shutdown(mut self) {
-        // Leave VRRP first (priority 0): the backup takes over while our
-        // workers still forward what is in flight.
+        // Withdraw the routes and leave VRRP first (priority 0): the other
+        // directors take over while our workers still forward what is in
+        // flight.
+        if let Some(a) = self.announce.take() {
+            a.stop();
+        }
         self.vrrp.shutdown();
         if let Some(p) = self.proxy.take() {
             p.shutdown();

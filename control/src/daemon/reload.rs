@@ -125,6 +125,7 @@ impl Daemon {
         }
         // The proxy's half that can fail (certificates, new addresses).
         let proxy_change = super::proxy::prepare(&self.proxy, &new).map_err(fail)?;
+        super::announce::prepare(&self.announce, &new).map_err(fail)?;
         // Phase 1: the maps hold old and new entries, so traffic for a kept
         // or a new service reaches the dataplane before and after the swap.
         let gate = self.dataplane.gate();
@@ -161,6 +162,16 @@ impl Daemon {
             summary = format!("{summary}; {s}");
         }
         super::sync::publish(&self.shared, &self.sync);
+        // Before the publish, which tells the speaker what to announce.
+        if let Some(a) = super::announce::follow(
+            &mut self.announce,
+            &self.cfg,
+            &self.dataplane.snapshot(),
+            self.director_drained,
+        ) {
+            summary = format!("{summary}; {a}");
+        }
+        super::announce::publish(&self.shared, &self.announce);
         self.publish(built.snapshot);
         self.checks.plan(plan);
         // Phase 2: drop what the new configuration no longer has (gated

@@ -47,6 +47,9 @@ pub struct Shared {
     pub proxy: arc_swap::ArcSwapOption<xlb_proxy::ProxyView>,
     /// Connection sync's settings and counters, while it runs.
     pub sync: arc_swap::ArcSwapOption<(crate::config::SyncSettings, Arc<crate::sync::SyncStats>)>,
+    /// Route announcement's state, while it runs (the speaker's thread
+    /// updates the inner one).
+    pub announce: arc_swap::ArcSwapOption<ArcSwap<crate::announce::AnnounceStatus>>,
     /// VRRP instances as `xlbctl vrrp` shows them.
     pub vrrp: Arc<ArcSwap<Vec<crate::ha::InstanceStatus>>>,
 }
@@ -66,6 +69,7 @@ impl Shared {
             config_path: ArcSwap::from_pointee(config_path),
             proxy: Default::default(),
             sync: Default::default(),
+            announce: Default::default(),
             vrrp,
         }
     }
@@ -447,6 +451,11 @@ impl StatusSource for Shared {
                 .load()
                 .as_ref()
                 .map(|s| sync_status(self, &s.0, &s.1)),
+            announce: self
+                .announce
+                .load()
+                .as_ref()
+                .map(|a| (*a.load_full()).clone()),
         }
     }
 }

@@ -300,3 +300,12 @@ fn a_neighbour_that_resolves_is_published_at_the_next_tick() {
     assert_eq!(snap.services[0].reals[1].mac, Some([2, 0x55, 0, 0, 0, 12]));
     l.daemon.shutdown();
 }
+
+#[test]
+fn drain_director_without_announce_says_there_is_nothing_to_drain() {
+    let mut l = lab(CONFIG);
+    let e = l.daemon.drain_director(true).unwrap_err();
+    assert!(e.contains("no [announce]"), "{e}");
+    assert!(!l.daemon.director_drained, "nothing changed");
+    assert!(l.daemon.drain_director(false).is_err());
+}

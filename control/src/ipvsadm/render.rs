@@ -349,6 +349,7 @@ mod tests {
             conn_table_size: 4096,
             proxy: None,
             sync: None,
+            announce: None,
         }
     }
 

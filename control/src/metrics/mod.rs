@@ -344,7 +344,74 @@ pub fn render(s: &Status) -> String {
     if let Some(sy) = &s.sync {
         sync_families(&mut o, sy);
     }
+    if let Some(a) = &s.announce {
+        announce_families(&mut o, a);
+    }
     o.0
+}
+
+/// Route announcement (`xlbctl show --announce`): per VIP whether it
+/// should be announced and whether BIRD was told so, the drain, BIRD.
+fn announce_families(o: &mut Out, a: &crate::announce::AnnounceStatus) {
+    o.family(
+        "xlb_announce_vip_wanted",
+        "gauge",
+        "1 when the VIP should be announced (a real server takes connections, not drained).",
+    );
+    for v in &a.vips {
+        o.sample(
+            "xlb_announce_vip_wanted",
+            &[("vip", &v.vip.to_string())],
+            u64::from(v.announced),
+        );
+    }
+    o.family(
+        "xlb_announce_vip_announced",
+        "gauge",
+        "1 when BIRD was last told to announce the VIP.",
+    );
+    for v in &a.vips {
+        o.sample(
+            "xlb_announce_vip_announced",
+            &[("vip", &v.vip.to_string())],
+            u64::from(a.told.contains(&v.vip)),
+        );
+    }
+    for (name, kind, help, v) in [
+        (
+            "xlb_announce_drained",
+            "gauge",
+            "1 while the director is drained (drain-director or [announce] drain).",
+            u64::from(a.drained.is_some()),
+        ),
+        (
+            "xlb_announce_speaker_up",
+            "gauge",
+            "1 while BIRD runs.",
+            u64::from(a.pid.is_some()),
+        ),
+        (
+            "xlb_announce_updates_total",
+            "counter",
+            "Routes files BIRD took.",
+            a.updates,
+        ),
+        (
+            "xlb_announce_update_errors_total",
+            "counter",
+            "Attempts to tell BIRD what to announce that failed.",
+            a.update_errors,
+        ),
+        (
+            "xlb_announce_speaker_restarts_total",
+            "counter",
+            "Starts of BIRD after it exited on its own.",
+            a.restarts,
+        ),
+    ] {
+        o.family(name, kind, help);
+        o.sample(name, &[], v);
+    }
 }
 
 /// Connection sync's counters (`xlbctl show --sync`).
@@ -559,8 +626,41 @@ mod tests {
             conn_table_size: 1024,
             proxy: None,
             sync: None,
+            announce: Some(crate::announce::AnnounceStatus {
+                speaker: "bird".into(),
+                pid: Some(42),
+                drained: None,
+                vips: vec![
+                    crate::announce::VipState {
+                        vip: "10.0.0.1".parse().unwrap(),
+                        announced: true,
+                        reason: "1 of 1 real servers take new connections".into(),
+                    },
+                    crate::announce::VipState {
+                        vip: "10.0.0.2".parse().unwrap(),
+                        announced: false,
+                        reason: "none of its 1 real servers takes new connections".into(),
+                    },
+                ],
+                told: ["10.0.0.1".parse().unwrap()].into(),
+                updates: 3,
+                update_errors: 1,
+                restarts: 0,
+                last_error: None,
+            }),
         };
         let m = render(&s);
+        for line in [
+            "xlb_announce_vip_wanted{vip=\"10.0.0.1\"} 1\n",
+            "xlb_announce_vip_wanted{vip=\"10.0.0.2\"} 0\n",
+            "xlb_announce_vip_announced{vip=\"10.0.0.2\"} 0\n",
+            "xlb_announce_speaker_up{} 1\n",
+            "xlb_announce_drained{} 0\n",
+            "xlb_announce_updates_total{} 3\n",
+            "xlb_announce_update_errors_total{} 1\n",
+        ] {
+            assert!(m.contains(line), "{line} missing in {m}");
+        }
         assert!(m.contains("xlb_config_generation 3\n"), "{m}");
         assert!(
             m.contains("# TYPE xlb_service_connections_total counter\n"),

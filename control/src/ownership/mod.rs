@@ -1,8 +1,10 @@
 //! Which virtual addresses this director forwards for, and how that
-//! reaches the steering program. An owner decides (VRRP today: a master
-//! holds its instances' addresses; a route announcer tomorrow: every
-//! address it announces); the steering gate applies the decision to the
-//! XDP maps at once, from the owner's own thread, as a difference.
+//! reaches the steering program. An owner decides (VRRP: a master holds
+//! its instances' addresses); the steering gate applies the decision to
+//! the XDP maps at once, from the owner's own thread, as a difference.
+//! Announced VIPs (`crate::announce`) are not gated: every active/active
+//! director forwards them whether it announces them or not, so a drained
+//! director still serves the flows that reach it.
 
 mod gate;
 

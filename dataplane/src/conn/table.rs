@@ -931,9 +931,10 @@ impl ConnTable {
     }
 
     /// The table is full: recycle a half-open TCP entry (NONE or SYN_RECV)
-    /// found within `scan` slots of the sweep hand, as IPVS's drop_entry
-    /// defence does under a SYN flood. Established connections and UDP are
-    /// never taken. Returns the evicted connection (for its gauges).
+    /// or a closed one (CLOSE: reset, or opened mid-flow by sloppy_tcp and
+    /// never started by a SYN) found within `scan` slots of the sweep hand,
+    /// as IPVS's drop_entry defence does under a SYN flood. Established
+    /// connections and UDP are never taken. Returns the evicted connection (for its gauges).
     pub fn evict_half_open(&mut self, scan: usize) -> Option<Conn> {
         let n = self.used();
         if n == 0 {
@@ -946,7 +947,10 @@ impl ConnTable {
                 continue;
             };
             if c.proto == crate::wire::IPPROTO_TCP
-                && matches!(c.state, TcpState::None | TcpState::SynRecv)
+                && matches!(
+                    c.state,
+                    TcpState::None | TcpState::SynRecv | TcpState::Close
+                )
             {
                 self.hand = (p + 1) % n;
                 return self.remove(id);

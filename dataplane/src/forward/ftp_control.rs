@@ -269,6 +269,7 @@ mod tests {
                 weight: 1,
                 egress: 1,
                 mac: Some(RS_MAC),
+                gateway: None,
                 enabled: true,
                 u_threshold: 0,
                 l_threshold: 0,

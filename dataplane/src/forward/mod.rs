@@ -74,9 +74,18 @@ pub struct Forwarder {
     parking: crate::synproxy::park::Parking,
     /// Services' new-connection rate limits.
     rates: rate::RateLimits,
-    /// Identification of the last tunnel header sent without DF.
+    /// Identification of the last tunnel header sent without DF (from a
+    /// random start: workers do not share a sequence).
     tunnel_ident: u16,
+    /// ICMP errors this worker may still send (a bucket refilled one per
+    /// millisecond of the batch clock), and when it was last refilled.
+    icmp_tokens: u32,
+    icmp_at_ms: u64,
 }
+
+/// ICMP errors per worker: at most one per millisecond on average, in
+/// bursts of 50 (the kernel's icmp_msgs_per_sec is 1000, burst 50).
+const ICMP_BURST: u32 = 50;
 
 /// Where the connection a packet belongs to lives.
 #[derive(Clone, Copy)]
@@ -102,7 +111,14 @@ impl Forwarder {
             guard: crate::synproxy::Guard::new(default_syn_proxy_threshold(table_capacity)),
             parking: crate::synproxy::park::Parking::new(),
             rates: rate::RateLimits::default(),
-            tunnel_ident: 0,
+            tunnel_ident: {
+                use std::hash::{BuildHasher, Hasher};
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish() as u16
+            },
+            icmp_tokens: ICMP_BURST,
+            icmp_at_ms: 0,
         }
     }
 
@@ -324,6 +340,7 @@ impl Forwarder {
         pkt: &mut FrameBuf<'_>,
     ) -> Verdict {
         debug_assert_eq!(self.generation, Some(snap.generation), "adopt() first");
+        let headroom = pkt.headroom();
         let (room, len) = pkt.tail_parts();
         let buf = &mut room[..*len];
         let mut f = match Frame::parse(buf) {
@@ -539,6 +556,9 @@ impl Forwarder {
                     rewrite::nat(buf, &f, Endpoint::Destination, route.addr, conn.real_port);
                 }
                 if conn.forwarding == Forwarding::Tun {
+                    if headroom < tunnel::IPV4_HEADER {
+                        return drop(DropReason::NoHeadroom);
+                    }
                     let port = &snap.ports[route.egress as usize];
                     match tunnel::outer_header(
                         buf,
@@ -549,13 +569,19 @@ impl Forwarder {
                     ) {
                         Ok(outer) => tunnel = Some(outer),
                         Err(tunnel::Refusal::TooBig { df, tunnel_mtu }) => {
-                            if !df {
+                            // An ICMP error only to a unicast sender, and
+                            // at the kernel's rate: it must not become a
+                            // reflector for spoofed sources.
+                            if !df || !tunnel::may_answer(f.src) || !self.icmp_token() {
                                 return drop(DropReason::TooBig);
                             }
+                            let mac = snap.ports[usize::from(ingress)].mac;
+                            let Some(n) = tunnel::frag_needed(buf, &f, mac, tunnel_mtu) else {
+                                return drop(DropReason::TooBig);
+                            };
                             stats.drop_at(DropReason::TooBig, conn.service, Some(conn.real));
                             stats.frag_needed_sent.add(1);
-                            let mac = snap.ports[usize::from(ingress)].mac;
-                            *len = tunnel::frag_needed(buf, &f, mac, tunnel_mtu);
+                            *len = n;
                             return Verdict::Forward(ingress);
                         }
                         Err(tunnel::Refusal::NoSource) => return drop(DropReason::NoTunnelSource),
@@ -629,10 +655,9 @@ impl Forwarder {
             }
         }
         if let Some(outer) = tunnel {
-            if !tunnel::encapsulate(pkt, f.l3, f.end, &outer) {
-                stats.drop_at(DropReason::NoTunnelSource, conn.service, Some(conn.real));
-                return Verdict::Drop(DropReason::NoTunnelSource);
-            }
+            // The headroom was checked before anything was tracked.
+            let wrapped = tunnel::encapsulate(pkt, f.l3, f.end, &outer);
+            debug_assert!(wrapped);
         }
         verdict
     }
@@ -746,6 +771,22 @@ impl Forwarder {
             stats.conns_picked_up.add(1);
         }
         Ok((idx, conn))
+    }
+
+    /// Take one ICMP error from the bucket, refilled on the batch clock.
+    fn icmp_token(&mut self) -> bool {
+        let now = self.swept_at_ms;
+        let refill = now.saturating_sub(self.icmp_at_ms);
+        if refill > 0 {
+            self.icmp_tokens =
+                (u64::from(self.icmp_tokens) + refill).min(u64::from(ICMP_BURST)) as u32;
+            self.icmp_at_ms = now;
+        }
+        if self.icmp_tokens == 0 {
+            return false;
+        }
+        self.icmp_tokens -= 1;
+        true
     }
 
     /// Insert a new connection and count it.
@@ -921,6 +962,11 @@ fn worth_syncing(c: &Conn, before: Option<TcpState>) -> bool {
         return false;
     }
     if before == Some(c.state) || c.is_half_open() {
+        return false;
+    }
+    // Opened mid-flow (sloppy_tcp): maybe made up; the peer hears of it
+    // once a SYN has started it properly.
+    if before.is_none() && c.state == TcpState::Close {
         return false;
     }
     c.state == TcpState::Established || !before.is_some_and(TcpState::is_half_open)

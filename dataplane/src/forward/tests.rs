@@ -41,6 +41,7 @@ fn snapshot(forwarding: Forwarding, proto: u8, weights: [u32; 2]) -> Snapshot {
             weight: weights[i],
             egress: INSIDE,
             mac: Some(RS_MAC[i]),
+            gateway: None,
             enabled: true,
             u_threshold: 0,
             l_threshold: 0,
@@ -1320,13 +1321,23 @@ fn sloppy_tcp_carries_another_directors_flow_to_the_same_server() {
     assert_eq!(b.fwd.table.len(), usize::from(flows));
     // IPVS's sloppy state: CLOSE (a short idle timeout) until a SYN.
     assert!(b.fwd.table.iter().all(|c| c.state == TcpState::Close));
-    // A reset opens nothing.
-    let mut rst = tcp(([10, 0, 9, 200], 1), (VIP, 80), (CLIENT_MAC, OUT_MAC), "R");
-    assert_eq!(
-        b.run(OUTSIDE, &mut rst),
-        Verdict::Drop(DropReason::NoConnection)
-    );
+    // A reset or a SYN-ACK opens nothing; a FIN does.
+    for flags in ["R", "SA"] {
+        let mut seg = tcp(
+            ([10, 0, 9, 200], 1),
+            (VIP, 80),
+            (CLIENT_MAC, OUT_MAC),
+            flags,
+        );
+        assert_eq!(
+            b.run(OUTSIDE, &mut seg),
+            Verdict::Drop(DropReason::NoConnection),
+            "{flags}"
+        );
+    }
     assert_eq!(b.fwd.table.len(), usize::from(flows));
+    let mut fin = tcp(([10, 0, 9, 201], 1), (VIP, 80), (CLIENT_MAC, OUT_MAC), "FA");
+    assert_eq!(b.run(OUTSIDE, &mut fin), Verdict::Forward(INSIDE));
 }
 
 #[test]
@@ -1339,4 +1350,22 @@ fn without_sloppy_tcp_a_mid_flow_segment_opens_nothing() {
     );
     assert_eq!(b.stats.conns_picked_up.get(), 0);
     assert!(b.fwd.table.is_empty());
+}
+
+#[test]
+fn a_flow_picked_up_mid_way_is_not_synced_until_a_syn_starts_it() {
+    let mut b = Rig::new(dr_mh(true, 0));
+    let outbox = Arc::new(crate::outbox::Outbox::new(64));
+    outbox.set_enabled(true);
+    b.fwd.set_outbox(outbox.clone());
+    let mut ack = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(b.run(OUTSIDE, &mut ack), Verdict::Forward(INSIDE));
+    assert!(outbox.pop().is_none(), "made-up ACKs do not reach the peer");
+    // A real connection from the same director is synced once established.
+    let mut syn = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(b.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
+    let mut ack = tcp((CLIENT, 40001), (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(b.run(OUTSIDE, &mut ack), Verdict::Forward(INSIDE));
+    let synced = outbox.pop().expect("the established connection");
+    assert_eq!(synced.cport, 40001);
 }

@@ -19,6 +19,8 @@ use zerocopy::Ref;
 const IPPROTO_ICMP: u8 = 1;
 /// The outer header's protocol: IPv4 in IPv4.
 pub const IPPROTO_IPIP: u8 = 4;
+/// What wrapping adds.
+pub const IPV4_HEADER: usize = Ipv4Repr::LEN;
 /// ICMP destination unreachable, fragmentation needed and DF set.
 const ICMP_DEST_UNREACH: u8 = 3;
 const ICMP_FRAG_NEEDED: u8 = 4;
@@ -92,18 +94,29 @@ pub fn encapsulate(pkt: &mut FrameBuf<'_>, l3: usize, ip_end: usize, outer: &Ipv
     true
 }
 
+/// Whether an ICMP error may go to `src` (RFC 1122 3.2.2: never to a
+/// broadcast, multicast, "this network" or loopback source).
+pub fn may_answer(src: xlb_model::Address) -> bool {
+    src.v4_bits().is_some_and(|a| {
+        let first = a >> 24;
+        first != 0 && first != 127 && first < 224
+    })
+}
+
 /// Turn the frame, in place, into ICMP "fragmentation needed" for its
 /// sender: from the address it was sent to, quoting its IP header and
 /// first bytes, the Ethernet addresses swapped (the reply goes back where
 /// the packet came from; `port_mac` is the port it arrived on). Returns the
-/// new length.
-pub fn frag_needed(buf: &mut [u8], f: &Frame, port_mac: [u8; 6], tunnel_mtu: u16) -> usize {
+/// new length; `None` if the reply would not fit where the packet lay
+/// (only with an MTU below any real link's).
+pub fn frag_needed(buf: &mut [u8], f: &Frame, port_mac: [u8; 6], tunnel_mtu: u16) -> Option<usize> {
     let ihl = usize::from(buf[f.l3] & 0x0f) * 4;
     let quote = (ihl + QUOTED_PAYLOAD).min(f.end - f.l3);
     let icmp = f.l3 + Ipv4Repr::LEN;
     let quoted = icmp + ICMP_HEADER;
-    // The packet is longer than the MTU, so the reply fits where it lay.
-    debug_assert!(quoted + quote <= f.end);
+    if quoted + quote > f.end {
+        return None;
+    }
     buf.copy_within(f.l3..f.l3 + quote, quoted);
     let (src, dst) = {
         let (ip, _) = Ref::<_, Ipv4Hdr>::from_prefix(&buf[quoted..]).expect("quoted header");
@@ -131,5 +144,5 @@ pub fn frag_needed(buf: &mut [u8], f: &Frame, port_mac: [u8; 6], tunnel_mtu: u16
     h[6..8].copy_from_slice(&tunnel_mtu.to_be_bytes());
     let c = checksum(&buf[icmp..quoted + quote]);
     buf[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
-    f.l3 + ip_len
+    Some(f.l3 + ip_len)
 }

@@ -124,6 +124,7 @@ pub(crate) mod testing {
                 weight: w,
                 egress: 0,
                 mac: Some([2, 0, 0, 0, 0, i as u8]),
+                gateway: None,
                 enabled: true,
                 u_threshold: 0,
                 l_threshold: 0,

@@ -2,6 +2,7 @@
 //! the checked `Config` the daemon builds snapshots from. Every problem is
 //! reported (not only the first) as `file:line:col: what` plus how to fix it.
 
+mod announce;
 pub mod edit;
 mod health;
 mod mark;
@@ -11,6 +12,7 @@ mod service;
 mod sync;
 mod vrrp;
 
+pub use announce::AnnounceSettings;
 pub use sync::{SyncPeers, SyncSettings};
 pub use vrrp::{
     GarpSettings, MailSettings, Notify, SyncGroupDef, TrackDef, VipDef, VrrpInstanceDef,
@@ -215,6 +217,8 @@ pub struct Config {
     pub proxy: crate::proxy::ProxySettings,
     /// Connection synchronisation with the other director; None: off.
     pub sync: Option<SyncSettings>,
+    /// Route announcement through BIRD (active/active); None: off.
+    pub announce: Option<AnnounceSettings>,
 }
 
 impl Config {
@@ -512,6 +516,16 @@ impl Validator<'_> {
             );
         }
         let proxy = self.proxy(raw.proxy, raw.frontend, raw.backend, &services);
+        let served: std::collections::BTreeSet<IpAddr> = services
+            .iter()
+            .filter_map(|s| s.key.address().map(|(a, _, _)| a))
+            .chain(
+                mark_rules
+                    .iter()
+                    .flat_map(|r| r.addrs.iter().map(|a| a.ip())),
+            )
+            .collect();
+        let announce = self.announce(raw.announce, &served, &vrrp.vips().collect());
         let metrics = self.listen("metrics", &raw.metrics, 9469);
         let dashboard = self.listen("dashboard", &raw.dashboard, 9470);
         if let (Some(m), Some(d), Some(l)) = (metrics, dashboard, &raw.dashboard.listen) {
@@ -545,6 +559,7 @@ impl Validator<'_> {
             vrrp,
             proxy,
             sync,
+            announce,
         }
     }
 

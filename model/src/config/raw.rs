@@ -25,6 +25,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub vrrp_sync_group: Vec<RawSyncGroup>,
     pub sync: Option<super::sync::RawSync>,
+    pub announce: Option<super::announce::RawAnnounce>,
     #[serde(default)]
     pub proxy: super::proxy::raw::RawProxy,
     #[serde(default)]
@@ -199,8 +200,8 @@ pub struct RawVirtualServer {
     /// Live connections one client address may have to the service.
     pub max_conns_per_client: Option<Spanned<u32>>,
     /// Whether a TCP segment other than a SYN may open a connection
-    /// (IPVS's sloppy_tcp); default: on for DR services scheduled by `mh`
-    /// or `sh`.
+    /// (IPVS's sloppy_tcp); default: on for DR and TUN services scheduled
+    /// by `mh` or `sh`.
     pub sloppy_tcp: Option<Spanned<bool>>,
 }
 

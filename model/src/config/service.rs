@@ -434,7 +434,7 @@ impl Validator<'_> {
             },
         };
         let why_not = if forwarding != Some(Forwarding::Nat) {
-            Some("needs forwarding = \"nat\": in DR the server's replies bypass the director, which cannot splice the two handshakes")
+            Some("needs forwarding = \"nat\": in DR and TUN the server's replies bypass the director, which cannot splice the two handshakes")
         } else if key.protocol() == Some(Protocol::Udp) {
             Some("is for TCP services")
         } else if ftp {
@@ -470,7 +470,7 @@ impl Validator<'_> {
         if forwarding != Some(Forwarding::Nat) {
             self.error(
                 &f.span(),
-                "ftp = true needs forwarding = \"nat\": in DR the director never sees \
+                "ftp = true needs forwarding = \"nat\": in DR and TUN the director never sees \
                  the server's replies"
                     .into(),
                 Some(

@@ -875,3 +875,87 @@ fn sloppy_tcp_defaults_on_where_every_director_picks_the_same_server() {
     ));
     assert!(t("sloppy_tcp = true\n"));
 }
+
+#[test]
+fn an_announce_section_keeps_every_key_and_defaults_the_paths() {
+    let text = format!(
+        "{OK}[announce]\nconfig = \"/etc/xlb/bird.conf\"\nvips = [\"192.0.2.1\"]\ndrain = true\n"
+    );
+    let a = parse(&text).unwrap().announce.unwrap();
+    assert_eq!(
+        a,
+        AnnounceSettings {
+            bird: "/usr/sbin/bird".into(),
+            config: "/etc/xlb/bird.conf".into(),
+            routes: "/run/xlb/bird-vips.conf".into(),
+            control_socket: "/run/xlb/bird.ctl".into(),
+            vips: Some(["192.0.2.1".parse().unwrap()].into()),
+            drain: true,
+        }
+    );
+    assert_eq!(parse(OK).unwrap().announce, None, "no [announce]: off");
+    let all = parse(&format!("{OK}[announce]\nconfig = \"/b.conf\"\n")).unwrap();
+    assert_eq!(all.announce.unwrap().vips, None, "no vips: every service's");
+}
+
+#[test]
+fn announce_errors_are_placed_and_say_what_to_do() {
+    let e = errors(&format!("{OK}[announce]\nspeaker = \"exabgp\"\n"));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("t.toml:11:11") && e.contains("\"exabgp\" is not supported")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|e| e.contains("t.toml:10:2")
+            && e.contains("names no BIRD config")
+            && e.contains("include")),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{OK}[announce]\nconfig = \"bird.conf\"\nvips = [\"192.0.2.9\", \"nope\"]\n"
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("t.toml:11:10") && e.contains("not an absolute path")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|e| e.contains("t.toml:12:9")
+            && e.contains("192.0.2.9 is the address of no virtual server")
+            && e.contains("192.0.2.1")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.contains("t.toml:12:22") && e.contains("\"nope\" is not an IP address")),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{OK}[announce]\nconfig = \"/b.conf\"\nroutes = \"/b.conf\"\nvips = []\n"
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("t.toml:12:10") && e.contains("BIRD's configuration file itself")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.contains("t.toml:13:8") && e.contains("vips is empty")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn an_announced_vip_cannot_also_be_a_vrrp_address() {
+    let text = format!(
+        "{OK}[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
+         virtual_ipaddress = [\"192.0.2.1\"]\n[announce]\nconfig = \"/b.conf\"\n"
+    );
+    let e = errors(&text);
+    assert!(
+        e.iter()
+            .any(|e| e.contains("192.0.2.1 would be announced and is also a VRRP virtual address")),
+        "{e:?}"
+    );
+}

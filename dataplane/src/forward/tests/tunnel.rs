@@ -130,6 +130,53 @@ fn without_a_source_address_or_headroom_nothing_leaves() {
     let mut frame = segment(40003, "S", 0, true);
     assert_eq!(
         rig.run(OUTSIDE, &mut frame),
-        Verdict::Drop(DropReason::NoTunnelSource)
+        Verdict::Drop(DropReason::NoHeadroom)
     );
+    assert_eq!(rig.stats.drops(DropReason::NoHeadroom), 1);
+}
+
+#[test]
+fn fragmentation_needed_goes_out_at_the_kernels_rate_and_only_to_unicast() {
+    let mut rig = Rig::new(tun_snapshot(Some(DIRECTOR), 1500));
+    let (v, _) = run_in_umem(&mut rig, OUTSIDE, &segment(40004, "S", 0, true));
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    // The batch clock stands still: the bucket's burst, then drops.
+    let answered = (0..80)
+        .filter(|_| {
+            let (v, _) = run_in_umem(&mut rig, OUTSIDE, &segment(40004, "A", 1441, true));
+            v == Verdict::Forward(OUTSIDE)
+        })
+        .count();
+    assert_eq!(answered, 50);
+    assert_eq!(rig.stats.frag_needed_sent.get(), 50);
+    assert_eq!(rig.stats.drops(DropReason::TooBig), 80);
+    for (a, ok) in [
+        ([10, 0, 1, 2], true),
+        ([224, 0, 0, 1], false),
+        ([255, 255, 255, 255], false),
+        ([0, 1, 2, 3], false),
+        ([127, 0, 0, 1], false),
+    ] {
+        assert_eq!(crate::forward::tunnel::may_answer(ip(a)), ok, "{a:?}");
+    }
+}
+
+#[test]
+fn a_vlan_tagged_frame_keeps_its_tag_outside_the_tunnel() {
+    let mut rig = Rig::new(tun_snapshot(Some(DIRECTOR), 1500));
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+        .single_vlan(7.try_into().unwrap())
+        .ipv4(CLIENT, VIP, 64)
+        .tcp(40005, 80, 1000, 64000)
+        .syn()
+        .write(&mut frame, &[])
+        .unwrap();
+    let (v, out) = run_in_umem(&mut rig, OUTSIDE, &frame);
+    assert_eq!(v, Verdict::Forward(INSIDE));
+    assert_eq!(out[12..14], [0x81, 0x00], "the tag, still first");
+    assert_eq!(out[16..18], [0x08, 0x00]);
+    let outer = Ipv4Slice::from_slice(&out[18..]).expect("an IPv4 packet");
+    assert_eq!(outer.header().protocol(), IpNumber::IPV4);
+    assert_eq!(outer.payload().payload, &frame[18..]);
 }
