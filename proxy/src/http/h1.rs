@@ -810,8 +810,17 @@ where
         }
     }
     entry.bytes = sent;
-    // Reused only at a response's clean end with nothing after it.
-    if server_head.reusable && sent_whole && reader.is_done() && conn.buf.is_empty() {
+    // Reused only at a response's clean end with nothing after it, and
+    // never after an exchange that closes (the client's "close", TE beside
+    // CL): the server may be closing it as we finish, and a request sent
+    // on it then meets the close instead of an answer.
+    let ends_here = head.close || matches!(framing, Framing::UntilClose);
+    if server_head.reusable
+        && !ends_here
+        && sent_whole
+        && reader.is_done()
+        && conn.buf.is_empty()
+    {
         backend.pools[slot.server].put(conn);
     }
     drop(slot);
