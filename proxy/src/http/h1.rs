@@ -487,7 +487,14 @@ struct ClientBody<'a, C> {
     decoder: BodyDecoder,
     client_timeout: Option<Duration>,
     chunked: bool,
+    /// No body at all (decided once: the decoder is done after a send too).
+    bodyless: bool,
     started: bool,
+    /// The buffer and decoder as the first send found them, when the whole
+    /// body was already buffered (within one read buffer, as HAProxy keeps
+    /// a request for a retry only when it fits its buffer): the request
+    /// can then go again, on another connection, from this copy.
+    replay: Option<(BytesMut, BodyDecoder)>,
 }
 
 impl<'a, C> ClientBody<'a, C> {
@@ -499,22 +506,37 @@ impl<'a, C> ClientBody<'a, C> {
     ) -> Self {
         ClientBody {
             chunked: decoder.is_chunked(),
+            bodyless: decoder.is_done(),
             io,
             buf,
             decoder,
             client_timeout,
             started: false,
+            replay: None,
+        }
+    }
+}
+
+/// Whether `buffered` holds the whole of the body `decoder` is at.
+fn whole_body_in(decoder: &BodyDecoder, buffered: &BytesMut) -> bool {
+    let mut probe = decoder.clone();
+    let mut copy = buffered.clone();
+    loop {
+        match probe.decode(&mut copy) {
+            Ok(Some(BodyEvent::End)) => return true,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return false,
         }
     }
 }
 
 impl<C: AsyncRead + Unpin + Send> RequestBody for ClientBody<'_, C> {
     fn is_empty(&self) -> bool {
-        self.decoder.is_done()
+        self.bodyless
     }
 
     fn replayable(&self) -> bool {
-        !self.started
+        !self.started || self.replay.is_some()
     }
 
     async fn send<W: AsyncWrite + Unpin + Send>(
@@ -523,7 +545,16 @@ impl<C: AsyncRead + Unpin + Send> RequestBody for ClientBody<'_, C> {
         w: &mut W,
         limit: Option<Duration>,
     ) -> Result<Sent, FeedError> {
-        self.started = true;
+        if !self.started {
+            self.started = true;
+            if self.buf.len() <= READ_BUF && whole_body_in(&self.decoder, self.buf) {
+                self.replay = Some((self.buf.clone(), self.decoder.clone()));
+            }
+        } else if let Some((buf, decoder)) = &self.replay {
+            // Sent again: from where the first send started.
+            *self.buf = buf.clone();
+            self.decoder = decoder.clone();
+        }
         let mut out = BodyOut::new(head, self.chunked, self.buf.len().min(BIG_FRAME) + 32);
         loop {
             match self.decoder.decode(self.buf) {
@@ -810,8 +841,12 @@ where
         }
     }
     entry.bytes = sent;
-    // Reused only at a response's clean end with nothing after it.
-    if server_head.reusable && sent_whole && reader.is_done() && conn.buf.is_empty() {
+    // Reused only at a response's clean end with nothing after it, and
+    // never after an exchange that closes (the client's "close", TE beside
+    // CL): the server may be closing it as we finish, and a request sent
+    // on it then meets the close instead of an answer.
+    let ends_here = head.close || matches!(framing, Framing::UntilClose);
+    if server_head.reusable && !ends_here && sent_whole && reader.is_done() && conn.buf.is_empty() {
         backend.pools[slot.server].put(conn);
     }
     drop(slot);

@@ -204,7 +204,10 @@ async fn handle(
         conn: Some(up.conn),
         limit: backend.def.timeouts.server,
         sleep: None,
-        reusable: up.head.reusable && up.sent_whole,
+        // A body that ends with the connection leaves nothing to reuse.
+        reusable: up.head.reusable
+            && up.sent_whole
+            && !matches!(framing, http1::Framing::UntilClose),
         held: Some((backend.clone(), slot)),
     };
     let mut r = Response::new(stream.boxed());

@@ -71,6 +71,11 @@ pub struct RequestHead {
     /// Transfer-Encoding with Content-Length or with HTTP/1.0. The response
     /// may still close it.
     pub keep_alive: bool,
+    /// The exchange must end with its connections: "close" in Connection,
+    /// or forced by Transfer-Encoding beside Content-Length or in HTTP/1.0
+    /// (HAProxy's H1_MF_CONN_CLO). Its server connection is not kept for
+    /// another request either: the server may well close it as it answers.
+    pub close: bool,
     /// The Upgrade header's value when the request asks to switch protocols
     /// (Connection: upgrade on a request without a body).
     pub upgrade: Option<String>,
@@ -869,6 +874,7 @@ fn finish(
         headers,
         framing,
         keep_alive,
+        close: f.conn_clo,
         upgrade,
         expect_continue,
         head_len,

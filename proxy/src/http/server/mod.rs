@@ -220,10 +220,19 @@ pub async fn forward<B: RequestBody>(
     let server_timeout = backend.def.timeouts.server;
     let started = Instant::now();
     let (mut fed, mut got) = exchange(&mut conn, head, body, server_timeout).await;
-    // A pooled connection the server closed as the request left: nothing
-    // was answered, so a request that can go again goes on a new
-    // connection (HAProxy's reuse retry).
+    let mut retries = c.retries;
+    // A pooled connection the server closed as the request left (its FIN
+    // was on its way while the connection looked idle): nothing was
+    // answered, so a request that can go again (no body, or one still
+    // whole in our buffer) goes once more on a new connection, counted as
+    // a retry. A body already streamed from the client cannot be replayed:
+    // 502 as before.
     if reused && matches!(got, Err(NoHead::Empty)) && body.replayable() {
+        retries += 1;
+        backend.counters.retries.fetch_add(1, Relaxed);
+        backend.server_counters[server]
+            .retries
+            .fetch_add(1, Relaxed);
         match ServerConn::fresh(c.slot.def().addr, connect_timeout).await {
             Ok(fresh) => {
                 conn = fresh;
@@ -231,7 +240,7 @@ pub async fn forward<B: RequestBody>(
             }
             Err(()) => {
                 backend.counters.connect_errors.fetch_add(1, Relaxed);
-                return (fed, Err(Failure::ConnectFailed { retries: c.retries }));
+                return (fed, Err(Failure::ConnectFailed { retries }));
             }
         }
     }
@@ -244,7 +253,7 @@ pub async fn forward<B: RequestBody>(
             queued: c.queued,
             connecting: c.connecting,
             waited: started.elapsed(),
-            retries: c.retries,
+            retries,
             redispatched: c.redispatched,
             sent_whole,
         }),
