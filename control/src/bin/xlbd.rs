@@ -97,16 +97,12 @@ extern "C" fn on_signal(sig: libc::c_int) {
 fn main() -> ExitCode {
     let args = Args::parse();
     // Before any thread: it clears systemd's variables from the environment.
-    let supervisor = Supervisor::from_env();
+    let (mut supervisor, unusable) = Supervisor::from_env();
     let filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
     xlb_control::service::log::init(args.log_format, &filter);
-    let mut supervisor = match supervisor {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("xlbd: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    if let Some(e) = unusable {
+        tracing::warn!(error = %e, "not telling systemd anything (a Type=notify unit will time out waiting for READY)");
+    }
 
     let loaded =
         Config::read(&args.config).and_then(|text| Ok((Config::parse(&args.config, &text)?, text)));

@@ -162,11 +162,17 @@ pub fn needs(cfg: &Config, host: HostFacts) -> Vec<Need> {
     v
 }
 
-/// The needs `effective` (a CapEff mask) does not meet.
+/// The needs `effective` (a CapEff mask) does not meet. CAP_SYS_ADMIN
+/// meets CAP_BPF and CAP_PERFMON, as the kernel takes it instead of either
+/// (and before 5.8, which has neither bit, it is what root brings).
 pub fn missing(needs: &[Need], effective: u64) -> Vec<&Need> {
+    let has = |bit: u8| effective & (1u64 << bit) != 0;
     needs
         .iter()
-        .filter(|n| effective & (1u64 << n.cap.bit) == 0)
+        .filter(|n| {
+            let split_off_sys_admin = n.cap.bit == CAP_BPF.bit || n.cap.bit == CAP_PERFMON.bit;
+            !(has(n.cap.bit) || split_off_sys_admin && has(CAP_SYS_ADMIN.bit))
+        })
         .collect()
 }
 
@@ -277,7 +283,9 @@ mod tests {
     #[test]
     fn each_dropped_capability_is_named_with_its_reason() {
         let n = needs(&cfg(""), host(1024, true));
-        let eff = ROOT & !(1 << CAP_BPF.bit) & !(1 << CAP_NET_RAW.bit);
+        // As the unit grants them: no CAP_SYS_ADMIN (which would stand for
+        // CAP_BPF).
+        let eff = ROOT & !(1 << CAP_SYS_ADMIN.bit) & !(1 << CAP_BPF.bit) & !(1 << CAP_NET_RAW.bit);
         let m = missing(&n, eff);
         assert_eq!(names(&m), ["CAP_BPF", "CAP_NET_RAW"]);
         assert!(m.iter().all(|n| n.required));
@@ -352,5 +360,16 @@ mod tests {
         // SAFETY: `r` is a valid, writable rlimit for the call's duration.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
         assert_eq!((r.rlim_cur, r.rlim_max), (nofile, nofile));
+    }
+
+    #[test]
+    fn cap_sys_admin_stands_for_bpf_and_perfmon_as_on_kernels_before_5_8() {
+        let n = needs(&cfg(""), host(0, true));
+        // Root on a kernel without bits 38 and 39.
+        let old_root = (1u64 << 38) - 1;
+        assert!(missing(&n, old_root).is_empty());
+        let m = missing(&n, old_root & !(1 << CAP_SYS_ADMIN.bit));
+        let names: Vec<&str> = m.iter().map(|x| x.cap.name).collect();
+        assert_eq!(names, ["CAP_BPF", "CAP_PERFMON"]);
     }
 }

@@ -46,8 +46,14 @@ impl Supervisor {
     /// Reads (and then clears, so that the commands xlbd runs do not take
     /// them for theirs) `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID`.
     /// Call before any thread starts.
-    pub fn from_env() -> Result<Supervisor, super::notify::NotifyError> {
-        let notifier = Notifier::from_env()?;
+    /// A NOTIFY_SOCKET it cannot use (another transport, a name too long)
+    /// is returned beside a supervisor that notifies nobody: sd_notify is
+    /// best effort, and xlbd runs on.
+    pub fn from_env() -> (Supervisor, Option<super::notify::NotifyError>) {
+        let (notifier, unusable) = match Notifier::from_env() {
+            Ok(n) => (n, None),
+            Err(e) => (None, Some(e)),
+        };
         let var = |k| std::env::var(k).ok();
         let interval = watchdog::interval(
             var("WATCHDOG_USEC").as_deref(),
@@ -57,12 +63,13 @@ impl Supervisor {
         for k in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             std::env::remove_var(k);
         }
-        Ok(Supervisor {
+        let supervisor = Supervisor {
             watchdog: interval.filter(|_| notifier.is_some()).map(Watchdog::new),
             notifier,
             status: String::new(),
             stalled: false,
-        })
+        };
+        (supervisor, unusable)
     }
 
     fn send(&self, notices: &[Notice]) {

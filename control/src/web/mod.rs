@@ -179,6 +179,8 @@ async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        // Requests are a GET line and a few headers.
+        .max_buf_size(16 * 1024)
         .keep_alive(true);
     loop {
         let stream = tokio::select! {
