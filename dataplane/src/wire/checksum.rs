@@ -60,6 +60,17 @@ pub fn update32(check: u16, old: u32, new: u32) -> u16 {
     !(fold(acc) as u16)
 }
 
+/// Checksum after one 128-bit field (an IPv6 address) changed.
+#[inline]
+pub fn update128(check: u16, old: u128, new: u128) -> u16 {
+    let mut acc = u32::from(!check);
+    for i in 0..8 {
+        let shift = 16 * i;
+        acc += u32::from(!((old >> shift) as u16)) + u32::from((new >> shift) as u16);
+    }
+    !(fold(acc) as u16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +112,24 @@ mod tests {
         // TTL/proto word: 0x4011 -> 0x3f11
         h[8] = 0x3f;
         assert_eq!(update16(c1, 0x4011, 0x3f11), checksum(&h));
+    }
+
+    #[test]
+    fn incremental_ipv6_address_update_equals_recomputation() {
+        let src: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let dst: std::net::Ipv6Addr = "2001:db8:0:ffff::a".parse().unwrap();
+        let b = etherparse::PacketBuilder::ipv6(src.octets(), dst.octets(), 64).tcp(1, 2, 3, 4);
+        let mut pkt = Vec::new();
+        b.write(&mut pkt, b"payload").unwrap();
+        let seg = &pkt[40..];
+        let c0 = u16::from_be_bytes([seg[16], seg[17]]);
+        let new: std::net::Ipv6Addr = "fd00:ffff:1234::99".parse().unwrap();
+        let b = etherparse::PacketBuilder::ipv6(src.octets(), new.octets(), 64).tcp(1, 2, 3, 4);
+        let mut want = Vec::new();
+        b.write(&mut want, b"payload").unwrap();
+        let c1 = u16::from_be_bytes([want[56], want[57]]);
+        assert_ne!(c0, c1);
+        assert_eq!(update128(c0, u128::from(dst), u128::from(new)), c1);
     }
 
     #[test]
