@@ -92,6 +92,12 @@ test_ipv6_nat_and_dr_split_as_ipv4_and_malformed_frames_are_counted() {
   XLB_SOCKET="$SOCK" "$BIN/xlb-ipvsadm" -L -n | has "\[${RS6[0]}\]:8080" ||
     { echo "FAIL: ipvsadm listing:"; XLB_SOCKET="$SOCK" "$BIN/xlb-ipvsadm" -L -n; return 1; }
 
+  # An IPv6 service added at run time, ipvsadm's way.
+  local ipv=(env XLB_SOCKET="$SOCK" "$BIN/xlb-ipvsadm")
+  "${ipv[@]}" -A -t "[$VIP6]:86" -s rr
+  "${ipv[@]}" -a -t "[$VIP6]:86" -r "[${RS6[2]}]:8080" -m
+  assert_eq "$(http_split 3 "http://[$VIP6]:86/")" "rs1=0 rs2=0 rs3=3 fail=0" "a service added by xlb-ipvsadm"
+
   # Malformed IPv6 to the VIP, raw from the client: each counted under its
   # reason, none forwarded; ICMPv6 to the VIP is still the kernel's.
   local dmac
