@@ -426,7 +426,15 @@ impl SharedTable {
         if id & V6_SLOT == 0 {
             self.slots.get(i).map(prefetch).is_some()
         } else {
-            self.slots6.get(i).map(prefetch).is_some()
+            // Two cache lines: a lookup reads the addresses in the first
+            // and the state and deadline in the second.
+            self.slots6
+                .get(i)
+                .map(|s| {
+                    prefetch(s);
+                    prefetch(&s.words[WORDS_V6 - 1]);
+                })
+                .is_some()
         }
     }
 
