@@ -10,11 +10,15 @@
 #                            br-back  10.201.3.254 --- dN in0  10.201.3.N
 #                                                  +-- rsN r0 10.201.3.1N (VIP on lo)
 #
-# Directors d1..d4 (d4 joins later) forward in DR mode with `mh`; real
-# servers answer the client straight through the router.
+# Directors d1..d4 (d4 joins later) forward with `mh`, in DR mode or in
+# TUN mode (ECMP_MODE, set by each test: the same scenario runs for both);
+# real servers answer the client straight through the router. In TUN mode
+# they unwrap IP-in-IP with scripts/lab/ipip_decap.c on r0, as tun.sh's do
+# (this kernel has no ipip module).
 
 ECMP_VIP=10.201.100.100
 ECMP_RS=(10.201.3.11 10.201.3.12 10.201.3.13)
+ECMP_MODE=dr
 
 ecmp_ns() { echo "$E-$1"; }
 in_e() { local n=$1; shift; ip netns exec "$(ecmp_ns "$n")" "$@"; }
@@ -65,6 +69,10 @@ ecmp_up() {
     ip -n "$d" link set in0 up
     ecmp_offloads_off "$rt" f-d$i
   done
+  if [ "$ECMP_MODE" = tun ]; then
+    clang -O2 -g -target bpf -I/usr/include/"$(gcc -dumpmachine)" \
+      -c "$ROOT/scripts/lab/ipip_decap.c" -o "$D/ipip_decap.o"
+  fi
   for i in 1 2 3; do
     local r; r=$(ecmp_ns rs$i)
     ip link add r0 netns "$r" type veth peer name b-rs$i netns "$rt"
@@ -76,6 +84,9 @@ ecmp_up() {
     in_e rs$i sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
       net.ipv4.conf.r0.arp_ignore=1 net.ipv4.conf.r0.arp_announce=2
     ecmp_offloads_off "$r" r0
+    if [ "$ECMP_MODE" = tun ]; then
+      ip -n "$r" link set dev r0 xdpdrv obj "$D/ipip_decap.o" sec xdp
+    fi
     ip netns exec "$r" python3 "$ROOT/scripts/lab/rs-server.py" "rs$i" 8080 "" >"$D/rs$i.log" 2>&1 &
     ECMP_PIDS+=("$!")
     ecmp_check_port up "$i"
@@ -142,8 +153,8 @@ EOT
   return 1
 }
 
-# ecmp_director I: xlbd in dI with its configuration and BIRD's, DR with
-# `mh` on VIP:8080 (and VIP:9000 for long-lived connections), a TCP check
+# ecmp_director I: xlbd in dI with its configuration and BIRD's,
+# $ECMP_MODE forwarding with `mh` on VIP:8080 (and VIP:9000 for long-lived connections), a TCP check
 # of every real server on port 9200; waits until it serves.
 ecmp_director() {
   local i=$1
@@ -166,7 +177,7 @@ EOT
   {
     printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n\n'
     for port in 8080 9000; do
-      printf '[[virtual_server]]\naddress = "%s"\nport = %s\nscheduler = "mh"\nforwarding = "dr"\n' "$ECMP_VIP" "$port"
+      printf '[[virtual_server]]\naddress = "%s"\nport = %s\nscheduler = "mh"\nforwarding = "%s"\n' "$ECMP_VIP" "$port" "$ECMP_MODE"
       printf '  [virtual_server.check]\n  type = "tcp"\n  connect_port = 9200\n  interval = 0.3\n  timeout = 0.5\n  fall = 1\n  rise = 1\n'
       for a in "${ECMP_RS[@]}"; do printf '  [[virtual_server.real_server]]\n  address = "%s"\n' "$a"; done
     done
@@ -265,6 +276,15 @@ print(sum(1 for c in json.load(sys.stdin)['conns']
           if c['virtual_address'].endswith(':9000') and c['state'] == 'ESTABLISHED'))" 2>/dev/null || echo 0
 }
 
+# ecmp_decapsulated I: packets real server I's XDP program unwrapped (its
+# map, found from the program attached to r0).
+ecmp_decapsulated() {
+  local prog map
+  prog=$(ip -n "$(ecmp_ns rs$1)" -j link show r0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
+  map=$(bpftool prog show id "$prog" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["map_ids"][0])')
+  bpftool map dump id "$map" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["formatted"]["value"])'
+}
+
 ecmp_down() {
   # xlbd first: each stops its own BIRD.
   for pid in ${ECMP_PIDS[@]+"${ECMP_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
@@ -277,10 +297,16 @@ ecmp_down() {
   case "$D" in */xlbe-*) rm -rf "$D" ;; esac
 }
 
-test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
+# ecmp_scenario: the whole test, for the directors' forwarding in
+# $ECMP_MODE; the TUN run also checks that the real servers unwrapped every
+# client packet of the long-lived connections (the tunnel carried them,
+# moved flows included).
+ecmp_scenario() {
   command -v bird >/dev/null || { echo "FAIL: bird missing (scripts/install-deps.sh installs bird2)"; return 1; }
   ecmp_up
   for i in 1 2 3; do ecmp_director "$i"; done
+  assert_eq "$(ecmp_field 1 "s['services'][0]['forwarding']")" \
+    "$([ "$ECMP_MODE" = tun ] && echo Tunnel || echo Route)" "d1's services' forwarding"
   local t
   t=$(wait_until 20 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3")
   echo "three directors announced: the router has three next hops after ${t}s"
@@ -397,6 +423,18 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
   done
   echo "flows picked up mid-connection by another director: $moved"
   less_than 0 "$moved" || { echo "FAIL: no flow moved between directors: the test proved nothing"; return 1; }
+  if [ "$ECMP_MODE" = tun ]; then
+    # Each exchange is at least one client segment, which reaches the real
+    # server only through the tunnel: a server that unwrapped fewer packets
+    # than its connections' exchanges got some another way.
+    local i n want
+    for i in 1 2 3; do
+      n=$(ecmp_decapsulated "$i")
+      want=$(awk -v s="rs$i" '/^conn / && $3 == s { n += $4 } END { print n + 0 }' "$D/long.out")
+      echo "rs$i: $want exchanges on long-lived connections, $n packets unwrapped"
+      [ "$n" -ge "$want" ] || { echo "FAIL: rs$i unwrapped fewer packets than it answered"; return 1; }
+    done
+  fi
 
   # No real server passes its check: every director withdraws; one that
   # comes back: announced again.
@@ -418,4 +456,14 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
     { echo "FAIL: d3's routes file still announces after a stop"; cat "$D/d3-vips.conf"; return 1; }
   "$BIN/xlbctl" --socket "$D/d2.sock" show --announce
   ecmp_field 2 "s['announce']['updates']"
+}
+
+test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
+  ECMP_MODE=dr
+  ecmp_scenario
+}
+
+test_ecmp_tun_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
+  ECMP_MODE=tun
+  ecmp_scenario
 }
