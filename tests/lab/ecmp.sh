@@ -153,9 +153,22 @@ EOT
   return 1
 }
 
-# ecmp_director I: xlbd in dI with its configuration and BIRD's,
-# $ECMP_MODE forwarding with `mh` on VIP:8080 (and VIP:9000 for long-lived connections), a TCP check
-# of every real server on port 9200; waits until it serves.
+# ecmp_services: a director's [daemon] and services, the same on every
+# director: $ECMP_MODE forwarding with `mh` on VIP:8080 (and VIP:9000 for
+# long-lived connections), a TCP check of every real server on port 9200.
+# (bench/ecmp.sh defines its own after sourcing this file.)
+ecmp_services() {
+  printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n\n'
+  local port a
+  for port in 8080 9000; do
+    printf '[[virtual_server]]\naddress = "%s"\nport = %s\nscheduler = "mh"\nforwarding = "%s"\n' "$ECMP_VIP" "$port" "$ECMP_MODE"
+    printf '  [virtual_server.check]\n  type = "tcp"\n  connect_port = 9200\n  interval = 0.3\n  timeout = 0.5\n  fall = 1\n  rise = 1\n'
+    for a in "${ECMP_RS[@]}"; do printf '  [[virtual_server.real_server]]\n  address = "%s"\n' "$a"; done
+  done
+}
+
+# ecmp_director I: xlbd in dI with ecmp_services and [announce] through
+# its own BIRD; waits until it serves.
 ecmp_director() {
   local i=$1
   cat >"$D/d$i-bird.conf" <<EOT
@@ -175,12 +188,7 @@ protocol bgp uplink {
 }
 EOT
   {
-    printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n\n'
-    for port in 8080 9000; do
-      printf '[[virtual_server]]\naddress = "%s"\nport = %s\nscheduler = "mh"\nforwarding = "%s"\n' "$ECMP_VIP" "$port" "$ECMP_MODE"
-      printf '  [virtual_server.check]\n  type = "tcp"\n  connect_port = 9200\n  interval = 0.3\n  timeout = 0.5\n  fall = 1\n  rise = 1\n'
-      for a in "${ECMP_RS[@]}"; do printf '  [[virtual_server.real_server]]\n  address = "%s"\n' "$a"; done
-    done
+    ecmp_services
     printf '\n[announce]\nconfig = "%s"\nroutes = "%s"\ncontrol_socket = "%s"\n' \
       "$D/d$i-bird.conf" "$D/d$i-vips.conf" "$D/d$i-bird.ctl"
   } >"$D/d$i.toml"
