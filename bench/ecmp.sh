@@ -92,7 +92,8 @@ RT_MAC=$(ip -n "$(ecmp_ns rt)" link show rt-cli | awk '/ether/{print $2}')
 
 # snap: one line of counters, each group preceded by the moment it was
 # read (the middle of the read: an xlbctl call takes tens of milliseconds,
-# more on a loaded machine): per director "t cpu tx rx drops", then the
+# more on a loaded machine): per director "t cpu tx rx drops batches",
+# then the
 # router's input "t rx" and the real servers' "t rx" (r0, the sink's drops
 # included).
 now() { date +%s%N; }
@@ -103,7 +104,7 @@ snap() {
   for i in 1 2 3; do
     pid=D${i}_PID
     t=$(now)
-    v="$(cpu "${!pid}") $(ecmp_field "$i" "'%d %d %d' % (sum(w['tx_packets'] for w in s['workers']), sum(w['rx_packets'] for w in s['workers']), sum(sum(w['drops'].values()) for w in s['workers']))")"
+    v="$(cpu "${!pid}") $(ecmp_field "$i" "'%d %d %d %d' % (sum(w['tx_packets'] for w in s['workers']), sum(w['rx_packets'] for w in s['workers']), sum(sum(w['drops'].values()) for w in s['workers']), sum(w['rx_batches'] for w in s['workers']))")"
     line+=" $(mid "$t") $v"
   done
   t=$(now)
@@ -125,15 +126,16 @@ def rates(line):
     n = len(v) // 2
     a, b = v[:n], v[n:]
     r = lambda t, k: (b[k] - a[k]) / (b[t] - a[t]) * 1e9
-    # per director: tx, rx, drops, cpu share (a group: t cpu tx rx drops)
-    dirs = [(r(5 * i, 5 * i + 2), r(5 * i, 5 * i + 3), r(5 * i, 5 * i + 4), r(5 * i, 5 * i + 1)) for i in range(3)]
-    return run, case, cap, sent, dirs, r(15, 16), r(17, 18)
+    # per director: tx, rx, drops, cpu share, rx batches (a group: t cpu
+    # tx rx drops batches)
+    dirs = [tuple(r(6 * i, 6 * i + k) for k in (2, 3, 4, 1, 5)) for i in range(3)]
+    return run, case, cap, sent, dirs, r(18, 19), r(20, 21)
 lines = open(sys.argv[1]).read().splitlines()
 if sys.argv[2:] == ["--last"]:
     run, case, cap, sent, dirs, rt, rs = rates(lines[-1])
     print("run %s %-5s cap %-4s sent %.0f pps, router in %.0f, real servers %.0f |" % (run, case, cap, sent, rt, rs),
-          "  ".join("d%d tx %.0f rx %.0f drop %.0f cpu %.0f%%" % (i + 1, t, x, d, 100 * c)
-                    for i, (t, x, d, c) in enumerate(dirs)))
+          "  ".join("d%d tx %.0f rx %.0f drop %.0f cpu %.0f%% batch %.1f" % (i + 1, t, x, d, 100 * c, x / max(1, n))
+                    for i, (t, x, d, c, n) in enumerate(dirs)))
     sys.exit()
 rows = {}
 for line in lines:
@@ -162,11 +164,14 @@ for capped in (False, True):
         # offered to them: one alone, then the three.
         drop = lambda ds: sum(d[2] for d in ds) / max(1, sum(d[1] + d[2] for d in ds))
         dropped.append(min(drop(one[:1]), drop(dirs)))
-        print("run %s %s: one %.0f pps (cpu %.0f%%, dropped %.0f%%); three %s = %.0f pps (cpu %.0f%%, dropped %.0f%%); "
-              "aggregate %.2f, per director %.2f, balance %.2f, CPU per packet %.2fx"
+        # Packets a worker takes per RX batch (a wake-up in wakeup mode).
+        batch = lambda ds: sum(d[1] for d in ds) / max(1, sum(d[4] for d in ds))
+        print("run %s %s: one %.0f pps (cpu %.0f%%, dropped %.0f%%, %.1f per batch); three %s = %.0f pps "
+              "(cpu %.0f%%, dropped %.0f%%, %.1f per batch); aggregate %.2f, per director %.2f, balance %.2f, "
+              "CPU per packet %.2fx"
               % (run, "uncapped" if cap == "max" else "capped at " + cap, one_tx, 100 * one_cpu,
-                 100 * drop(one[:1]), " + ".join("%.0f" % t for t in tx), three, 100 * sum(d[3] for d in dirs),
-                 100 * drop(dirs), agg[-1], per[-1], bal[-1], cpp[-1]))
+                 100 * drop(one[:1]), batch(one[:1]), " + ".join("%.0f" % t for t in tx), three,
+                 100 * sum(d[3] for d in dirs), 100 * drop(dirs), batch(dirs), agg[-1], per[-1], bal[-1], cpp[-1]))
     if not agg:
         continue
     tag = "capped_" if capped else ""
