@@ -36,6 +36,9 @@ RUNS=${1:-3}
 SECS=${2:-8}
 CAP=${CAP:-0.1}
 FLOWS=${FLOWS:-4096}
+# The window is the generator's run less 1.5 s at the start and 1.5 s at
+# the end.
+[ "$SECS" -ge 5 ] 2>/dev/null || { echo "ecmp.sh: SECS must be a whole number of seconds, at least 5"; exit 2; }
 # shellcheck source=../tests/lab/lib.sh
 source tests/lab/lib.sh
 # shellcheck source=../tests/lab/ecmp.sh
