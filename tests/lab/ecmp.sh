@@ -293,6 +293,23 @@ ecmp_decapsulated() {
   bpftool map dump id "$map" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["formatted"]["value"])'
 }
 
+# ecmp_count_to_servers: ebtables rules on the router's back bridge that
+# count the frames it passes to each real server, plain to the VIP (DR) or
+# IP-in-IP (TUN); read with to_server I plain|ipip.
+ecmp_count_to_servers() {
+  local i
+  for i in 1 2 3; do
+    in_e rt ebtables -A FORWARD -o "b-rs$i" -p IPv4 --ip-dst "$ECMP_VIP" -j ACCEPT
+    in_e rt ebtables -A FORWARD -o "b-rs$i" -p IPv4 --ip-proto 4 -j ACCEPT
+  done
+}
+to_server() {
+  local match
+  # (ebtables lists protocol 4 by its name, ipencap)
+  match=$([ "$2" = plain ] && echo "--ip-dst $ECMP_VIP" || echo "--ip-proto")
+  in_e rt ebtables -L FORWARD --Lc | grep -- "-o b-rs$1 " | grep -- "$match" | sed -n 's/.*pcnt = \([0-9]*\).*/\1/p'
+}
+
 ecmp_down() {
   # xlbd first: each stops its own BIRD.
   for pid in ${ECMP_PIDS[@]+"${ECMP_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
@@ -306,12 +323,13 @@ ecmp_down() {
 }
 
 # ecmp_scenario: the whole test, for the directors' forwarding in
-# $ECMP_MODE; the TUN run also checks that the real servers unwrapped every
-# client packet of the long-lived connections (the tunnel carried them,
-# moved flows included).
+# $ECMP_MODE; it also checks how the client's packets reached the real
+# servers (plain for DR; for TUN all inside IP-in-IP, moved flows
+# included, and unwrapped by the real servers).
 ecmp_scenario() {
   command -v bird >/dev/null || { echo "FAIL: bird missing (scripts/install-deps.sh installs bird2)"; return 1; }
   ecmp_up
+  ecmp_count_to_servers
   for i in 1 2 3; do ecmp_director "$i"; done
   assert_eq "$(ecmp_field 1 "s['services'][0]['forwarding']")" \
     "$([ "$ECMP_MODE" = tun ] && echo Tunnel || echo Route)" "d1's services' forwarding"
@@ -431,18 +449,27 @@ ecmp_scenario() {
   done
   echo "flows picked up mid-connection by another director: $moved"
   less_than 0 "$moved" || { echo "FAIL: no flow moved between directors: the test proved nothing"; return 1; }
-  if [ "$ECMP_MODE" = tun ]; then
-    # Each exchange is at least one client segment, which reaches the real
-    # server only through the tunnel: a server that unwrapped fewer packets
-    # than its connections' exchanges got some another way.
-    local i n want
-    for i in 1 2 3; do
+  # How the client's packets reached the real servers, counted on the
+  # router's back bridge: DR, all plain to the VIP; TUN, all inside IP-in-IP
+  # (none plain), moved flows included. Each exchange of a long-lived
+  # connection is at least one client segment.
+  local i plain ipip want n
+  for i in 1 2 3; do
+    plain=$(to_server "$i" plain) ipip=$(to_server "$i" ipip)
+    want=$(awk -v s="rs$i" '/^conn / && $3 == s { n += $4 } END { print n + 0 }' "$D/long.out")
+    echo "to rs$i: $plain frames plain to the VIP, $ipip IP-in-IP; $want exchanges on its long-lived connections"
+    if [ "$ECMP_MODE" = tun ]; then
+      assert_eq "$plain" 0 "frames to rs$i not wrapped by TUN directors"
+      [ "$ipip" -ge "$want" ] || { echo "FAIL: fewer IP-in-IP frames to rs$i than exchanges"; return 1; }
+      # ... and the real server unwrapped them.
       n=$(ecmp_decapsulated "$i")
-      want=$(awk -v s="rs$i" '/^conn / && $3 == s { n += $4 } END { print n + 0 }' "$D/long.out")
-      echo "rs$i: $want exchanges on long-lived connections, $n packets unwrapped"
+      echo "rs$i unwrapped $n packets"
       [ "$n" -ge "$want" ] || { echo "FAIL: rs$i unwrapped fewer packets than it answered"; return 1; }
-    done
-  fi
+    else
+      assert_eq "$ipip" 0 "IP-in-IP frames to rs$i from DR directors"
+      [ "$plain" -ge "$want" ] || { echo "FAIL: fewer frames to rs$i than exchanges"; return 1; }
+    fi
+  done
 
   # No real server passes its check: every director withdraws; one that
   # comes back: announced again.
