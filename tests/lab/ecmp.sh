@@ -328,6 +328,7 @@ ecmp_down() {
 # included, and unwrapped by the real servers).
 ecmp_scenario() {
   command -v bird >/dev/null || { echo "FAIL: bird missing (scripts/install-deps.sh installs bird2)"; return 1; }
+  command -v ebtables >/dev/null || { echo "FAIL: ebtables missing (Debian's iptables package has it)"; return 1; }
   ecmp_up
   ecmp_count_to_servers
   for i in 1 2 3; do ecmp_director "$i"; done
