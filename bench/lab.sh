@@ -17,9 +17,10 @@
 # memory per idle connection); conn_scale (the forwarder alone).
 # Prints each figure per run, then medians (min, max) and the ratios, and
 # ends with one line (scale: the whole director's cost at 1M vs 1k):
-#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R http_vs_haproxy=R nat_sync_vs_nat=R worker_sync_vs_off=R sync_p99_ms=N worker_tun_vs_nat=R
+#   nat_vs_testpmd=R dr_vs_testpmd=R nat_vs_iptables=R conns_vs_haproxy=R scale_1m_vs_1k=R http_vs_haproxy=R nat_sync_vs_nat=R worker_sync_vs_off=R sync_p99_ms=N worker_tun_vs_nat=R worker_nat6_vs_nat=R
 # (nat_sync_vs_nat: the TCP mix through xlbd NAT with [sync] on over off;
 # worker_tun_vs_nat: TUN over NAT, the forwarder alone, bench forwarding_cost;
+# worker_nat6_vs_nat: NAT of the same mix over IPv6 against IPv4, likewise;
 # worker_sync_vs_off: the same for the forwarder alone, bench sync_cost;
 # sync_p99_ms: bench/sync.sh, how long a new connection takes to reach
 # the backup director, p99, milliseconds).
@@ -321,6 +322,7 @@ worker_sync=$(sed -n 's/^worker_sync_vs_off=//p' "/tmp/xlbb-scale-$$.txt")
 # Forwarding methods, the forwarder alone, one worker's core.
 taskset -c 1 "$ROOT/target/release/forwarding_cost" 200000 | tee -a "/tmp/xlbb-scale-$$.txt"
 worker_tun=$(sed -n 's/.*tun_vs_nat=//p' "/tmp/xlbb-scale-$$.txt")
+worker_nat6=$(sed -n 's/^nat6_vs_nat=//p' "/tmp/xlbb-scale-$$.txt")
 # Connection sync latency (a shorter run with --quick).
 bench/sync.sh 200 "$([ "$QUICK" = 1 ] && echo 3 || echo 10)" | tee "/tmp/xlbb-sync-$$.txt"
 sync_p99=$(sed -n 's/^sync_p99_ms=//p' "/tmp/xlbb-sync-$$.txt")
@@ -334,5 +336,5 @@ cp "/tmp/xlbb-conns-$$.txt" "$OUT/conns-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-scale-$$.txt" "$OUT/scale-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-http-$$.txt" "$OUT/http-$(date +%Y%m%d-%H%M%S).txt"
 cp "/tmp/xlbb-sync-$$.txt" "$OUT/sync-$(date +%Y%m%d-%H%M%S).txt"
-echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale http_vs_haproxy=$http nat_sync_vs_nat=$nat_sync worker_sync_vs_off=$worker_sync sync_p99_ms=$sync_p99 worker_tun_vs_nat=$worker_tun"
+echo "$fwd_summary conns_vs_haproxy=$conns scale_1m_vs_1k=$scale http_vs_haproxy=$http nat_sync_vs_nat=$nat_sync worker_sync_vs_off=$worker_sync sync_p99_ms=$sync_p99 worker_tun_vs_nat=$worker_tun worker_nat6_vs_nat=$worker_nat6"
 rm -f "/tmp/xlbb-conns-$$.txt" "/tmp/xlbb-scale-$$.txt" "/tmp/xlbb-http-$$.txt" "/tmp/xlbb-sync-$$.txt"

@@ -77,6 +77,34 @@ put("frame_forward", "ftp_active", frames(
     (0, tcp(C, 40002, V, 21, "PA", 1001, 7, b"PORT 10,0,1,2,195,80\r\n")),
     (1, tcp(R, 20, C, 50000, "S", 900, smac=RS_MAC, dmac=IN_MAC))))
 
+
+
+def ip6(a):
+    import ipaddress
+    return ipaddress.IPv6Address(a).packed
+
+
+def tcp6(src, sport, dst, dport, flags, seq=1000, ack=0, payload=b"", smac=CLIENT_MAC, dmac=OUT_MAC,
+         ext=b"", first=6):
+    """An IPv6 TCP segment; `ext` extension headers (their next-header bytes
+    already chained, the last naming TCP), `first` the fixed header's."""
+    bits = {"S": 0x02, "SA": 0x12, "A": 0x10, "PA": 0x18, "FA": 0x11, "R": 0x04}[flags]
+    l4 = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, bits, 64000, 0, 0) + payload
+    pseudo = ip6(src) + ip6(dst) + struct.pack("!I3xB", len(l4), 6)
+    l4 = l4[:16] + struct.pack("!H", csum(pseudo + l4)) + l4[18:]
+    ip = struct.pack("!IHBB16s16s", 6 << 28, len(ext) + len(l4), first if ext else 6, 64, ip6(src), ip6(dst))
+    return dmac + smac + b"\x86\xdd" + ip + ext + l4
+
+
+C6, V6, R6 = "2001:db8:1::2", "2001:db8:1::100", "fd00:0:0:2::11"
+hop_by_hop = bytes([60, 0, 1, 4, 0, 0, 0, 0])
+dest_opts = bytes([6, 0, 1, 4, 0, 0, 0, 0])
+put("frame_forward", "nat6_handshake", frames(
+    (0, tcp6(C6, 40000, V6, 80, "S")),
+    (1, tcp6(R6, 8080, C6, 40000, "SA", 5000, 1001, smac=RS_MAC, dmac=IN_MAC)),
+    (0, tcp6(C6, 40000, V6, 80, "PA", 1001, 5001, b"GET / HTTP/1.1\r\n\r\n", ext=hop_by_hop + dest_opts, first=0)),
+    (0, tcp6(C6, 40000, V6, 80, "FA", 1019, 5001))))
+
 put("ftp_lines", "port", "PORT 10,0,1,2,195,80\r\n")
 put("ftp_lines", "eprt", "EPRT |1|10.0.1.2|50000|\r\n")
 put("ftp_lines", "pasv", "227 Entering Passive Mode (10,0,2,11,39,16).\r\n")

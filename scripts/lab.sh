@@ -7,6 +7,10 @@
 #                            |                     +-- rs3 (r0 10.200.2.13)
 #        director  out0 10.200.1.1 + VIP 10.200.1.100  in0 10.200.2.1
 #
+# IPv6 beside it, the same shape: client 2001:db8:1::2, director out0
+# 2001:db8:1::1 + VIP6 2001:db8:1::100, in0 2001:db8:2::1, real servers
+# 2001:db8:2::11-13, switch ::fe on both (all without DAD, so usable at once).
+#
 # "sw" is the switch and also the router that DR replies take back to the
 # client. Real servers run scripts/lab/rs-server.py: HTTP on 80 and 8080,
 # UDP echo on 53 and 5353, answering with their name.
@@ -27,6 +31,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 VIP=10.200.1.100
 RS_ADDRS=(10.200.2.11 10.200.2.12 10.200.2.13)
+VIP6=2001:db8:1::100
+RS6_ADDRS=(2001:db8:2::11 2001:db8:2::12 2001:db8:2::13)
 
 ns() { echo "$P-$1"; }
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
@@ -63,9 +69,12 @@ up() {
   for p in i-dir i-rs1 i-rs2 i-rs3; do ip -n "$(ns sw)" link set "$p" master br-in up; done
   ip -n "$(ns sw)" addr add 10.200.1.254/24 dev br-out
   ip -n "$(ns sw)" addr add 10.200.2.254/24 dev br-in
+  ip -n "$(ns sw)" addr add 2001:db8:1::fe/64 dev br-out nodad
+  ip -n "$(ns sw)" addr add 2001:db8:2::fe/64 dev br-in nodad
   ip -n "$(ns sw)" link set br-out up
   ip -n "$(ns sw)" link set br-in up
-  in_ns sw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
+  in_ns sw sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+    net.ipv6.conf.all.forwarding=1
   # A switch must not inspect frames: when br_netfilter is loaded on the host
   # it would validate (and drop) malformed IPv4 that the tests send on purpose.
   for k in iptables ip6tables arptables; do
@@ -75,6 +84,8 @@ up() {
   ip -n "$(ns cli)" addr add 10.200.1.2/24 dev c0
   ip -n "$(ns cli)" link set c0 up
   ip -n "$(ns cli)" route add default via 10.200.1.1
+  ip -n "$(ns cli)" addr add 2001:db8:1::2/64 dev c0 nodad
+  ip -n "$(ns cli)" -6 route add default via 2001:db8:1::1
 
   ip -n "$(ns dir)" addr add 10.200.1.1/24 dev out0
   if [ -e "$S/ha" ]; then
@@ -91,7 +102,10 @@ up() {
   else
     # The VIP, as keepalived's virtual_ipaddress would add it on the master.
     ip -n "$(ns dir)" addr add "$VIP/32" dev out0
+    ip -n "$(ns dir)" addr add "$VIP6/128" dev out0 nodad
   fi
+  ip -n "$(ns dir)" addr add 2001:db8:1::1/64 dev out0 nodad
+  ip -n "$(ns dir)" addr add 2001:db8:2::1/64 dev in0 nodad
   ip -n "$(ns dir)" addr add 10.200.2.1/24 dev in0
   ip -n "$(ns dir)" link set out0 up
   ip -n "$(ns dir)" link set in0 up
@@ -100,7 +114,11 @@ up() {
   for i in 1 2 3; do
     local r; r=$(ns rs$i)
     ip -n "$r" addr add "${RS_ADDRS[$((i-1))]}/24" dev r0
+    ip -n "$r" addr add "${RS6_ADDRS[$((i-1))]}/64" dev r0 nodad
     ip -n "$r" link set r0 up
+    # IPv6 neighbour discovery answers only for addresses of the interface
+    # asked on: the VIP on lo needs no arp_ignore's equivalent.
+    ip -n "$r" addr add "$VIP6/128" dev lo
     # DR: the VIP on lo, never answered for by ARP (the digest's recipe).
     ip -n "$r" addr add "$VIP/32" dev lo
     ip netns exec "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
@@ -132,9 +150,10 @@ ethtool_off() {
 }
 
 mode() {
-  local gw decap=
+  local gw gw6=2001:db8:2::fe decap=
   case "$1" in
     nat) gw=10.200.2.1      # replies must cross the director to be un-NATed
+         gw6=2001:db8:2::1
          [ -e "$S/ha" ] && gw=10.200.2.100 ;;  # ... the VRRP master's
     dr) gw=10.200.2.254 ;;  # replies go straight to the router, not the director
     tun) gw=10.200.2.254    # as DR, and the real servers unwrap IP-in-IP
@@ -145,6 +164,7 @@ mode() {
   esac
   for i in 1 2 3; do
     ip -n "$(ns rs$i)" route replace default via "$gw"
+    ip -n "$(ns rs$i)" -6 route replace default via "$gw6"
     if [ -n "$decap" ]; then
       ip -n "$(ns rs$i)" link set dev r0 xdpdrv obj "$decap" sec xdp
     else

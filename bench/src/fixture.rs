@@ -2,6 +2,7 @@
 //! TCP service (NAT unless asked otherwise) with round-robin real servers behind a director with an
 //! outside port (0) and an inside port (1).
 
+use std::net::{IpAddr, Ipv6Addr};
 use xlb_dataplane::conn::Timeouts;
 use xlb_dataplane::sched::SchedulerKind;
 use xlb_dataplane::snapshot::{Forwarding, PortInfo, RealServer, Snapshot, VirtualService};
@@ -28,12 +29,23 @@ pub fn service(
     reals: &[([u8; 4], u16)],
     forwarding: Forwarding,
 ) -> Snapshot {
+    let reals: Vec<(IpAddr, u16)> = reals.iter().map(|&(a, p)| (a.into(), p)).collect();
+    service_at(vip.into(), vport, &reals, forwarding)
+}
+
+/// The same of either family (the VIP's and the servers' the same).
+pub fn service_at(
+    vip: IpAddr,
+    vport: u16,
+    reals: &[(IpAddr, u16)],
+    forwarding: Forwarding,
+) -> Snapshot {
     let reals = reals
         .iter()
         .enumerate()
         .map(|(i, &(addr, port))| RealServer {
             id: i as u32,
-            addr: Address::v4(u32::from_be_bytes(addr)),
+            addr: Address::from(addr),
             port,
             weight: 1,
             egress: 1,
@@ -52,7 +64,7 @@ pub fn service(
         sloppy_tcp: false,
         id: 0,
         name: "bench".into(),
-        key: ServiceKey::endpoint(std::net::Ipv4Addr::from(vip), vport, Protocol::Tcp),
+        key: ServiceKey::endpoint(vip, vport, Protocol::Tcp),
         forwarding,
         scheduler: SchedulerKind::Rr,
         reals,
@@ -90,6 +102,19 @@ pub fn tcp_mix_frame(vip: [u8; 4], i: u32, syn: bool, payload: &[u8]) -> Vec<u8>
     let b = etherparse::PacketBuilder::ethernet2([2, 0xc1, 0, 0, 0, 1], OUTSIDE_MAC)
         .ipv4(src.0, vip, 64)
         .tcp(src.1, 80, 1, 64000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut v = Vec::new();
+    b.write(&mut v, payload).expect("a valid frame");
+    v
+}
+
+/// The same mix over IPv6 to `vip`:80: 50,000 source ports per source
+/// address from 2001:db8:b::.
+pub fn tcp_mix_frame6(vip: Ipv6Addr, i: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+    let client = 0x2001_0db8_000b_0000_0000_0000_0000_0000u128 + u128::from(i / 50_000);
+    let b = etherparse::PacketBuilder::ethernet2([2, 0xc1, 0, 0, 0, 1], OUTSIDE_MAC)
+        .ipv6(client.to_be_bytes(), vip.octets(), 64)
+        .tcp(10_000 + (i % 50_000) as u16, 80, 1, 64000);
     let b = if syn { b.syn() } else { b.ack(1) };
     let mut v = Vec::new();
     b.write(&mut v, payload).expect("a valid frame");

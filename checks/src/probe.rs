@@ -29,8 +29,14 @@ async fn probe_inner(spec: &CheckSpec) -> ProbeResult {
         } => {
             let tcp = connect(spec).await?;
             let host = host.clone().unwrap_or_else(|| spec.target.ip().to_string());
+            // An IPv6 literal is bracketed in Host (RFC 3986 3.2.2), bare
+            // as a TLS server name.
+            let header = match spec.target.ip() {
+                std::net::IpAddr::V6(a) if host == a.to_string() => format!("[{host}]"),
+                _ => host.clone(),
+            };
             let req = format!(
-                "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: xlb-check\r\nConnection: close\r\n\r\n"
+                "GET {path} HTTP/1.0\r\nHost: {header}\r\nUser-Agent: xlb-check\r\nConnection: close\r\n\r\n"
             );
             let resp = if *tls {
                 let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -308,6 +314,27 @@ mod tests {
         let hung = server(None).await;
         let e = probe(&spec(http(vec![], None), hung)).await.unwrap_err();
         assert!(e.contains("no answer within 400 ms"), "{e}");
+    }
+
+    /// An IPv6 server is asked with its address bracketed in Host.
+    #[tokio::test]
+    async fn http_over_ipv6_brackets_the_host() {
+        let Ok(l) = TcpListener::bind("[::1]:0").await else {
+            eprintln!("no IPv6 loopback here: skipped");
+            return;
+        };
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 1024];
+            let n = s.read(&mut buf).await.unwrap();
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
+        });
+        assert_eq!(probe(&spec(http(vec![200], None), addr)).await, Ok(None));
+        let req = rx.await.unwrap();
+        assert!(req.contains("\r\nHost: [::1]\r\n"), "{req}");
     }
 
     #[tokio::test]

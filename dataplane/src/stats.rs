@@ -27,11 +27,13 @@ impl Counter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     ShortEthernet,
-    Ipv6,
     UnknownEthertype,
     BadIpHeader,
     BadIpLength,
     Fragment,
+    /// IPv6 extension headers truncated, too many, out of order, or a
+    /// routing header with segments left.
+    BadExtensionHeader,
     UnsupportedProtocol,
     BadL4Header,
     TtlExpired,
@@ -77,11 +79,11 @@ pub enum DropReason {
 impl DropReason {
     pub const ALL: [DropReason; 25] = [
         DropReason::ShortEthernet,
-        DropReason::Ipv6,
         DropReason::UnknownEthertype,
         DropReason::BadIpHeader,
         DropReason::BadIpLength,
         DropReason::Fragment,
+        DropReason::BadExtensionHeader,
         DropReason::UnsupportedProtocol,
         DropReason::BadL4Header,
         DropReason::TtlExpired,
@@ -125,11 +127,11 @@ impl DropReason {
     pub fn name(self) -> &'static str {
         match self {
             DropReason::ShortEthernet => "short_ethernet",
-            DropReason::Ipv6 => "ipv6",
             DropReason::UnknownEthertype => "unknown_ethertype",
             DropReason::BadIpHeader => "bad_ip_header",
             DropReason::BadIpLength => "bad_ip_length",
             DropReason::Fragment => "fragment",
+            DropReason::BadExtensionHeader => "bad_extension_header",
             DropReason::UnsupportedProtocol => "unsupported_protocol",
             DropReason::BadL4Header => "bad_l4_header",
             DropReason::TtlExpired => "ttl_expired",

@@ -376,3 +376,231 @@ impl Steering {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The steering program itself, run by the kernel on frames handed to
+    //! it with BPF_PROG_TEST_RUN (no interface, no socket): a steered
+    //! frame meets an empty socket map, whose fallback is XDP_DROP; a
+    //! frame for the kernel is XDP_PASS. Needs CAP_BPF (root, as CI runs).
+
+    use super::*;
+    use etherparse::PacketBuilder;
+    use std::os::fd::AsFd;
+    use std::os::fd::AsRawFd;
+
+    const STEERED: u32 = 1; // XDP_DROP: the redirect's fallback
+    const PASSED: u32 = 2; // XDP_PASS
+
+    /// `union bpf_attr`'s BPF_PROG_TEST_RUN part (linux/bpf.h).
+    #[repr(C)]
+    #[derive(Default)]
+    struct TestRun {
+        prog_fd: u32,
+        retval: u32,
+        data_size_in: u32,
+        data_size_out: u32,
+        data_in: u64,
+        data_out: u64,
+        repeat: u32,
+        duration: u32,
+        ctx_size_in: u32,
+        ctx_size_out: u32,
+        ctx_in: u64,
+        ctx_out: u64,
+        flags: u32,
+        cpu: u32,
+        batch_size: u32,
+        pad: u32,
+    }
+
+    fn verdict(s: &Steering, frame: &[u8]) -> u32 {
+        let prog: &Xdp = s
+            .bpf
+            .program("xlb_steer")
+            .expect("xlb_steer")
+            .try_into()
+            .expect("XDP");
+        let fd = prog.fd().expect("loaded");
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut attr = TestRun {
+            prog_fd: fd.as_fd().as_raw_fd() as u32,
+            data_size_in: frame.len() as u32,
+            data_size_out: out.len() as u32,
+            data_in: frame.as_ptr() as u64,
+            data_out: out.as_mut_ptr() as u64,
+            repeat: 1,
+            ..TestRun::default()
+        };
+        // SAFETY: `attr` is a valid BPF_PROG_TEST_RUN attribute whose
+        // pointers address `frame` and `out`, both alive for the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                10, // BPF_PROG_TEST_RUN
+                &mut attr as *mut TestRun,
+                std::mem::size_of::<TestRun>(),
+            )
+        };
+        assert_eq!(
+            r,
+            0,
+            "BPF_PROG_TEST_RUN: {}",
+            std::io::Error::last_os_error()
+        );
+        attr.retval
+    }
+
+    const VIP: [u8; 4] = [10, 0, 1, 100];
+    const REAL: [u8; 4] = [10, 0, 2, 11];
+    const VIP6: u128 = 0x2001_0db8_0001_0000_0000_0000_0000_0100;
+    const REAL6: u128 = 0x2001_0db8_0002_0000_0000_0000_0000_0011;
+    const CLIENT6: u128 = 0x2001_0db8_0001_0000_0000_0000_0000_0002;
+    const LOCAL6: u128 = 0x2001_0db8_0002_0000_0000_0000_0000_0001;
+
+    fn v6(a: u128) -> Address {
+        Address::v6(a)
+    }
+
+    /// The program loaded with one TCP service on port 80 of each family
+    /// (NAT: its servers' replies steered), and the director's own inside
+    /// addresses. None where this process may not load BPF.
+    fn loaded() -> Option<Steering> {
+        let mut s = match Steering::load("lo", AttachMode::Generic) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot load the steering program here ({e}): skipped");
+                return None;
+            }
+        };
+        let mut rules = SteeringRules::default();
+        let v4 = |a: [u8; 4]| Address::v4(u32::from_be_bytes(a));
+        for vip in [v4(VIP), v6(VIP6)] {
+            rules.services.insert(EndpointKey::new(vip, 80, 6));
+            rules.services.insert(EndpointKey::new(vip, 0, 0));
+        }
+        rules.reals.insert(EndpointKey::new(v4(REAL), 8080, 6));
+        rules.reals.insert(EndpointKey::new(v6(REAL6), 8080, 6));
+        rules.locals.insert(v6(LOCAL6));
+        s.apply(&rules, &SteeringRules::default()).expect("maps");
+        Some(s)
+    }
+
+    fn tcp6(src: u128, dst: u128, sport: u16, dport: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv6(src.to_be_bytes(), dst.to_be_bytes(), 64)
+            .tcp(sport, dport, 1, 1000)
+            .syn()
+            .write(&mut v, b"")
+            .unwrap();
+        v
+    }
+
+    /// `frame` (IPv6) with `exts` (type, 8 bytes each, next headers
+    /// chained here) between the fixed header and what followed it.
+    fn with_extensions(frame: &[u8], exts: &[(u8, [u8; 8])]) -> Vec<u8> {
+        let (head, rest) = frame.split_at(54);
+        let mut out = head.to_vec();
+        let upper = out[20];
+        out[20] = exts[0].0;
+        for (i, (_, b)) in exts.iter().enumerate() {
+            let mut b = *b;
+            b[0] = exts.get(i + 1).map_or(upper, |e| e.0);
+            out.extend_from_slice(&b);
+        }
+        out.extend_from_slice(rest);
+        let plen = u16::from_be_bytes([out[18], out[19]]) + 8 * exts.len() as u16;
+        out[18..20].copy_from_slice(&plen.to_be_bytes());
+        out
+    }
+
+    const OPTIONS: [u8; 8] = [0, 0, 1, 4, 0, 0, 0, 0];
+
+    #[test]
+    fn ipv4_and_ipv6_services_and_replies_are_steered_the_rest_passed() {
+        let Some(s) = loaded() else { return };
+        let mut v4 = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 1, 2], VIP, 64)
+            .tcp(40000, 80, 1, 1000)
+            .syn()
+            .write(&mut v4, b"")
+            .unwrap();
+        assert_eq!(verdict(&s, &v4), STEERED, "IPv4 to the service");
+        let mut other = v4.clone();
+        other[14 + 20 + 3] = 81;
+        assert_eq!(verdict(&s, &other), PASSED, "IPv4 to another port");
+
+        let syn = tcp6(CLIENT6, VIP6, 40000, 80);
+        assert_eq!(verdict(&s, &syn), STEERED, "IPv6 to the service");
+        assert_eq!(
+            verdict(&s, &tcp6(CLIENT6, VIP6, 40000, 81)),
+            PASSED,
+            "IPv6 to another port"
+        );
+        assert_eq!(
+            verdict(&s, &tcp6(REAL6, CLIENT6, 8080, 40000)),
+            STEERED,
+            "an IPv6 NAT reply"
+        );
+        assert_eq!(
+            verdict(&s, &tcp6(REAL6, LOCAL6, 8080, 40000)),
+            PASSED,
+            "a reply to the director itself (a health check)"
+        );
+        let walked = with_extensions(&syn, &[(0, OPTIONS), (60, OPTIONS)]);
+        assert_eq!(verdict(&s, &walked), STEERED, "past two extension headers");
+        let mut tagged = syn[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+        tagged.extend_from_slice(&syn[12..]);
+        assert_eq!(verdict(&s, &tagged), STEERED, "IPv6 behind an 802.1Q tag");
+    }
+
+    #[test]
+    fn unclassifiable_ipv6_to_a_vip_reaches_the_dataplane_to_be_counted() {
+        let Some(s) = loaded() else { return };
+        let syn = tcp6(CLIENT6, VIP6, 40000, 80);
+        let nine: Vec<(u8, [u8; 8])> = (0..9).map(|_| (60, OPTIONS)).collect();
+        let mut fragment = [0u8; 8];
+        fragment[3] = 1; // more fragments
+        assert_eq!(
+            verdict(&s, &with_extensions(&syn, &nine)),
+            STEERED,
+            "nine headers"
+        );
+        assert_eq!(
+            verdict(&s, &with_extensions(&syn, &[(44, fragment)])),
+            STEERED,
+            "a fragment"
+        );
+        let mut cut = with_extensions(&syn, &[(60, OPTIONS)]);
+        cut.truncate(54 + 4);
+        assert_eq!(verdict(&s, &cut), STEERED, "a truncated extension header");
+        // The same to an address that is no VIP: the kernel's.
+        let elsewhere = tcp6(CLIENT6, VIP6 + 1, 40000, 80);
+        assert_eq!(verdict(&s, &with_extensions(&elsewhere, &nine)), PASSED);
+    }
+
+    #[test]
+    fn icmpv6_and_arp_stay_the_kernels() {
+        let Some(s) = loaded() else { return };
+        // A neighbour solicitation for the VIP, sent to the VIP itself (as
+        // neighbour unreachability detection does).
+        let mut ns = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv6(CLIENT6.to_be_bytes(), VIP6.to_be_bytes(), 255)
+            .icmpv6(etherparse::Icmpv6Type::Unknown {
+                type_u8: 135,
+                code_u8: 0,
+                bytes5to8: [0; 4],
+            })
+            .write(&mut ns, &VIP6.to_be_bytes())
+            .unwrap();
+        assert_eq!(verdict(&s, &ns), PASSED, "ICMPv6 to the VIP");
+        let mut arp = vec![0xffu8; 6];
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+        arp.extend_from_slice(&[0u8; 28]);
+        assert_eq!(verdict(&s, &arp), PASSED, "ARP");
+    }
+}

@@ -1,10 +1,11 @@
 //! Frames from the wire through the forwarder: a director with a NAT TCP
-//! service, a DR UDP service and an NAT FTP service (helper on), fed a
+//! service, a DR UDP service, an NAT FTP service (helper on), a SYN-proxied
+//! one and an IPv6 NAT TCP service, fed a
 //! sequence of frames on its two ports, so that replies, FTP commands and
 //! data connections meet the connections earlier frames opened.
 //!
 //! Invariants: no panic; a forwarded frame is a well-formed Ethernet/IPv4
-//! frame whose checksums are valid when the input's were (computed over
+//! or IPv6 frame whose checksums are valid when the input's were (computed over
 //! the raw bytes); a frame that is not a reply from the VIP goes only to a
 //! configured real server (its MAC, by the inside port; NAT: its address,
 //! DR: still the VIP): nothing is forwarded to an address not in the
@@ -12,7 +13,7 @@
 #![no_main]
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use libfuzzer_sys::fuzz_target;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, OnceLock};
 use xlb_dataplane::conn::Timeouts;
 use xlb_dataplane::forward::{Forwarder, Verdict};
@@ -27,6 +28,11 @@ use xlb_model::{Address, Protocol, ServiceKey};
 const VIP: [u8; 4] = [10, 0, 1, 100];
 const REALS: [[u8; 4]; 2] = [[10, 0, 2, 11], [10, 0, 2, 12]];
 const REAL_MACS: [[u8; 6]; 2] = [[2, 0x55, 0, 0, 0, 1], [2, 0x55, 0, 0, 0, 2]];
+const VIP6: u128 = 0x2001_0db8_0001_0000_0000_0000_0000_0100;
+const REALS6: [u128; 2] = [
+    0xfd00_0000_0000_0002_0000_0000_0000_0011,
+    0xfd00_0000_0000_0002_0000_0000_0000_0012,
+];
 
 fn service(
     id: u32,
@@ -75,6 +81,14 @@ fn snapshot() -> Snapshot {
             syn_proxy: SynProxy::On,
             ..service(3, 443, Protocol::Tcp, Forwarding::Nat, 8443, false)
         },
+        {
+            let mut s = service(4, 80, Protocol::Tcp, Forwarding::Nat, 8080, false);
+            s.key = ServiceKey::endpoint(Ipv6Addr::from(VIP6), 80, Protocol::Tcp);
+            for (r, a) in s.reals.iter_mut().zip(REALS6) {
+                r.addr = Address::v6(a);
+            }
+            s
+        },
     ];
     let ports = vec![
         PortInfo {
@@ -106,31 +120,61 @@ fn sum16(b: &[u8], mut acc: u32) -> u32 {
     acc
 }
 
-/// The frame's IPv4 source and destination, and whether its IPv4 and
-/// TCP/UDP checksums hold, computed over the raw bytes (every header bit
-/// counts); None if it is not IPv4 that etherparse reads.
-fn inspect(frame: &[u8]) -> Option<([u8; 4], [u8; 4], bool)> {
+/// The frame's IP source and destination, and whether its IPv4 header's
+/// and TCP/UDP checksums hold, computed over the raw bytes (every header
+/// bit counts); None if it is not IP that etherparse reads.
+fn inspect(frame: &[u8]) -> Option<(IpAddr, IpAddr, bool)> {
     let p = SlicedPacket::from_ethernet(frame).ok()?;
-    let Some(NetSlice::Ipv4(ip)) = &p.net else {
-        return None;
+    let (src, dst, mut ok, payload) = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::from(h.source()),
+                IpAddr::from(h.destination()),
+                sum16(h.slice(), 0) == 0xffff,
+                ip.payload(),
+            )
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::from(h.source()),
+                IpAddr::from(h.destination()),
+                true,
+                ip.payload(),
+            )
+        }
+        _ => return None,
     };
-    let h = ip.header();
-    let mut ok = sum16(h.slice(), 0) == 0xffff;
-    let (src, dst) = (h.source(), h.destination());
-    let segment = ip.payload().payload;
+    let segment = payload.payload;
+    // The pseudo-header: RFC 793's for IPv4, RFC 8200 8.1's for IPv6.
     let pseudo = |proto: u8| {
-        let mut v = Vec::with_capacity(12);
-        v.extend_from_slice(&src);
-        v.extend_from_slice(&dst);
-        v.extend_from_slice(&[0, proto]);
-        v.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+        let mut v = Vec::with_capacity(40);
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                v.extend_from_slice(&s.octets());
+                v.extend_from_slice(&d.octets());
+                v.extend_from_slice(&[0, proto]);
+                v.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+            }
+            (s, d) => {
+                let o = |a: IpAddr| match a {
+                    IpAddr::V6(a) => a.octets(),
+                    IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+                };
+                v.extend_from_slice(&o(s));
+                v.extend_from_slice(&o(d));
+                v.extend_from_slice(&(segment.len() as u32).to_be_bytes());
+                v.extend_from_slice(&[0, 0, 0, proto]);
+            }
+        }
         sum16(&v, 0)
     };
     match &p.transport {
-        Some(TransportSlice::Tcp(_)) if !ip.payload().fragmented => {
+        Some(TransportSlice::Tcp(_)) if !payload.fragmented => {
             ok &= sum16(segment, pseudo(6)) == 0xffff;
         }
-        Some(TransportSlice::Udp(u)) if !ip.payload().fragmented => {
+        Some(TransportSlice::Udp(u)) if !payload.fragmented => {
             ok &= u.checksum() == 0 || sum16(segment, pseudo(17)) == 0xffff;
         }
         _ => {}
@@ -175,7 +219,7 @@ fuzz_target!(|data: &[u8]| {
             Verdict::Drop(_) => {}
             Verdict::Forward(out) => {
                 let bytes = pkt.bytes();
-                let (src, dst, sums) = inspect(bytes).expect("a forwarded frame is IPv4");
+                let (src, dst, sums) = inspect(bytes).expect("a forwarded frame is IP");
                 if before.is_some_and(|b| b.2) {
                     assert!(
                         sums,
@@ -183,7 +227,12 @@ fuzz_target!(|data: &[u8]| {
                     );
                 }
                 assert!(out <= 1, "no port {out}");
-                if src != VIP {
+                let vip = [IpAddr::from(VIP), IpAddr::from(Ipv6Addr::from(VIP6))];
+                let reals = REALS
+                    .map(IpAddr::from)
+                    .into_iter()
+                    .chain(REALS6.map(|a| IpAddr::from(Ipv6Addr::from(a))));
+                if !vip.contains(&src) {
                     // Towards a server: only a configured one (NAT: its
                     // address; DR: the VIP, to its MAC), by the inside port.
                     let mac_ok = REAL_MACS.iter().any(|m| bytes[..6] == m[..]);
@@ -191,7 +240,10 @@ fuzz_target!(|data: &[u8]| {
                         out == 1 && mac_ok,
                         "to a server not configured: in {frame:02x?} out {bytes:02x?}"
                     );
-                    assert!(REALS.contains(&dst) || dst == VIP, "to {dst:?}");
+                    assert!(
+                        reals.clone().any(|r| r == dst) || vip.contains(&dst),
+                        "to {dst:?}"
+                    );
                 }
                 // From the VIP: a reply, to the client, by the port and MAC
                 // its frames came from.

@@ -123,29 +123,47 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 1024
 
 
+class Server6(Server):
+    """The same on IPv6 alone (IPv4 clients keep their plain addresses on
+    the IPv4 socket, as tests that read them expect)."""
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+
 # Linux's IP_PKTINFO (Python names only the IPv6 one).
 IP_PKTINFO = 8
 
 
-def udp_echo(port):
+def udp_echo(port, v6=False):
     # Answers from the address the datagram was sent to, as a DNS server
     # does: in DR and TUN that is the VIP on loopback, not the address the
     # route to the client would pick.
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-    s.bind(("0.0.0.0", port))
+    if v6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        s.bind(("::", port))
+        level, kind, size = socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, 20
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        s.bind(("0.0.0.0", port))
+        level, kind, size = socket.IPPROTO_IP, IP_PKTINFO, 12
     while True:
-        data, anc, _, peer = s.recvmsg(2048, socket.CMSG_SPACE(12))
-        local = next(
-            (d[8:12] for lvl, typ, d in anc if lvl == socket.IPPROTO_IP and typ == IP_PKTINFO),
-            None,
-        )
+        data, anc, _, peer = s.recvmsg(2048, socket.CMSG_SPACE(size))
+        info = next((d for lvl, typ, d in anc if lvl == level and typ == kind), None)
         reply = name.encode() + b" " + data
-        if local is None:
+        if info is None:
             s.sendto(reply, peer)
+        elif v6:
+            # in6_pktinfo: the address it came to, any interface.
+            s.sendmsg([reply], [(level, kind, info[:16] + bytes(4))], 0, peer)
         else:
-            info = struct.pack("=I4s4s", 0, local, bytes(4))
-            s.sendmsg([reply], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, peer)
+            info = struct.pack("=I4s4s", 0, info[8:12], bytes(4))
+            s.sendmsg([reply], [(level, kind, info)], 0, peer)
 
 
 class LineEcho(socketserver.StreamRequestHandler):
@@ -165,6 +183,13 @@ threading.Thread(target=echo.serve_forever, daemon=True).start()
 for p in udp_ports:
     threading.Thread(target=udp_echo, args=(p,), daemon=True).start()
 servers = [Server(("0.0.0.0", p), Handler) for p in tcp_ports]
+# IPv6 beside it, where the namespace has IPv6 (the lab gives it).
+try:
+    servers += [Server6(("::", p), Handler) for p in tcp_ports]
+    for p in udp_ports:
+        threading.Thread(target=udp_echo, args=(p, True), daemon=True).start()
+except OSError as e:
+    print("no IPv6 listeners:", e, file=sys.stderr)
 for s in servers[1:]:
     threading.Thread(target=s.serve_forever, daemon=True).start()
 servers[0].serve_forever()

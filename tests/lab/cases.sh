@@ -110,7 +110,7 @@ test_bad_config_is_refused_with_its_place() {
   local out rc=0
   out=$("$BIN/xlbctl" check-config "$dir/bad.toml" 2>&1) || rc=$?
   assert_eq "$rc" 2 "check-config exit code"
-  grep -q "bad.toml:4:11: virtual server address \"10.0.0.300\" is not an IPv4 address" <<<"$out" ||
+  grep -q "bad.toml:4:11: virtual server address \"10.0.0.300\" is not an IP address" <<<"$out" ||
     { echo "FAIL: message was: $out"; return 1; }
   rc=0; out=$("$BIN/xlbd" --config "$dir/bad.toml" --socket "$dir/s" 2>&1) || rc=$?
   assert_eq "$rc" 2 "xlbd exit code on a bad config"

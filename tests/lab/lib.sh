@@ -3,6 +3,7 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${XLB_BIN:-$ROOT/target/release}
 VIP=10.200.1.100
+VIP6=2001:db8:1::100
 
 lab_up() {
   P=$("$ROOT/scripts/lab.sh" up "xlbt-$$-$RANDOM")
@@ -56,21 +57,22 @@ http_split() {
     "$(grep -c '^rs3$' <<<"$out")" "$(grep -c '^fail$' <<<"$out")"
 }
 
-# udp_split N PORT: N datagrams to the VIP, each from a new socket, each
-# answer checked to come from VIP:PORT and to echo its datagram; prints
-# "rs1=a rs2=b rs3=c fail=f".
+# udp_split N PORT [ADDRESS]: N datagrams to the VIP (or ADDRESS, IPv4 or
+# IPv6), each from a new socket, each answer checked to come from
+# VIP:PORT and to echo its datagram; prints "rs1=a rs2=b rs3=c fail=f".
 udp_split() {
-  in_client python3 - "$VIP" "$2" "$1" <<'PY'
+  in_client python3 - "${3:-$VIP}" "$2" "$1" <<'PY'
 import socket, sys, collections
 vip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+family = socket.AF_INET6 if ":" in vip else socket.AF_INET
 c = collections.Counter()
 for i in range(n):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family, socket.SOCK_DGRAM)
     s.settimeout(2)
     s.sendto(b"q%d" % i, (vip, port))
     try:
         data, src = s.recvfrom(100)
-        assert src == (vip, port), src  # the reply comes from the VIP
+        assert src[:2] == (vip, port), src  # the reply comes from the VIP
         assert data.endswith(b"q%d" % i), data
         c[data.split()[0].decode()] += 1
     except socket.timeout:

@@ -625,7 +625,7 @@ fn render(s: &Status, view: View, workers: bool) -> String {
         let local = if v.protocol == "FWM" {
             v.address.clone()
         } else {
-            format!("{}:{}", v.address, v.port)
+            host_port(&v.address, v.port)
         };
         if view == View::Plain {
             let _ = writeln!(o, "{:<4} {} {} {}", v.protocol, local, v.scheduler, v.flags);
@@ -639,7 +639,7 @@ fn render(s: &Status, view: View, workers: bool) -> String {
             );
         }
         for r in &v.reals {
-            let remote = format!("{}:{}", r.address, r.port);
+            let remote = host_port(&r.address, r.port);
             let mut mark = String::new();
             if let Some(h) = r.health.as_deref().filter(|h| h.starts_with("down")) {
                 mark.push_str(&format!("  ({h})"));
@@ -722,4 +722,12 @@ fn render(s: &Status, view: View, workers: bool) -> String {
         o.push_str(&xlb_control::proxy_listing::render(p, view != View::Plain));
     }
     o
+}
+
+/// "10.0.0.1:80", "[2001:db8::1]:80" (as ipvsadm writes IPv6).
+fn host_port(addr: &str, port: u16) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(a) => xlb_model::addr::endpoint(a, port),
+        Err(_) => format!("{addr}:{port}"),
+    }
 }

@@ -388,7 +388,7 @@ fn unreached_reals(tree: &[Node], nets: &[VipNet]) -> Vec<(usize, std::net::IpAd
 /// What a virtual service is keyed by in xlb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Key {
-    Endpoint(std::net::Ipv4Addr, u16),
+    Endpoint(std::net::IpAddr, u16),
     Mark(u32),
 }
 
@@ -408,25 +408,28 @@ const SCHEDULERS: &str = "rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo
 const PROTOCOLS: &str = "TCP, UDP";
 const CHECKERS: &str = "TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK";
 
-/// A VIP as xlb takes it: unicast IPv4 (the dataplane forwards no IPv6 yet).
-fn vip_address(o: &mut Out, line: usize, what: &str, word: &str) -> Option<std::net::Ipv4Addr> {
-    match word.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a))
-            if !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()) =>
-        {
-            Some(a)
+/// A VIP or server address as xlb takes it: unicast IPv4, or IPv6 that is
+/// neither link-local (a service has no interface to scope it) nor
+/// IPv4-mapped.
+fn vip_address(o: &mut Out, line: usize, what: &str, word: &str) -> Option<std::net::IpAddr> {
+    use std::net::IpAddr;
+    match word.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) if !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()) => {
+            Some(a.into())
         }
-        Ok(std::net::IpAddr::V6(_)) => {
-            o.refuse(
-                line,
-                format!("{what} {word}: IPv6 is not forwarded by xlb yet; known: unicast IPv4 addresses"),
-            );
-            None
+        Ok(IpAddr::V6(a))
+            if !(a.is_unspecified()
+                || a.is_multicast()
+                || a.is_loopback()
+                || a.to_ipv4_mapped().is_some()
+                || a.segments()[0] & 0xffc0 == 0xfe80) =>
+        {
+            Some(a.into())
         }
         _ => {
             o.refuse(
                 line,
-                format!("{what} {word:?} is not a unicast IPv4 address"),
+                format!("{what} {word:?} is not a unicast IPv4 or IPv6 address (IPv6 link-local and IPv4-mapped ones cannot be used)"),
             );
             None
         }
@@ -477,7 +480,7 @@ const MAX_RANGE: u32 = 256;
 
 /// One `virtual_server_group` entry's addresses: `A.B.C.D`, `A.B.C.D-E`
 /// (last octet), `A.B.C.D-E.F.G.H`, `A.B.C.D/LEN`.
-fn address_range(o: &mut Out, line: usize, word: &str) -> Vec<std::net::Ipv4Addr> {
+fn address_range(o: &mut Out, line: usize, word: &str) -> Vec<std::net::IpAddr> {
     use std::net::{IpAddr, Ipv4Addr};
     let what = "virtual_server_group address";
     let parsed: Option<(u32, u32)> = if let Some((a, len)) = word.split_once('/') {
@@ -512,10 +515,14 @@ fn address_range(o: &mut Out, line: usize, word: &str) -> Vec<std::net::Ipv4Addr
             .split(['-', '/'])
             .next()
             .is_some_and(|a| a.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6()));
-        if v6 {
+        if word.parse::<std::net::Ipv6Addr>().is_ok() {
+            return vip_address(o, line, what, word).into_iter().collect();
+        } else if v6 {
             o.refuse(
                 line,
-                format!("{what} {word}: IPv6 is not forwarded by xlb yet; known: unicast IPv4 addresses"),
+                format!(
+                    "{what} {word}: an IPv6 range; list each IPv6 address as an entry of its own"
+                ),
             );
         } else {
             o.refuse(
@@ -740,7 +747,12 @@ fn virtual_server(o: &mut Out, n: &Node, groups: &HashMap<String, Group>) {
                 None => mark_dropped(&mut body, c, ""),
             },
             "persistence_granularity" => {
-                let _ = writeln!(body, "persistence_granularity = {}", q(v));
+                // A netmask (IPv4), or a prefix length (IPv6 takes only that).
+                let g = match v.parse::<u8>() {
+                    Ok(len) => len.to_string(),
+                    Err(_) => q(v),
+                };
+                let _ = writeln!(body, "persistence_granularity = {g}");
             }
             "quorum_up" | "quorum_down" => {
                 let _ = writeln!(body, "{} = {}", c.key, q(v));
@@ -761,10 +773,14 @@ fn virtual_server(o: &mut Out, n: &Node, groups: &HashMap<String, Group>) {
     // same check of itself, it is the service's: a server added later (by
     // `xlbctl ipvsadm -a`, say) is checked too.
     let ports: Vec<u16> = keys.iter().map(|k| k.port()).collect();
+    let v6 = keys.iter().find_map(|k| match k {
+        Key::Endpoint(a, _) => Some(a.is_ipv6()),
+        Key::Mark(_) => None,
+    });
     let mut reals: Vec<(String, Option<String>)> = Vec::new();
     for r in n.children().iter().filter(|c| c.key == "real_server") {
         let outer = std::mem::take(&mut o.toml);
-        let check = real_server(o, r, delay_loop.as_deref(), dr, &ports);
+        let check = real_server(o, r, delay_loop.as_deref(), dr, &ports, v6);
         reals.push((std::mem::replace(&mut o.toml, outer), check));
     }
     let first = reals.first().and_then(|r| r.1.clone());
@@ -829,7 +845,7 @@ fn virtual_server(o: &mut Out, n: &Node, groups: &HashMap<String, Group>) {
                     q(&addr.to_string()),
                     q(&protocol)
                 );
-                if nat && port == 21 && protocol == "tcp" {
+                if nat && port == 21 && protocol == "tcp" && addr.is_ipv4() {
                     // keepalived relied on the ip_vs_ftp module.
                     let _ = writeln!(
                         o.toml,
@@ -889,12 +905,25 @@ fn real_server(
     delay_loop: Option<&str>,
     dr: bool,
     ports: &[u16],
+    v6: Option<bool>,
 ) -> Option<String> {
     let Some(word) = n.arg(0) else {
         o.refuse(n.line, "real_server without an address".into());
         return None;
     };
-    let Some(addr) = vip_address(o, n.line, "real_server address", word) else {
+    let addr = vip_address(o, n.line, "real_server address", word).filter(|a| {
+        // NAT and DR keep the packet's family (IPVS's FNAT may not).
+        let other = v6.is_some_and(|v6| a.is_ipv6() != v6);
+        if other {
+            let (vs, rs) = if a.is_ipv6() { ("IPv4", "IPv6") } else { ("IPv6", "IPv4") };
+            o.refuse(
+                n.line,
+                format!("real_server {word} is {rs}, its virtual_server {vs}: xlb forwards within one family"),
+            );
+        }
+        !other
+    });
+    let Some(addr) = addr else {
         let _ = writeln!(
             o.toml,
             "\n  # {MARK}: line {}: {} left out",

@@ -684,7 +684,7 @@ fn malformed_numbers_and_addresses_are_errors() {
   real_server db.example 80 { }
   real_server 10.0.0.12 http { }
 }
-virtual_server 2001:db8::1 80 { }
+virtual_server fe80::1 80 { }
 virtual_server 10.0.0.3 99999 { }
 virtual_server 10.0.0.4 { }
 ";
@@ -696,7 +696,52 @@ virtual_server 10.0.0.4 { }
     assert_eq!(c.services[0].reals.len(), 1);
     assert!(out
         .toml
-        .contains("# XLB-IMPORT: line 8: virtual_server 2001:db8::1 80 left out"));
+        .contains("# XLB-IMPORT: line 8: virtual_server fe80::1 80 left out"));
+}
+
+/// IPv6 virtual servers import as keepalived runs them; a server of the
+/// other family is refused at its line (NAT and DR keep the family).
+#[test]
+fn ipv6_virtual_servers_import_and_validate() {
+    let conf = "virtual_server 2001:db8::1 80 {
+  lb_algo mh
+  lb_kind DR
+  persistence_timeout 300
+  persistence_granularity 64
+  real_server 2001:db8:2::11 80 { weight 2 TCP_CHECK { connect_timeout 3 } }
+  real_server fd00::12 80 { }
+}
+virtual_server_group v6web {
+  2001:db8::2 443
+}
+virtual_server group v6web {
+  lb_kind NAT
+  real_server 2001:db8:2::13 8443 { }
+}
+";
+    let out = import(conf).unwrap();
+    let c = validate(&out.toml);
+    assert_eq!(c.services.len(), 2, "{}", out.toml);
+    assert_eq!(
+        c.services[0].key.address().unwrap().0,
+        "2001:db8::1".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(c.services[0].persistence.unwrap().prefix, 64);
+    assert_eq!(c.services[0].reals[0].weight, 2);
+    assert!(c.services[0].reals[0].check.is_some());
+    assert_eq!(
+        c.services[1].reals[0].address,
+        "2001:db8:2::13".parse::<std::net::IpAddr>().unwrap()
+    );
+    let e = refused("virtual_server 2001:db8::1 80 {\n  real_server 10.0.0.11 80 { }\n}\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].0, 2);
+    assert!(
+        e[0].1
+            .contains("10.0.0.11 is IPv4, its virtual_server IPv6"),
+        "{}",
+        e[0].1
+    );
 }
 
 /// keepalived's own sample (doc/samples/keepalived.conf.virtual_server_group).
@@ -780,7 +825,8 @@ fn virtual_server_group_ranges_expand_as_keepalived_reads_them() {
             "65536 addresses; xlb writes a service per address, at most 256",
         ),
         ("10.0.0.9-3 80", "0 addresses"),
-        ("2001:db8::1-9 80", "IPv6 is not forwarded by xlb yet"),
+        ("2001:db8::1-9 80", "an IPv6 range; list each IPv6 address"),
+        ("fe80::1 80", "link-local"),
         ("10.0.0.300 80", "is not ADDRESS, ADDRESS-LAST_OCTET"),
         ("10.0.0.1", "has no port"),
         ("fwmark 0", "fwmark \"0\" is not a mark"),
@@ -999,12 +1045,12 @@ fn real_world_keepalived_configurations() {
                     37,
                     "lb_kind \"FNAT\" is not a forwarding method xlb knows; known: NAT, DR",
                 ),
-                (
-                    54,
-                    "virtual_server_group address 2001:db8::7: IPv6 is not forwarded by xlb yet",
-                ),
                 (59, "lb_algo \"conhash\" is not a scheduler"),
                 (60, "lb_kind \"FNAT\""),
+                (
+                    64,
+                    "real_server 198.51.100.30 is IPv4, its virtual_server IPv6",
+                ),
             ]),
         ),
     ];

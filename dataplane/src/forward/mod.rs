@@ -556,6 +556,11 @@ impl Forwarder {
                     rewrite::nat(buf, &f, Endpoint::Destination, route.addr, conn.real_port);
                 }
                 if conn.forwarding == Forwarding::Tun {
+                    // IPv4 in IPv4 only: the configuration refuses TUN for
+                    // IPv6 services, so this is a record from elsewhere.
+                    if f.v6 {
+                        return drop(DropReason::NoTunnelSource);
+                    }
                     if headroom < tunnel::IPV4_HEADER {
                         return drop(DropReason::NoHeadroom);
                     }
@@ -934,11 +939,11 @@ fn drop(stats: &WorkerStats, reason: DropReason) -> Verdict {
 fn parse_drop(e: ParseError) -> DropReason {
     match e {
         ParseError::ShortEthernet => DropReason::ShortEthernet,
-        ParseError::Ipv6 => DropReason::Ipv6,
         ParseError::UnknownEthertype => DropReason::UnknownEthertype,
         ParseError::BadIpHeader => DropReason::BadIpHeader,
         ParseError::BadIpLength => DropReason::BadIpLength,
         ParseError::Fragment => DropReason::Fragment,
+        ParseError::BadExtensionHeader => DropReason::BadExtensionHeader,
         ParseError::UnsupportedProtocol => DropReason::UnsupportedProtocol,
         ParseError::BadL4Header => DropReason::BadL4Header,
     }

@@ -1,8 +1,8 @@
-//! In-place header rewrites for NAT and DR, with RFC 1624 incremental
-//! checksum updates: only the words that change are touched.
+//! In-place header rewrites for NAT and DR, IPv4 and IPv6, with RFC 1624
+//! incremental checksum updates: only the words that change are touched.
 
-use crate::wire::checksum::{update16, update32};
-use crate::wire::{EthHdr, Frame, Ipv4Hdr, TcpHdr, UdpHdr, IPPROTO_TCP};
+use crate::wire::checksum::{update128, update16, update32};
+use crate::wire::{EthHdr, Frame, Ipv4Hdr, Ipv6Hdr, TcpHdr, UdpHdr, IPPROTO_TCP};
 use xlb_model::Address;
 use zerocopy::Ref;
 
@@ -14,10 +14,19 @@ pub fn set_macs(buf: &mut [u8], src: [u8; 6], dst: [u8; 6]) {
     eth.dst = dst;
 }
 
-/// Decrement the TTL like a router; `false` when the packet must not be
-/// forwarded (TTL would reach 0).
+/// Decrement the TTL (IPv6: hop limit) like a router; `false` when the
+/// packet must not be forwarded (it would reach 0).
 #[inline(always)]
 pub fn decrement_ttl(buf: &mut [u8], f: &Frame) -> bool {
+    if f.v6 {
+        // No header checksum in IPv6.
+        let (mut ip, _) = Ref::<_, Ipv6Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");
+        if ip.hop_limit <= 1 {
+            return false;
+        }
+        ip.hop_limit -= 1;
+        return true;
+    }
     let (mut ip, _) = Ref::<_, Ipv4Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");
     if ip.ttl <= 1 {
         return false;
@@ -37,31 +46,44 @@ pub enum Endpoint {
     Destination,
 }
 
-/// Replace one endpoint's address and port, fixing the IP checksum and the
-/// TCP/UDP checksum (whose pseudo-header covers the addresses). The frame
-/// is IPv4 (`Frame::parse` yields no other yet), and so is `addr`: NAT
-/// never changes a packet's family.
+/// Replace one endpoint's address and port, fixing the IPv4 header's
+/// checksum and the TCP/UDP checksum (whose pseudo-header covers the
+/// addresses). `addr` is of the frame's family: NAT never changes it.
 #[inline]
 pub fn nat(buf: &mut [u8], f: &Frame, which: Endpoint, addr: Address, port: u16) {
-    debug_assert!(addr.is_v4(), "NAT of an IPv4 frame to {addr}");
-    let addr = addr.low32();
+    debug_assert_eq!(addr.is_v4(), !f.v6, "NAT of {:?} to {addr}", f.dst);
     let (old_addr, old_port) = match which {
-        Endpoint::Source => (f.src.low32(), f.sport),
-        Endpoint::Destination => (f.dst.low32(), f.dport),
+        Endpoint::Source => (f.src, f.sport),
+        Endpoint::Destination => (f.dst, f.dport),
     };
-    {
+    if f.v6 {
+        let (mut ip, _) = Ref::<_, Ipv6Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");
+        let bytes = addr.bits().to_be_bytes();
+        match which {
+            Endpoint::Source => ip.src = bytes,
+            Endpoint::Destination => ip.dst = bytes,
+        }
+    } else {
         let (mut ip, _) = Ref::<_, Ipv4Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");
         match which {
-            Endpoint::Source => ip.src.set(addr),
-            Endpoint::Destination => ip.dst.set(addr),
+            Endpoint::Source => ip.src.set(addr.low32()),
+            Endpoint::Destination => ip.dst.set(addr.low32()),
         }
-        let c = update32(ip.checksum.get(), old_addr, addr);
+        let c = update32(ip.checksum.get(), old_addr.low32(), addr.low32());
         ip.checksum.set(c);
     }
+    // The pseudo-header's part of the L4 checksum.
+    let readdress = |c: u16| {
+        if f.v6 {
+            update128(c, old_addr.bits(), addr.bits())
+        } else {
+            update32(c, old_addr.low32(), addr.low32())
+        }
+    };
     let l4 = &mut buf[f.l4..];
     if f.proto == IPPROTO_TCP {
         let (mut tcp, _) = Ref::<_, TcpHdr>::from_prefix(l4).expect("parsed frame");
-        let c = update16(update32(tcp.checksum.get(), old_addr, addr), old_port, port);
+        let c = update16(readdress(tcp.checksum.get()), old_port, port);
         tcp.checksum.set(c);
         match which {
             Endpoint::Source => tcp.src_port.set(port),
@@ -69,10 +91,10 @@ pub fn nat(buf: &mut [u8], f: &Frame, which: Endpoint, addr: Address, port: u16)
         }
     } else {
         let (mut udp, _) = Ref::<_, UdpHdr>::from_prefix(l4).expect("parsed frame");
-        // UDP checksum 0 means "none" (RFC 768): leave it so. A computed 0 is
-        // sent as 0xffff.
+        // UDP checksum 0 means "none" (RFC 768; over IPv6 the receiver
+        // drops it, RFC 8200): leave it so. A computed 0 is sent as 0xffff.
         if udp.checksum.get() != 0 {
-            let c = update16(update32(udp.checksum.get(), old_addr, addr), old_port, port);
+            let c = update16(readdress(udp.checksum.get()), old_port, port);
             let c = if c == 0 { 0xffff } else { c };
             udp.checksum.set(c);
         }

@@ -21,6 +21,7 @@ const RS: [[u8; 4]; 2] = [[10, 0, 2, 11], [10, 0, 2, 12]];
 const OUTSIDE: PortId = 0;
 const INSIDE: PortId = 1;
 
+mod ipv6;
 mod syn_proxy;
 mod tunnel;
 

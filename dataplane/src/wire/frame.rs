@@ -1,7 +1,7 @@
 //! One pass over a received frame: every length is checked here, and the
 //! result carries the offsets and the flow fields the forwarder needs.
 
-use super::headers::{EthHdr, Ipv4Hdr, TcpHdr, UdpHdr, VlanHdr};
+use super::headers::{EthHdr, Ipv4Hdr, Ipv6Hdr, TcpHdr, UdpHdr, VlanHdr};
 use super::{ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP};
 use xlb_model::Address;
 use zerocopy::Ref;
@@ -11,30 +11,29 @@ use zerocopy::Ref;
 pub enum ParseError {
     #[error("frame shorter than its Ethernet/VLAN header")]
     ShortEthernet,
-    #[error("IPv6 is passed to the kernel, not forwarded")]
-    Ipv6,
     #[error("ethertype is neither IPv4 nor IPv6")]
     UnknownEthertype,
-    #[error("IPv4 header truncated, wrong version or IHL < 5")]
+    #[error("IP header truncated, wrong version or IHL < 5")]
     BadIpHeader,
-    #[error("IPv4 total length larger than the frame or smaller than the header")]
+    #[error("IP length larger than the frame or smaller than the header (or an IPv6 jumbogram)")]
     BadIpLength,
-    #[error("IPv4 fragment: no port to classify")]
+    #[error("IP fragment: no port to classify")]
     Fragment,
+    #[error("IPv6 extension headers truncated, more than 8, out of order, or a routing header not yet at its last segment")]
+    BadExtensionHeader,
     #[error("protocol other than TCP or UDP")]
     UnsupportedProtocol,
     #[error("TCP/UDP header truncated or with an impossible length")]
     BadL4Header,
 }
 
-/// Offsets and flow fields of a parsed TCP/UDP frame. Addresses are of
-/// either family (`Address`); today's parser yields IPv4 only and reports
-/// IPv6 as `ParseError::Ipv6`.
+/// Offsets and flow fields of a parsed TCP/UDP frame, IPv4 or IPv6
+/// (`v6`); the addresses are of the frame's family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame {
-    /// Offset of the IPv4 header (14, or 18 with one 802.1Q tag).
+    /// Offset of the IP header (14, or 18 with one 802.1Q tag).
     pub l3: usize,
-    /// Offset of the TCP/UDP header.
+    /// Offset of the TCP/UDP header (past any IPv6 extension headers).
     pub l4: usize,
     /// Offset just past the IP datagram (frames may carry Ethernet padding).
     pub end: usize,
@@ -45,8 +44,19 @@ pub struct Frame {
     pub dport: u16,
     /// TCP flags (0 for UDP).
     pub tcp_flags: u8,
+    /// IPv4 options, or IPv6 extension headers, present.
     pub ip_options: bool,
+    pub v6: bool,
 }
+
+/// IPv6 extension headers walked at most: RFC 8200 expects few (each at
+/// most once, in order); a longer chain is an attack on parsers.
+pub const MAX_EXTENSION_HEADERS: usize = 8;
+
+const NEXT_HOP_BY_HOP: u8 = 0;
+const NEXT_ROUTING: u8 = 43;
+const NEXT_FRAGMENT: u8 = 44;
+const NEXT_DEST_OPTIONS: u8 = 60;
 
 impl Frame {
     pub fn parse(buf: &[u8]) -> Result<Frame, ParseError> {
@@ -62,7 +72,7 @@ impl Frame {
         }
         match ethertype {
             ETH_P_IPV4 => {}
-            ETH_P_IPV6 => return Err(ParseError::Ipv6),
+            ETH_P_IPV6 => return Frame::parse_v6(buf, l3),
             _ => return Err(ParseError::UnknownEthertype),
         }
         let ip_bytes = &buf[l3..];
@@ -81,28 +91,7 @@ impl Frame {
         }
         let l4 = l3 + ihl;
         let end = l3 + total;
-        let l4_bytes = &buf[l4..end];
-        let (sport, dport, tcp_flags) = match ip.proto {
-            IPPROTO_TCP => {
-                let (tcp, _) =
-                    Ref::<_, TcpHdr>::from_prefix(l4_bytes).map_err(|_| ParseError::BadL4Header)?;
-                let hl = tcp.header_len();
-                if hl < 20 || hl > l4_bytes.len() {
-                    return Err(ParseError::BadL4Header);
-                }
-                (tcp.src_port.get(), tcp.dst_port.get(), tcp.flags)
-            }
-            IPPROTO_UDP => {
-                let (udp, _) =
-                    Ref::<_, UdpHdr>::from_prefix(l4_bytes).map_err(|_| ParseError::BadL4Header)?;
-                let ulen = usize::from(udp.len.get());
-                if ulen < 8 || ulen > l4_bytes.len() {
-                    return Err(ParseError::BadL4Header);
-                }
-                (udp.src_port.get(), udp.dst_port.get(), 0)
-            }
-            _ => return Err(ParseError::UnsupportedProtocol),
-        };
+        let (sport, dport, tcp_flags) = ports(ip.proto, &buf[l4..end])?;
         Ok(Frame {
             l3,
             l4,
@@ -114,8 +103,112 @@ impl Frame {
             dport,
             tcp_flags,
             ip_options: ihl > 20,
+            v6: false,
         })
     }
+
+    /// The IPv6 header, its extension headers (hop-by-hop first, at most
+    /// `MAX_EXTENSION_HEADERS`), then TCP or UDP.
+    fn parse_v6(buf: &[u8], l3: usize) -> Result<Frame, ParseError> {
+        let ip_bytes = &buf[l3..];
+        let (ip, _) =
+            Ref::<_, Ipv6Hdr>::from_prefix(ip_bytes).map_err(|_| ParseError::BadIpHeader)?;
+        if ip.version_class_flow.get() >> 28 != 6 {
+            return Err(ParseError::BadIpHeader);
+        }
+        // Payload length 0 is a jumbogram's (RFC 2675), which no Ethernet
+        // frame carries.
+        let payload = usize::from(ip.payload_len.get());
+        let fixed = core::mem::size_of::<Ipv6Hdr>();
+        if payload == 0 || fixed + payload > ip_bytes.len() {
+            return Err(ParseError::BadIpLength);
+        }
+        let end = l3 + fixed + payload;
+        // IPv4-mapped addresses never appear on the wire (RFC 4291 2.5.5.2)
+        // and would pass for IPv4 ones in `Address`.
+        let (src, dst) = (
+            Address::v6(u128::from_be_bytes(ip.src)),
+            Address::v6(u128::from_be_bytes(ip.dst)),
+        );
+        if src.is_v4() || dst.is_v4() {
+            return Err(ParseError::BadIpHeader);
+        }
+        let mut next = ip.next_header;
+        let mut at = l3 + fixed;
+        let mut walked = 0;
+        while matches!(
+            next,
+            NEXT_HOP_BY_HOP | NEXT_ROUTING | NEXT_FRAGMENT | NEXT_DEST_OPTIONS
+        ) {
+            // Hop-by-hop only first (RFC 8200 4.3); the chain is bounded.
+            if (next == NEXT_HOP_BY_HOP && walked > 0) || walked == MAX_EXTENSION_HEADERS {
+                return Err(ParseError::BadExtensionHeader);
+            }
+            let ext = buf.get(at..end).filter(|e| e.len() >= 8);
+            let ext = ext.ok_or(ParseError::BadExtensionHeader)?;
+            let len = match next {
+                NEXT_FRAGMENT => {
+                    // Offset or more-fragments set: a piece without ports.
+                    // An atomic fragment (both zero, RFC 6946) is whole.
+                    if u16::from_be_bytes([ext[2], ext[3]]) & 0xfff9 != 0 {
+                        return Err(ParseError::Fragment);
+                    }
+                    8
+                }
+                // The destination is not final while segments are left:
+                // the packet is only passing through the VIP.
+                NEXT_ROUTING if ext[3] != 0 => return Err(ParseError::BadExtensionHeader),
+                _ => (usize::from(ext[1]) + 1) * 8,
+            };
+            if len > ext.len() {
+                return Err(ParseError::BadExtensionHeader);
+            }
+            next = ext[0];
+            at += len;
+            walked += 1;
+        }
+        let (sport, dport, tcp_flags) = ports(next, &buf[at..end])?;
+        Ok(Frame {
+            l3,
+            l4: at,
+            end,
+            proto: next,
+            src,
+            dst,
+            sport,
+            dport,
+            tcp_flags,
+            ip_options: walked > 0,
+            v6: true,
+        })
+    }
+}
+
+/// Source port, destination port and TCP flags of a TCP or UDP header
+/// that must fit in `l4_bytes` (the rest of the datagram).
+#[inline]
+fn ports(proto: u8, l4_bytes: &[u8]) -> Result<(u16, u16, u8), ParseError> {
+    Ok(match proto {
+        IPPROTO_TCP => {
+            let (tcp, _) =
+                Ref::<_, TcpHdr>::from_prefix(l4_bytes).map_err(|_| ParseError::BadL4Header)?;
+            let hl = tcp.header_len();
+            if hl < 20 || hl > l4_bytes.len() {
+                return Err(ParseError::BadL4Header);
+            }
+            (tcp.src_port.get(), tcp.dst_port.get(), tcp.flags)
+        }
+        IPPROTO_UDP => {
+            let (udp, _) =
+                Ref::<_, UdpHdr>::from_prefix(l4_bytes).map_err(|_| ParseError::BadL4Header)?;
+            let ulen = usize::from(udp.len.get());
+            if ulen < 8 || ulen > l4_bytes.len() {
+                return Err(ParseError::BadL4Header);
+            }
+            (udp.src_port.get(), udp.dst_port.get(), 0)
+        }
+        _ => return Err(ParseError::UnsupportedProtocol),
+    })
 }
 
 #[cfg(test)]
@@ -181,7 +274,8 @@ mod tests {
         let mut f = tcp_frame(false);
         f[12] = 0x86;
         f[13] = 0xdd;
-        assert_eq!(Frame::parse(&f), Err(ParseError::Ipv6));
+        // An IPv4 datagram behind the IPv6 ethertype: version 4.
+        assert_eq!(Frame::parse(&f), Err(ParseError::BadIpHeader));
     }
 
     #[test]

@@ -24,6 +24,18 @@ impl Validator<'_> {
             .iter()
             .filter_map(|a| self.address(a, "firewall_mark address"))
             .collect();
+        if addrs.iter().any(|a| a.is_ipv6() != addrs[0].is_ipv6()) {
+            self.error(
+                &r.addresses.span(),
+                format!("firewall_mark {mark} mixes IPv4 and IPv6 addresses"),
+                Some(
+                    "a service's servers are of one family: give the IPv6 addresses a \
+                     rule and a mark of their own"
+                        .into(),
+                ),
+            );
+            return None;
+        }
         if r.addresses.get_ref().is_empty() {
             self.error(
                 &r.addresses.span(),

@@ -669,16 +669,19 @@ impl Validator<'_> {
         None
     }
 
-    /// A unicast address. Both families parse; IPv6 is refused here, in
-    /// one place, until the dataplane forwards it.
+    /// A unicast address of either family.
     fn address(&mut self, s: &Spanned<String>, what: &str) -> Option<IpAddr> {
         let a = match s.get_ref().parse::<IpAddr>() {
             Ok(a) => a,
             Err(_) => {
                 self.error(
                     &s.span(),
-                    format!("{what} {:?} is not an IPv4 address", s.get_ref()),
-                    Some("write it as a dotted quad, e.g. \"192.0.2.10\"".into()),
+                    format!("{what} {:?} is not an IP address", s.get_ref()),
+                    Some(
+                        "write it as a dotted quad, e.g. \"192.0.2.10\", or IPv6, e.g. \
+                         \"2001:db8::10\" (names are not resolved)"
+                            .into(),
+                    ),
                 );
                 return None;
             }
@@ -687,24 +690,34 @@ impl Validator<'_> {
     }
 
     fn usable_address(&mut self, a: IpAddr, span: &Range<usize>, what: &str) -> Option<IpAddr> {
-        match a {
+        let why = match a {
             IpAddr::V4(v4) if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() => {
+                Some("use a unicast IPv4 address")
+            }
+            IpAddr::V6(v6) if v6.is_unspecified() || v6.is_multicast() || v6.is_loopback() => {
+                Some("use a unicast IPv6 address")
+            }
+            // Packets carry the plain IPv4 address: a mapped one would
+            // name an IPv4 host in IPv6 clothing.
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+                Some("write the IPv4 address itself")
+            }
+            // fe80::/10 needs a zone (an interface) that a service has not.
+            IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+                Some("use a global or unique-local (fd00::/8) address, not a link-local one")
+            }
+            _ => None,
+        };
+        match why {
+            Some(help) => {
                 self.error(
                     span,
                     format!("{what} {a} cannot be used"),
-                    Some("use a unicast IPv4 address".into()),
+                    Some(help.into()),
                 );
                 None
             }
-            IpAddr::V4(_) => Some(a),
-            IpAddr::V6(_) => {
-                self.error(
-                    span,
-                    format!("{what} {a} is IPv6, which the dataplane does not forward yet"),
-                    Some("use an IPv4 address".into()),
-                );
-                None
-            }
+            None => Some(a),
         }
     }
 

@@ -55,12 +55,20 @@ impl Validator<'_> {
         // A firewall-mark service's servers default to port 0: they keep
         // the port the client asked for.
         let port = key.address().map_or(0, |(_, p, _)| p);
-        let reals = self.real_servers(&vs, port, forwarding);
-        let sorry = self.sorry_server(&vs, port, forwarding);
-        let persistence = self.persistence(&vs);
+        let v6 = self.family(key);
+        if let (Some(true), Some(Forwarding::Tun)) = (v6, forwarding) {
+            self.error(
+                &vs.forwarding.span(),
+                "forwarding = \"tun\" wraps IPv4 in IPv4; this virtual server is IPv6".into(),
+                Some("use forwarding = \"nat\" or \"dr\" for an IPv6 service".into()),
+            );
+        }
+        let reals = self.real_servers(&vs, port, forwarding, v6);
+        let sorry = self.sorry_server(&vs, port, forwarding, v6);
+        let persistence = self.persistence(&vs, v6 == Some(true));
         let quorum = self.quorum(&vs);
-        let ftp = self.ftp(&vs, key, forwarding);
-        let syn_proxy = self.syn_proxy(&vs, key, forwarding, ftp);
+        let ftp = self.ftp(&vs, key, forwarding, v6 == Some(true));
+        let syn_proxy = self.syn_proxy(&vs, key, forwarding, ftp, v6 == Some(true));
         let max_conn_rate = match &vs.max_conn_rate {
             Some(r) if *r.get_ref() == 0 => {
                 self.error(
@@ -109,6 +117,50 @@ impl Validator<'_> {
             persistence,
             slow_start: vs.slow_start.as_ref().map_or(0, |v| *v.get_ref()),
         })
+    }
+
+    /// Whether the service is IPv6: its VIP's family, or the family of the
+    /// addresses its firewall-mark rule covers (one family per mark, which
+    /// `mark_rule` checks). None for a mark no rule gives.
+    fn family(&self, key: ServiceKey) -> Option<bool> {
+        match key {
+            ServiceKey::Endpoint { addr, .. } => Some(addr.is_ipv6()),
+            ServiceKey::Mark(m) => self
+                .marked
+                .iter()
+                .find(|(_, &mark)| mark == m)
+                .map(|((a, _, _), _)| a.is_ipv6()),
+        }
+    }
+
+    /// A server of another family than its service: NAT and DR keep the
+    /// packet's family, so the server could never be reached.
+    fn same_family(
+        &mut self,
+        a: IpAddr,
+        v6: Option<bool>,
+        span: &Range<usize>,
+        what: &str,
+    ) -> bool {
+        match v6 {
+            Some(v6) if a.is_ipv6() != v6 => {
+                let (this, that) = if v6 {
+                    ("IPv6", "IPv4")
+                } else {
+                    ("IPv4", "IPv6")
+                };
+                self.error(
+                    span,
+                    format!("{what} {a} is {that}, its virtual server {this}"),
+                    Some(format!(
+                        "give an {this} virtual server {this} servers (a second virtual \
+                         server can serve the {that} address)"
+                    )),
+                );
+                false
+            }
+            _ => true,
+        }
     }
 
     /// VIP, port and protocol, or a firewall mark some rule gives.
@@ -189,11 +241,12 @@ impl Validator<'_> {
         vs: &RawVirtualServer,
         port: u16,
         forwarding: Option<Forwarding>,
+        v6: Option<bool>,
     ) -> Vec<RealServerDef> {
         let mut reals = Vec::new();
         let mut seen = HashSet::new();
         for r in &vs.real_server {
-            let Some(def) = self.real_server(vs, r, port, forwarding) else {
+            let Some(def) = self.real_server(vs, r, port, forwarding, v6) else {
                 continue;
             };
             if !seen.insert((def.address, def.port)) {
@@ -218,8 +271,11 @@ impl Validator<'_> {
         r: &RawRealServer,
         port: u16,
         forwarding: Option<Forwarding>,
+        v6: Option<bool>,
     ) -> Option<RealServerDef> {
-        let a = self.address(&r.address, "real server address");
+        let a = self
+            .address(&r.address, "real server address")
+            .filter(|&a| self.same_family(a, v6, &r.address.span(), "real server"));
         let p = match &r.port {
             Some(p) => self.port(p, "real server port"),
             None => Some(port),
@@ -305,6 +361,7 @@ impl Validator<'_> {
         vs: &RawVirtualServer,
         port: u16,
         forwarding: Option<Forwarding>,
+        v6: Option<bool>,
     ) -> Option<(IpAddr, u16)> {
         let v = vs.sorry_server.as_ref()?;
         let text = v.get_ref();
@@ -327,6 +384,9 @@ impl Validator<'_> {
             return None;
         };
         let a = self.usable_address(a, &v.span(), "sorry_server")?;
+        if !self.same_family(a, v6, &v.span(), "sorry_server") {
+            return None;
+        }
         if let Some(f) = forwarding.filter(|f| f.replies_bypass() && p != port) {
             self.error(
                 &v.span(),
@@ -342,13 +402,15 @@ impl Validator<'_> {
         Some((a, p))
     }
 
-    /// persistence_timeout and _granularity (a prefix length or netmask).
-    fn persistence(&mut self, vs: &RawVirtualServer) -> Option<Persistence> {
+    /// persistence_timeout and _granularity (a prefix length or netmask;
+    /// IPv6: a prefix length, 128 by default, as IPVS's).
+    fn persistence(&mut self, vs: &RawVirtualServer, v6: bool) -> Option<Persistence> {
+        let bits = if v6 { 128 } else { 32 };
         let prefix = match &vs.persistence_granularity {
-            None => Some(32),
+            None => Some(bits as u8),
             Some(v) => match v.get_ref() {
-                toml::Value::Integer(n) if (0..=32).contains(n) => Some(*n as u8),
-                toml::Value::String(m) => match m.parse::<Ipv4Addr>().map(u32::from) {
+                toml::Value::Integer(n) if (0..=bits).contains(n) => Some(*n as u8),
+                toml::Value::String(m) if !v6 => match m.parse::<Ipv4Addr>().map(u32::from) {
                     Ok(bits) if bits.leading_ones() + bits.trailing_zeros() == 32 => {
                         Some(bits.leading_ones() as u8)
                     }
@@ -360,7 +422,11 @@ impl Validator<'_> {
                 self.error(
                     &v.span(),
                     format!("persistence_granularity {} is not a netmask", v.get_ref()),
-                    Some("use a prefix length (24) or a netmask (\"255.255.255.0\")".into()),
+                    Some(if v6 {
+                        "use a prefix length from 0 to 128 (64 keeps a client's /64)".into()
+                    } else {
+                        "use a prefix length (24) or a netmask (\"255.255.255.0\")".into()
+                    }),
                 );
                 None
             }),
@@ -418,6 +484,7 @@ impl Validator<'_> {
         key: ServiceKey,
         forwarding: Option<Forwarding>,
         ftp: bool,
+        v6: bool,
     ) -> SynProxy {
         let mode = match &vs.syn_proxy {
             None => SynProxy::Auto,
@@ -439,6 +506,8 @@ impl Validator<'_> {
             Some("is for TCP services")
         } else if ftp {
             Some("and the FTP helper cannot share a connection yet")
+        } else if v6 {
+            Some("is for IPv4 services yet (its cookies and handshakes are IPv4's)")
         } else {
             None
         };
@@ -463,10 +532,25 @@ impl Validator<'_> {
         vs: &RawVirtualServer,
         key: ServiceKey,
         forwarding: Option<Forwarding>,
+        v6: bool,
     ) -> bool {
         let Some(f) = vs.ftp.as_ref().filter(|f| *f.get_ref()) else {
             return false;
         };
+        if v6 {
+            self.error(
+                &f.span(),
+                "ftp = true on an IPv6 service: the FTP helper follows IPv4's PORT and PASV, \
+                 not EPRT and EPSV"
+                    .into(),
+                Some(
+                    "leave ftp out; IPv6 FTP clients use EPSV, whose data port a \
+                     [[firewall_mark]] service with persistence can carry (docs/ftp.md)"
+                        .into(),
+                ),
+            );
+            return false;
+        }
         if forwarding != Some(Forwarding::Nat) {
             self.error(
                 &f.span(),

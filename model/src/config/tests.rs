@@ -97,7 +97,7 @@ weight = -1
     let e = errors(text);
     assert!(
         e.iter().any(|m| m.starts_with(
-            "t.toml:4:11: virtual server address \"192.0.2.300\" is not an IPv4 address"
+            "t.toml:4:11: virtual server address \"192.0.2.300\" is not an IP address"
         )),
         "{e:#?}"
     );
@@ -145,14 +145,87 @@ fn services_need_interfaces() {
 }
 
 #[test]
-fn ipv6_vip_says_not_supported() {
+fn ipv6_services_take_ipv6_servers_and_a_128_bit_granularity() {
+    let c = parse(
+        r#"
+[daemon]
+interfaces = ["e"]
+[[virtual_server]]
+address = "2001:db8::1"
+port = 80
+scheduler = "sh"
+forwarding = "dr"
+persistence_timeout = 300
+[[virtual_server.real_server]]
+address = "2001:db8:2::11"
+[[virtual_server.real_server]]
+address = "fd00::12"
+[[virtual_server]]
+address = "2001:db8::1"
+port = 443
+persistence_timeout = 300
+persistence_granularity = 64
+[[virtual_server.real_server]]
+address = "2001:db8:2::11"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.services[0].reals.len(), 2);
+    assert!(c.services[0].reals[1].address.is_ipv6());
+    assert_eq!(c.services[0].persistence.unwrap().prefix, 128);
+    assert_eq!(c.services[1].persistence.unwrap().prefix, 64);
+    assert_eq!(c.services[1].syn_proxy, crate::service::SynProxy::Off);
+}
+
+#[test]
+fn ipv6_mistakes_are_named_each_at_its_place() {
     let e = errors(
-        "[daemon]\ninterfaces=[\"e\"]\n[[virtual_server]]\naddress = \"2001:db8::1\"\nport = 80\n",
+        r#"
+[daemon]
+interfaces = ["e"]
+[[virtual_server]]
+address = "2001:db8::1"
+port = 21
+forwarding = "tun"
+ftp = true
+syn_proxy = "on"
+persistence_timeout = 60
+persistence_granularity = "255.255.255.0"
+sorry_server = "192.0.2.99"
+[[virtual_server.real_server]]
+address = "192.0.2.11"
+[[virtual_server.real_server]]
+address = "fe80::1"
+[[virtual_server.real_server]]
+address = "::ffff:192.0.2.12"
+[[virtual_server]]
+address = "192.0.2.1"
+port = 80
+[[virtual_server.real_server]]
+address = "2001:db8:2::11"
+[[firewall_mark]]
+mark = 7
+protocol = "tcp"
+addresses = ["192.0.2.1", "2001:db8::1"]
+ports = [8000]
+"#,
     );
-    assert!(
-        e[0].contains("is IPv6, which the dataplane does not forward yet"),
-        "{e:?}"
-    );
+    let want = [
+        "t.toml:7:14: forwarding = \"tun\" wraps IPv4 in IPv4; this virtual server is IPv6",
+        "t.toml:14:11: real server 192.0.2.11 is IPv4, its virtual server IPv6",
+        "t.toml:16:11: real server address fe80::1 cannot be used",
+        "t.toml:18:11: real server address ::ffff:192.0.2.12 cannot be used",
+        "t.toml:12:16: sorry_server 192.0.2.99 is IPv4, its virtual server IPv6",
+        "t.toml:11:27: persistence_granularity \"255.255.255.0\" is not a netmask",
+        "t.toml:8:7: ftp = true on an IPv6 service",
+        "t.toml:9:13: syn_proxy = \"on\" needs forwarding = \"nat\"",
+        "t.toml:23:11: real server 2001:db8:2::11 is IPv6, its virtual server IPv4",
+        "t.toml:27:13: firewall_mark 7 mixes IPv4 and IPv6 addresses",
+    ];
+    for w in want {
+        assert!(e.iter().any(|m| m.starts_with(w)), "{w}\nnot in {e:#?}");
+    }
+    assert!(e.iter().all(|m| m.contains("help:")), "{e:#?}");
 }
 
 #[test]
@@ -612,7 +685,7 @@ fn every_problem_of_a_file_is_reported_at_once_unknown_keys_included() {
         "{e:#?}"
     );
     assert!(
-        e.iter().any(|x| x.contains("is not an IPv4 address")),
+        e.iter().any(|x| x.contains("is not an IP address")),
         "{e:#?}"
     );
     assert!(e.iter().all(|x| x.contains("help:")), "{e:#?}");
