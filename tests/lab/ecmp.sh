@@ -10,11 +10,15 @@
 #                            br-back  10.201.3.254 --- dN in0  10.201.3.N
 #                                                  +-- rsN r0 10.201.3.1N (VIP on lo)
 #
-# Directors d1..d4 (d4 joins later) forward in DR mode with `mh`; real
-# servers answer the client straight through the router.
+# Directors d1..d4 (d4 joins later) forward with `mh`, in DR mode or in
+# TUN mode (ECMP_MODE, set by each test: the same scenario runs for both);
+# real servers answer the client straight through the router. In TUN mode
+# they unwrap IP-in-IP with scripts/lab/ipip_decap.c on r0, as tun.sh's do
+# (this kernel has no ipip module).
 
 ECMP_VIP=10.201.100.100
 ECMP_RS=(10.201.3.11 10.201.3.12 10.201.3.13)
+ECMP_MODE=dr
 
 ecmp_ns() { echo "$E-$1"; }
 in_e() { local n=$1; shift; ip netns exec "$(ecmp_ns "$n")" "$@"; }
@@ -65,6 +69,10 @@ ecmp_up() {
     ip -n "$d" link set in0 up
     ecmp_offloads_off "$rt" f-d$i
   done
+  if [ "$ECMP_MODE" = tun ]; then
+    clang -O2 -g -target bpf -I/usr/include/"$(gcc -dumpmachine)" \
+      -c "$ROOT/scripts/lab/ipip_decap.c" -o "$D/ipip_decap.o"
+  fi
   for i in 1 2 3; do
     local r; r=$(ecmp_ns rs$i)
     ip link add r0 netns "$r" type veth peer name b-rs$i netns "$rt"
@@ -76,6 +84,9 @@ ecmp_up() {
     in_e rs$i sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
       net.ipv4.conf.r0.arp_ignore=1 net.ipv4.conf.r0.arp_announce=2
     ecmp_offloads_off "$r" r0
+    if [ "$ECMP_MODE" = tun ]; then
+      ip -n "$r" link set dev r0 xdpdrv obj "$D/ipip_decap.o" sec xdp
+    fi
     ip netns exec "$r" python3 "$ROOT/scripts/lab/rs-server.py" "rs$i" 8080 "" >"$D/rs$i.log" 2>&1 &
     ECMP_PIDS+=("$!")
     ecmp_check_port up "$i"
@@ -142,9 +153,22 @@ EOT
   return 1
 }
 
-# ecmp_director I: xlbd in dI with its configuration and BIRD's, DR with
-# `mh` on VIP:8080 (and VIP:9000 for long-lived connections), a TCP check
-# of every real server on port 9200; waits until it serves.
+# ecmp_services: a director's [daemon] and services, the same on every
+# director: $ECMP_MODE forwarding with `mh` on VIP:8080 (and VIP:9000 for
+# long-lived connections), a TCP check of every real server on port 9200.
+# (bench/ecmp.sh defines its own after sourcing this file.)
+ecmp_services() {
+  printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n\n'
+  local port a
+  for port in 8080 9000; do
+    printf '[[virtual_server]]\naddress = "%s"\nport = %s\nscheduler = "mh"\nforwarding = "%s"\n' "$ECMP_VIP" "$port" "$ECMP_MODE"
+    printf '  [virtual_server.check]\n  type = "tcp"\n  connect_port = 9200\n  interval = 0.3\n  timeout = 0.5\n  fall = 1\n  rise = 1\n'
+    for a in "${ECMP_RS[@]}"; do printf '  [[virtual_server.real_server]]\n  address = "%s"\n' "$a"; done
+  done
+}
+
+# ecmp_director I: xlbd in dI with ecmp_services and [announce] through
+# its own BIRD; waits until it serves.
 ecmp_director() {
   local i=$1
   cat >"$D/d$i-bird.conf" <<EOT
@@ -164,12 +188,7 @@ protocol bgp uplink {
 }
 EOT
   {
-    printf '[daemon]\ninterfaces = ["out0", "in0"]\ncores = [1]\n\n'
-    for port in 8080 9000; do
-      printf '[[virtual_server]]\naddress = "%s"\nport = %s\nscheduler = "mh"\nforwarding = "dr"\n' "$ECMP_VIP" "$port"
-      printf '  [virtual_server.check]\n  type = "tcp"\n  connect_port = 9200\n  interval = 0.3\n  timeout = 0.5\n  fall = 1\n  rise = 1\n'
-      for a in "${ECMP_RS[@]}"; do printf '  [[virtual_server.real_server]]\n  address = "%s"\n' "$a"; done
-    done
+    ecmp_services
     printf '\n[announce]\nconfig = "%s"\nroutes = "%s"\ncontrol_socket = "%s"\n' \
       "$D/d$i-bird.conf" "$D/d$i-vips.conf" "$D/d$i-bird.ctl"
   } >"$D/d$i.toml"
@@ -265,6 +284,32 @@ print(sum(1 for c in json.load(sys.stdin)['conns']
           if c['virtual_address'].endswith(':9000') and c['state'] == 'ESTABLISHED'))" 2>/dev/null || echo 0
 }
 
+# ecmp_decapsulated I: packets real server I's XDP program unwrapped (its
+# map, found from the program attached to r0).
+ecmp_decapsulated() {
+  local prog map
+  prog=$(ip -n "$(ecmp_ns rs$1)" -j link show r0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
+  map=$(bpftool prog show id "$prog" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["map_ids"][0])')
+  bpftool map dump id "$map" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["formatted"]["value"])'
+}
+
+# ecmp_count_to_servers: ebtables rules on the router's back bridge that
+# count the frames it passes to each real server, plain to the VIP (DR) or
+# IP-in-IP (TUN); read with to_server I plain|ipip.
+ecmp_count_to_servers() {
+  local i
+  for i in 1 2 3; do
+    in_e rt ebtables -A FORWARD -o "b-rs$i" -p IPv4 --ip-dst "$ECMP_VIP" -j ACCEPT
+    in_e rt ebtables -A FORWARD -o "b-rs$i" -p IPv4 --ip-proto 4 -j ACCEPT
+  done
+}
+to_server() {
+  local match
+  # (ebtables lists protocol 4 by its name, ipencap)
+  match=$([ "$2" = plain ] && echo "--ip-dst $ECMP_VIP" || echo "--ip-proto")
+  in_e rt ebtables -L FORWARD --Lc | grep -- "-o b-rs$1 " | grep -- "$match" | sed -n 's/.*pcnt = \([0-9]*\).*/\1/p'
+}
+
 ecmp_down() {
   # xlbd first: each stops its own BIRD.
   for pid in ${ECMP_PIDS[@]+"${ECMP_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
@@ -277,10 +322,18 @@ ecmp_down() {
   case "$D" in */xlbe-*) rm -rf "$D" ;; esac
 }
 
-test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
+# ecmp_scenario: the whole test, for the directors' forwarding in
+# $ECMP_MODE; it also checks how the client's packets reached the real
+# servers (plain for DR; for TUN all inside IP-in-IP, moved flows
+# included, and unwrapped by the real servers).
+ecmp_scenario() {
   command -v bird >/dev/null || { echo "FAIL: bird missing (scripts/install-deps.sh installs bird2)"; return 1; }
+  command -v ebtables >/dev/null || { echo "FAIL: ebtables missing (Debian's iptables package has it)"; return 1; }
   ecmp_up
+  ecmp_count_to_servers
   for i in 1 2 3; do ecmp_director "$i"; done
+  assert_eq "$(ecmp_field 1 "s['services'][0]['forwarding']")" \
+    "$([ "$ECMP_MODE" = tun ] && echo Tunnel || echo Route)" "d1's services' forwarding"
   local t
   t=$(wait_until 20 nexthops_are "10.201.2.1 10.201.2.2 10.201.2.3")
   echo "three directors announced: the router has three next hops after ${t}s"
@@ -397,6 +450,27 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
   done
   echo "flows picked up mid-connection by another director: $moved"
   less_than 0 "$moved" || { echo "FAIL: no flow moved between directors: the test proved nothing"; return 1; }
+  # How the client's packets reached the real servers, counted on the
+  # router's back bridge: DR, all plain to the VIP; TUN, all inside IP-in-IP
+  # (none plain), moved flows included. Each exchange of a long-lived
+  # connection is at least one client segment.
+  local i plain ipip want n
+  for i in 1 2 3; do
+    plain=$(to_server "$i" plain) ipip=$(to_server "$i" ipip)
+    want=$(awk -v s="rs$i" '/^conn / && $3 == s { n += $4 } END { print n + 0 }' "$D/long.out")
+    echo "to rs$i: $plain frames plain to the VIP, $ipip IP-in-IP; $want exchanges on its long-lived connections"
+    if [ "$ECMP_MODE" = tun ]; then
+      assert_eq "$plain" 0 "frames to rs$i not wrapped by TUN directors"
+      [ "$ipip" -ge "$want" ] || { echo "FAIL: fewer IP-in-IP frames to rs$i than exchanges"; return 1; }
+      # ... and the real server unwrapped them.
+      n=$(ecmp_decapsulated "$i")
+      echo "rs$i unwrapped $n packets"
+      [ "$n" -ge "$want" ] || { echo "FAIL: rs$i unwrapped fewer packets than it answered"; return 1; }
+    else
+      assert_eq "$ipip" 0 "IP-in-IP frames to rs$i from DR directors"
+      [ "$plain" -ge "$want" ] || { echo "FAIL: fewer frames to rs$i than exchanges"; return 1; }
+    fi
+  done
 
   # No real server passes its check: every director withdraws; one that
   # comes back: announced again.
@@ -418,4 +492,14 @@ test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
     { echo "FAIL: d3's routes file still announces after a stop"; cat "$D/d3-vips.conf"; return 1; }
   "$BIN/xlbctl" --socket "$D/d2.sock" show --announce
   ecmp_field 2 "s['announce']['updates']"
+}
+
+test_ecmp_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
+  ECMP_MODE=dr
+  ecmp_scenario
+}
+
+test_ecmp_tun_bgp_announce_withdraw_drain_kill_and_a_fourth_director() {
+  ECMP_MODE=tun
+  ecmp_scenario
 }
