@@ -230,6 +230,54 @@ mod tests {
         );
     }
 
+    /// The same for IPv6 keys, hashed another way: clients of one /64 that
+    /// differ in their low bits only (privacy addresses), and clients of
+    /// many /64s that differ in their high bits only, 16 ports each.
+    #[test]
+    fn ipv6_clients_fill_the_table_too() {
+        let cap = 1 << 16;
+        for (name, client) in [
+            (
+                "one /64",
+                (|i: u32| 0x2001_0db8_0000_0001u128 << 64 | u128::from(i / 16 + 7))
+                    as fn(u32) -> u128,
+            ),
+            ("many /64s", |i: u32| {
+                (0x2001_0db8_0000_0000u128 + u128::from(i / 16 + 7)) << 64
+            }),
+        ] {
+            let mut t = ConnTable::with_capacity(cap);
+            let key = |i: u32| {
+                let mut c = conn(0, Forwarding::Nat, 1000);
+                c.client = Address::v6(client(i));
+                c.vip = Address::v6(0x2001_0db8_0001u128 << 80 | 0x100);
+                c.real_addr = Address::v6(0x2001_0db8_0002u128 << 80 | 0x11);
+                c.cport = (1024 + i % 16) as u16;
+                c
+            };
+            for i in 0..cap as u32 {
+                t.insert(key(i))
+                    .unwrap_or_else(|e| panic!("{name}: {e} after {i} connections"));
+            }
+            let share = t.shared_ref().first_bucket_share();
+            assert!(
+                share > 0.8,
+                "{name}: {share:.3} of entries in their first bucket"
+            );
+            for i in 0..cap as u32 {
+                let c = key(i);
+                assert!(
+                    t.lookup(&c.client_key(), 1, |_| {}).is_some(),
+                    "{name}: client side of {i}"
+                );
+                assert!(
+                    t.lookup(&c.real_key(), 1, |_| {}).is_some(),
+                    "{name}: real side of {i}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn sequential_ports_of_one_client_fill_the_table() {
         // The common real pattern (one client or NAT gateway, ports counting

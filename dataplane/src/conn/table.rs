@@ -345,21 +345,22 @@ impl SharedTable {
     #[inline]
     fn hash(&self, k: &FlowKey) -> u64 {
         // Two rounds: every input bit reaches the low bits that pick the
-        // bucket (keys often differ only in port). An IPv4 key is hashed
-        // exactly as before IPv6 existed; an IPv6 key folds in the other
-        // 96 bits of each address first.
+        // bucket (keys often differ only in port).
         use crate::splitmix::splitmix64 as mix;
-        let a = (u64::from(k.src.low32()) << 32) | u64::from(k.dst.low32());
         let b = (u64::from(k.sport) << 24) | (u64::from(k.dport) << 8) | u64::from(k.proto);
-        let mut h = mix(a ^ self.seed);
-        if !Address::both_v4(k.src, k.dst) {
-            let (sh, sl) = k.src.halves();
-            let (dh, dl) = k.dst.halves();
-            h = mix(h ^ sh);
-            h = mix(h ^ dh);
-            h = mix(h ^ ((sl >> 32) << 32) ^ (dl >> 32));
+        if Address::both_v4(k.src, k.dst) {
+            let a = (u64::from(k.src.low32()) << 32) | u64::from(k.dst.low32());
+            return mix(mix(a ^ self.seed) ^ b);
         }
-        mix(h ^ b)
+        // IPv6: the four address halves, keyed, through two folded
+        // multiplies (wyhash's step) that run side by side, then the same
+        // last round: a chain of three splitmix rounds more cost 10 ns a
+        // packet, twice (the batch's prefetch hashes too).
+        let (sh, sl) = k.src.halves();
+        let (dh, dl) = k.dst.halves();
+        let m1 = fold_mul(sh ^ self.seed, dh ^ 0xa076_1d64_78bd_642f);
+        let m2 = fold_mul(sl ^ 0xe703_7ed1_a0b4_28db, dl ^ self.seed.rotate_left(32));
+        mix(m1 ^ m2 ^ b)
     }
 
     /// The key's two candidate buckets and its tag (never 0).
@@ -572,6 +573,13 @@ pub struct Place {
     b1: usize,
     b2: usize,
     tag: u32,
+}
+
+/// The 128-bit product of `a` and `b`, its halves xored.
+#[inline(always)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// A hint to load the cache line of `p`.
