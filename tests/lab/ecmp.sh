@@ -284,14 +284,8 @@ print(sum(1 for c in json.load(sys.stdin)['conns']
           if c['virtual_address'].endswith(':9000') and c['state'] == 'ESTABLISHED'))" 2>/dev/null || echo 0
 }
 
-# ecmp_decapsulated I: packets real server I's XDP program unwrapped (its
-# map, found from the program attached to r0).
-ecmp_decapsulated() {
-  local prog map
-  prog=$(ip -n "$(ecmp_ns rs$1)" -j link show r0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
-  map=$(bpftool prog show id "$prog" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["map_ids"][0])')
-  bpftool map dump id "$map" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["formatted"]["value"])'
-}
+# ecmp_decapsulated I: packets real server I's XDP program unwrapped.
+ecmp_decapsulated() { xdp_decapsulated "$(ecmp_ns rs$1)"; }
 
 # ecmp_count_to_servers: ebtables rules on the router's back bridge that
 # count the frames it passes to each real server, plain to the VIP (DR) or

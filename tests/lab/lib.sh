@@ -155,3 +155,13 @@ vip_answers() { in_client curl -s --max-time 0.5 "http://$VIP:8080/" | has '^rs'
 has() { grep "$@" >/dev/null; }
 export -f has  # for the checks that wait_until runs in `bash -c`
 less_than() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# xdp_decapsulated NS: packets the IP-in-IP unwrapping XDP program
+# (scripts/lab/ipip_decap.c) on NS's r0 unwrapped (its map, found from the
+# program attached).
+xdp_decapsulated() {
+  local prog map
+  prog=$(ip -n "$1" -j link show r0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
+  map=$(bpftool prog show id "$prog" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["map_ids"][0])')
+  bpftool map dump id "$map" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["formatted"]["value"])'
+}

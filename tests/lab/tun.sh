@@ -29,14 +29,8 @@ EOT
   done
 }
 
-# decapsulated N: packets rsN's XDP program unwrapped (its map, found from
-# the program attached to r0).
-decapsulated() {
-  local prog map
-  prog=$(ip -n "$P-rs$1" -j link show r0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
-  map=$(bpftool prog show id "$prog" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["map_ids"][0])')
-  bpftool map dump id "$map" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["formatted"]["value"])'
-}
+# decapsulated N: packets rsN's XDP program unwrapped.
+decapsulated() { xdp_decapsulated "$P-rs$1"; }
 
 test_tun_http_udp_large_transfers_and_path_mtu() {
   lab_up

@@ -13,25 +13,16 @@ const RS6: [u128; 2] = [
 ];
 
 fn snapshot6(forwarding: Forwarding, proto: u8) -> Snapshot {
-    let base = snapshot(forwarding, proto, [1, 1]);
-    let mut svc = base.services[0].clone();
-    svc.key = ServiceKey::endpoint(
-        Address::v6(VIP6).ip(),
-        80,
-        Protocol::from_number(proto).expect("TCP or UDP"),
-    );
-    for (r, a) in svc.reals.iter_mut().zip(RS6) {
-        r.addr = Address::v6(a);
-    }
-    Snapshot::new(
-        2,
-        base.ports.clone(),
-        vec![svc],
-        &[],
-        Timeouts::default(),
-        new_gauges(),
-    )
-    .unwrap()
+    with_service(snapshot(forwarding, proto, [1, 1]), |svc| {
+        svc.key = ServiceKey::endpoint(
+            Address::v6(VIP6).ip(),
+            80,
+            Protocol::from_number(proto).expect("TCP or UDP"),
+        );
+        for (r, a) in svc.reals.iter_mut().zip(RS6) {
+            r.addr = Address::v6(a);
+        }
+    })
 }
 
 /// An IPv6 TCP segment; `ext` extension headers (next header, bytes)
