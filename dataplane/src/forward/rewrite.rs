@@ -1,7 +1,7 @@
 //! In-place header rewrites for NAT and DR, IPv4 and IPv6, with RFC 1624
 //! incremental checksum updates: only the words that change are touched.
 
-use crate::wire::checksum::{update128, update16, update32};
+use crate::wire::checksum::{delta128, delta32, update16, update_by};
 use crate::wire::{EthHdr, Frame, Ipv4Hdr, Ipv6Hdr, TcpHdr, UdpHdr, IPPROTO_TCP};
 use xlb_model::Address;
 use zerocopy::Ref;
@@ -56,34 +56,31 @@ pub fn nat(buf: &mut [u8], f: &Frame, which: Endpoint, addr: Address, port: u16)
         Endpoint::Source => (f.src, f.sport),
         Endpoint::Destination => (f.dst, f.dport),
     };
-    if f.v6 {
+    // What the address change adds to every checksum covering it: the
+    // IPv4 header's, and the TCP/UDP one through its pseudo-header.
+    let delta = if f.v6 {
         let (mut ip, _) = Ref::<_, Ipv6Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");
         let bytes = addr.bits().to_be_bytes();
         match which {
             Endpoint::Source => ip.src = bytes,
             Endpoint::Destination => ip.dst = bytes,
         }
+        delta128(old_addr.bits(), addr.bits())
     } else {
         let (mut ip, _) = Ref::<_, Ipv4Hdr>::from_prefix(&mut buf[f.l3..]).expect("parsed frame");
         match which {
             Endpoint::Source => ip.src.set(addr.low32()),
             Endpoint::Destination => ip.dst.set(addr.low32()),
         }
-        let c = update32(ip.checksum.get(), old_addr.low32(), addr.low32());
+        let delta = delta32(old_addr.low32(), addr.low32());
+        let c = update_by(ip.checksum.get(), delta);
         ip.checksum.set(c);
-    }
-    // The pseudo-header's part of the L4 checksum.
-    let readdress = |c: u16| {
-        if f.v6 {
-            update128(c, old_addr.bits(), addr.bits())
-        } else {
-            update32(c, old_addr.low32(), addr.low32())
-        }
+        delta
     };
     let l4 = &mut buf[f.l4..];
     if f.proto == IPPROTO_TCP {
         let (mut tcp, _) = Ref::<_, TcpHdr>::from_prefix(l4).expect("parsed frame");
-        let c = update16(readdress(tcp.checksum.get()), old_port, port);
+        let c = update16(update_by(tcp.checksum.get(), delta), old_port, port);
         tcp.checksum.set(c);
         match which {
             Endpoint::Source => tcp.src_port.set(port),
@@ -94,7 +91,7 @@ pub fn nat(buf: &mut [u8], f: &Frame, which: Endpoint, addr: Address, port: u16)
         // UDP checksum 0 means "none" (RFC 768; over IPv6 the receiver
         // drops it, RFC 8200): leave it so. A computed 0 is sent as 0xffff.
         if udp.checksum.get() != 0 {
-            let c = update16(readdress(udp.checksum.get()), old_port, port);
+            let c = update16(update_by(udp.checksum.get(), delta), old_port, port);
             let c = if c == 0 { 0xffff } else { c };
             udp.checksum.set(c);
         }

@@ -52,31 +52,43 @@ pub fn update16(check: u16, old: u16, new: u16) -> u16 {
 /// Checksum after one 32-bit field (an IPv4 address) changed.
 #[inline]
 pub fn update32(check: u16, old: u32, new: u32) -> u16 {
-    let acc = u32::from(!check)
-        + u32::from(!(old >> 16) as u16)
-        + u32::from(!(old as u16))
-        + (new >> 16)
-        + (new & 0xffff);
-    !(fold(acc) as u16)
+    update_by(check, delta32(old, new))
 }
 
 /// Checksum after one 128-bit field (an IPv6 address) changed.
 #[inline]
 pub fn update128(check: u16, old: u128, new: u128) -> u16 {
-    // Sixteen 16-bit words summed in 64-bit lanes, a word pair per 32-bit
+    update_by(check, delta128(old, new))
+}
+
+/// What changing a 32-bit field from `old` to `new` adds to a checksum
+/// (RFC 1624's ~m + m'), for `update_by`: computed once, it updates every
+/// checksum that covers the field (IPv4's header and its pseudo-header).
+#[inline(always)]
+pub fn delta32(old: u32, new: u32) -> u32 {
+    (!old >> 16) + (!old & 0xffff) + (new >> 16) + (new & 0xffff)
+}
+
+/// The same for a 128-bit field (an IPv6 address).
+#[inline(always)]
+pub fn delta128(old: u128, new: u128) -> u32 {
+    // Eight 16-bit words summed in 64-bit lanes, a word pair per 32-bit
     // lane (no lane overflows): a handful of instructions instead of a
     // loop of 128-bit shifts.
-    let words = |x: u128| -> u64 {
+    let words = |x: u128| -> u32 {
         const PAIRS: u64 = 0x0000_ffff_0000_ffff;
         let lanes = |w: u64| (w & PAIRS) + ((w >> 16) & PAIRS);
         let t = lanes((x >> 64) as u64) + lanes(x as u64);
-        (t & 0xffff_ffff) + (t >> 32)
+        ((t & 0xffff_ffff) + (t >> 32)) as u32
     };
-    let acc = u64::from(!check) + words(!old) + words(new);
-    // At most 2^21: two folds reach 16 bits.
-    let acc = (acc & 0xffff) + (acc >> 16);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    !(acc as u16)
+    // Each at most 8 * 0xffff: no overflow.
+    words(!old) + words(new)
+}
+
+/// Checksum after a change whose `delta32` or `delta128` is `delta`.
+#[inline(always)]
+pub fn update_by(check: u16, delta: u32) -> u16 {
+    !(fold(u32::from(!check) + delta) as u16)
 }
 
 #[cfg(test)]

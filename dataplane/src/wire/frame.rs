@@ -186,7 +186,7 @@ impl Frame {
 
 /// Source port, destination port and TCP flags of a TCP or UDP header
 /// that must fit in `l4_bytes` (the rest of the datagram).
-#[inline]
+#[inline(always)]
 fn ports(proto: u8, l4_bytes: &[u8]) -> Result<(u16, u16, u8), ParseError> {
     Ok(match proto {
         IPPROTO_TCP => {
