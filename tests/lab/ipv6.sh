@@ -51,6 +51,13 @@ split_from() {
     "$(grep -c '^rs3$' <<<"$out")" "$(grep -c '^fail$' <<<"$out")"
 }
 
+# ipv6_why: what the director saw, for a failed split.
+ipv6_why() {
+  xlbctl show --workers
+  json_get 's["workers"][0]["drops"]'
+  ip -n "$P-cli" -6 neigh; ip -n "$P-dir" -6 neigh
+}
+
 test_ipv6_nat_and_dr_split_as_ipv4_and_malformed_frames_are_counted() {
   lab_up
   ipv6_config "$D/nat6.toml" nat
@@ -68,8 +75,8 @@ test_ipv6_nat_and_dr_split_as_ipv4_and_malformed_frames_are_counted() {
     read -r port want <<<"$spec"
     v4=$(http_split 30 "http://$VIP:$port/")
     v6=$(http_split 30 "http://[$VIP6]:$port/")
-    assert_eq "$v4" "$want" "IPv4 NAT split on port $port"
-    assert_eq "$v6" "$v4" "IPv6 NAT split on port $port, as IPv4's"
+    assert_eq "$v4" "$want" "IPv4 NAT split on port $port" || { ipv6_why; return 1; }
+    assert_eq "$v6" "$v4" "IPv6 NAT split on port $port, as IPv4's" || { ipv6_why; return 1; }
   done
   assert_eq "$(udp_split 30 5353 "$VIP6")" "rs1=10 rs2=10 rs3=10 fail=0" "IPv6 NAT UDP split"
   # A large transfer, every segment's checksum rewritten on the way.
