@@ -46,10 +46,14 @@ pub struct BadHead(pub &'static str);
 /// Parse a response head at the start of `buf`. Ok(None): incomplete.
 /// `max_headers` is `tune.http.maxhdr` (the end of headers takes a slot).
 pub fn parse_response(buf: &[u8], max_headers: usize) -> Result<Option<ServerHead>, BadHead> {
-    let mut slots = [httparse::EMPTY_HEADER; 128];
+    // Uninitialised slots: initialising 128 of them cost more than parsing
+    // a typical head.
+    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let slots = &mut slots[..max_headers.clamp(1, 128) - 1];
-    let mut r = httparse::Response::new(slots);
-    let head_len = match r.parse(buf) {
+    let mut r = httparse::Response::new(&mut []);
+    let parsed =
+        httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut r, buf, slots);
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(BadHead("too many headers")),
