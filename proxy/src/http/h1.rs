@@ -4,8 +4,8 @@
 //! HAProxy's framing, keep-alive, and websocket upgrades tunnelled.
 
 use super::server::{
-    self, bounded, forward, BodyOut, BodyReader, Failure, FeedError, Piece, RequestBody, Sent,
-    ServerConn, Upstream,
+    self, bounded, forward, BodyOut, BodyReader, Deadline, Failure, FeedError, Piece, RequestBody,
+    Sent, ServerConn, Upstream,
 };
 use super::{cache, cookie, for_server, stats_page, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
@@ -35,6 +35,10 @@ struct Conn<C> {
     io: C,
     buf: BytesMut,
     client_timeout: Option<Duration>,
+    /// The wait for the next request's first byte, moved from request to
+    /// request (see [`Deadline`]); made at the first such wait, so that a
+    /// connection that makes one request never has one.
+    idle_timer: Option<Deadline>,
 }
 
 /// An HTTP/1 client connection, served until it closes. `hold` is kept
@@ -62,6 +66,7 @@ where
         io,
         buf: BytesMut::with_capacity(IDLE_BUF),
         client_timeout: fe.def.timeouts.client,
+        idle_timer: None,
     };
     let accepted = Instant::now();
     async move {
@@ -199,7 +204,9 @@ fn read_head<'a, C: ClientIo>(
         // socket is readable, then reads into a small one.
         if c.buf.is_empty() && !first {
             c.buf = BytesMut::new();
-            match bounded(t.keep_alive(), c.io.readable()).await {
+            let until = t.keep_alive().map(|d| tokio::time::Instant::now() + d);
+            let timer = c.idle_timer.get_or_insert_with(Deadline::new);
+            match timer.within(until, c.io.readable()).await {
                 None => return Err(incomplete(http1::Incomplete::Timeout, 0)),
                 Some(Err(_)) => return Err(NoHead::Closed),
                 Some(Ok(())) => {}
