@@ -358,7 +358,13 @@ where
     }
     backend.counters.started();
     let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, c.client_timeout);
-    let (fed, upstream) = forward(&backend, &req_head, &mut body, &view, prefer).await;
+    // What `respond` writes without the server head's map: no cookie to
+    // set, no upgrade, no HEAD or CONNECT framing.
+    let plain = backend.def.cookie.is_none()
+        && head.upgrade.is_none()
+        && head.method != http::Method::HEAD
+        && head.method != http::Method::CONNECT;
+    let (fed, upstream) = forward(&backend, &req_head, &mut body, &view, prefer, plain).await;
     entry.tw = -1;
     let up = match (fed, upstream) {
         (Err(FeedError::Bad(status)), _) => {
@@ -677,7 +683,7 @@ where
 {
     let Upstream {
         mut conn,
-        head: server_head,
+        head: mut server_head,
         slot,
         sent_whole,
         ..
@@ -704,6 +710,8 @@ where
     }
     let framing = if upgraded {
         Framing::None
+    } else if let Some(p) = &server_head.plain {
+        http1::plain_response_framing(&head.method, status, p)
     } else {
         http1::response_framing(&head.method, status, &server_head.headers)
     };
@@ -715,42 +723,59 @@ where
         && !matches!(framing, Framing::UntilClose)
         && !upgraded
         && !server_head.forced_close;
-    let mut headers = server_head.headers;
-    // An answer to HEAD keeps the framing headers of the body it stands for.
-    let head_answer = head.method == http::Method::HEAD;
-    let chunked_answer = head_answer
-        && http1::response_framing(&http::Method::GET, status, &headers) == Framing::Chunked;
-    strip_hop_by_hop(&mut headers, upgraded);
-    if !matches!(framing, Framing::Length(_)) && !head_answer {
-        headers.remove(CONTENT_LENGTH);
-    }
-    if chunked_answer {
-        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-    }
-    if let Some(ck) = &backend.def.cookie {
-        let cacheable = cache::request_cacheable(&head.method, &head.headers)
-            && cache::response_cacheable(status, &headers);
-        cookie::on_response(ck, slot.def(), had_cookie, cacheable, &mut headers);
-    }
-    if upgraded {
-        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if let Some(v) = http1::connection_header(
-        keep_alive,
-        head.version == Version::HTTP_11,
-        version == Version::HTTP_11,
-    ) {
-        headers.insert(CONNECTION, HeaderValue::from_static(v));
-    }
-    let out_head = http1::ResponseHead {
-        status,
-        version,
-        headers,
-        framing,
-        // The server's own phrase when it was not the usual one.
-        reason: Some(server_head.reason),
-    };
     let mut out = Vec::with_capacity(1024);
-    http1::write_response_head(&out_head, &mut out);
+    if let Some(p) = &server_head.plain {
+        let connection = http1::connection_header(
+            keep_alive,
+            head.version == Version::HTTP_11,
+            version == Version::HTTP_11,
+        );
+        http1::write_plain_response_head(
+            status,
+            version,
+            &server_head.reason,
+            p,
+            &framing,
+            connection,
+            &mut out,
+        );
+    } else {
+        let mut headers = std::mem::take(&mut server_head.headers);
+        // An answer to HEAD keeps the framing headers of the body it stands for.
+        let head_answer = head.method == http::Method::HEAD;
+        let chunked_answer = head_answer
+            && http1::response_framing(&http::Method::GET, status, &headers) == Framing::Chunked;
+        strip_hop_by_hop(&mut headers, upgraded);
+        if !matches!(framing, Framing::Length(_)) && !head_answer {
+            headers.remove(CONTENT_LENGTH);
+        }
+        if chunked_answer {
+            headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        }
+        if let Some(ck) = &backend.def.cookie {
+            let cacheable = cache::request_cacheable(&head.method, &head.headers)
+                && cache::response_cacheable(status, &headers);
+            cookie::on_response(ck, slot.def(), had_cookie, cacheable, &mut headers);
+        }
+        if upgraded {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        } else if let Some(v) = http1::connection_header(
+            keep_alive,
+            head.version == Version::HTTP_11,
+            version == Version::HTTP_11,
+        ) {
+            headers.insert(CONNECTION, HeaderValue::from_static(v));
+        }
+        let out_head = http1::ResponseHead {
+            status,
+            version,
+            headers,
+            framing,
+            // The server's own phrase when it was not the usual one.
+            reason: Some(std::mem::take(&mut server_head.reason)),
+        };
+        http1::write_response_head(&out_head, &mut out);
+    }
     let ct = c.client_timeout;
     if upgraded {
         if write(c, &out, ct).await.is_err() {

@@ -235,12 +235,15 @@ enum NoHead {
 /// Send the request (`head`, then `body`) to a server of `backend` and read
 /// the response head. The body's outcome comes back beside the response's:
 /// a client that fails mid-body ends the exchange whatever the server did.
+/// `plain`: the caller takes a plain response head as it came
+/// ([`http1::parse_response_plain`]).
 pub async fn forward<B: RequestBody>(
     backend: &Arc<Backend>,
     head: &[u8],
     body: &mut B,
     key: &(dyn KeySource + Sync),
     prefer: Option<usize>,
+    plain: bool,
 ) -> (Result<Sent, FeedError>, Result<Upstream, Failure>) {
     let connect_timeout = backend.def.timeouts.connect;
     let c = with_retries(backend, key, prefer, |slot: &Slot| {
@@ -274,7 +277,7 @@ pub async fn forward<B: RequestBody>(
     let server = c.slot.server;
     let server_timeout = backend.def.timeouts.server;
     let started = Instant::now();
-    let (mut fed, mut got) = exchange(&mut conn, head, body, server_timeout).await;
+    let (mut fed, mut got) = exchange(&mut conn, head, body, server_timeout, plain).await;
     let mut retries = c.retries;
     // A pooled connection the server closed as the request left (its FIN
     // was on its way while the connection looked idle): nothing was
@@ -291,7 +294,7 @@ pub async fn forward<B: RequestBody>(
         match ServerConn::fresh(c.slot.def().addr, connect_timeout).await {
             Ok(fresh) => {
                 conn = fresh;
-                (fed, got) = exchange(&mut conn, head, body, server_timeout).await;
+                (fed, got) = exchange(&mut conn, head, body, server_timeout, plain).await;
             }
             Err(()) => {
                 backend.counters.connect_errors.fetch_add(1, Relaxed);
@@ -330,6 +333,7 @@ async fn exchange<B: RequestBody>(
     head: &[u8],
     body: &mut B,
     limit: Option<Duration>,
+    plain: bool,
 ) -> (Result<Sent, FeedError>, Result<ServerHead, NoHead>) {
     if body.is_empty() {
         let wrote = bounded(limit, conn.io.write_all(head)).await;
@@ -338,7 +342,7 @@ async fn exchange<B: RequestBody>(
             whole: matches!(wrote, Some(Ok(()))),
         });
         return match wrote {
-            Some(Ok(())) => (fed, read_head(conn, limit).await),
+            Some(Ok(())) => (fed, read_head(conn, limit, plain).await),
             // Written into a closed connection: as if it answered nothing.
             Some(Err(_)) => (fed, Err(NoHead::Empty)),
             None => (fed, Err(NoHead::Timeout)),
@@ -347,7 +351,7 @@ async fn exchange<B: RequestBody>(
     let ServerConn { io, buf, timer } = conn;
     let (mut rd, mut wr) = io.split();
     let send = body.send(head, &mut wr, limit);
-    let answer = read_head_from(&mut rd, buf, timer, limit);
+    let answer = read_head_from(&mut rd, buf, timer, limit, plain);
     tokio::pin!(send, answer);
     let mut fed = None;
     let mut got = None;
@@ -368,9 +372,13 @@ async fn exchange<B: RequestBody>(
     (fed.expect("set above"), got.expect("set above"))
 }
 
-async fn read_head(conn: &mut ServerConn, limit: Option<Duration>) -> Result<ServerHead, NoHead> {
+async fn read_head(
+    conn: &mut ServerConn,
+    limit: Option<Duration>,
+    plain: bool,
+) -> Result<ServerHead, NoHead> {
     let ServerConn { io, buf, timer } = conn;
-    read_head_from(io, buf, timer, limit).await
+    read_head_from(io, buf, timer, limit, plain).await
 }
 
 /// A response head, past any interim (1xx but 101) responses.
@@ -379,12 +387,18 @@ async fn read_head_from<R: tokio::io::AsyncRead + Unpin>(
     buf: &mut BytesMut,
     timer: &mut Deadline,
     limit: Option<Duration>,
+    plain: bool,
 ) -> Result<ServerHead, NoHead> {
     use tokio::io::AsyncReadExt;
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
     loop {
         if !buf.is_empty() {
-            match http1::parse_response(buf, MAX_HEADERS) {
+            let parsed = if plain {
+                http1::parse_response_plain(buf, MAX_HEADERS)
+            } else {
+                http1::parse_response(buf, MAX_HEADERS)
+            };
+            match parsed {
                 Ok(Some(h)) => {
                     let _ = buf.split_to(h.head_len);
                     if h.status.is_informational()
