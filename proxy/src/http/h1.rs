@@ -610,8 +610,34 @@ fn upstream_head(
     forwardfor: bool,
 ) -> Option<Vec<u8>> {
     let uri: http::Uri = head.target.parse().ok()?;
-    let mut headers = head.headers.clone();
+    let length = match head.framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
     let upgrade = head.upgrade.is_some();
+    // Nothing below would change the head (no field to drop or add, an
+    // HTTP/1.1 request in origin form): it goes as it is, without a copy of
+    // its map.
+    if !upgrade
+        && head.version == Version::HTTP_11
+        && !matches!(head.framing, Framing::Chunked)
+        && head.target.starts_with('/')
+        && be.cookie.is_none()
+        && !forwardfor
+        && head.headers.contains_key(HOST)
+        && !head.headers.contains_key(EXPECT)
+        && !head.headers.contains_key(CONTENT_LENGTH)
+        && !super::has_hop_by_hop(&head.headers)
+    {
+        return Some(server::request_head(
+            &head.method,
+            &head.target,
+            Version::HTTP_11,
+            &head.headers,
+            length,
+        ));
+    }
+    let mut headers = head.headers.clone();
     strip_hop_by_hop(&mut headers, upgrade);
     // The codec left TE only as "trailers", which servers may be told.
     if let Some(te) = head.headers.get(TE) {
@@ -647,10 +673,6 @@ fn upstream_head(
             headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
         }
         Version::HTTP_10
-    };
-    let length = match head.framing {
-        Framing::Length(n) => Some(n),
-        _ => None,
     };
     let absolute;
     let target = if head.target.starts_with('/') {

@@ -141,6 +141,11 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// Whether `h` has a field [`strip_hop_by_hop`] would remove.
+pub fn has_hop_by_hop(h: &HeaderMap) -> bool {
+    h.keys().any(|n| hop_bit(n) != 0)
+}
+
 const HOP_CONNECTION: u8 = 1;
 const HOP_ONE: u8 = 2;
 const HOP_TRANSFER_ENCODING: u8 = 4;
