@@ -4,8 +4,8 @@
 //! HAProxy's framing, keep-alive, and websocket upgrades tunnelled.
 
 use super::server::{
-    self, bounded, forward, BodyOut, BodyReader, Failure, FeedError, Piece, RequestBody, Sent,
-    ServerConn, Upstream,
+    self, bounded, forward, BodyOut, BodyReader, Deadline, Failure, FeedError, Piece, RequestBody,
+    Sent, ServerConn, Upstream,
 };
 use super::{cache, cookie, for_server, stats_page, strip_hop_by_hop, View};
 use crate::frontend::Frontend;
@@ -35,6 +35,10 @@ struct Conn<C> {
     io: C,
     buf: BytesMut,
     client_timeout: Option<Duration>,
+    /// The wait for the next request's first byte, moved from request to
+    /// request (see [`Deadline`]); made at the first such wait, so that a
+    /// connection that makes one request never has one.
+    idle_timer: Option<Deadline>,
 }
 
 /// An HTTP/1 client connection, served until it closes. `hold` is kept
@@ -62,6 +66,7 @@ where
         io,
         buf: BytesMut::with_capacity(IDLE_BUF),
         client_timeout: fe.def.timeouts.client,
+        idle_timer: None,
     };
     let accepted = Instant::now();
     async move {
@@ -199,7 +204,9 @@ fn read_head<'a, C: ClientIo>(
         // socket is readable, then reads into a small one.
         if c.buf.is_empty() && !first {
             c.buf = BytesMut::new();
-            match bounded(t.keep_alive(), c.io.readable()).await {
+            let until = t.keep_alive().map(|d| tokio::time::Instant::now() + d);
+            let timer = c.idle_timer.get_or_insert_with(Deadline::new);
+            match timer.within(until, c.io.readable()).await {
                 None => return Err(incomplete(http1::Incomplete::Timeout, 0)),
                 Some(Err(_)) => return Err(NoHead::Closed),
                 Some(Ok(())) => {}
@@ -351,7 +358,13 @@ where
     }
     backend.counters.started();
     let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, c.client_timeout);
-    let (fed, upstream) = forward(&backend, &req_head, &mut body, &view, prefer).await;
+    // What `respond` writes without the server head's map: no cookie to
+    // set, no upgrade, no HEAD or CONNECT framing.
+    let plain = backend.def.cookie.is_none()
+        && head.upgrade.is_none()
+        && head.method != http::Method::HEAD
+        && head.method != http::Method::CONNECT;
+    let (fed, upstream) = forward(&backend, &req_head, &mut body, &view, prefer, plain).await;
     entry.tw = -1;
     let up = match (fed, upstream) {
         (Err(FeedError::Bad(status)), _) => {
@@ -597,8 +610,34 @@ fn upstream_head(
     forwardfor: bool,
 ) -> Option<Vec<u8>> {
     let uri: http::Uri = head.target.parse().ok()?;
-    let mut headers = head.headers.clone();
+    let length = match head.framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
     let upgrade = head.upgrade.is_some();
+    // Nothing below would change the head (no field to drop or add, an
+    // HTTP/1.1 request in origin form): it goes as it is, without a copy of
+    // its map.
+    if !upgrade
+        && head.version == Version::HTTP_11
+        && !matches!(head.framing, Framing::Chunked)
+        && head.target.starts_with('/')
+        && be.cookie.is_none()
+        && !forwardfor
+        && head.headers.contains_key(HOST)
+        && !head.headers.contains_key(EXPECT)
+        && !head.headers.contains_key(CONTENT_LENGTH)
+        && !super::has_hop_by_hop(&head.headers)
+    {
+        return Some(server::request_head(
+            &head.method,
+            &head.target,
+            Version::HTTP_11,
+            &head.headers,
+            length,
+        ));
+    }
+    let mut headers = head.headers.clone();
     strip_hop_by_hop(&mut headers, upgrade);
     // The codec left TE only as "trailers", which servers may be told.
     if let Some(te) = head.headers.get(TE) {
@@ -635,10 +674,6 @@ fn upstream_head(
         }
         Version::HTTP_10
     };
-    let length = match head.framing {
-        Framing::Length(n) => Some(n),
-        _ => None,
-    };
     let absolute;
     let target = if head.target.starts_with('/') {
         head.target.as_str()
@@ -670,7 +705,7 @@ where
 {
     let Upstream {
         mut conn,
-        head: server_head,
+        head: mut server_head,
         slot,
         sent_whole,
         ..
@@ -697,6 +732,8 @@ where
     }
     let framing = if upgraded {
         Framing::None
+    } else if let Some(p) = &server_head.plain {
+        http1::plain_response_framing(&head.method, status, p)
     } else {
         http1::response_framing(&head.method, status, &server_head.headers)
     };
@@ -708,42 +745,59 @@ where
         && !matches!(framing, Framing::UntilClose)
         && !upgraded
         && !server_head.forced_close;
-    let mut headers = server_head.headers;
-    // An answer to HEAD keeps the framing headers of the body it stands for.
-    let head_answer = head.method == http::Method::HEAD;
-    let chunked_answer = head_answer
-        && http1::response_framing(&http::Method::GET, status, &headers) == Framing::Chunked;
-    strip_hop_by_hop(&mut headers, upgraded);
-    if !matches!(framing, Framing::Length(_)) && !head_answer {
-        headers.remove(CONTENT_LENGTH);
-    }
-    if chunked_answer {
-        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-    }
-    if let Some(ck) = &backend.def.cookie {
-        let cacheable = cache::request_cacheable(&head.method, &head.headers)
-            && cache::response_cacheable(status, &headers);
-        cookie::on_response(ck, slot.def(), had_cookie, cacheable, &mut headers);
-    }
-    if upgraded {
-        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if let Some(v) = http1::connection_header(
-        keep_alive,
-        head.version == Version::HTTP_11,
-        version == Version::HTTP_11,
-    ) {
-        headers.insert(CONNECTION, HeaderValue::from_static(v));
-    }
-    let out_head = http1::ResponseHead {
-        status,
-        version,
-        headers,
-        framing,
-        // The server's own phrase when it was not the usual one.
-        reason: Some(server_head.reason),
-    };
     let mut out = Vec::with_capacity(1024);
-    http1::write_response_head(&out_head, &mut out);
+    if let Some(p) = &server_head.plain {
+        let connection = http1::connection_header(
+            keep_alive,
+            head.version == Version::HTTP_11,
+            version == Version::HTTP_11,
+        );
+        http1::write_plain_response_head(
+            status,
+            version,
+            &server_head.reason,
+            p,
+            &framing,
+            connection,
+            &mut out,
+        );
+    } else {
+        let mut headers = std::mem::take(&mut server_head.headers);
+        // An answer to HEAD keeps the framing headers of the body it stands for.
+        let head_answer = head.method == http::Method::HEAD;
+        let chunked_answer = head_answer
+            && http1::response_framing(&http::Method::GET, status, &headers) == Framing::Chunked;
+        strip_hop_by_hop(&mut headers, upgraded);
+        if !matches!(framing, Framing::Length(_)) && !head_answer {
+            headers.remove(CONTENT_LENGTH);
+        }
+        if chunked_answer {
+            headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        }
+        if let Some(ck) = &backend.def.cookie {
+            let cacheable = cache::request_cacheable(&head.method, &head.headers)
+                && cache::response_cacheable(status, &headers);
+            cookie::on_response(ck, slot.def(), had_cookie, cacheable, &mut headers);
+        }
+        if upgraded {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        } else if let Some(v) = http1::connection_header(
+            keep_alive,
+            head.version == Version::HTTP_11,
+            version == Version::HTTP_11,
+        ) {
+            headers.insert(CONNECTION, HeaderValue::from_static(v));
+        }
+        let out_head = http1::ResponseHead {
+            status,
+            version,
+            headers,
+            framing,
+            // The server's own phrase when it was not the usual one.
+            reason: Some(std::mem::take(&mut server_head.reason)),
+        };
+        http1::write_response_head(&out_head, &mut out);
+    }
     let ct = c.client_timeout;
     if upgraded {
         if write(c, &out, ct).await.is_err() {

@@ -157,9 +157,9 @@ async fn handle(
             client_timeout: fe.def.timeouts.client,
             started: false,
         };
-        forward(&backend, &req_head, &mut b, &view, prefer).await
+        forward(&backend, &req_head, &mut b, &view, prefer, false).await
     } else {
-        forward(&backend, &req_head, &mut NoBody, &view, prefer).await
+        forward(&backend, &req_head, &mut NoBody, &view, prefer, false).await
     };
     backend.counters.finished();
     let up = match (fed, up) {

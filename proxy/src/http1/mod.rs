@@ -40,9 +40,10 @@ pub use body::{encode_chunk, encode_last_chunk, BodyDecoder, BodyEvent};
 pub use errors::{error_message, incomplete_request_reply, stream_error_message, Incomplete};
 pub use head::{h2_preface, parse_request, too_large, HeadParser, RequestHead, H2_PREFACE};
 pub use response::{
-    connection_header, reason_phrase, response_framing, write_response_head, ResponseHead,
+    connection_header, plain_response_framing, reason_phrase, response_framing,
+    write_plain_response_head, write_response_head, ResponseHead,
 };
-pub use server_head::{parse_response, BadHead, ServerHead};
+pub use server_head::{parse_response, parse_response_plain, BadHead, PlainHead, ServerHead};
 pub(crate) use uri::scheme_based_normalize;
 
 /// HAProxy's size limits for what it buffers from a client, from its

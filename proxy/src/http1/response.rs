@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::fields::{parse_content_length, parse_transfer_encoding, MsgFlags};
-use super::Framing;
+use super::server_head::PLAIN_FIELDS;
+use super::{Framing, PlainHead};
 
 /// A response head to send to the client.
 #[derive(Debug, Clone)]
@@ -37,6 +38,43 @@ pub struct ResponseHead {
 /// Content-Length (HAProxy answers 502) also yields `UntilClose`; hyper's
 /// client refuses such responses before they get here.
 pub fn response_framing(req_method: &Method, status: StatusCode, headers: &HeaderMap) -> Framing {
+    framing_of(
+        req_method,
+        status,
+        headers
+            .get_all(http::header::TRANSFER_ENCODING)
+            .iter()
+            .map(|v| v.as_bytes()),
+        headers
+            .get_all(http::header::CONTENT_LENGTH)
+            .iter()
+            .map(|v| v.as_bytes()),
+    )
+}
+
+/// [`response_framing`] for a plain server head (which has no
+/// Transfer-Encoding).
+pub fn plain_response_framing(
+    req_method: &Method,
+    status: StatusCode,
+    head: &PlainHead,
+) -> Framing {
+    framing_of(
+        req_method,
+        status,
+        std::iter::empty(),
+        head.fields()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"content-length"))
+            .map(|(_, v)| v),
+    )
+}
+
+fn framing_of<'a>(
+    req_method: &Method,
+    status: StatusCode,
+    transfer_encoding: impl Iterator<Item = &'a [u8]>,
+    content_length: impl Iterator<Item = &'a [u8]>,
+) -> Framing {
     let code = status.as_u16();
     if (*req_method == Method::CONNECT && (200..300).contains(&code)) || code == 101 {
         return Framing::None;
@@ -45,9 +83,9 @@ pub fn response_framing(req_method: &Method, status: StatusCode, headers: &Heade
         return Framing::None;
     }
     let mut flags = MsgFlags::default();
-    for v in headers.get_all(http::header::TRANSFER_ENCODING) {
+    for v in transfer_encoding {
         // A response may carry codings after chunked; nothing to refuse.
-        let _ = parse_transfer_encoding(&mut flags, v.as_bytes(), true);
+        let _ = parse_transfer_encoding(&mut flags, v, true);
     }
     if flags.xfer_enc {
         return if flags.chnk {
@@ -57,9 +95,9 @@ pub fn response_framing(req_method: &Method, status: StatusCode, headers: &Heade
         };
     }
     let mut any = false;
-    for v in headers.get_all(http::header::CONTENT_LENGTH) {
+    for v in content_length {
         any = true;
-        if parse_content_length(&mut flags, v.as_bytes()).is_err() {
+        if parse_content_length(&mut flags, v).is_err() {
             return Framing::UntilClose;
         }
     }
@@ -98,18 +136,7 @@ pub fn connection_header(
 
 /// Serialize a response head: status line, "name: value" lines, CRLF.
 pub fn write_response_head(head: &ResponseHead, out: &mut Vec<u8>) {
-    out.extend_from_slice(if head.version == Version::HTTP_10 {
-        b"HTTP/1.0 "
-    } else {
-        b"HTTP/1.1 "
-    });
-    out.extend_from_slice(head.status.as_str().as_bytes());
-    out.push(b' ');
-    match &head.reason {
-        Some(r) => out.extend_from_slice(r),
-        None => out.extend_from_slice(reason_phrase(head.status.as_u16()).as_bytes()),
-    }
-    out.extend_from_slice(b"\r\n");
+    status_line(head.version, head.status, head.reason.as_deref(), out);
     for (name, value) in &head.headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -127,6 +154,74 @@ pub fn write_response_head(head: &ResponseHead, out: &mut Vec<u8>) {
         }
         _ => {}
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn status_line(version: Version, status: StatusCode, reason: Option<&[u8]>, out: &mut Vec<u8>) {
+    out.extend_from_slice(if version == Version::HTTP_10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    match reason {
+        Some(r) => out.extend_from_slice(r),
+        None => out.extend_from_slice(reason_phrase(status.as_u16()).as_bytes()),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The client's head for a plain server head (not to HEAD, no cookie, no
+/// upgrade): byte for byte what [`write_response_head`] writes for the
+/// same response once its map went through `strip_hop_by_hop`, lost its
+/// Content-Length when the framing is not a length, and got `connection`.
+/// A header map's removal moves its last field into the removed one's
+/// place, so the removals here do the same.
+pub fn write_plain_response_head(
+    status: StatusCode,
+    version: Version,
+    reason: &[u8],
+    head: &PlainHead,
+    framing: &Framing,
+    connection: Option<&str>,
+    out: &mut Vec<u8>,
+) {
+    let mut fields: [(&[u8], &[u8]); PLAIN_FIELDS] = [(&[], &[]); PLAIN_FIELDS];
+    let mut n = 0;
+    for f in head.fields() {
+        fields[n] = f;
+        n += 1;
+    }
+    let mut swap_remove = |name: &[u8]| {
+        if let Some(p) = fields[..n]
+            .iter()
+            .position(|f| f.0.eq_ignore_ascii_case(name))
+        {
+            fields[p] = fields[n - 1];
+            n -= 1;
+        }
+    };
+    swap_remove(b"connection");
+    if !matches!(framing, Framing::Length(_)) {
+        swap_remove(b"content-length");
+    }
+    status_line(version, status, Some(reason), out);
+    for (name, value) in &fields[..n] {
+        let at = out.len();
+        out.extend_from_slice(name);
+        out[at..].make_ascii_lowercase();
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(v) = connection {
+        out.extend_from_slice(b"connection: ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    // No Transfer-Encoding here, and a length comes only from a
+    // Content-Length, which stays: nothing to add for the framing.
     out.extend_from_slice(b"\r\n");
 }
 

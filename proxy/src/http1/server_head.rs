@@ -37,6 +37,34 @@ pub struct ServerHead {
     /// Content-Length, or in an HTTP/1.0 response): the client's
     /// connection closes after the response too.
     pub forced_close: bool,
+    /// The head as the server sent it, when [`parse_response_plain`] found
+    /// it plain; `headers` is then empty.
+    pub plain: Option<PlainHead>,
+}
+
+/// A plain response head (see [`parse_response_plain`]): its bytes and
+/// where its fields are, for a client head written without a header map.
+#[derive(Debug, Clone)]
+pub struct PlainHead {
+    pub bytes: Vec<u8>,
+    /// Name, then trimmed value, of each field as offsets into `bytes`.
+    fields: [[u16; 4]; PLAIN_FIELDS],
+    len: usize,
+}
+
+/// Plain heads have at most this many fields.
+pub(crate) const PLAIN_FIELDS: usize = 16;
+
+impl PlainHead {
+    /// The fields in arrival order: name (as sent) and trimmed value.
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields[..self.len].iter().map(|f| {
+            (
+                &self.bytes[f[0] as usize..f[1] as usize],
+                &self.bytes[f[2] as usize..f[3] as usize],
+            )
+        })
+    }
 }
 
 /// Why a head is refused: HAProxy answers 502 to all of them.
@@ -46,10 +74,31 @@ pub struct BadHead(pub &'static str);
 /// Parse a response head at the start of `buf`. Ok(None): incomplete.
 /// `max_headers` is `tune.http.maxhdr` (the end of headers takes a slot).
 pub fn parse_response(buf: &[u8], max_headers: usize) -> Result<Option<ServerHead>, BadHead> {
-    let mut slots = [httparse::EMPTY_HEADER; 128];
+    parse(buf, max_headers, false)
+}
+
+/// [`parse_response`], except that a plain head is kept as it came
+/// (`plain`) instead of being built into a header map: at most 16 fields,
+/// no name twice, none that a proxy removes or that changes the framing
+/// besides Content-Length and a Connection of only "keep-alive" and
+/// "close", every name and value one a header map takes. That is what
+/// servers send to most requests, and the map (a copy and an allocation
+/// per value, a hash per name) cost as much as the rest of the exchange's
+/// user time. Anything else gets the map, and the same verdicts either
+/// way.
+pub fn parse_response_plain(buf: &[u8], max_headers: usize) -> Result<Option<ServerHead>, BadHead> {
+    parse(buf, max_headers, true)
+}
+
+fn parse(buf: &[u8], max_headers: usize, allow_plain: bool) -> Result<Option<ServerHead>, BadHead> {
+    // Uninitialised slots: initialising 128 of them cost more than parsing
+    // a typical head.
+    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let slots = &mut slots[..max_headers.clamp(1, 128) - 1];
-    let mut r = httparse::Response::new(slots);
-    let head_len = match r.parse(buf) {
+    let mut r = httparse::Response::new(&mut []);
+    let parsed =
+        httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut r, buf, slots);
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(BadHead("too many headers")),
@@ -66,6 +115,33 @@ pub fn parse_response(buf: &[u8], max_headers: usize) -> Result<Option<ServerHea
         ver_11: version == Version::HTTP_11,
         ..MsgFlags::default()
     };
+    let reason = match r.reason.unwrap_or("") {
+        "OK" => Bytes::from_static(b"OK"),
+        other => Bytes::copy_from_slice(other.as_bytes()),
+    };
+    if let Some(plain) = allow_plain
+        .then(|| plain(buf, head_len, r.headers))
+        .flatten()
+    {
+        // The same judgement as below, on the fields that can be here.
+        for (name, value) in plain.fields() {
+            if name.eq_ignore_ascii_case(b"content-length") {
+                parse_content_length(&mut flags, value).map_err(|()| BadHead("content-length"))?;
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                connection_flags(&mut flags, value);
+            }
+        }
+        return Ok(Some(ServerHead {
+            status,
+            version,
+            reason,
+            headers: HeaderMap::new(),
+            head_len,
+            reusable: !flags.conn_clo && (flags.ver_11 || flags.conn_kal),
+            forced_close: false,
+            plain: Some(plain),
+        }));
+    }
     let mut headers = HeaderMap::with_capacity(r.headers.len());
     for h in r.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| BadHead("header name"))?;
@@ -99,15 +175,70 @@ pub fn parse_response(buf: &[u8], max_headers: usize) -> Result<Option<ServerHea
     Ok(Some(ServerHead {
         status,
         version,
-        reason: match r.reason.unwrap_or("") {
-            "OK" => Bytes::from_static(b"OK"),
-            other => Bytes::copy_from_slice(other.as_bytes()),
-        },
+        reason,
         headers,
         head_len,
         reusable,
         forced_close: force_close,
+        plain: None,
     }))
+}
+
+/// The head's fields if it is plain (see [`parse_response_plain`]).
+fn plain(buf: &[u8], head_len: usize, fields: &[httparse::Header<'_>]) -> Option<PlainHead> {
+    if fields.len() > PLAIN_FIELDS || head_len > usize::from(u16::MAX) {
+        return None;
+    }
+    // Names a proxy removes or that frame the body ("close": a field that
+    // a Connection token would name).
+    const NOT_PLAIN: [&[u8]; 7] = [
+        b"transfer-encoding",
+        b"upgrade",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"close",
+    ];
+    let base = buf.as_ptr() as usize;
+    let mut out = PlainHead {
+        bytes: buf[..head_len].to_vec(),
+        fields: [[0; 4]; PLAIN_FIELDS],
+        len: fields.len(),
+    };
+    for (i, h) in fields.iter().enumerate() {
+        let name = h.name.as_bytes();
+        let value = trim(h.value);
+        // httparse lets through only names and values a header map takes
+        // (tokens; no control byte but HT, no DEL: tested below).
+        if NOT_PLAIN.iter().any(|n| name.eq_ignore_ascii_case(n))
+            || fields[..i]
+                .iter()
+                .any(|o| o.name.as_bytes().eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case(b"connection")
+            && !value.split(|&b| b == b',').all(|t| {
+                let t = t.trim_ascii();
+                t.is_empty()
+                    || t.eq_ignore_ascii_case(b"keep-alive")
+                    || t.eq_ignore_ascii_case(b"close")
+            })
+        {
+            return None;
+        }
+        // Offsets from the slices httparse gave (an empty value is no
+        // slice of `buf`: it is put at the name's end).
+        let n = name.as_ptr() as usize - base;
+        let v = if value.is_empty() {
+            n + name.len()
+        } else {
+            value.as_ptr() as usize - base
+        };
+        out.fields[i] = [n, n + name.len(), v, v + value.len()].map(|x| x as u16);
+    }
+    Some(out)
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -138,6 +269,28 @@ mod tests {
         assert_eq!(h.head_len, 48);
         assert_eq!(h.headers["x-a"], "b");
         assert!(h.reusable);
+    }
+
+    /// What [`plain`] relies on: a name or value byte httparse takes is
+    /// one a header map takes too.
+    #[test]
+    fn httparse_takes_only_what_a_header_map_takes() {
+        for b in 0..=255u8 {
+            for mut head in [
+                b"HTTP/1.1 200 OK\r\nx".to_vec(),
+                b"HTTP/1.1 200 OK\r\nx: a".to_vec(),
+            ] {
+                head.extend_from_slice(&[b, b'b', b':', b' ', b'v', b'\r', b'\n', b'\r', b'\n']);
+                let mut slots = [httparse::EMPTY_HEADER; 4];
+                let mut r = httparse::Response::new(&mut slots);
+                if let Ok(httparse::Status::Complete(_)) = r.parse(&head) {
+                    for h in r.headers.iter() {
+                        assert!(HeaderName::from_bytes(h.name.as_bytes()).is_ok(), "{b:#x}");
+                        assert!(HeaderValue::from_bytes(trim(h.value)).is_ok(), "{b:#x}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
