@@ -31,16 +31,12 @@ impl StatusSource for Busy {
             config: "busy.toml".into(),
             services: vec![ServiceStatus {
                 name: "web".into(),
-                key: None,
-                persistence: None,
                 address: "192.0.2.1".into(),
                 port: 80,
                 protocol: "TCP".into(),
                 scheduler: "wrr".into(),
                 forwarding: "Masq".into(),
-                flags: String::new(),
                 traffic: traffic.clone(),
-                rates: Default::default(),
                 reals: vec![RealStatus {
                     address: "10.0.0.1".into(),
                     port: 8080,
@@ -49,22 +45,15 @@ impl StatusSource for Busy {
                     enabled: true,
                     health: Some("up".into()),
                     resolved: true,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                    overloaded: false,
                     active: 1,
-                    inactive: 0,
-                    persistent: 0,
                     traffic,
-                    rates: Default::default(),
+                    ..Default::default()
                 }],
+                ..Default::default()
             }],
-            workers: Vec::new(),
             timeouts: [900, 120, 300],
             conn_table_size: 1024,
-            proxy: None,
-            sync: None,
-            announce: None,
+            ..Default::default()
         }
     }
     fn zero(&self, _: Option<&xlb_model::ServiceKey>) -> Result<String, String> {

@@ -34,16 +34,12 @@ fn status(services: usize, reals: usize) -> Status {
         services: (0..services)
             .map(|s| ServiceStatus {
                 name: format!("svc-{s}"),
-                key: None,
-                persistence: None,
                 address: format!("10.{}.{}.1", s / 256, s % 256),
                 port: 80,
                 protocol: "TCP".into(),
                 scheduler: "wlc".into(),
                 forwarding: "Masq".into(),
-                flags: String::new(),
                 traffic: t(s as u64 * 1000),
-                rates: Default::default(),
                 reals: (0..reals)
                     .map(|r| RealStatus {
                         address: format!("172.16.{}.{}", s % 256, r + 1),
@@ -53,24 +49,18 @@ fn status(services: usize, reals: usize) -> Status {
                         enabled: true,
                         health: Some("up".into()),
                         resolved: true,
-                        u_threshold: 0,
-                        l_threshold: 0,
-                        overloaded: false,
                         active: r as u64,
                         inactive: 2 * r as u64,
-                        persistent: 0,
                         traffic: t((s * reals + r) as u64),
-                        rates: Default::default(),
+                        ..Default::default()
                     })
                     .collect(),
+                ..Default::default()
             })
             .collect(),
-        workers: Vec::new(),
         timeouts: [900, 120, 300],
         conn_table_size: 1024,
-        proxy: None,
-        sync: None,
-        announce: None,
+        ..Default::default()
     }
 }
 

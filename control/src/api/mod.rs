@@ -224,7 +224,7 @@ impl Rates {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealStatus {
     pub address: String,
     pub port: u16,
@@ -256,7 +256,7 @@ pub struct RealStatus {
     pub rates: Rates,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
     /// What names the service (the other fields show it as text).
@@ -278,7 +278,7 @@ pub struct ServiceStatus {
     pub reals: Vec<RealStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     pub index: usize,
     pub zero_copy: bool,
@@ -328,7 +328,7 @@ pub struct WorkerStatus {
     pub drops: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub generation: u64,
     pub config: String,

@@ -25,8 +25,18 @@ fn snapshot6(forwarding: Forwarding, proto: u8) -> Snapshot {
     })
 }
 
-/// An IPv6 TCP segment; `ext` extension headers (next header, bytes)
-/// between the fixed header and TCP.
+/// The client's SYN to the VIP's port 80, from port 40000.
+fn client_syn6() -> Vec<u8> {
+    tcp6(
+        (CLIENT6, 40000),
+        (VIP6, 80),
+        (CLIENT_MAC, OUT_MAC),
+        "S",
+        b"",
+    )
+}
+
+/// An IPv6 TCP segment with `flags` ("S", "SA", else an ACK) and `payload`.
 fn tcp6(
     src: (u128, u16),
     dst: (u128, u16),
@@ -126,13 +136,7 @@ fn inspect6(frame: &[u8]) -> Seen6 {
 #[test]
 fn nat_rewrites_ipv6_both_ways_with_exact_checksums() {
     let mut rig = Rig::new(snapshot6(Forwarding::Nat, IPPROTO_TCP));
-    let mut syn = tcp6(
-        (CLIENT6, 40000),
-        (VIP6, 80),
-        (CLIENT_MAC, OUT_MAC),
-        "S",
-        b"",
-    );
+    let mut syn = client_syn6();
     assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
     assert_eq!(
         inspect6(&syn),
@@ -201,13 +205,7 @@ fn nat_rewrites_ipv6_udp() {
 #[test]
 fn dr_changes_only_the_destination_mac_of_ipv6() {
     let mut rig = Rig::new(snapshot6(Forwarding::Dr, IPPROTO_TCP));
-    let mut syn = tcp6(
-        (CLIENT6, 40000),
-        (VIP6, 80),
-        (CLIENT_MAC, OUT_MAC),
-        "S",
-        b"",
-    );
+    let mut syn = client_syn6();
     let before = syn.clone();
     assert_eq!(rig.run(OUTSIDE, &mut syn), Verdict::Forward(INSIDE));
     assert_eq!(&syn[0..6], &RS_MAC[0]);
@@ -218,13 +216,7 @@ fn dr_changes_only_the_destination_mac_of_ipv6() {
 #[test]
 fn extension_headers_are_walked_and_kept() {
     let mut rig = Rig::new(snapshot6(Forwarding::Nat, IPPROTO_TCP));
-    let plain = tcp6(
-        (CLIENT6, 40000),
-        (VIP6, 80),
-        (CLIENT_MAC, OUT_MAC),
-        "S",
-        b"",
-    );
+    let plain = client_syn6();
     // Hop-by-hop, destination options, an atomic fragment (RFC 6946).
     let mut atomic = vec![0u8; 8];
     atomic[4..8].copy_from_slice(&7u32.to_be_bytes());
@@ -238,13 +230,7 @@ fn extension_headers_are_walked_and_kept() {
 #[test]
 fn malformed_ipv6_is_counted_by_reason_never_forwarded() {
     let mut rig = Rig::new(snapshot6(Forwarding::Nat, IPPROTO_TCP));
-    let plain = tcp6(
-        (CLIENT6, 40000),
-        (VIP6, 80),
-        (CLIENT_MAC, OUT_MAC),
-        "S",
-        b"",
-    );
+    let plain = client_syn6();
     let mut fragment = vec![0u8; 8];
     fragment[3] = 1; // more fragments
     let mut later = vec![0u8; 8];
