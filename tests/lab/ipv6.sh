@@ -103,7 +103,7 @@ test_ipv6_nat_and_dr_split_as_ipv4_and_malformed_frames_are_counted() {
   local ipv=(env XLB_SOCKET="$SOCK" "$BIN/xlb-ipvsadm")
   "${ipv[@]}" -A -t "[$VIP6]:86" -s rr
   "${ipv[@]}" -a -t "[$VIP6]:86" -r "[${RS6[2]}]:8080" -m
-  assert_eq "$(http_split 3 "http://[$VIP6]:86/")" "rs1=0 rs2=0 rs3=3 fail=0" "a service added by xlb-ipvsadm"
+  assert_eq "$(http_split 3 "http://[$VIP6]:86/")" "rs1=0 rs2=0 rs3=3 fail=0" "a service added by xlb-ipvsadm" || { ipv6_why; return 1; }
 
   # Malformed IPv6 to the VIP, raw from the client: each counted under its
   # reason, none forwarded; ICMPv6 to the VIP is still the kernel's.
@@ -148,7 +148,7 @@ while True:
     if data[0] == 129 and data[4:6] == b"\x12\x34":
         break
 PY
-  assert_eq "$(http_split 3 "http://[$VIP6]:81/")" "rs1=1 rs2=1 rs3=1 fail=0" "forwarding after bad frames"
+  assert_eq "$(http_split 3 "http://[$VIP6]:81/")" "rs1=1 rs2=1 rs3=1 fail=0" "forwarding after bad frames" || { ipv6_why; return 1; }
 
   # DR: the same, the servers answering the client straight from the VIP.
   stop_xlbd
@@ -158,7 +158,7 @@ PY
   v4=$(http_split 30 "http://$VIP:8080/")
   v6=$(http_split 30 "http://[$VIP6]:8080/")
   assert_eq "$v4" "rs1=10 rs2=10 rs3=10 fail=0" "IPv4 DR split"
-  assert_eq "$v6" "$v4" "IPv6 DR split, as IPv4's"
+  assert_eq "$v6" "$v4" "IPv6 DR split, as IPv4's" || { ipv6_why; return 1; }
   assert_eq "$(udp_split 30 5353 "$VIP6")" "rs1=10 rs2=10 rs3=10 fail=0" "IPv6 DR UDP split"
   got=$(in_client curl -s -6 --max-time 20 "http://[$VIP6]:8080/bytes/1000000" | wc -c)
   assert_eq "$got" 1000000 "IPv6 DR bytes received"

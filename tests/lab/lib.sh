@@ -60,14 +60,19 @@ http_split() {
 # udp_split N PORT [ADDRESS]: N datagrams to the VIP (or ADDRESS, IPv4 or
 # IPv6), each from a new socket, each answer checked to come from
 # VIP:PORT and to echo its datagram; prints "rs1=a rs2=b rs3=c fail=f".
+# The sockets stay open to the end: a closed one's port may be picked
+# again, and a datagram from it is the old flow's, not a new one to
+# schedule (one split in ~30 had 11/10/9).
 udp_split() {
   in_client python3 - "${3:-$VIP}" "$2" "$1" <<'PY'
 import socket, sys, collections
 vip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 family = socket.AF_INET6 if ":" in vip else socket.AF_INET
 c = collections.Counter()
+held = []
 for i in range(n):
     s = socket.socket(family, socket.SOCK_DGRAM)
+    held.append(s)
     s.settimeout(2)
     s.sendto(b"q%d" % i, (vip, port))
     try:

@@ -136,6 +136,12 @@ impl Conn {
             proto: self.proto,
         }
     }
+    /// A TCP connection closed by both sides or reset: its ports may open
+    /// a new one.
+    pub fn has_ended(&self) -> bool {
+        self.proto == IPPROTO_TCP && matches!(self.state, TcpState::TimeWait | TcpState::Close)
+    }
+
     /// IPVS's "active" column: an established TCP connection. UDP and every
     /// other TCP state count as inactive.
     pub fn is_active(&self) -> bool {

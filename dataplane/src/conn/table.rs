@@ -905,6 +905,37 @@ impl ConnTable {
         Ok(id)
     }
 
+    /// Make way for a new NAT connection whose replies carry `key`: an
+    /// older connection of another service NATed the same client port to
+    /// the same server port (two VIP ports served by one server port). The
+    /// server knows one connection by these ports, so the newest owns the
+    /// replies, as in IPVS (the newest first in its hash chain). An ended
+    /// TCP connection there is removed and returned; a live one keeps its
+    /// client side and loses its replies' entry.
+    pub fn yield_real_key(&mut self, key: &FlowKey) -> Option<Conn> {
+        // Read as the table's only writer: nothing moves under it, so the
+        // buckets' entries are read once, without the seqlock, and only a
+        // reply entry with the key's tag is followed to its slot (a miss,
+        // the common case, costs the hash and two bucket scans).
+        let (b1, b2, tag) = self.shared.place(key);
+        let (id, c) = [b1, b2].into_iter().find_map(|b| {
+            self.shared.buckets[b].entries.iter().find_map(|e| {
+                let e = e.load(Relaxed);
+                if (e >> 32) as u32 != tag || e & 1 == 0 {
+                    return None;
+                }
+                let id = (e as u32) >> 1;
+                let c = self.shared.read_slot(id)?;
+                (c.real_key() == *key).then_some((id, c))
+            })
+        })?;
+        if c.has_ended() {
+            return self.remove(id);
+        }
+        self.index_remove(key, id, Side::Real);
+        None
+    }
+
     pub fn remove(&mut self, id: u32) -> Option<Conn> {
         let conn = self.shared.read_slot(id)?;
         // Index first, then slot: a reader never follows an entry to a slot

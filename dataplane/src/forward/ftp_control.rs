@@ -71,7 +71,7 @@ impl Forwarder {
                 ..data_conn(&e, now)
             },
         };
-        let idx = self.admit(snap, stats, conn).ok()?;
+        let idx = self.admit(snap, stats, now, conn).ok()?;
         stats.ftp_data_conns.add(1);
         Some((Owner::Local(idx), side, conn))
     }

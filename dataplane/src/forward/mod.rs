@@ -368,6 +368,15 @@ impl Forwarder {
                 ended(&self.table.remove(idx).expect("live"));
                 None
             }
+            // The server's side of an ended connection, while another
+            // worker holds a newer one on the same ports (another
+            // service's, NATed to the same server port): the server
+            // answers that one.
+            Some((_, Side::Real, c))
+                if c.has_ended() && self.open_in_peers_from(0, &key, now).is_some() =>
+            {
+                None
+            }
             h => h,
         };
         // What the table holds, to write back only what changed.
@@ -667,14 +676,43 @@ impl Forwarder {
         verdict
     }
 
+    /// The connection a peer holds for `key`. On the server's side, one
+    /// that has not ended comes before one that has: the server answers
+    /// the newest connection on its ports (see `ConnTable::yield_real_key`).
+    #[inline]
     fn find_in_peers(&self, key: &FlowKey, now: u32) -> Option<(Owner, Side, Conn)> {
-        self.peers.iter().enumerate().find_map(|(p, t)| {
-            let (idx, side, c) = t.find(key)?;
+        for (p, t) in self.peers.iter().enumerate() {
+            let Some((idx, side, c)) = t.find(key) else {
+                continue;
+            };
             // A connection idle past its own deadline is the owner's to
             // expire; but a remote note may have extended it, so only a
             // long-dead one is skipped.
-            let stale = now.wrapping_sub(c.expires) as i32 > 3600;
-            (!stale).then_some((Owner::Peer(p, idx), side, c))
+            if now.wrapping_sub(c.expires) as i32 > 3600 {
+                continue;
+            }
+            let found = (Owner::Peer(p, idx), side, c);
+            if side == Side::Real && c.has_ended() {
+                return self.open_in_peers_from(p + 1, key, now).or(Some(found));
+            }
+            return Some(found);
+        }
+        None
+    }
+
+    /// A connection for `key` that has not ended, in a peer from `first` on.
+    #[cold]
+    fn open_in_peers_from(
+        &self,
+        first: usize,
+        key: &FlowKey,
+        now: u32,
+    ) -> Option<(Owner, Side, Conn)> {
+        let peers = self.peers.iter().enumerate().skip(first);
+        peers.into_iter().find_map(|(p, t)| {
+            let (idx, side, c) = t.find(key)?;
+            let live = now.wrapping_sub(c.expires) as i32 <= 3600 && !c.has_ended();
+            live.then_some((Owner::Peer(p, idx), side, c))
         })
     }
 
@@ -771,7 +809,7 @@ impl Forwarder {
             seq_delta: 0,
             per_client,
         };
-        let idx = self.admit(snap, stats, conn).map_err(fail)?;
+        let idx = self.admit(snap, stats, now, conn).map_err(fail)?;
         if picked_up {
             stats.conns_picked_up.add(1);
         }
@@ -799,8 +837,16 @@ impl Forwarder {
         &mut self,
         snap: &Snapshot,
         stats: &WorkerStats,
+        now: u32,
         conn: Conn,
     ) -> Result<u32, DropReason> {
+        if conn.forwarding == Forwarding::Nat {
+            if let Some(old) = self.table.yield_real_key(&conn.real_key()) {
+                snap.gauges[old.real as usize].change(Some(old.is_active()), None);
+                stats.conns_expired.add(1);
+                template_outlives(self.persist.as_deref(), snap, &old, now);
+            }
+        }
         let idx = match self.table.insert(conn) {
             Ok(idx) => idx,
             Err(_) => {
@@ -835,9 +881,7 @@ fn default_syn_proxy_threshold(capacity: usize) -> usize {
 /// A client's bare SYN on a TCP connection that has ended.
 #[inline]
 fn reuses_ports(c: &Conn, f: &Frame) -> bool {
-    c.proto == IPPROTO_TCP
-        && is_bare_syn(f)
-        && matches!(c.state, TcpState::TimeWait | TcpState::Close)
+    c.has_ended() && is_bare_syn(f)
 }
 
 /// SYN without ACK: the only TCP segment that may open a connection.

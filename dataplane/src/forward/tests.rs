@@ -1370,3 +1370,163 @@ fn a_flow_picked_up_mid_way_is_not_synced_until_a_syn_starts_it() {
     let synced = outbox.pop().expect("the established connection");
     assert_eq!(synced.cport, 40001);
 }
+
+/// The test service (NAT, TCP, VIP:80, two servers on 8080) and a second
+/// one on VIP:81 whose only server is the first's on the same port 8080:
+/// a client port can reach one server port through both.
+fn two_services_one_server_port() -> Snapshot {
+    let base = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
+    let mut other = base.services[0].clone();
+    other.id = 4;
+    other.key = ServiceKey::endpoint(ip(VIP).ip(), 81, Protocol::Tcp);
+    other.reals.truncate(1);
+    other.reals[0].id = 12;
+    let services = vec![base.services[0].clone(), other];
+    Snapshot::new(
+        2,
+        base.ports.clone(),
+        services,
+        &[],
+        Timeouts::default(),
+        new_gauges(),
+    )
+    .unwrap()
+}
+
+/// Opens client:40000 -> VIP:80 on `fwd` (round robin's first pick is
+/// RS[0]) and, with `close`, closes it from both sides (TIME_WAIT).
+fn open_on_port_80(fwd: &mut Forwarder, snap: &Snapshot, stats: &WorkerStats, close: bool) {
+    let c = (CLIENT, 40000);
+    let mut syn = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        fwd.process(snap, stats, 1, OUTSIDE, &mut syn),
+        Verdict::Forward(INSIDE)
+    );
+    assert_eq!(inspect(&syn).dst, (RS[0], 8080));
+    let mut synack = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(
+        fwd.process(snap, stats, 1, INSIDE, &mut synack),
+        Verdict::Forward(OUTSIDE)
+    );
+    let mut ack = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(
+        fwd.process(snap, stats, 1, OUTSIDE, &mut ack),
+        Verdict::Forward(INSIDE)
+    );
+    if close {
+        let mut fin = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "FA");
+        assert_eq!(
+            fwd.process(snap, stats, 1, INSIDE, &mut fin),
+            Verdict::Forward(OUTSIDE)
+        );
+        let mut fin = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "FA");
+        assert_eq!(
+            fwd.process(snap, stats, 1, OUTSIDE, &mut fin),
+            Verdict::Forward(INSIDE)
+        );
+    }
+}
+
+#[test]
+fn a_server_port_reached_through_two_services_answers_the_newest_connection() {
+    // Client port 40000 to VIP:80 ends; the same client port to VIP:81 is
+    // NATed to the same server port. The server's SYN-ACK must come back
+    // from VIP:81, not from the old connection's VIP:80 (the client would
+    // reset it and retry until it gave up).
+    let snap = two_services_one_server_port();
+    let stats = WorkerStats::default();
+    let mut fwd = Forwarder::new(64);
+    fwd.adopt(&snap);
+    open_on_port_80(&mut fwd, &snap, &stats, true);
+    assert_eq!(fwd.table.iter().next().unwrap().state, TcpState::TimeWait);
+    let c = (CLIENT, 40000);
+    let mut syn = tcp(c, (VIP, 81), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        fwd.process(&snap, &stats, 2, OUTSIDE, &mut syn),
+        Verdict::Forward(INSIDE)
+    );
+    assert_eq!(inspect(&syn).dst, (RS[0], 8080));
+    let mut synack = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(
+        fwd.process(&snap, &stats, 2, INSIDE, &mut synack),
+        Verdict::Forward(OUTSIDE)
+    );
+    assert_eq!(inspect(&synack).src, (VIP, 81));
+    // The ended connection made way (the server has one connection on
+    // these ports): one entry left, its gauges released.
+    assert_eq!(fwd.table.len(), 1);
+    assert_eq!(stats.conns_expired.get(), 1);
+    assert_eq!(
+        (snap.gauges[10].active(), snap.gauges[10].inactive()),
+        (0, 0)
+    );
+}
+
+#[test]
+fn a_live_connection_on_the_same_server_port_keeps_its_client_side() {
+    // As IPVS: the newest connection gets the server's replies; the older
+    // one (still established, so the server will answer the new SYN with a
+    // challenge ACK) keeps forwarding what its client sends.
+    let snap = two_services_one_server_port();
+    let stats = WorkerStats::default();
+    let mut fwd = Forwarder::new(64);
+    fwd.adopt(&snap);
+    open_on_port_80(&mut fwd, &snap, &stats, false);
+    let c = (CLIENT, 40000);
+    let mut syn = tcp(c, (VIP, 81), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        fwd.process(&snap, &stats, 2, OUTSIDE, &mut syn),
+        Verdict::Forward(INSIDE)
+    );
+    let mut reply = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "A");
+    assert_eq!(
+        fwd.process(&snap, &stats, 2, INSIDE, &mut reply),
+        Verdict::Forward(OUTSIDE)
+    );
+    assert_eq!(inspect(&reply).src, (VIP, 81));
+    let mut old = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
+    assert_eq!(
+        fwd.process(&snap, &stats, 2, OUTSIDE, &mut old),
+        Verdict::Forward(INSIDE)
+    );
+    assert_eq!(inspect(&old).dst, (RS[0], 8080));
+    assert_eq!(fwd.table.len(), 2);
+    assert_eq!(stats.conns_expired.get(), 0);
+}
+
+#[test]
+fn replies_for_a_newer_connection_on_another_worker_skip_the_ended_one_here() {
+    // The old connection is worker a's, the new one worker b's (their
+    // clients' SYNs took different queues); the SYN-ACK lands on a.
+    let snap = two_services_one_server_port();
+    let (stats_a, stats_b) = (WorkerStats::default(), WorkerStats::default());
+    let mut a = Forwarder::new(64);
+    let mut b = Forwarder::new(64);
+    a.set_peers(vec![b.table.shared()]);
+    b.set_peers(vec![a.table.shared()]);
+    a.adopt(&snap);
+    b.adopt(&snap);
+    open_on_port_80(&mut a, &snap, &stats_a, true);
+    let c = (CLIENT, 40000);
+    let mut syn = tcp(c, (VIP, 81), (CLIENT_MAC, OUT_MAC), "S");
+    assert_eq!(
+        b.process(&snap, &stats_b, 2, OUTSIDE, &mut syn),
+        Verdict::Forward(INSIDE)
+    );
+    let mut synack = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "SA");
+    assert_eq!(
+        a.process(&snap, &stats_a, 2, INSIDE, &mut synack),
+        Verdict::Forward(OUTSIDE)
+    );
+    assert_eq!(inspect(&synack).src, (VIP, 81));
+    assert_eq!(stats_a.remote_hits.get(), 1);
+    // And so does everything after it from the server (its replies keep
+    // landing on a's queue).
+    let mut data = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "PA");
+    assert_eq!(
+        a.process(&snap, &stats_a, 3, INSIDE, &mut data),
+        Verdict::Forward(OUTSIDE)
+    );
+    assert_eq!(inspect(&data).src, (VIP, 81));
+    assert_eq!(stats_a.remote_hits.get(), 2);
+}
