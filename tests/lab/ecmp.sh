@@ -284,6 +284,12 @@ print(sum(1 for c in json.load(sys.stdin)['conns']
           if c['virtual_address'].endswith(':9000') and c['state'] == 'ESTABLISHED'))" 2>/dev/null || echo 0
 }
 
+# all_established N: the three directors hold N established connections
+# to VIP:9000 between them.
+all_established() {
+  [ $(($(established 1) + $(established 2) + $(established 3))) -ge "$1" ]
+}
+
 # ecmp_decapsulated I: packets real server I's XDP program unwrapped.
 ecmp_decapsulated() { xdp_decapsulated "$(ecmp_ns rs$1)"; }
 
@@ -348,10 +354,13 @@ ecmp_scenario() {
   long_lived 24 >"$D/long.out" 2>&1 &
   local long=$!
   ECMP_PIDS+=("$long")
-  sleep 1
+  # All 24 counted before the split is judged: on a loaded machine the
+  # client opens them over more than a second (one run saw 6/0/12).
+  t=$(wait_until 15 all_established 24) ||
+    { echo "FAIL: not every long-lived connection is established"; cat "$D/long.out"; return 1; }
   local e1 e2 e3
   e1=$(established 1) e2=$(established 2) e3=$(established 3)
-  echo "long-lived connections per director: d1=$e1 d2=$e2 d3=$e3"
+  echo "long-lived connections per director after ${t}s: d1=$e1 d2=$e2 d3=$e3"
   less_than 0 "$e2" || { echo "FAIL: no long-lived connection crosses d2, whose drain is tested"; return 1; }
 
   # Drain d2: its next hop goes, it keeps forwarding, new connections
