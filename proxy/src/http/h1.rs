@@ -34,7 +34,6 @@ enum NoHead {
 struct Conn<C> {
     io: C,
     buf: BytesMut,
-    client_timeout: Option<Duration>,
     /// The wait for the next request's first byte, moved from request to
     /// request (see [`Deadline`]); made at the first such wait, so that a
     /// connection that makes one request never has one.
@@ -65,16 +64,16 @@ where
     let mut c = Conn {
         io,
         buf: BytesMut::with_capacity(IDLE_BUF),
-        client_timeout: fe.def.timeouts.client,
         idle_timer: None,
     };
-    let accepted = Instant::now();
+    // Since when the connection waits for its next request: the accept,
+    // then each response's end (one instant in the task, not two).
+    let mut waiting = Instant::now();
     async move {
         let _hold = &hold;
         let mut first = true;
         loop {
-            let waiting = Instant::now();
-            let head = read_head(&mut c, &fe, first, accepted).await;
+            let head = read_head(&mut c, &fe, first, waiting).await;
             // Boxed: a connection waiting for its next request holds only
             // this loop and the head reader, not a whole exchange's state
             // (its log entry, the server's response, the body's futures).
@@ -86,6 +85,7 @@ where
                 return;
             }
             first = false;
+            waiting = Instant::now();
         }
     }
 }
@@ -179,7 +179,6 @@ fn read_head<'a, C: ClientIo>(
     first: bool,
     accepted: Instant,
 ) -> impl std::future::Future<Output = Result<RequestHead, NoHead>> + Send + 'a {
-    let limits = &LIMITS;
     let t = &fe.def.timeouts;
     // The first request's head must be in within `timeout http-request`
     // of the accept; later ones may idle `timeout http-keep-alive` first,
@@ -189,16 +188,12 @@ fn read_head<'a, C: ClientIo>(
     } else {
         None
     };
+    // (`LIMITS` and `incomplete` named where used, not held in locals:
+    // every byte of this future is in every idle connection's task.)
     async move {
         // HAProxy judges header fields from the bytes of its first read: a
         // parser per head, fed as the buffer grows.
         let mut parser = HeadParser::new();
-        let incomplete =
-            |why, buffered| match http1::incomplete_request_reply(why, buffered, !first, false) {
-                None => NoHead::Closed,
-                Some(408) => NoHead::Timeout,
-                Some(s) => NoHead::Bad(s),
-            };
         // A connection waiting for its next request holds no buffer (HAProxy
         // releases its buffers between requests too): it waits until the
         // socket is readable, then reads into a small one.
@@ -207,7 +202,7 @@ fn read_head<'a, C: ClientIo>(
             let until = t.keep_alive().map(|d| tokio::time::Instant::now() + d);
             let timer = c.idle_timer.get_or_insert_with(Deadline::new);
             match timer.within(until, c.io.readable()).await {
-                None => return Err(incomplete(http1::Incomplete::Timeout, 0)),
+                None => return Err(incomplete(http1::Incomplete::Timeout, 0, first)),
                 Some(Err(_)) => return Err(NoHead::Closed),
                 Some(Ok(())) => {}
             }
@@ -215,9 +210,9 @@ fn read_head<'a, C: ClientIo>(
         }
         loop {
             if !c.buf.is_empty() {
-                match parser.parse(&c.buf, limits) {
+                match parser.parse(&c.buf, &LIMITS) {
                     Ok(Some(h)) => return Ok(h),
-                    Ok(None) if http1::too_large(c.buf.len(), limits) => {
+                    Ok(None) if http1::too_large(c.buf.len(), &LIMITS) => {
                         return Err(NoHead::Bad(400))
                     }
                     Ok(None) => {}
@@ -237,17 +232,30 @@ fn read_head<'a, C: ClientIo>(
                 c.buf.reserve(READ_BUF);
             }
             let n = match bounded(limit, c.io.read_buf(&mut c.buf)).await {
-                None => return Err(incomplete(http1::Incomplete::Timeout, c.buf.len())),
+                None => return Err(incomplete(http1::Incomplete::Timeout, c.buf.len(), first)),
                 Some(Err(_)) => return Err(NoHead::Closed),
                 Some(Ok(n)) => n,
             };
             if n == 0 {
-                return Err(incomplete(http1::Incomplete::ReadClosed, c.buf.len()));
+                return Err(incomplete(
+                    http1::Incomplete::ReadClosed,
+                    c.buf.len(),
+                    first,
+                ));
             }
             if was_empty && !first && deadline.is_none() {
                 deadline = t.request_headers().map(|d| Instant::now() + d);
             }
         }
+    }
+}
+
+/// What a head cut short by `why` with `buffered` bytes in gets.
+fn incomplete(why: http1::Incomplete, buffered: usize, first: bool) -> NoHead {
+    match http1::incomplete_request_reply(why, buffered, !first, false) {
+        None => NoHead::Closed,
+        Some(408) => NoHead::Timeout,
+        Some(s) => NoHead::Bad(s),
     }
 }
 
@@ -261,7 +269,7 @@ async fn reject<C: AsyncRead + AsyncWrite + Unpin>(
     since: Instant,
 ) {
     let msg = http1::error_message(status);
-    let _ = bounded(c.client_timeout, c.io.write_all(msg)).await;
+    let _ = bounded(fe.def.timeouts.client, c.io.write_all(msg)).await;
     let _ = c.io.shutdown().await;
     fe.counters.request_errors.fetch_add(1, Relaxed);
     fe.counters.response(status);
@@ -310,12 +318,12 @@ where
     if let Some(uri) = &fe.def.stats_uri {
         if head.target.starts_with(uri.as_str()) {
             let (status, bytes) =
-                stats_page::serve(shared, &mut c.io, &head, uri, c.client_timeout).await;
+                stats_page::serve(shared, &mut c.io, &head, uri, fe.def.timeouts.client).await;
             entry.status = Some(status);
             entry.bytes = bytes;
             entry.backend = "<STATS>".into();
             fe.counters.response(status);
-            return if head.keep_alive && drain_body(c, &head).await {
+            return if head.keep_alive && drain_body(c, &head, fe.def.timeouts.client).await {
                 Next::KeepAlive
             } else {
                 Next::Close
@@ -337,7 +345,7 @@ where
         // The client waits for this before sending its body; the server
         // gets the body without having to say it (nginx does the same).
         let _ = bounded(
-            c.client_timeout,
+            fe.def.timeouts.client,
             c.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
         )
         .await;
@@ -357,7 +365,7 @@ where
         return Next::Close;
     }
     backend.counters.started();
-    let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, c.client_timeout);
+    let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, fe.def.timeouts.client);
     // What `respond` writes without the server head's map: no cookie to
     // set, no upgrade, no HEAD or CONNECT framing.
     let plain = backend.def.cookie.is_none()
@@ -421,7 +429,16 @@ where
     entry.beconn = backend.counters.current.load(Relaxed);
     entry.srvconn = sc.current.load(Relaxed);
     let had_cookie = prefer == Some(server);
-    let next = respond(c, &head, up, &backend, had_cookie, entry).await;
+    let next = respond(
+        c,
+        &head,
+        up,
+        &backend,
+        had_cookie,
+        entry,
+        fe.def.timeouts.client,
+    )
+    .await;
     sc.finished();
     backend.counters.finished();
     if let Some(status) = entry.status {
@@ -453,7 +470,7 @@ async fn reject_keep<C: AsyncRead + AsyncWrite + Unpin>(
     } else {
         http1::stream_error_message(status, false, request_is_11, &mut msg);
     }
-    let _ = bounded(c.client_timeout, c.io.write_all(&msg)).await;
+    let _ = bounded(fe.def.timeouts.client, c.io.write_all(&msg)).await;
     fe.counters.response(status);
     if status == 400 {
         fe.counters.request_errors.fetch_add(1, Relaxed);
@@ -485,9 +502,10 @@ fn precheck(decoder: &BodyDecoder, buffered: &BytesMut, has_body: bool) -> Resul
 async fn drain_body<C: AsyncRead + AsyncWrite + Unpin + Send>(
     c: &mut Conn<C>,
     head: &RequestHead,
+    client_timeout: Option<Duration>,
 ) -> bool {
     let decoder = BodyDecoder::new(&head.framing);
-    let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, c.client_timeout);
+    let mut body = ClientBody::new(&mut c.io, &mut c.buf, decoder, client_timeout);
     body.send(&[], &mut tokio::io::sink(), None).await.is_ok()
 }
 
@@ -699,6 +717,7 @@ async fn respond<C>(
     backend: &crate::backend::Backend,
     had_cookie: bool,
     entry: &mut Entry,
+    client_timeout: Option<Duration>,
 ) -> Next
 where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -726,7 +745,7 @@ where
             .response_errors
             .fetch_add(1, Relaxed);
         let msg = http1::error_message(502);
-        let _ = write(c, msg, c.client_timeout).await;
+        let _ = write(c, msg, client_timeout).await;
         entry.bytes = msg.len() as u64;
         return Next::Close;
     }
@@ -798,7 +817,7 @@ where
         };
         http1::write_response_head(&out_head, &mut out);
     }
-    let ct = c.client_timeout;
+    let ct = client_timeout;
     if upgraded {
         if write(c, &out, ct).await.is_err() {
             entry.term = *b"CH";
