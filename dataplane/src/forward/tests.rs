@@ -1393,37 +1393,45 @@ fn two_services_one_server_port() -> Snapshot {
     .unwrap()
 }
 
+/// `frame` through `fwd` at `now` from port `from`: it must leave by the
+/// other port; what it looks like then.
+fn through(
+    fwd: &mut Forwarder,
+    (snap, stats): (&Snapshot, &WorkerStats),
+    now: u32,
+    from: PortId,
+    mut frame: Vec<u8>,
+) -> Seen {
+    let to = if from == OUTSIDE { INSIDE } else { OUTSIDE };
+    assert_eq!(
+        fwd.process(snap, stats, now, from, &mut frame),
+        Verdict::Forward(to)
+    );
+    inspect(&frame)
+}
+
+const C40000: ([u8; 4], u16) = (CLIENT, 40000);
+
+fn from_client(port: u16, flags: &str) -> Vec<u8> {
+    tcp(C40000, (VIP, port), (CLIENT_MAC, OUT_MAC), flags)
+}
+
+fn from_rs0(flags: &str) -> Vec<u8> {
+    tcp((RS[0], 8080), C40000, (RS_MAC[0], IN_MAC), flags)
+}
+
 /// Opens client:40000 -> VIP:80 on `fwd` (round robin's first pick is
 /// RS[0]) and, with `close`, closes it from both sides (TIME_WAIT).
-fn open_on_port_80(fwd: &mut Forwarder, snap: &Snapshot, stats: &WorkerStats, close: bool) {
-    let c = (CLIENT, 40000);
-    let mut syn = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
+fn open_on_port_80(fwd: &mut Forwarder, ctx: (&Snapshot, &WorkerStats), close: bool) {
     assert_eq!(
-        fwd.process(snap, stats, 1, OUTSIDE, &mut syn),
-        Verdict::Forward(INSIDE)
+        through(fwd, ctx, 1, OUTSIDE, from_client(80, "S")).dst,
+        (RS[0], 8080)
     );
-    assert_eq!(inspect(&syn).dst, (RS[0], 8080));
-    let mut synack = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "SA");
-    assert_eq!(
-        fwd.process(snap, stats, 1, INSIDE, &mut synack),
-        Verdict::Forward(OUTSIDE)
-    );
-    let mut ack = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
-    assert_eq!(
-        fwd.process(snap, stats, 1, OUTSIDE, &mut ack),
-        Verdict::Forward(INSIDE)
-    );
+    through(fwd, ctx, 1, INSIDE, from_rs0("SA"));
+    through(fwd, ctx, 1, OUTSIDE, from_client(80, "A"));
     if close {
-        let mut fin = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "FA");
-        assert_eq!(
-            fwd.process(snap, stats, 1, INSIDE, &mut fin),
-            Verdict::Forward(OUTSIDE)
-        );
-        let mut fin = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "FA");
-        assert_eq!(
-            fwd.process(snap, stats, 1, OUTSIDE, &mut fin),
-            Verdict::Forward(INSIDE)
-        );
+        through(fwd, ctx, 1, INSIDE, from_rs0("FA"));
+        through(fwd, ctx, 1, OUTSIDE, from_client(80, "FA"));
     }
 }
 
@@ -1435,23 +1443,19 @@ fn a_server_port_reached_through_two_services_answers_the_newest_connection() {
     // reset it and retry until it gave up).
     let snap = two_services_one_server_port();
     let stats = WorkerStats::default();
+    let ctx = (&snap, &stats);
     let mut fwd = Forwarder::new(64);
     fwd.adopt(&snap);
-    open_on_port_80(&mut fwd, &snap, &stats, true);
+    open_on_port_80(&mut fwd, ctx, true);
     assert_eq!(fwd.table.iter().next().unwrap().state, TcpState::TimeWait);
-    let c = (CLIENT, 40000);
-    let mut syn = tcp(c, (VIP, 81), (CLIENT_MAC, OUT_MAC), "S");
     assert_eq!(
-        fwd.process(&snap, &stats, 2, OUTSIDE, &mut syn),
-        Verdict::Forward(INSIDE)
+        through(&mut fwd, ctx, 2, OUTSIDE, from_client(81, "S")).dst,
+        (RS[0], 8080)
     );
-    assert_eq!(inspect(&syn).dst, (RS[0], 8080));
-    let mut synack = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "SA");
     assert_eq!(
-        fwd.process(&snap, &stats, 2, INSIDE, &mut synack),
-        Verdict::Forward(OUTSIDE)
+        through(&mut fwd, ctx, 2, INSIDE, from_rs0("SA")).src,
+        (VIP, 81)
     );
-    assert_eq!(inspect(&synack).src, (VIP, 81));
     // The ended connection made way (the server has one connection on
     // these ports): one entry left, its gauges released.
     assert_eq!(fwd.table.len(), 1);
@@ -1469,27 +1473,19 @@ fn a_live_connection_on_the_same_server_port_keeps_its_client_side() {
     // challenge ACK) keeps forwarding what its client sends.
     let snap = two_services_one_server_port();
     let stats = WorkerStats::default();
+    let ctx = (&snap, &stats);
     let mut fwd = Forwarder::new(64);
     fwd.adopt(&snap);
-    open_on_port_80(&mut fwd, &snap, &stats, false);
-    let c = (CLIENT, 40000);
-    let mut syn = tcp(c, (VIP, 81), (CLIENT_MAC, OUT_MAC), "S");
+    open_on_port_80(&mut fwd, ctx, false);
+    through(&mut fwd, ctx, 2, OUTSIDE, from_client(81, "S"));
     assert_eq!(
-        fwd.process(&snap, &stats, 2, OUTSIDE, &mut syn),
-        Verdict::Forward(INSIDE)
+        through(&mut fwd, ctx, 2, INSIDE, from_rs0("A")).src,
+        (VIP, 81)
     );
-    let mut reply = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "A");
     assert_eq!(
-        fwd.process(&snap, &stats, 2, INSIDE, &mut reply),
-        Verdict::Forward(OUTSIDE)
+        through(&mut fwd, ctx, 2, OUTSIDE, from_client(80, "A")).dst,
+        (RS[0], 8080)
     );
-    assert_eq!(inspect(&reply).src, (VIP, 81));
-    let mut old = tcp(c, (VIP, 80), (CLIENT_MAC, OUT_MAC), "A");
-    assert_eq!(
-        fwd.process(&snap, &stats, 2, OUTSIDE, &mut old),
-        Verdict::Forward(INSIDE)
-    );
-    assert_eq!(inspect(&old).dst, (RS[0], 8080));
     assert_eq!(fwd.table.len(), 2);
     assert_eq!(stats.conns_expired.get(), 0);
 }
@@ -1506,27 +1502,18 @@ fn replies_for_a_newer_connection_on_another_worker_skip_the_ended_one_here() {
     b.set_peers(vec![a.table.shared()]);
     a.adopt(&snap);
     b.adopt(&snap);
-    open_on_port_80(&mut a, &snap, &stats_a, true);
-    let c = (CLIENT, 40000);
-    let mut syn = tcp(c, (VIP, 81), (CLIENT_MAC, OUT_MAC), "S");
+    open_on_port_80(&mut a, (&snap, &stats_a), true);
+    through(&mut b, (&snap, &stats_b), 2, OUTSIDE, from_client(81, "S"));
     assert_eq!(
-        b.process(&snap, &stats_b, 2, OUTSIDE, &mut syn),
-        Verdict::Forward(INSIDE)
+        through(&mut a, (&snap, &stats_a), 2, INSIDE, from_rs0("SA")).src,
+        (VIP, 81)
     );
-    let mut synack = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "SA");
-    assert_eq!(
-        a.process(&snap, &stats_a, 2, INSIDE, &mut synack),
-        Verdict::Forward(OUTSIDE)
-    );
-    assert_eq!(inspect(&synack).src, (VIP, 81));
     assert_eq!(stats_a.remote_hits.get(), 1);
     // And so does everything after it from the server (its replies keep
     // landing on a's queue).
-    let mut data = tcp((RS[0], 8080), c, (RS_MAC[0], IN_MAC), "PA");
     assert_eq!(
-        a.process(&snap, &stats_a, 3, INSIDE, &mut data),
-        Verdict::Forward(OUTSIDE)
+        through(&mut a, (&snap, &stats_a), 3, INSIDE, from_rs0("PA")).src,
+        (VIP, 81)
     );
-    assert_eq!(inspect(&data).src, (VIP, 81));
     assert_eq!(stats_a.remote_hits.get(), 2);
 }
