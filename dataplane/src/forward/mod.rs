@@ -193,7 +193,7 @@ impl Forwarder {
                     }
                     let old = self.table.remove(idx).expect("live");
                     snap.gauges[old.real as usize].change(Some(old.is_active()), None);
-                    self.insert_installed(snap, stats, conn);
+                    self.insert_installed(snap, stats, now, conn);
                     continue;
                 }
                 have.state = conn.state;
@@ -218,11 +218,12 @@ impl Forwarder {
                 stats.installs_refused.add(1);
                 continue;
             }
-            self.insert_installed(snap, stats, conn);
+            self.insert_installed(snap, stats, now, conn);
         }
     }
 
-    fn insert_installed(&mut self, snap: &Snapshot, stats: &WorkerStats, conn: Conn) {
+    fn insert_installed(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32, conn: Conn) {
+        self.claim_replies(snap, stats, now, &conn);
         match self.table.insert(conn) {
             Ok(_) => {
                 snap.gauges[conn.real as usize].change(None, Some(conn.is_active()));
@@ -832,6 +833,20 @@ impl Forwarder {
         true
     }
 
+    /// A NAT connection about to be inserted gets its server's replies
+    /// (see `ConnTable::yield_real_key`); an ended connection that had
+    /// them leaves, counted as expired.
+    fn claim_replies(&mut self, snap: &Snapshot, stats: &WorkerStats, now: u32, conn: &Conn) {
+        if conn.forwarding != Forwarding::Nat {
+            return;
+        }
+        if let Some(old) = self.table.yield_real_key(&conn.real_key()) {
+            snap.gauges[old.real as usize].change(Some(old.is_active()), None);
+            stats.conns_expired.add(1);
+            template_outlives(self.persist.as_deref(), snap, &old, now);
+        }
+    }
+
     /// Insert a new connection and count it.
     fn admit(
         &mut self,
@@ -840,13 +855,7 @@ impl Forwarder {
         now: u32,
         conn: Conn,
     ) -> Result<u32, DropReason> {
-        if conn.forwarding == Forwarding::Nat {
-            if let Some(old) = self.table.yield_real_key(&conn.real_key()) {
-                snap.gauges[old.real as usize].change(Some(old.is_active()), None);
-                stats.conns_expired.add(1);
-                template_outlives(self.persist.as_deref(), snap, &old, now);
-            }
-        }
+        self.claim_replies(snap, stats, now, &conn);
         let idx = match self.table.insert(conn) {
             Ok(idx) => idx,
             Err(_) => {

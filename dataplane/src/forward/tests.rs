@@ -1517,3 +1517,35 @@ fn replies_for_a_newer_connection_on_another_worker_skip_the_ended_one_here() {
     );
     assert_eq!(stats_a.remote_hits.get(), 2);
 }
+
+#[test]
+fn a_synced_connection_gets_the_replies_of_an_ended_one_on_its_server_port() {
+    // The backup holds client:40000 -> VIP:80 ended; the master reports
+    // the same client port to VIP:81, NATed to the same server port.
+    let snap = two_services_one_server_port();
+    let stats = WorkerStats::default();
+    let ctx = (&snap, &stats);
+    let mut fwd = Forwarder::new(64);
+    fwd.adopt(&snap);
+    let inbox = Arc::new(Inbox::new(16));
+    fwd.set_inbox(inbox.clone());
+    open_on_port_80(&mut fwd, ctx, true);
+    let ended = fwd.table.iter().next().unwrap();
+    let rec = record::describe(&ended, &snap, 100).unwrap();
+    inbox
+        .push(xlb_model::ConnRecord {
+            service: ServiceKey::endpoint(ip(VIP).ip(), 81, Protocol::Tcp),
+            vport: 81,
+            state: TcpState::Established,
+            timeout: 900,
+            ..rec
+        })
+        .unwrap();
+    fwd.end_batch(&snap, &stats, 100_000);
+    assert_eq!(stats.conns_installed.get(), 1);
+    assert_eq!(fwd.table.len(), 1, "the ended connection made way");
+    assert_eq!(
+        through(&mut fwd, ctx, 100, INSIDE, from_rs0("PA")).src,
+        (VIP, 81)
+    );
+}
