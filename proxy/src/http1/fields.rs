@@ -24,6 +24,9 @@ pub(crate) struct MsgFlags {
     pub conn_kal: bool,
     pub conn_clo: bool,
     pub conn_upg: bool,
+    /// `conn_clo` set by Transfer-Encoding (beside Content-Length, or in
+    /// HTTP/1.0), not by the Connection header.
+    pub te_forced_clo: bool,
     /// H1_MF_UPG_WEBSOCKET: the last Upgrade header named websocket.
     pub upg_websocket: bool,
     /// H1_MF_VER_11.

@@ -71,11 +71,15 @@ pub struct RequestHead {
     /// Transfer-Encoding with Content-Length or with HTTP/1.0. The response
     /// may still close it.
     pub keep_alive: bool,
-    /// The exchange must end with its connections: "close" in Connection,
-    /// or forced by Transfer-Encoding beside Content-Length or in HTTP/1.0
-    /// (HAProxy's H1_MF_CONN_CLO). Its server connection is not kept for
-    /// another request either: the server may well close it as it answers.
+    /// The client connection ends with this exchange: "close" in
+    /// Connection, or forced by Transfer-Encoding beside Content-Length or
+    /// in HTTP/1.0 (HAProxy's H1_MF_CONN_CLO).
     pub close: bool,
+    /// Transfer-Encoding forced `close`: the server connection is not kept
+    /// for another request either (the server may well close it as it
+    /// answers). A client's plain "close" is not passed on (hop-by-hop),
+    /// so its server connection stays reusable, as HAProxy keeps it.
+    pub close_forced: bool,
     /// The Upgrade header's value when the request asks to switch protocols
     /// (Connection: upgrade on a request without a body).
     pub upgrade: Option<String>,
@@ -731,11 +735,13 @@ fn finish(
     if scan.flags.xfer_enc {
         if scan.flags.clen {
             scan.flags.conn_clo = true;
+            scan.flags.te_forced_clo = true;
             scan.flags.clen = false;
             scan.flags.body_len = 0;
             scan.remove(b"content-length");
         } else if !scan.flags.ver_11 {
             scan.flags.conn_clo = true;
+            scan.flags.te_forced_clo = true;
         }
         if !scan.flags.chnk {
             return bad;
@@ -886,6 +892,7 @@ fn finish(
         framing,
         keep_alive,
         close: f.conn_clo,
+        close_forced: f.te_forced_clo,
         upgrade,
         expect_continue,
         head_len,

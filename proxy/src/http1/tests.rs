@@ -50,3 +50,30 @@ fn hv<'a>(h: &'a RequestHead, name: &str) -> &'a [u8] {
         .unwrap_or_else(|| panic!("no {name} in {:?}", h.headers))
         .as_bytes()
 }
+
+#[test]
+fn only_a_close_forced_by_transfer_encoding_keeps_the_server_connection_from_reuse() {
+    // (close, close_forced) for each head.
+    let cases: [(&[u8], (bool, bool)); 5] = [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", (false, false)),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", (true, false)),
+        (b"GET / HTTP/1.0\r\n\r\n", (false, false)),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            (true, true),
+        ),
+        (
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            (true, true),
+        ),
+    ];
+    for (head, want) in cases {
+        let h = ok(head);
+        assert_eq!(
+            (h.close, h.close_forced),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(head)
+        );
+    }
+}
