@@ -285,7 +285,6 @@ impl Forwarder {
         let budget = (self.sweep_credit / SWEEP_PASS_MS).min(SWEEP_MAX_PER_BATCH as u64);
         if budget > 0 {
             self.sweep_credit -= budget * SWEEP_PASS_MS;
-            let gauges = &snap.gauges;
             let persist = self.persist.as_deref();
             let outbox = self.outbox.as_deref();
             let pass = self.table.sweep(
@@ -302,11 +301,7 @@ impl Forwarder {
                         }
                     }
                 },
-                |c| {
-                    gauges[c.real as usize].change(Some(c.is_active()), None);
-                    stats.conns_expired.add(1);
-                    template_outlives(persist, snap, c, now);
-                },
+                |c| count_expired(snap, stats, persist, c, now),
             );
             if let Some(half_open) = pass {
                 self.guard.pass_done(half_open);
@@ -355,11 +350,7 @@ impl Forwarder {
         let gauges = &snap.gauges;
         let persist = self.persist.as_deref();
         // A connection leaving the table: counts and its template.
-        let ended = |c: &Conn| {
-            gauges[c.real as usize].change(Some(c.is_active()), None);
-            stats.conns_expired.add(1);
-            template_outlives(persist, snap, c, now);
-        };
+        let ended = |c: &Conn| count_expired(snap, stats, persist, c, now);
         let hit = self.table.lookup(&key, now, ended);
         // A client reusing the ports of a connection in TIME_WAIT (or reset)
         // starts a new one: schedule it afresh, as IPVS's conn_reuse_mode
@@ -841,9 +832,7 @@ impl Forwarder {
             return;
         }
         if let Some(old) = self.table.yield_real_key(&conn.real_key()) {
-            snap.gauges[old.real as usize].change(Some(old.is_active()), None);
-            stats.conns_expired.add(1);
-            template_outlives(self.persist.as_deref(), snap, &old, now);
+            count_expired(snap, stats, self.persist.as_deref(), &old, now);
         }
     }
 
@@ -902,6 +891,20 @@ fn is_bare_syn(f: &Frame) -> bool {
 /// The persistence of the service a connection belongs to.
 fn persistence_of(snap: &Snapshot, c: &Conn) -> Option<crate::snapshot::Persistence> {
     snap.classify(c.vip, c.vport, c.proto)?.1.persistence
+}
+
+/// A connection left the table (idle, ended, or made way for a newer one):
+/// its server's gauges, the expired count and its template.
+fn count_expired(
+    snap: &Snapshot,
+    stats: &WorkerStats,
+    persist: Option<&PersistTable>,
+    c: &Conn,
+    now: u32,
+) {
+    snap.gauges[c.real as usize].change(Some(c.is_active()), None);
+    stats.conns_expired.add(1);
+    template_outlives(persist, snap, c, now);
 }
 
 /// A connection ended: its template lives the full timeout from now (IPVS:

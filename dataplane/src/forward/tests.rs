@@ -1441,11 +1441,12 @@ fn a_server_port_reached_through_two_services_answers_the_newest_connection() {
     // NATed to the same server port. The server's SYN-ACK must come back
     // from VIP:81, not from the old connection's VIP:80 (the client would
     // reset it and retry until it gave up).
-    let snap = two_services_one_server_port();
-    let stats = WorkerStats::default();
+    let Rig {
+        mut fwd,
+        snap,
+        stats,
+    } = Rig::new(two_services_one_server_port());
     let ctx = (&snap, &stats);
-    let mut fwd = Forwarder::new(64);
-    fwd.adopt(&snap);
     open_on_port_80(&mut fwd, ctx, true);
     assert_eq!(fwd.table.iter().next().unwrap().state, TcpState::TimeWait);
     assert_eq!(
@@ -1471,11 +1472,12 @@ fn a_live_connection_on_the_same_server_port_keeps_its_client_side() {
     // As IPVS: the newest connection gets the server's replies; the older
     // one (still established, so the server will answer the new SYN with a
     // challenge ACK) keeps forwarding what its client sends.
-    let snap = two_services_one_server_port();
-    let stats = WorkerStats::default();
+    let Rig {
+        mut fwd,
+        snap,
+        stats,
+    } = Rig::new(two_services_one_server_port());
     let ctx = (&snap, &stats);
-    let mut fwd = Forwarder::new(64);
-    fwd.adopt(&snap);
     open_on_port_80(&mut fwd, ctx, false);
     through(&mut fwd, ctx, 2, OUTSIDE, from_client(81, "S"));
     assert_eq!(
@@ -1522,11 +1524,12 @@ fn replies_for_a_newer_connection_on_another_worker_skip_the_ended_one_here() {
 fn a_synced_connection_gets_the_replies_of_an_ended_one_on_its_server_port() {
     // The backup holds client:40000 -> VIP:80 ended; the master reports
     // the same client port to VIP:81, NATed to the same server port.
-    let snap = two_services_one_server_port();
-    let stats = WorkerStats::default();
+    let Rig {
+        mut fwd,
+        snap,
+        stats,
+    } = Rig::new(two_services_one_server_port());
     let ctx = (&snap, &stats);
-    let mut fwd = Forwarder::new(64);
-    fwd.adopt(&snap);
     let inbox = Arc::new(Inbox::new(16));
     fwd.set_inbox(inbox.clone());
     open_on_port_80(&mut fwd, ctx, true);
