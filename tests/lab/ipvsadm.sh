@@ -83,9 +83,21 @@ EOT
   ipv -E -t "$VIP:80" -s rr
   grep -q "^TCP  $VIP:80 rr *$" <<<"$(ipv -Ln)" || { echo "FAIL: persistence kept: $(ipv -Ln)"; return 1; }
   ipv -E -t "$VIP:80" -s rr -p 600
+  local out
+
+  # -x/-y set a server's connection thresholds, listed by --thresholds;
+  # a lower one not below the upper is refused as the file's would be.
+  thresholds() { ipv -Ln --thresholds | awk '$2 == "10.200.2.11:8080" { print $3, $4 }'; }
+  ipv -e -t "$VIP:80" -r 10.200.2.11:8080 -x 200 -y 150
+  assert_eq "$(thresholds)" "200 150" "-x 200 -y 150"
+  rc=0; out=$(ipv -e -t "$VIP:80" -r 10.200.2.11:8080 -y 300 2>&1) || rc=$?
+  assert_eq "$rc" 255 "a lower threshold above the upper"
+  grep -q "lthreshold 300 is not below uthreshold 200" <<<"$out" || { echo "FAIL: said: $out"; return 1; }
+  assert_eq "$(thresholds)" "200 150" "unchanged after the refusal"
+  ipv -e -t "$VIP:80" -r 10.200.2.11:8080 -x 0
+  assert_eq "$(thresholds)" "0 0" "-x 0 removes them"
 
   # Refusals, in ipvsadm's words and exit status.
-  local out
   rc=0
   out=$(ipv -A -t "$VIP:80" -s rr 2>&1) || rc=$?
   assert_eq "$rc" 255 "adding an existing service"

@@ -21,7 +21,7 @@ Usage:
   ipvsadm -C
   ipvsadm -R
   ipvsadm -S [-n]
-  ipvsadm -a|e -t|u|f service-address -r server-address [-g|m] [-w weight]
+  ipvsadm -a|e -t|u|f service-address -r server-address [-g|m|i] [-w weight] [-x upper] [-y lower]
   ipvsadm -d -t|u|f service-address -r server-address
   ipvsadm -L|l [-n] [-c] [--stats|--rate|--thresholds|--persistent-conn] [--exact] [--timeout]
               [-t|u|f service-address] [--nosort]

@@ -109,7 +109,8 @@ struct Given {
     real: Option<String>,
     method: Option<char>,
     weight: Option<String>,
-    thresholds: bool,
+    u_threshold: Option<String>,
+    l_threshold: Option<String>,
     unsupported: Vec<&'static str>,
     list: ListSpec,
     words: Vec<String>,
@@ -439,7 +440,8 @@ pub fn parse(args: &[String]) -> Result<Action, Fail> {
                 "real-server" => g.real = Some(v),
                 "forwarding-method" => g.method = short,
                 "weight" => g.weight = Some(v),
-                "u-threshold" | "l-threshold" => g.thresholds = true,
+                "u-threshold" => g.u_threshold = Some(v),
+                "l-threshold" => g.l_threshold = Some(v),
                 "numeric" => g.list.numeric = true,
                 "connection" => g.list.connections = true,
                 "timeout" => g.list.timeout = true,
@@ -642,13 +644,6 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
             }))
         }
         Command::AddServer | Command::EditServer | Command::DeleteServer => {
-            if g.thresholds {
-                return Err(unsupported(
-                    "-x/-y (connection thresholds)",
-                    "set uthreshold/lthreshold on the real server in the configuration \
-                     file instead (docs/config.md)",
-                ));
-            }
             let key = service_key(&g, true).or_else(|_| service_key(&g, false))?;
             let (addr, port) = g.real.as_deref().and_then(address).ok_or_else(|| Fail {
                 message: "illegal real server address[:port] specified".into(),
@@ -679,12 +674,29 @@ fn build(c: Command, g: Given) -> Result<Action, Fail> {
                     _ => return fail("illegal weight specified"),
                 },
             };
+            // ipvsadm sends both thresholds (0 when not given, "none");
+            // xlb's -e keeps what is not given, as for the weight, but an
+            // upper one alone brings the lower one back to 3/4 of it.
+            let threshold = |v: &Option<String>, which| match v {
+                None => Ok(None),
+                Some(v) => match v.parse::<u32>() {
+                    Ok(n) if n <= i32::MAX as u32 => Ok(Some(n)),
+                    _ => fail(format!("illegal {which} specified")),
+                },
+            };
+            let u_threshold = threshold(&g.u_threshold, "u_threshold")?;
+            let l_threshold = match threshold(&g.l_threshold, "l_threshold")? {
+                None if u_threshold.is_some() => Some(0),
+                l => l,
+            };
             leftover(&g)?;
             let spec = RealSpec {
                 addr,
                 port,
                 weight,
                 forwarding: method,
+                u_threshold,
+                l_threshold,
             };
             Ok(Action::Edit(match c {
                 Command::AddServer => Edit::AddReal(key, spec),
@@ -792,6 +804,8 @@ mod tests {
                     port: Some(8080),
                     weight: Some(3),
                     forwarding: Some(Forwarding::Nat),
+                    u_threshold: None,
+                    l_threshold: None,
                 }
             )))
         );
@@ -818,6 +832,30 @@ mod tests {
             (r.weight, r.forwarding),
             (Some(0), None),
             "the method stays"
+        );
+        // -x and -y: an upper threshold alone sets the lower one back to
+        // "none" (3/4 of the upper), as ipvsadm sends both.
+        let thresholds = |line| match p(line) {
+            Ok(Action::Edit(Edit::EditReal(_, r) | Edit::AddReal(_, r))) => {
+                (r.u_threshold, r.l_threshold, r.weight)
+            }
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(
+            thresholds("-e -t 10.0.0.1:80 -r 192.168.1.20 -x 100 -y 60"),
+            (Some(100), Some(60), None)
+        );
+        assert_eq!(
+            thresholds("-e -t 10.0.0.1:80 -r 192.168.1.20 --u-threshold 100"),
+            (Some(100), Some(0), None)
+        );
+        assert_eq!(
+            thresholds("-e -t 10.0.0.1:80 -r 192.168.1.20 -y 10"),
+            (None, Some(10), None)
+        );
+        assert_eq!(
+            thresholds("-a -t 10.0.0.1:80 -r 192.168.1.20 -m -x 0"),
+            (Some(0), Some(0), Some(1))
         );
         assert_eq!(
             p("-d -t 10.0.0.1:80 -r 192.168.1.20"),
@@ -891,7 +929,18 @@ mod tests {
             "options conflicts in the list command"
         );
         assert_eq!(msg("--set 1 2"), "--set option requires 3 timeout values");
-        assert!(msg("-a -t 10.0.0.1:80 -r 10.0.0.2 -x 100").contains("thresholds"));
+        assert_eq!(
+            msg("-a -t 10.0.0.1:80 -r 10.0.0.2 -x -1"),
+            "illegal u_threshold specified"
+        );
+        assert_eq!(
+            msg("-e -t 10.0.0.1:80 -r 10.0.0.2 -y 2147483648"),
+            "illegal l_threshold specified"
+        );
+        assert_eq!(
+            p("-d -t 10.0.0.1:80 -r 10.0.0.2 -x 1").unwrap_err().status,
+            2
+        );
         assert!(msg("-A -t 10.0.0.1:80 -s nope").contains("unknown scheduler"));
         assert_eq!(p("--bogus").unwrap_err().status, 255);
     }

@@ -42,6 +42,12 @@ pub struct RealSpec {
     /// ipvsadm sets the forwarding method per real server; xlb per service:
     /// the first server's sets an empty service's, others must agree.
     pub forwarding: Option<Forwarding>,
+    /// ipvsadm -x, -y: `uthreshold`, `lthreshold`; 0 removes one (IPVS's
+    /// "no threshold"). Absent in JSON from an older xlbctl: as it is.
+    #[serde(default)]
+    pub u_threshold: Option<u32>,
+    #[serde(default)]
+    pub l_threshold: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -145,9 +151,7 @@ pub fn apply(text: &str, edit: &Edit) -> Result<String, EditError> {
             if let Some(p) = r.port {
                 rt["port"] = value(i64::from(p));
             }
-            if let Some(w) = r.weight {
-                rt["weight"] = value(i64::from(w));
-            }
+            set_real(&mut rt, r);
             reals_mut(t).push(rt);
         }
         Edit::EditReal(key, r) => {
@@ -160,10 +164,7 @@ pub fn apply(text: &str, edit: &Edit) -> Result<String, EditError> {
             if let Some(f) = r.forwarding {
                 check_forwarding(t, *key, f, false)?;
             }
-            let rt = reals_mut(t).get_mut(j).expect("found");
-            if let Some(w) = r.weight {
-                rt["weight"] = value(i64::from(w));
-            }
+            set_real(reals_mut(t).get_mut(j).expect("found"), r);
         }
         Edit::DeleteReal(key, addr, port) => {
             let i = find_service(&doc, key).ok_or(EditError::NoSuchService(*key))?;
@@ -194,6 +195,19 @@ fn real_words(key: &ServiceKey, addr: IpAddr, port: Option<u16>) -> String {
     match port.or(key.address().map(|(_, p, _)| p)) {
         Some(p) => endpoint(addr, p),
         None => addr.to_string(),
+    }
+}
+
+fn set_real(t: &mut Table, r: &RealSpec) {
+    if let Some(w) = r.weight {
+        t["weight"] = value(i64::from(w));
+    }
+    for (key, v) in [("uthreshold", r.u_threshold), ("lthreshold", r.l_threshold)] {
+        match v {
+            Some(0) => drop(t.remove(key)),
+            Some(n) => t[key] = value(i64::from(n)),
+            None => {}
+        }
     }
 }
 
@@ -378,6 +392,8 @@ mod tests {
             port: None,
             weight,
             forwarding: None,
+            u_threshold: None,
+            l_threshold: None,
         }
     }
 
@@ -450,6 +466,42 @@ mod tests {
         assert_eq!(c.timeouts.tcp[4], 120, "tcp_fin 0: unchanged");
         let t = apply(&t, &Edit::Clear).unwrap();
         assert!(cfg(&t).services.is_empty());
+    }
+
+    #[test]
+    fn thresholds_are_set_kept_and_removed() {
+        let thresholds = |u, l| RealSpec {
+            u_threshold: u,
+            l_threshold: l,
+            ..real("10.200.2.11", None)
+        };
+        let of = |t: &str| {
+            let c = cfg(t);
+            let r = &c.service(&web()).unwrap().reals[0];
+            (r.u_threshold, r.l_threshold, r.weight)
+        };
+        let t = apply(
+            BASE,
+            &Edit::EditReal(web(), thresholds(Some(100), Some(60))),
+        )
+        .unwrap();
+        assert_eq!(of(&t), (100, 60, 2), "{t}");
+        // None leaves a threshold as it is.
+        let t = apply(&t, &Edit::EditReal(web(), thresholds(None, Some(50)))).unwrap();
+        assert_eq!(of(&t), (100, 50, 2), "{t}");
+        // 0 removes one: a lone upper threshold resumes at 3/4 of it.
+        let t = apply(&t, &Edit::EditReal(web(), thresholds(Some(80), Some(0)))).unwrap();
+        assert!(!t.contains("lthreshold"), "{t}");
+        assert_eq!(of(&t), (80, 0, 2), "{t}");
+        let t = apply(&t, &Edit::EditReal(web(), thresholds(Some(0), None))).unwrap();
+        assert!(!t.contains("uthreshold"), "{t}");
+        assert_eq!(of(&t), (0, 0, 2));
+        let added = RealSpec {
+            u_threshold: Some(10),
+            ..real("10.200.2.12", None)
+        };
+        let t = apply(&t, &Edit::AddReal(web(), added)).unwrap();
+        assert_eq!(cfg(&t).service(&web()).unwrap().reals[1].u_threshold, 10);
     }
 
     #[test]
