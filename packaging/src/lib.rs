@@ -1,6 +1,7 @@
 //! xlb's man pages and shell completions: xlbd(8), xlbctl(8) and a page
 //! per xlbctl subcommand from the clap definitions the binaries parse with
-//! (clap_mangen), xlb.toml(5) from docs/config.md (`roff`), and bash and zsh
+//! (clap_mangen), xlb.toml(5) from docs/config.md and xlb-ipvsadm(8) from
+//! docs/ipvsadm.md (`roff`; its command line is ipvsadm's, not clap's), and bash and zsh
 //! completions (clap_complete). Generated, so they cannot drift from the
 //! code; `xlb-docgen DIR` writes them for the package.
 
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The configuration reference the xlb.toml(5) page is made from.
 pub const CONFIG_MD: &str = include_str!("../../docs/config.md");
+/// ipvsadm's options and what each does in xlb: the xlb-ipvsadm(8) page.
+pub const IPVSADM_MD: &str = include_str!("../../docs/ipvsadm.md");
 
 pub fn xlbd_command() -> Command {
     xlb_control::cli::xlbd::Args::command()
@@ -40,7 +43,8 @@ fn man(cmd: Command, see_also: &str) -> Vec<u8> {
     out
 }
 
-/// Every man page: xlbd.8, xlbctl.8, xlbctl-SUBCOMMAND.8, xlb.toml.5.
+/// Every man page: xlbd.8, xlbctl.8, xlbctl-SUBCOMMAND.8, xlb-ipvsadm.8,
+/// xlb.toml.5.
 pub fn man_pages() -> Vec<Generated> {
     let page = |name: String, text| Generated {
         path: Path::new("man").join(name),
@@ -79,6 +83,32 @@ pub fn man_pages() -> Vec<Generated> {
             ),
         ));
     }
+    pages.push(page(
+        "xlb-ipvsadm.8".into(),
+        roff::markdown_page(
+            IPVSADM_MD,
+            VERSION,
+            &roff::PageFrame {
+                title: "XLB\\-IPVSADM",
+                section: "8",
+                manual: "System Administration",
+                name: "xlb\\-ipvsadm \\- ipvsadm's command line for xlbd, the xlb load\\-balancing director",
+                synopsis: &[
+                    "\\fBxlb\\-ipvsadm\\fR \\fIipvsadm\\-arguments\\fR...",
+                    "\\fBxlbctl ipvsadm\\fR \\fIipvsadm\\-arguments\\fR...",
+                ],
+                tail: &[
+                    ".SH ENVIRONMENT",
+                    ".TP",
+                    "XLB_SOCKET",
+                    "xlbd's API socket (default /run/xlb/xlbd.sock)",
+                    ".SH \"SEE ALSO\"",
+                    "\\fBipvsadm\\fR(8), \\fBxlbctl\\fR(8), \\fBxlbctl\\-save\\fR(8), \\fBxlb.toml\\fR(5)",
+                ],
+            },
+        )
+        .into_bytes(),
+    ));
     pages.push(page(
         "xlb.toml.5".into(),
         roff::config_page(CONFIG_MD, VERSION).into_bytes(),

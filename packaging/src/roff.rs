@@ -69,10 +69,13 @@ fn line(s: &str) -> String {
 
 fn cells(row: &str) -> Vec<String> {
     let row = row.trim().trim_start_matches('|').trim_end_matches('|');
-    // A '|' inside a code span is not a column break.
+    // A '|' inside a code span is not a column break; `\|` is a '|' of
+    // the text, in a code span too (GitHub's tables).
     let (mut cells, mut cur, mut code) = (Vec::new(), String::new(), false);
-    for c in row.chars() {
+    let mut chars = row.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
+            '\\' if chars.peek() == Some(&'|') => cur.push(chars.next().expect("peeked")),
             '`' => {
                 code = !code;
                 cur.push(c);
@@ -114,17 +117,65 @@ fn capitalised(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a page made from a Markdown document says around it: roff text.
+pub struct PageFrame<'a> {
+    /// `.TH` title, section and manual: `XLB.TOML`, `5`, `File Formats`.
+    pub title: &'a str,
+    pub section: &'a str,
+    pub manual: &'a str,
+    /// NAME's line, `name \- what it is`.
+    pub name: &'a str,
+    pub synopsis: &'a [&'a str],
+    /// The requests after the document: FILES, SEE ALSO and the like.
+    pub tail: &'a [&'a str],
+}
+
 /// The man page of `md`, a configuration reference whose first line is
 /// its `# title`.
 pub fn config_page(md: &str, version: &str) -> String {
+    markdown_page(
+        md,
+        version,
+        &PageFrame {
+            title: "XLB.TOML",
+            section: "5",
+            manual: "File Formats",
+            name: "xlb.toml \\- configuration file of xlbd, the xlb load\\-balancing director",
+            synopsis: &["/etc/xlb/xlb.toml"],
+            tail: &[
+                ".SH FILES",
+                ".TP",
+                "/etc/xlb/xlb.toml",
+                "the configuration the packaged service runs with",
+                ".TP",
+                "/usr/share/doc/xlb/",
+                "the documents this page refers to (docs/\\fIname\\fR.md there)",
+                ".SH \"SEE ALSO\"",
+                "\\fBxlbd\\fR(8), \\fBxlbctl\\fR(8), \\fBxlbctl\\-check\\-config\\fR(8)",
+            ],
+        },
+    )
+}
+
+/// The man page of `md` (a document of docs/ whose first line is its
+/// `# title`) inside `frame`.
+pub fn markdown_page(md: &str, version: &str, frame: &PageFrame) -> String {
     let mut out = vec![
-        format!(".TH XLB.TOML 5 \"\" \"xlb {version}\" \"File Formats\""),
+        format!(
+            ".TH {} {} \"\" \"xlb {version}\" \"{}\"",
+            frame.title, frame.section, frame.manual
+        ),
         ".SH NAME".into(),
-        "xlb.toml \\- configuration file of xlbd, the xlb load\\-balancing director".into(),
+        frame.name.into(),
         ".SH SYNOPSIS".into(),
-        "/etc/xlb/xlb.toml".into(),
-        ".SH DESCRIPTION".into(),
     ];
+    for (i, l) in frame.synopsis.iter().enumerate() {
+        if i > 0 {
+            out.push(".br".into());
+        }
+        out.push((*l).into());
+    }
+    out.push(".SH DESCRIPTION".into());
     let lines: Vec<&str> = md.lines().collect();
     let mut i = 0;
     let mut para = Vec::new();
@@ -178,17 +229,7 @@ pub fn config_page(md: &str, version: &str) -> String {
         }
     }
     flush(&mut para, &mut out);
-    out.extend([
-        ".SH FILES".into(),
-        ".TP".into(),
-        "/etc/xlb/xlb.toml".into(),
-        "the configuration the packaged service runs with".into(),
-        ".TP".into(),
-        "/usr/share/doc/xlb/".into(),
-        "the documents this page refers to (docs/\\fIname\\fR.md there)".into(),
-        ".SH \"SEE ALSO\"".into(),
-        "\\fBxlbd\\fR(8), \\fBxlbctl\\fR(8), \\fBxlbctl\\-check\\-config\\fR(8)".into(),
-    ]);
+    out.extend(frame.tail.iter().map(|l| (*l).to_string()));
     out.join("\n") + "\n"
 }
 
@@ -235,5 +276,6 @@ mod tests {
     #[test]
     fn a_pipe_in_a_code_span_is_not_a_column() {
         assert_eq!(cells("| `a|b` | c |"), ["`a|b`", "c"]);
+        assert_eq!(cells("| `-t\\|-u` x\\|y | c |"), ["`-t|-u` x|y", "c"]);
     }
 }

@@ -3,7 +3,7 @@
 //! docs/config.md that the output misses fails here.
 
 use std::collections::BTreeSet;
-use xlb_packaging::{completions, man_pages, xlbctl_command, xlbd_command, CONFIG_MD};
+use xlb_packaging::{completions, man_pages, xlbctl_command, xlbd_command, CONFIG_MD, IPVSADM_MD};
 
 fn page(name: &str) -> String {
     let p = man_pages()
@@ -109,6 +109,35 @@ fn xlb_toml_page_covers_every_section_and_key_of_the_reference() {
             "pick sentences that are in config.md: {s}"
         );
         assert!(text.contains(s), "xlb.toml.5 lacks: {s}");
+    }
+}
+
+#[test]
+fn xlb_ipvsadm_page_has_every_option_row_of_docs_ipvsadm() {
+    let text = page("xlb-ipvsadm.8");
+    assert!(text.starts_with(".TH XLB\\-IPVSADM 8 "), "{}", &text[..60]);
+    assert!(text.contains("\\fBxlb\\-ipvsadm\\fR \\fIipvsadm\\-arguments"));
+    let rows: Vec<&str> = IPVSADM_MD
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.trim_start_matches("| ").split(" |").next().unwrap())
+        .collect();
+    assert!(rows.len() >= 20, "{rows:?}");
+    for first in rows {
+        // The row's first cell is its tag: code spans bold, hyphens
+        // escaped, the table's escaped pipes plain pipes.
+        let tag = xlb_packaging::roff::inline(&first.replace("\\|", "|"));
+        assert!(
+            text.contains(&format!(".TP\n{tag}\n")),
+            "xlb-ipvsadm.8 lacks the row {first} ({tag})"
+        );
+    }
+    for s in [
+        "Health checks live in the configuration",
+        "Exit status, as ipvsadm's",
+    ] {
+        assert!(IPVSADM_MD.contains(s), "pick sentences of ipvsadm.md: {s}");
+        assert!(text.contains(s), "xlb-ipvsadm.8 lacks: {s}");
     }
 }
 

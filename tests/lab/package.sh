@@ -44,7 +44,8 @@ test_package_installs_runs_and_purges_clean() {
   /usr/sbin/xlb-ipvsadm -h >/dev/null 2>&1 || true
   # (Man pages may be compressed: .8.gz.)
   for f in /usr/sbin/xlb-ipvsadm /etc/xlb/xlb.toml /usr/share/man/man8/xlbd.8* \
-    /usr/share/man/man8/xlbctl.8* /usr/share/man/man8/xlbctl-show.8* /usr/share/man/man5/xlb.toml.5* \
+    /usr/share/man/man8/xlbctl.8* /usr/share/man/man8/xlbctl-show.8* /usr/share/man/man8/xlb-ipvsadm.8* \
+    /usr/share/man/man5/xlb.toml.5* \
     /usr/share/bash-completion/completions/xlbctl /usr/share/zsh/vendor-completions/_xlbctl \
     /usr/share/doc/xlb/config.md /usr/share/doc/xlb/examples/nat.toml; do
     [ -f "$f" ] || { echo "FAIL: the package did not install $f"; return 1; }
@@ -53,6 +54,7 @@ test_package_installs_runs_and_purges_clean() {
   if command -v man >/dev/null; then
     man -w xlb.toml | has 'man5/xlb.toml.5'
     man -w xlbctl-reload | has 'man8/xlbctl-reload.8'
+    man -w xlb-ipvsadm | has 'man8/xlb-ipvsadm.8'
   fi
   local unit
   unit=$(dpkg -L xlb | grep '/systemd/system/xlb.service$')
