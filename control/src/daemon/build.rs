@@ -261,9 +261,9 @@ fn tunnel_hop(
     ports: &[String],
 ) -> Option<(usize, std::net::IpAddr)> {
     match (s.forwarding, addr) {
-        (Forwarding::Tun, std::net::IpAddr::V4(a)) => {
-            let (port, hop) = crate::net::route::kernel_next_hop(routes, a, ports)?;
-            Some((port, std::net::IpAddr::V4(hop)))
+        // IPv4-in-IPv4: an IPv4 server.
+        (Forwarding::Tun, std::net::IpAddr::V4(_)) => {
+            crate::net::route::kernel_next_hop(routes, addr, ports)
         }
         _ => None,
     }

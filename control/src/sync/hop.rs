@@ -1,5 +1,5 @@
 //! Where a synced connection's replies go before its client speaks: the
-//! client's next hop on this director, from the kernel's IPv4 routes over
+//! client's next hop on this director, from the kernel's routes over
 //! the dataplane's interfaces and its neighbour table (the peer's MAC for
 //! the client is not in the LVS sync format). A download's client sends
 //! nothing until data reaches it, so without this its server's data would
@@ -12,7 +12,7 @@
 use crate::net::neigh::{needs_poke, NeighbourTable, Netlink};
 use crate::net::route::{self, Route};
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use xlb_dataplane::snapshot::PortInfo;
 use xlb_model::ConnRecord;
@@ -29,7 +29,7 @@ const PENDING_MAX: usize = 65536;
 /// Why no hop (yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unresolved {
-    /// No route over a dataplane interface (or IPv6: not resolved here).
+    /// No route over a dataplane interface.
     NoRoute,
     /// The neighbour is being resolved.
     Pending,
@@ -64,16 +64,13 @@ impl Hops {
         client: IpAddr,
         ports: &[PortInfo],
     ) -> Result<(u32, [u8; 6]), Unresolved> {
-        let IpAddr::V4(c) = client else {
-            return Err(Unresolved::NoRoute);
-        };
         let now = Instant::now();
         if self.routes_at.is_none_or(|t| now - t > ROUTES_FOR) {
             self.routes = route::read();
             self.routes_at = Some(now);
         }
-        let (ifindex, hop) = self.next_hop(c, ports).ok_or(Unresolved::NoRoute)?;
-        let key = (ifindex, IpAddr::V4(hop));
+        let (ifindex, hop) = self.next_hop(client, ports).ok_or(Unresolved::NoRoute)?;
+        let key = (ifindex, hop);
         if let Some(mac) = self.neighbours.get(&key).and_then(|n| n.usable_mac()) {
             return Ok((ifindex, mac));
         }
@@ -90,12 +87,12 @@ impl Hops {
             }
         }
         if needs_poke(self.neighbours.get(&key)) {
-            let _ = nl.poke(ifindex, IpAddr::V4(hop));
+            let _ = nl.poke(ifindex, hop);
         }
         Err(Unresolved::Pending)
     }
 
-    fn next_hop(&self, c: Ipv4Addr, ports: &[PortInfo]) -> Option<(u32, Ipv4Addr)> {
+    fn next_hop(&self, c: IpAddr, ports: &[PortInfo]) -> Option<(u32, IpAddr)> {
         route::next_hop(&self.routes, c, ports)
     }
 
@@ -136,6 +133,7 @@ impl Hops {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     const TABLE: &str =
         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
@@ -174,27 +172,28 @@ mgmt\t00000A0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
     fn the_kernels_route_table_parses_in_network_order() {
         let r = route::parse(TABLE);
         assert_eq!(r.len(), 4);
-        assert_eq!(Ipv4Addr::from(r[0].gateway), Ipv4Addr::new(10, 200, 1, 1));
-        assert_eq!(Ipv4Addr::from(r[1].dest), Ipv4Addr::new(10, 200, 1, 0));
-        assert_eq!(r[1].mask.count_ones(), 24);
+        assert_eq!(r[0].gateway, Some(Ipv4Addr::new(10, 200, 1, 1).into()));
+        assert_eq!(r[1].dest, Ipv4Addr::new(10, 200, 1, 0));
+        assert_eq!((r[1].prefix, r[1].gateway), (24, None));
     }
 
     #[test]
     fn a_client_on_the_link_is_its_own_hop_others_go_by_the_gateway() {
         let h = hops();
         let p = ports();
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
         assert_eq!(
-            h.next_hop(Ipv4Addr::new(10, 200, 1, 7), &p),
-            Some((10, Ipv4Addr::new(10, 200, 1, 7)))
+            h.next_hop(ip("10.200.1.7"), &p),
+            Some((10, ip("10.200.1.7")))
         );
         assert_eq!(
-            h.next_hop(Ipv4Addr::new(198, 51, 100, 7), &p),
-            Some((10, Ipv4Addr::new(10, 200, 1, 1)))
+            h.next_hop(ip("198.51.100.7"), &p),
+            Some((10, ip("10.200.1.1")))
         );
         // Routes over interfaces the dataplane does not own do not count.
         assert_eq!(
-            h.next_hop(Ipv4Addr::new(10, 10, 0, 1), &p),
-            Some((10, Ipv4Addr::new(10, 200, 1, 1)))
+            h.next_hop(ip("10.10.0.1"), &p),
+            Some((10, ip("10.200.1.1")))
         );
     }
 
@@ -216,6 +215,34 @@ mgmt\t00000A0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
         assert_eq!(
             h.resolve(IpAddr::V4(Ipv4Addr::new(10, 200, 1, 8)), &ports()),
             Err(Unresolved::NoRoute)
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_resolves_through_its_route_as_an_ipv4_one() {
+        // out0: 2001:db8:1::/64 on the link, the default via fe80::1.
+        let table6 = "\
+20010db8000100000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     out0
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     out0
+";
+        let mut h = hops();
+        h.routes = route::parse_v6(table6);
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        let known = |mac| crate::net::neigh::Neighbour {
+            mac: Some(mac),
+            state: 0x02,
+        };
+        h.neighbours
+            .insert((10, ip("2001:db8:1::2")), known([2, 0, 0, 0, 0, 2]));
+        h.neighbours
+            .insert((10, ip("fe80::1")), known([2, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            h.resolve(ip("2001:db8:1::2"), &ports()),
+            Ok((10, [2, 0, 0, 0, 0, 2]))
+        );
+        assert_eq!(
+            h.resolve(ip("2001:db8:77::9"), &ports()),
+            Ok((10, [2, 0, 0, 0, 0, 1]))
         );
     }
 }
