@@ -15,9 +15,10 @@
 # client. Real servers run scripts/lab/rs-server.py: HTTP on 80 and 8080,
 # UDP echo on 53 and 5353, answering with their name.
 #
-# LAB_HA=1 adds a second director "dir2" (out0 10.200.1.3, in0 10.200.2.3)
-# and leaves the VIP off both: VRRP adds it (and the inside gateway VIP
-# 10.200.2.100, which NAT real servers then route through).
+# LAB_HA=1 adds a second director "dir2" (out0 10.200.1.3 and 2001:db8:1::3,
+# in0 10.200.2.3 and 2001:db8:2::3) and leaves the VIPs off both: VRRP adds
+# them (and the inside gateway VIPs 10.200.2.100 and 2001:db8:2::100, which
+# NAT real servers then route through).
 #
 # Usage: scripts/lab.sh up [PREFIX]        create (prints the prefix);
 #                                          LAB_QUEUES=N: N queues per director port
@@ -96,6 +97,8 @@ up() {
     ip -n "$(ns dir2)" link set lo up
     ip -n "$(ns dir2)" addr add 10.200.1.3/24 dev out0
     ip -n "$(ns dir2)" addr add 10.200.2.3/24 dev in0
+    ip -n "$(ns dir2)" addr add 2001:db8:1::3/64 dev out0 nodad
+    ip -n "$(ns dir2)" addr add 2001:db8:2::3/64 dev in0 nodad
     ip -n "$(ns dir2)" link set out0 up
     ip -n "$(ns dir2)" link set in0 up
     in_ns dir2 sysctl -qw net.ipv4.ip_forward=1
@@ -154,7 +157,8 @@ mode() {
   case "$1" in
     nat) gw=10.200.2.1      # replies must cross the director to be un-NATed
          gw6=2001:db8:2::1
-         [ -e "$S/ha" ] && gw=10.200.2.100 ;;  # ... the VRRP master's
+         # ... the VRRP master's
+         [ -e "$S/ha" ] && gw=10.200.2.100 && gw6=2001:db8:2::100 ;;
     dr) gw=10.200.2.254 ;;  # replies go straight to the router, not the director
     tun) gw=10.200.2.254    # as DR, and the real servers unwrap IP-in-IP
          decap=$S/ipip_decap.o
