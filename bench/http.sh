@@ -12,6 +12,10 @@
 #                connections that each made one request (not capped; this
 #                machine kind's hard limit of 20000 open files per process
 #                bounds haproxy's maxconn at 9900: two descriptors each)
+# Each case also counts the director's TIME_WAIT sockets toward the servers
+# at its end ("tw"): a proxy that closes server connections it could keep
+# leaves them, and at about half of the servers' port space connect() stalls
+# every case after it (xlbd did, until it kept them as HAProxy does).
 # Prints per-run figures, medians (min-max), the ratios, and last
 #   http_vs_haproxy=R   (keep-alive requests/s, xlbd / haproxy, median of
 #                        per-run ratios)
@@ -95,8 +99,10 @@ stop() {
   kill -9 "$1" 2>/dev/null || true
 }
 
-wrk_case() { # URL [HEADER]
-  in_ns cli wrk -t1 -c64 -d"${SECS}s" --latency ${2:+-H "$2"} "$1" 2>&1 | wrk_figures
+wrk_case() { # URL [HEADER] -> rate p50 p99 tw [wrk's errors]
+  local rate p50 p99 rest
+  read -r rate p50 p99 rest < <(in_ns cli wrk -t1 -c64 -d"${SECS}s" --latency ${2:+-H "$2"} "$1" 2>&1 | wrk_figures)
+  echo "$rate $p50 $p99 $(in_ns dir ss -Htan state time-wait dst 10.200.2.0/24 | wc -l) $rest"
 }
 
 # idle PID N -> bytes of RSS per idle keep-alive connection: N clients
@@ -163,14 +169,14 @@ import sys, statistics as st
 res = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    res.setdefault(f[0], []).append([float(x) for x in f[1:4]])
-print("case                rate/s (median min-max)       p50 us   p99 us")
+    res.setdefault(f[0], []).append([float(x) for x in f[1:5]])
+print("case                rate/s (median min-max)       p50 us   p99 us  TIME_WAIT to servers")
 for k, v in res.items():
     if k.endswith("-idle"):
         print(f"{k:<19} {v[0][0]:>7.0f} bytes per idle keep-alive connection")
         continue
     r = [x[0] for x in v]
-    print(f"{k:<19} {st.median(r):>7.0f} ({min(r):.0f}-{max(r):.0f})     {st.median(x[1] for x in v):>7.0f}  {st.median(x[2] for x in v):>7.0f}")
+    print(f"{k:<19} {st.median(r):>7.0f} ({min(r):.0f}-{max(r):.0f})     {st.median(x[1] for x in v):>7.0f}  {st.median(x[2] for x in v):>7.0f}  {max(x[3] for x in v):>7.0f}")
 def ratios(case, i):
     return [a[i] / b[i] for a, b in zip(res[f"xlbd-{case}"], res[f"haproxy-{case}"]) if b[i]]
 out = {}
