@@ -102,6 +102,8 @@ stop() {
 wrk_case() { # URL [HEADER] -> rate p50 p99 tw [wrk's errors]
   local rate p50 p99 rest
   read -r rate p50 p99 rest < <(in_ns cli wrk -t1 -c64 -d"${SECS}s" --latency ${2:+-H "$2"} "$1" 2>&1 | wrk_figures)
+  # (wrk_figures says why on stderr when wrk gave no figures.)
+  [ -n "$p99" ] || return 1
   echo "$rate $p50 $p99 $(in_ns dir ss -Htan state time-wait dst 10.200.2.0/24 | wc -l) $rest"
 }
 
@@ -170,7 +172,7 @@ res = {}
 for line in open(sys.argv[1]):
     f = line.split()
     res.setdefault(f[0], []).append([float(x) for x in f[1:5]])
-print("case                rate/s (median min-max)       p50 us   p99 us  TIME_WAIT to servers")
+print("case                rate/s (median min-max)       p50 us   p99 us  TIME_WAIT to servers at the end (last 60 s)")
 for k, v in res.items():
     if k.endswith("-idle"):
         print(f"{k:<19} {v[0][0]:>7.0f} bytes per idle keep-alive connection")

@@ -15,7 +15,7 @@
 # client. Real servers run scripts/lab/rs-server.py: HTTP on 80 and 8080,
 # UDP echo on 53 and 5353, answering with their name.
 #
-# LAB_HA=1 adds a second director "dir2" (out0 10.200.1.3 and 2001:db8:1::3,
+# LAB_HA=1 adds a second director "dir2" (out0 10.200.1.3 and 2001:db8:1::103,
 # in0 10.200.2.3 and 2001:db8:2::3) and leaves the VIPs off both: VRRP adds
 # them (and the inside gateway VIPs 10.200.2.100 and 2001:db8:2::100, which
 # NAT real servers then route through).
@@ -97,7 +97,7 @@ up() {
     ip -n "$(ns dir2)" link set lo up
     ip -n "$(ns dir2)" addr add 10.200.1.3/24 dev out0
     ip -n "$(ns dir2)" addr add 10.200.2.3/24 dev in0
-    ip -n "$(ns dir2)" addr add 2001:db8:1::3/64 dev out0 nodad
+    ip -n "$(ns dir2)" addr add 2001:db8:1::103/64 dev out0 nodad
     ip -n "$(ns dir2)" addr add 2001:db8:2::3/64 dev in0 nodad
     ip -n "$(ns dir2)" link set out0 up
     ip -n "$(ns dir2)" link set in0 up

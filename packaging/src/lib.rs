@@ -103,7 +103,7 @@ pub fn man_pages() -> Vec<Generated> {
                     "XLB_SOCKET",
                     "xlbd's API socket (default /run/xlb/xlbd.sock)",
                     ".SH \"SEE ALSO\"",
-                    "\\fBipvsadm\\fR(8), \\fBxlbctl\\fR(8), \\fBxlbctl\\-save\\fR(8), \\fBxlb.toml\\fR(5)",
+                    "\\fBipvsadm\\fR(8), \\fBxlbctl\\-ipvsadm\\fR(8), \\fBxlbctl\\-save\\fR(8), \\fBxlb.toml\\fR(5)",
                 ],
             },
         )

@@ -99,7 +99,7 @@ fn table(rows: &[&str], out: &mut Vec<String>) {
         out.push(".TP".into());
         out.push(line(&inline(&c[0])));
         let mut body = Vec::new();
-        for (i, cell) in c.iter().enumerate().skip(1) {
+        for (i, cell) in c.iter().enumerate().skip(1).filter(|(_, c)| !c.is_empty()) {
             let head = header.get(i).map(String::as_str).unwrap_or("");
             match head {
                 "meaning" | "" => body.push(inline(cell)),

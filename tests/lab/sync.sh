@@ -303,9 +303,11 @@ test_sync_ipv6_nat_failover_keeps_every_download() {
   done
   local n
   for n in x1 x2; do
-    sync_ha_config "$n" "$([ $n = x1 ] && echo 250 || echo 100)"
+    local prio; prio=$([ $n = x1 ] && echo 250 || echo 100)
+    sync_ha_config "$n" "$prio"
     sed -i 's/^version = 2$/version = 3/; s/^group = \["VI_OUT", "VI_IN"\]$/group = ["VI_OUT", "VI_IN", "VI6_OUT", "VI6_IN"]/' "$D/$n.toml"
-    local prio; prio=$(sed -n 's/^priority = //p' "$D/$n.toml" | head -1)
+    grep -q '^version = 3$' "$D/$n.toml" && grep -q '"VI6_IN"\]$' "$D/$n.toml" ||
+      { echo "FAIL: configs/ha.toml changed: VRRPv3 and the sync group not set"; return 1; }
     cat >>"$D/$n.toml" <<EOT
 [[vrrp_instance]]
 name = "VI6_OUT"

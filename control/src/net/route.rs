@@ -73,9 +73,15 @@ pub fn parse(text: &str) -> Vec<Route> {
 }
 
 /// /proc/net/ipv6_route: destination, its prefix length, source and its
-/// length, next hop, metric, use and reference counts, flags, interface;
-/// addresses in network-order hex. Local and reject routes (the host's own
-/// addresses, unreachable) lead nowhere a frame could go.
+/// length, next hop, metric, reference and use counts, flags, interface;
+/// addresses in network-order hex. Local routes (the host's own addresses)
+/// are left out; a reject route (unreachable, prohibit) is kept with no
+/// interface, so that where it wins no port is the way, as the kernel's
+/// IPv4 table prints them (`*`).
+///
+/// Unlike /proc/net/route (the main table), this file lists every routing
+/// table: on a director with policy routing, a more specific route of
+/// another table over a dataplane port would be taken here.
 pub fn parse_v6(text: &str) -> Vec<Route> {
     const RTF_REJECT: u32 = 0x0200;
     const RTF_LOCAL: u32 = 0x8000_0000;
@@ -84,12 +90,13 @@ pub fn parse_v6(text: &str) -> Vec<Route> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 10 || hex(f[8])? & (RTF_REJECT | RTF_LOCAL) != 0 {
+            let flags = hex(f.get(8)?)?;
+            if f.len() < 10 || flags & RTF_LOCAL != 0 {
                 return None;
             }
             let gateway = addr(f[4])?;
             Some(Route {
-                ifname: f[9].to_string(),
+                ifname: if flags & RTF_REJECT != 0 { "*" } else { f[9] }.to_string(),
                 dest: addr(f[0])?.into(),
                 prefix: u8::try_from(hex(f[1])?).ok().filter(|&p| p <= 128)?,
                 gateway: (!gateway.is_unspecified()).then_some(gateway.into()),
@@ -182,8 +189,8 @@ mgmt0\t000200C0\t0100090A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
 
     // As a namespace's kernel prints it: 2001:db8:1::/64 on a0, a /48 via
     // fe80::1 on b0, link-local and multicast routes on both, the default
-    // via 2001:db8:1::fe on a0, the host's own address (local) and the
-    // unreachable default on lo (reject).
+    // via 2001:db8:1::fe on a0, the host's own address (local), the
+    // unreachable default and an unreachable /48 on lo (reject).
     const TABLE6: &str = "\
 20010db8000100000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001       a0
 20010db8000900000000000000000000 30 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003       b0
@@ -193,16 +200,13 @@ fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000
 20010db8000100000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       a0
 ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001       b0
 00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo
+20010db8000500000000000000000000 30 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000001 00000000 00200200       lo
 ";
 
     #[test]
     fn ipv6_routes_parse_and_lead_to_their_hops() {
         let routes = parse_v6(TABLE6);
-        assert_eq!(
-            routes.len(),
-            6,
-            "local and reject routes left out: {routes:?}"
-        );
+        assert_eq!(routes.len(), 8, "the local route left out: {routes:?}");
         assert_eq!(routes[1].prefix, 48);
         assert_eq!(routes[1].gateway, Some("fe80::1".parse().unwrap()));
         assert_eq!(routes[0].gateway, None);
@@ -220,6 +224,8 @@ ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000
             Some((0, ip("2001:db8:1::fe"))),
             "the default"
         );
+        // An unreachable route wins where it is the longest: no way out.
+        assert_eq!(hop("2001:db8:5::7"), None);
         // An IPv4 route never covers an IPv6 address, nor the reverse.
         let mut both = parse(TABLE);
         both.extend(routes);
