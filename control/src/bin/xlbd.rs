@@ -16,8 +16,8 @@ use xlb_control::api::{Request, Response};
 use xlb_control::cli::xlbd::Args;
 use xlb_control::config::Config;
 use xlb_control::daemon::{Daemon, OverrideOp};
-use xlb_control::service::caps;
 use xlb_control::service::supervisor::Supervisor;
+use xlb_control::service::{caps, log};
 
 fn answer(r: Result<String, String>) -> Response {
     match r {
@@ -53,16 +53,19 @@ fn host_allows(cfg: &Config) -> bool {
     let mut ok = true;
     for n in caps::missing(&needs, effective) {
         if n.required {
-            eprintln!("xlbd: missing capability {}: needed {}", n.cap.name, n.why);
+            log::stopping(&format!(
+                "xlbd: missing capability {}: needed {}",
+                n.cap.name, n.why
+            ));
             ok = false;
         } else {
             tracing::warn!("missing capability {}: wanted {}", n.cap.name, n.why);
         }
     }
     if !ok {
-        eprintln!(
+        log::stopping(
             "help: run xlbd as root, or grant these capabilities (the systemd unit's \
-             AmbientCapabilities=, docs/deploy.md)"
+             AmbientCapabilities=, docs/deploy.md)",
         );
     }
     ok
@@ -99,7 +102,7 @@ fn main() -> ExitCode {
     // Before any thread: it clears systemd's variables from the environment.
     let (mut supervisor, unusable) = Supervisor::from_env();
     let filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
-    xlb_control::service::log::init(args.log_format, &filter);
+    log::init(args.log_format, &filter);
     if let Some(e) = unusable {
         tracing::warn!(error = %e, "not telling systemd anything (a Type=notify unit will time out waiting for READY)");
     }
@@ -109,8 +112,9 @@ fn main() -> ExitCode {
     let (mut cfg, text) = match loaded {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
-            eprintln!("xlbd: not started: the configuration has errors");
+            log::stopping(&format!(
+                "{e}\nxlbd: not started: the configuration has errors"
+            ));
             return ExitCode::from(2);
         }
     };
@@ -132,7 +136,7 @@ fn main() -> ExitCode {
     let mut daemon = match Daemon::start(cfg, text) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("xlbd: cannot start: {e}");
+            log::stopping(&format!("xlbd: cannot start: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -143,7 +147,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             for e in e {
-                eprintln!("error: {}: {e}", args.config.display());
+                log::stopping(&format!("error: {}: {e}", args.config.display()));
             }
             daemon.shutdown();
             return ExitCode::from(2);
@@ -159,7 +163,7 @@ fn main() -> ExitCode {
     ) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("xlbd: cannot listen on {}: {e}", socket.display());
+            log::stopping(&format!("xlbd: cannot listen on {}: {e}", socket.display()));
             daemon.shutdown();
             return ExitCode::from(1);
         }
@@ -178,7 +182,7 @@ fn main() -> ExitCode {
     let _endpoints = match endpoints {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("xlbd: {e}");
+            log::stopping(&format!("xlbd: {e}"));
             daemon.shutdown();
             return ExitCode::from(1);
         }

@@ -124,11 +124,34 @@ where
     }
 }
 
+/// The log's form, for what xlbd prints beside it (`stopping`).
+static FORM: std::sync::OnceLock<(LogFormat, LogSink)> = std::sync::OnceLock::new();
+
 /// Log to stderr for the rest of the process.
 pub fn init(format: LogFormat, filter: &str) {
-    let sub = subscriber(format, filter, LogSink::stderr(), std::io::stderr);
+    let sink = LogSink::stderr();
+    let _ = FORM.set((format, sink));
+    let sub = subscriber(format, filter, sink, std::io::stderr);
     // Only fails when a subscriber is already set, which xlbd never does.
     let _ = tracing::subscriber::set_global_default(sub);
+}
+
+/// Why xlbd stops (a configuration with errors, a missing capability, a
+/// port it cannot take): a diagnostic of several lines, written as the
+/// log is. To journald every line is an error (`<3>`): unmarked, journald
+/// would file them as information and `journalctl -p err` would not say
+/// why the service failed. In a JSON log, one error event.
+pub fn stopping(text: &str) {
+    match FORM.get() {
+        Some((LogFormat::Json, _)) => tracing::error!("{text}"),
+        form => eprint!("{}", plain_error(text, form.is_some_and(|f| f.1.journal))),
+    }
+}
+
+/// `text` as stderr takes it: each line marked as an error for journald.
+fn plain_error(text: &str, journal: bool) -> String {
+    let mark = if journal { "<3>" } else { "" };
+    text.lines().map(|l| format!("{mark}{l}\n")).collect()
 }
 
 #[cfg(test)]
@@ -226,6 +249,17 @@ mod tests {
         // RFC 3339 time first: "2026-11-29T10:00:00.000000Z  INFO ...".
         assert!(line.as_bytes()[4] == b'-' && line.contains('T'), "{line}");
         assert!(!text.contains('\x1b'), "{text:?}");
+    }
+
+    #[test]
+    fn a_diagnostic_xlbd_stops_on_is_an_error_line_by_line_for_journald() {
+        let text = "error: t.toml:3:9: unknown scheduler \"rrr\"\n  help: one of rr, wrr\n";
+        assert_eq!(
+            plain_error(text, true),
+            "<3>error: t.toml:3:9: unknown scheduler \"rrr\"\n<3>  help: one of rr, wrr\n"
+        );
+        assert_eq!(plain_error(text, false), text);
+        assert_eq!(plain_error("no newline", false), "no newline\n");
     }
 
     #[test]
