@@ -518,17 +518,24 @@ fn expiry_releases_gauges() {
     assert_eq!(rig.stats.conns_expired.get(), 1);
 }
 
+/// Two workers' forwarders, each reading the other's table (a reply may
+/// land on either's queue).
+fn two_workers(snap: &Snapshot) -> (Forwarder, Forwarder) {
+    let mut a = Forwarder::new(64);
+    let mut b = Forwarder::new(64);
+    a.set_peers(vec![b.table.shared()]);
+    b.set_peers(vec![a.table.shared()]);
+    a.adopt(snap);
+    b.adopt(snap);
+    (a, b)
+}
+
 #[test]
 fn replies_on_another_worker_use_the_owners_connection() {
     let snap = snapshot(Forwarding::Nat, IPPROTO_TCP, [1, 1]);
     let stats_a = WorkerStats::default();
     let stats_b = WorkerStats::default();
-    let mut a = Forwarder::new(64);
-    let mut b = Forwarder::new(64);
-    a.set_peers(vec![b.table.shared()]);
-    b.set_peers(vec![a.table.shared()]);
-    a.adopt(&snap);
-    b.adopt(&snap);
+    let (mut a, mut b) = two_workers(&snap);
 
     let mut syn = tcp((CLIENT, 40000), (VIP, 80), (CLIENT_MAC, OUT_MAC), "S");
     assert_eq!(
@@ -1498,12 +1505,7 @@ fn replies_for_a_newer_connection_on_another_worker_skip_the_ended_one_here() {
     // clients' SYNs took different queues); the SYN-ACK lands on a.
     let snap = two_services_one_server_port();
     let (stats_a, stats_b) = (WorkerStats::default(), WorkerStats::default());
-    let mut a = Forwarder::new(64);
-    let mut b = Forwarder::new(64);
-    a.set_peers(vec![b.table.shared()]);
-    b.set_peers(vec![a.table.shared()]);
-    a.adopt(&snap);
-    b.adopt(&snap);
+    let (mut a, mut b) = two_workers(&snap);
     open_on_port_80(&mut a, (&snap, &stats_a), true);
     through(&mut b, (&snap, &stats_b), 2, OUTSIDE, from_client(81, "S"));
     assert_eq!(
