@@ -1,6 +1,15 @@
 # A SYN flood against a NAT service whose table is sized to overflow:
-# spoofed SYNs from 10.201.0.0/10 at xlb-gen's highest rate while real
-# clients connect and long-lived connections carry lines. Sourced by run.sh.
+# spoofed SYNs from 10.201.0.0/10 while real clients connect and
+# long-lived connections carry lines. Sourced by run.sh.
+#
+# The flood is 60k SYNs/s: the table is full within a third of a second,
+# yet the worker (copy mode, on a shared core) takes every frame off its
+# ring. Flat out, xlb-gen outruns the worker on this machine (a fifth of
+# the frames dropped by the kernel before xlb sees them, legitimate SYNs
+# among them, as many as the luck of the draw wants): what the director
+# does then is a capacity figure, measured by bench/synflood.sh, not a
+# pass/fail one.
+FLOOD_PPS=60000
 
 # flood_config FILE MODE: one NAT web service and the line echo, a 16k
 # table, the worker on core 0 (xlb-gen has core 1), syn_proxy = MODE
@@ -44,7 +53,7 @@ $mode
 EOT
 }
 
-# flood_round SECS: the flood for SECS s, and meanwhile 20 long-lived
+# flood_round SECS: the flood (FLOOD_PPS) for SECS s, and meanwhile 20 long-lived
 # connections (opened before it) sending a line every 0.2 s and 6 clients
 # making 50 HTTP requests each; prints "long ok=.. fail=.." and
 # "new ok=.. fail=..".
@@ -80,7 +89,7 @@ PY
   EXTRA_PIDS+=("$long")
   sleep 1
   in_client taskset -c 1 "$BIN/xlb-gen" --iface c0 --dst-mac "$mac" --src 10.201.0.1 \
-    --dst "$VIP" --proto tcp --pattern S --dport 80 --flows 4000000 --secs "$secs" \
+    --dst "$VIP" --proto tcp --pattern S --dport 80 --flows 4000000 --rate "$FLOOD_PPS" --secs "$secs" \
     >"$D/gen.out" 2>&1 &
   local gen=$!
   EXTRA_PIDS+=("$gen")
