@@ -341,6 +341,13 @@ forwarding = "nat"
   address = "2001:db8:2::13"
 EOT
   done
+  # Policy routing on the backup: a table for another source's traffic
+  # with a more specific route to the client over in0. The kernel sends
+  # by its main table; so must the synced clients' hops.
+  ip -n "$P-dir2" -6 route add 2001:db8:1::/112 via 2001:db8:2::99 dev in0 table 100
+  ip -n "$P-dir2" -6 rule add from 2001:db8:77::/48 lookup 100
+  ip -n "$P-dir2" -6 route get 2001:db8:1::2 | has 'dev out0' ||
+    { echo "FAIL: the kernel's own route to the client is not over out0"; return 1; }
   start_ha_xlbd dir x1 "$D/x1.toml"
   start_ha_xlbd dir2 x2 "$D/x2.toml"
   wait_until 8 is_state x1 VI6_OUT MASTER >/dev/null ||

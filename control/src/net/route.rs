@@ -2,6 +2,14 @@
 //! the next hop toward an address over one of its ports (a client whose
 //! replies leave before it spoke, a TUN real server on another network).
 
+use super::neigh::Netlink;
+use netlink_packet_core::{Emitable, NlasIterator, ParseableParametrized, NLM_F_DUMP};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteLwEnCapType, RouteMessage, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use std::collections::HashMap;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xlb_dataplane::snapshot::PortInfo;
 
@@ -36,12 +44,111 @@ impl Route {
     }
 }
 
-/// /proc/net/route and /proc/net/ipv6_route.
+/// The main routing table, IPv4 and IPv6: where the kernel itself sends
+/// what no policy rule sends elsewhere. From rtnetlink; should that fail,
+/// from /proc (which for IPv6 lists every table), with a warning.
 pub fn read() -> Vec<Route> {
-    let text = |f| std::fs::read_to_string(f).unwrap_or_default();
-    let mut routes = parse(&text("/proc/net/route"));
-    routes.extend(parse_v6(&text("/proc/net/ipv6_route")));
-    routes
+    match dump_main_table() {
+        Ok(routes) => routes,
+        Err(e) => {
+            tracing::warn!(error = %e, "routes read from /proc instead of rtnetlink");
+            let text = |f| std::fs::read_to_string(f).unwrap_or_default();
+            let mut routes = parse(&text("/proc/net/route"));
+            routes.extend(parse_v6(&text("/proc/net/ipv6_route")));
+            routes
+        }
+    }
+}
+
+const RTM_NEWROUTE: u16 = libc::RTM_NEWROUTE;
+const RT_TABLE_MAIN: u32 = libc::RT_TABLE_MAIN as u32;
+
+/// An RTM_GETROUTE dump of both families, the main table kept.
+fn dump_main_table() -> io::Result<Vec<Route>> {
+    let names: HashMap<u32, String> = super::ifaces::all()?
+        .into_iter()
+        .map(|i| (i.ifindex, i.name))
+        .collect();
+    let mut nl = Netlink::open()?;
+    let mut routes = Vec::new();
+    // AF_UNSPEC: every family's tables in one dump; the kernel filters
+    // by table only for a strict socket, so the filter is ours.
+    let request = RouteNetlinkMessage::GetRoute(RouteMessage::default());
+    nl.request(NLM_F_DUMP, request, |kind, payload| {
+        if kind == RTM_NEWROUTE {
+            routes.extend(parse_main_route(payload, &names));
+        }
+    })?;
+    Ok(routes)
+}
+
+/// The route an RTM_NEWROUTE payload describes, if it is an IPv4 or IPv6
+/// route of the main table that sends somewhere: unicast (of a multipath
+/// route its first next hop, as /proc/net/route shows it), or a reject
+/// route (unreachable, prohibit, blackhole), kept with the interface
+/// `*` so that where it wins no port is the way. Routes for some sources
+/// only (IPv6 `from`), local, broadcast, multicast and throw routes are
+/// left out, and so is a route over an interface `names` does not know.
+pub(super) fn parse_main_route(payload: &[u8], names: &HashMap<u32, String>) -> Option<Route> {
+    let header = RouteHeader::parse(payload).ok()?;
+    let family = header.address_family;
+    if !matches!(family, AddressFamily::Inet | AddressFamily::Inet6)
+        || header.source_prefix_length != 0
+    {
+        return None;
+    }
+    let reject = match header.kind {
+        RouteType::Unicast => false,
+        RouteType::Unreachable | RouteType::Prohibit | RouteType::BlackHole => true,
+        _ => return None,
+    };
+    let ip = |a: &RouteAddress| match a {
+        RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
+        RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        _ => None,
+    };
+    let mut table = u32::from(header.table);
+    let (mut dest, mut gateway, mut oif, mut metric) = (None, None, None, 0);
+    let param = (family, header.kind, RouteLwEnCapType::default());
+    for nla in NlasIterator::new(payload.get(header.buffer_len()..)?) {
+        let Ok(nla) = nla else { break };
+        match RouteAttribute::parse_with_param(&nla, param) {
+            Ok(RouteAttribute::Table(t)) => table = t,
+            Ok(RouteAttribute::Destination(a)) => dest = ip(&a),
+            Ok(RouteAttribute::Gateway(a)) => gateway = ip(&a),
+            Ok(RouteAttribute::Oif(i)) => oif = Some(i),
+            Ok(RouteAttribute::Priority(p)) => metric = p,
+            Ok(RouteAttribute::MultiPath(hops)) if oif.is_none() => {
+                if let Some(first) = hops.first() {
+                    oif = Some(first.interface_index);
+                    gateway = first.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Gateway(g) => ip(g),
+                        _ => None,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if table != RT_TABLE_MAIN {
+        return None;
+    }
+    let ifname = if reject {
+        "*".to_string()
+    } else {
+        names.get(&oif?)?.clone()
+    };
+    let dest = dest.unwrap_or(match family {
+        AddressFamily::Inet => Ipv4Addr::UNSPECIFIED.into(),
+        _ => Ipv6Addr::UNSPECIFIED.into(),
+    });
+    Some(Route {
+        ifname,
+        dest,
+        prefix: header.destination_prefix_length,
+        gateway: gateway.filter(|g| !g.is_unspecified()),
+        metric,
+    })
 }
 
 /// /proc/net/route: addresses in hex, in the host's (little-endian) order.
@@ -81,7 +188,8 @@ pub fn parse(text: &str) -> Vec<Route> {
 ///
 /// Unlike /proc/net/route (the main table), this file lists every routing
 /// table: on a director with policy routing, a more specific route of
-/// another table over a dataplane port would be taken here.
+/// another table over a dataplane port would be taken here (so `read`
+/// asks rtnetlink, and comes here only if that fails).
 pub fn parse_v6(text: &str) -> Vec<Route> {
     const RTF_REJECT: u32 = 0x0200;
     const RTF_LOCAL: u32 = 0x8000_0000;
@@ -185,6 +293,128 @@ mgmt0\t000200C0\t0100090A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
             next_hop(&routes, Ipv4Addr::new(192, 0, 2, 7).into(), &infos),
             Some((11, Ipv4Addr::new(10, 200, 2, 254).into()))
         );
+    }
+
+    /// One RTM_NEWROUTE payload: `kind` to `dest/prefix` in `table`
+    /// (above 255 only in the attribute, as the kernel does), over
+    /// interface `oif` (0: none) via `gw`.
+    fn route_payload(
+        kind: RouteType,
+        table: u32,
+        dest: Option<IpAddr>,
+        prefix: u8,
+        oif: u32,
+        gw: Option<IpAddr>,
+        extra: Vec<RouteAttribute>,
+    ) -> Vec<u8> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = match dest.or(gw) {
+            Some(IpAddr::V6(_)) => AddressFamily::Inet6,
+            _ => AddressFamily::Inet,
+        };
+        m.header.destination_prefix_length = prefix;
+        m.header.table = u8::try_from(table).unwrap_or(libc::RT_TABLE_COMPAT);
+        m.header.kind = kind;
+        m.attributes.push(RouteAttribute::Table(table));
+        m.attributes
+            .extend(dest.map(|d| RouteAttribute::Destination(d.into())));
+        m.attributes
+            .extend(gw.map(|g| RouteAttribute::Gateway(g.into())));
+        if oif != 0 {
+            m.attributes.push(RouteAttribute::Oif(oif));
+        }
+        m.attributes.push(RouteAttribute::Priority(1024));
+        m.attributes.extend(extra);
+        let mut buf = vec![0; m.buffer_len()];
+        m.emit(&mut buf);
+        buf
+    }
+
+    #[test]
+    fn only_the_main_tables_routes_that_send_somewhere_are_taken() {
+        let names: HashMap<u32, String> = [(3, "a0".to_string()), (4, "b0".to_string())].into();
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        let route = |kind, table, dest: Option<&str>, prefix, oif, gw: Option<&str>| {
+            let p = route_payload(kind, table, dest.map(ip), prefix, oif, gw.map(ip), vec![]);
+            parse_main_route(&p, &names)
+        };
+        use RouteType::*;
+        assert_eq!(
+            route(Unicast, 254, Some("2001:db8:9::"), 48, 3, Some("fe80::1")),
+            Some(Route {
+                ifname: "a0".into(),
+                dest: ip("2001:db8:9::"),
+                prefix: 48,
+                gateway: Some(ip("fe80::1")),
+                metric: 1024,
+            })
+        );
+        // Policy routing's tables are not where the kernel sends by default.
+        assert_eq!(route(Unicast, 100, Some("2001:db8:9::"), 56, 4, None), None);
+        assert_eq!(route(Unicast, 1000, Some("10.9.0.0"), 24, 4, None), None);
+        // The host's own addresses; multicast.
+        assert_eq!(route(Local, 254, Some("10.9.0.1"), 32, 3, None), None);
+        assert_eq!(route(Multicast, 254, Some("ff00::"), 8, 3, None), None);
+        // A reject route has no interface: `*`, as /proc/net/route.
+        let r = route(Unreachable, 254, Some("2001:db8:5::"), 48, 0, None).unwrap();
+        assert_eq!((r.ifname.as_str(), r.prefix), ("*", 48));
+        // The default route carries no destination; an interface the
+        // namespace does not have (gone since) is no way.
+        let r = route(Unicast, 254, None, 0, 4, Some("10.9.0.254")).unwrap();
+        assert_eq!((r.dest, r.prefix), (ip("0.0.0.0"), 0));
+        assert_eq!(
+            (r.ifname.as_str(), r.gateway),
+            ("b0", Some(ip("10.9.0.254")))
+        );
+        assert_eq!(route(Unicast, 254, None, 0, 9, Some("10.9.0.254")), None);
+        // IPv6 routes for some sources only (`from`) are left out.
+        let mut p = route_payload(Unicast, 254, Some(ip("2001:db8:8::")), 48, 3, None, vec![]);
+        p[2] = 64; // rtm_src_len
+        assert_eq!(parse_main_route(&p, &names), None);
+    }
+
+    #[test]
+    fn a_multipath_route_leads_over_its_first_hop() {
+        let names: HashMap<u32, String> = [(3, "a0".to_string()), (4, "b0".to_string())].into();
+        let hop = |oif, gw: [u8; 4]| {
+            let mut h = netlink_packet_route::route::RouteNextHop::default();
+            h.interface_index = oif;
+            h.attributes
+                .push(RouteAttribute::Gateway(IpAddr::from(gw).into()));
+            h
+        };
+        let multipath =
+            RouteAttribute::MultiPath(vec![hop(4, [10, 9, 1, 1]), hop(3, [10, 9, 0, 1])]);
+        let p = route_payload(
+            RouteType::Unicast,
+            254,
+            Some(Ipv4Addr::new(198, 51, 100, 0).into()),
+            24,
+            0,
+            None,
+            vec![multipath],
+        );
+        let r = parse_main_route(&p, &names).unwrap();
+        assert_eq!(r.ifname, "b0");
+        assert_eq!(r.gateway, Some(Ipv4Addr::new(10, 9, 1, 1).into()));
+    }
+
+    #[test]
+    fn the_kernels_main_table_matches_proc_net_route() {
+        // Two views of this namespace's IPv4 main table: what rtnetlink
+        // dumps and what the kernel prints in /proc/net/route.
+        let key = |r: &Route| (r.ifname.clone(), r.dest, r.prefix, r.gateway, r.metric);
+        let mut dumped: Vec<_> = dump_main_table()
+            .expect("dump the routing tables")
+            .iter()
+            .filter(|r| r.dest.is_ipv4())
+            .map(key)
+            .collect();
+        let text = std::fs::read_to_string("/proc/net/route").unwrap();
+        let mut printed: Vec<_> = parse(&text).iter().map(key).collect();
+        dumped.sort();
+        printed.sort();
+        assert_eq!(dumped, printed);
     }
 
     // As a namespace's kernel prints it: 2001:db8:1::/64 on a0, a /48 via
