@@ -8,3 +8,5 @@ pub mod neigh;
 pub mod neigh_watch;
 pub mod route;
 mod rtnl;
+#[cfg(test)]
+mod test_netns;

@@ -339,13 +339,13 @@ impl State {
 mod tests {
     use super::*;
     use crate::net::neigh::{Neighbour, Netlink};
+    use crate::net::test_netns::{in_new_netns, ip};
     use netlink_packet_core::{
         DoneMessage, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_MULTIPART,
     };
     use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourMessage};
     use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
     use std::net::IpAddr;
-    use std::process::Command;
 
     // ---- the state machine, fed synthetic datagrams ----
 
@@ -473,40 +473,6 @@ mod tests {
     }
 
     // ---- against the kernel, in a throwaway network namespace ----
-
-    /// Run `f` on a thread of its own moved into a new, empty network
-    /// namespace (needs root). Namespaces are per thread: the test
-    /// process's other threads and the host's namespace are untouched, and
-    /// the namespace with all it holds vanishes when the thread ends.
-    /// Commands spawned from that thread run in it.
-    fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-        thread::spawn(move || {
-            // SAFETY: unshare(2) with only CLONE_NEWNET takes no pointers and
-            // moves just this thread into a new network namespace.
-            let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-            assert_eq!(
-                r,
-                0,
-                "unshare(CLONE_NEWNET) (these tests need root): {}",
-                io::Error::last_os_error()
-            );
-            f()
-        })
-        .join()
-        .unwrap()
-    }
-
-    fn ip(args: &str) {
-        let out = Command::new("ip")
-            .args(args.split_whitespace())
-            .output()
-            .expect("run ip(8)");
-        assert!(
-            out.status.success(),
-            "ip {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 
     /// A veth pair, its first end with ifindex 42, both up.
     const IFINDEX: u32 = 42;

@@ -5,7 +5,7 @@
 use super::neigh::Netlink;
 use netlink_packet_core::{Emitable, NlasIterator, ParseableParametrized, NLM_F_DUMP};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteLwEnCapType, RouteMessage, RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteLwEnCapType, RouteMessage, RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::collections::HashMap;
@@ -15,6 +15,8 @@ use xlb_dataplane::snapshot::PortInfo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// The interface it leaves by; `*` for a reject route (none),
+    /// [`UNKNOWN_WAY`] where the kernel's way is not known.
     pub ifname: String,
     pub dest: IpAddr,
     pub prefix: u8,
@@ -65,10 +67,13 @@ const RT_TABLE_MAIN: u32 = libc::RT_TABLE_MAIN as u32;
 
 /// An RTM_GETROUTE dump of both families, the main table kept.
 fn dump_main_table() -> io::Result<Vec<Route>> {
-    let names: HashMap<u32, String> = super::ifaces::all()?
-        .into_iter()
-        .map(|i| (i.ifindex, i.name))
-        .collect();
+    let mut names: HashMap<u32, Option<String>> = HashMap::new();
+    let mut name_of = |ifindex: u32| {
+        names
+            .entry(ifindex)
+            .or_insert_with(|| ifname(ifindex))
+            .clone()
+    };
     let mut nl = Netlink::open()?;
     let mut routes = Vec::new();
     // AF_UNSPEC: every family's tables in one dump; the kernel filters
@@ -76,20 +81,45 @@ fn dump_main_table() -> io::Result<Vec<Route>> {
     let request = RouteNetlinkMessage::GetRoute(RouteMessage::default());
     nl.request(NLM_F_DUMP, request, |kind, payload| {
         if kind == RTM_NEWROUTE {
-            routes.extend(parse_main_route(payload, &names));
+            routes.extend(parse_main_route(payload, &mut name_of));
         }
     })?;
     Ok(routes)
 }
 
+/// The name of the interface with index `ifindex` (any kind of link: a
+/// tun or WireGuard device has no MAC and is missing from getifaddrs'
+/// link entries).
+fn ifname(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has the IF_NAMESIZE bytes if_indextoname(3) may write.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success buf holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// What `Route::ifname` holds for a route the kernel would take whose way
+/// out this reader cannot tell (a nexthop object with
+/// net.ipv4.nexthop_compat_mode = 0, an interface gone since the dump):
+/// no port's name, so where it wins no port is the way.
+pub const UNKNOWN_WAY: &str = "?";
+
 /// The route an RTM_NEWROUTE payload describes, if it is an IPv4 or IPv6
-/// route of the main table that sends somewhere: unicast (of a multipath
-/// route its first next hop, as /proc/net/route shows it), or a reject
-/// route (unreachable, prohibit, blackhole), kept with the interface
-/// `*` so that where it wins no port is the way. Routes for some sources
-/// only (IPv6 `from`), local, broadcast, multicast and throw routes are
-/// left out, and so is a route over an interface `names` does not know.
-pub(super) fn parse_main_route(payload: &[u8], names: &HashMap<u32, String>) -> Option<Route> {
+/// route of the main table: unicast (of a multipath route its first next
+/// hop, as /proc/net/route shows it) and local routes under their
+/// interface's name (`name_of` an index), reject and throw routes
+/// (unreachable, prohibit, blackhole; throw goes on to other tables) under
+/// `*`, so that where they win no port is the way, as /proc/net/route
+/// prints them. Routes for some sources only (IPv6 `from`), broadcast and
+/// multicast routes are left out.
+pub(super) fn parse_main_route(
+    payload: &[u8],
+    name_of: &mut impl FnMut(u32) -> Option<String>,
+) -> Option<Route> {
     let header = RouteHeader::parse(payload).ok()?;
     let family = header.address_family;
     if !matches!(family, AddressFamily::Inet | AddressFamily::Inet6)
@@ -98,8 +128,10 @@ pub(super) fn parse_main_route(payload: &[u8], names: &HashMap<u32, String>) -> 
         return None;
     }
     let reject = match header.kind {
-        RouteType::Unicast => false,
-        RouteType::Unreachable | RouteType::Prohibit | RouteType::BlackHole => true,
+        RouteType::Unicast | RouteType::Local => false,
+        RouteType::Unreachable | RouteType::Prohibit | RouteType::BlackHole | RouteType::Throw => {
+            true
+        }
         _ => return None,
     };
     let ip = |a: &RouteAddress| match a {
@@ -107,27 +139,33 @@ pub(super) fn parse_main_route(payload: &[u8], names: &HashMap<u32, String>) -> 
         RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
         _ => None,
     };
+    // RFC 5549: an IPv4 route via an IPv6 neighbour.
+    let gateway_of = |a: &RouteAttribute| match a {
+        RouteAttribute::Gateway(g) => ip(g),
+        RouteAttribute::Via(RouteVia::Inet(v)) => Some(IpAddr::V4(*v)),
+        RouteAttribute::Via(RouteVia::Inet6(v)) => Some(IpAddr::V6(*v)),
+        _ => None,
+    };
     let mut table = u32::from(header.table);
     let (mut dest, mut gateway, mut oif, mut metric) = (None, None, None, 0);
     let param = (family, header.kind, RouteLwEnCapType::default());
     for nla in NlasIterator::new(payload.get(header.buffer_len()..)?) {
         let Ok(nla) = nla else { break };
-        match RouteAttribute::parse_with_param(&nla, param) {
-            Ok(RouteAttribute::Table(t)) => table = t,
-            Ok(RouteAttribute::Destination(a)) => dest = ip(&a),
-            Ok(RouteAttribute::Gateway(a)) => gateway = ip(&a),
-            Ok(RouteAttribute::Oif(i)) => oif = Some(i),
-            Ok(RouteAttribute::Priority(p)) => metric = p,
-            Ok(RouteAttribute::MultiPath(hops)) if oif.is_none() => {
+        let Ok(attr) = RouteAttribute::parse_with_param(&nla, param) else {
+            continue;
+        };
+        match &attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(a) => dest = ip(a),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Priority(p) => metric = *p,
+            RouteAttribute::MultiPath(hops) if oif.is_none() => {
                 if let Some(first) = hops.first() {
                     oif = Some(first.interface_index);
-                    gateway = first.attributes.iter().find_map(|a| match a {
-                        RouteAttribute::Gateway(g) => ip(g),
-                        _ => None,
-                    });
+                    gateway = first.attributes.iter().find_map(gateway_of);
                 }
             }
-            _ => {}
+            a => gateway = gateway_of(a).or(gateway),
         }
     }
     if table != RT_TABLE_MAIN {
@@ -136,7 +174,8 @@ pub(super) fn parse_main_route(payload: &[u8], names: &HashMap<u32, String>) -> 
     let ifname = if reject {
         "*".to_string()
     } else {
-        names.get(&oif?)?.clone()
+        oif.and_then(name_of)
+            .unwrap_or_else(|| UNKNOWN_WAY.to_string())
     };
     let dest = dest.unwrap_or(match family {
         AddressFamily::Inet => Ipv4Addr::UNSPECIFIED.into(),
@@ -330,13 +369,20 @@ mgmt0\t000200C0\t0100090A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
         buf
     }
 
+    /// Interfaces 3 (a0) and 4 (b0), no other.
+    fn names(ifindex: u32) -> Option<String> {
+        [(3, "a0"), (4, "b0")]
+            .iter()
+            .find(|(i, _)| *i == ifindex)
+            .map(|(_, n)| n.to_string())
+    }
+
     #[test]
     fn only_the_main_tables_routes_that_send_somewhere_are_taken() {
-        let names: HashMap<u32, String> = [(3, "a0".to_string()), (4, "b0".to_string())].into();
         let ip = |a: &str| a.parse::<IpAddr>().unwrap();
         let route = |kind, table, dest: Option<&str>, prefix, oif, gw: Option<&str>| {
             let p = route_payload(kind, table, dest.map(ip), prefix, oif, gw.map(ip), vec![]);
-            parse_main_route(&p, &names)
+            parse_main_route(&p, &mut names)
         };
         use RouteType::*;
         assert_eq!(
@@ -352,30 +398,47 @@ mgmt0\t000200C0\t0100090A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
         // Policy routing's tables are not where the kernel sends by default.
         assert_eq!(route(Unicast, 100, Some("2001:db8:9::"), 56, 4, None), None);
         assert_eq!(route(Unicast, 1000, Some("10.9.0.0"), 24, 4, None), None);
-        // The host's own addresses; multicast.
-        assert_eq!(route(Local, 254, Some("10.9.0.1"), 32, 3, None), None);
+        // Multicast is not a way to one address; a local route in the
+        // main table (AnyIP) is the host's, over its interface.
         assert_eq!(route(Multicast, 254, Some("ff00::"), 8, 3, None), None);
-        // A reject route has no interface: `*`, as /proc/net/route.
+        let r = route(Local, 254, Some("10.9.0.1"), 32, 3, None).unwrap();
+        assert_eq!(r.ifname, "a0");
+        // Reject and throw routes have no interface: `*`, as /proc/net/route.
         let r = route(Unreachable, 254, Some("2001:db8:5::"), 48, 0, None).unwrap();
         assert_eq!((r.ifname.as_str(), r.prefix), ("*", 48));
+        let r = route(Throw, 254, Some("10.66.0.0"), 16, 0, None).unwrap();
+        assert_eq!(r.ifname, "*");
         // The default route carries no destination; an interface the
-        // namespace does not have (gone since) is no way.
+        // namespace does not have (gone since) is a way, but not a port.
         let r = route(Unicast, 254, None, 0, 4, Some("10.9.0.254")).unwrap();
         assert_eq!((r.dest, r.prefix), (ip("0.0.0.0"), 0));
         assert_eq!(
             (r.ifname.as_str(), r.gateway),
             ("b0", Some(ip("10.9.0.254")))
         );
-        assert_eq!(route(Unicast, 254, None, 0, 9, Some("10.9.0.254")), None);
+        let r = route(Unicast, 254, None, 0, 9, Some("10.9.0.254")).unwrap();
+        assert_eq!(r.ifname, UNKNOWN_WAY);
+        // A nexthop object alone (nexthop_compat_mode 0): no interface.
+        let p = route_payload(Unicast, 254, Some(ip("10.20.0.0")), 16, 0, None, vec![]);
+        assert_eq!(
+            parse_main_route(&p, &mut names).unwrap().ifname,
+            UNKNOWN_WAY
+        );
+        // RFC 5549: an IPv4 route via an IPv6 neighbour.
+        let via = RouteAttribute::Via(RouteVia::Inet6("fe80::5".parse().unwrap()));
+        let p = route_payload(Unicast, 254, Some(ip("10.30.0.0")), 16, 4, None, vec![via]);
+        assert_eq!(
+            parse_main_route(&p, &mut names).unwrap().gateway,
+            Some(ip("fe80::5"))
+        );
         // IPv6 routes for some sources only (`from`) are left out.
         let mut p = route_payload(Unicast, 254, Some(ip("2001:db8:8::")), 48, 3, None, vec![]);
         p[2] = 64; // rtm_src_len
-        assert_eq!(parse_main_route(&p, &names), None);
+        assert_eq!(parse_main_route(&p, &mut names), None);
     }
 
     #[test]
     fn a_multipath_route_leads_over_its_first_hop() {
-        let names: HashMap<u32, String> = [(3, "a0".to_string()), (4, "b0".to_string())].into();
         let hop = |oif, gw: [u8; 4]| {
             let mut h = netlink_packet_route::route::RouteNextHop::default();
             h.interface_index = oif;
@@ -394,27 +457,81 @@ mgmt0\t000200C0\t0100090A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
             None,
             vec![multipath],
         );
-        let r = parse_main_route(&p, &names).unwrap();
+        let r = parse_main_route(&p, &mut names).unwrap();
         assert_eq!(r.ifname, "b0");
         assert_eq!(r.gateway, Some(Ipv4Addr::new(10, 9, 1, 1).into()));
     }
 
+    /// In a namespace of its own: interfaces a0, b0 (veth) and tun0 (no
+    /// MAC), routes of the main table and of policy routing's tables.
+    fn policy_routed_namespace() {
+        use crate::net::test_netns::ip;
+        ip("link add a0 type veth peer name b0");
+        ip("tuntap add dev tun0 mode tun");
+        for dev in ["lo", "a0", "b0", "tun0"] {
+            ip(&format!("link set {dev} up"));
+        }
+        ip("addr add 10.9.0.2/24 dev a0");
+        ip("addr add 10.9.1.2/24 dev b0");
+        ip("addr add 2001:db8:1::2/64 dev a0 nodad");
+        ip("addr add 2001:db8:2::2/64 dev b0 nodad");
+        ip("route add default via 10.9.0.1");
+        ip("route add 10.79.0.0/16 via 10.9.1.1 metric 7");
+        ip("route add 198.51.100.0/24 nexthop via 10.9.1.1 nexthop via 10.9.0.1");
+        ip("route add unreachable 10.66.0.0/16");
+        ip("route add throw 10.67.0.0/16");
+        ip("route add local 10.68.0.0/24 dev lo table main");
+        ip("route add 10.8.0.0/24 dev tun0");
+        ip("route add 10.77.0.0/16 via 10.9.1.1 table 100");
+        ip("route add 10.78.0.0/16 via 10.9.1.1 table 1000");
+        ip("-6 route add 2001:db8:9::/48 via 2001:db8:2::1");
+        ip("-6 route add 2001:db8:9:5::/64 via 2001:db8:2::1 table 100");
+        ip("-6 route add 2001:db8:1::/112 via 2001:db8:2::1 table 100");
+    }
+
     #[test]
-    fn the_kernels_main_table_matches_proc_net_route() {
-        // Two views of this namespace's IPv4 main table: what rtnetlink
-        // dumps and what the kernel prints in /proc/net/route.
+    fn the_main_table_as_the_kernel_prints_it_and_no_other() {
+        let (dumped, printed) = crate::net::test_netns::in_new_netns(|| {
+            policy_routed_namespace();
+            // This thread's namespace: /proc/net is the process's.
+            let text = std::fs::read_to_string("/proc/thread-self/net/route").unwrap();
+            (
+                dump_main_table().expect("dump the routing tables"),
+                parse(&text),
+            )
+        });
         let key = |r: &Route| (r.ifname.clone(), r.dest, r.prefix, r.gateway, r.metric);
-        let mut dumped: Vec<_> = dump_main_table()
-            .expect("dump the routing tables")
+        let mut v4: Vec<_> = dumped
             .iter()
             .filter(|r| r.dest.is_ipv4())
             .map(key)
             .collect();
-        let text = std::fs::read_to_string("/proc/net/route").unwrap();
-        let mut printed: Vec<_> = parse(&text).iter().map(key).collect();
-        dumped.sort();
-        printed.sort();
-        assert_eq!(dumped, printed);
+        let mut proc: Vec<_> = printed.iter().map(key).collect();
+        v4.sort();
+        proc.sort();
+        assert_eq!(v4, proc, "IPv4: the dump and /proc/net/route");
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        for (dest, ifname) in [
+            ("10.8.0.0", "tun0"),
+            ("198.51.100.0", "b0"),
+            ("10.66.0.0", "*"),
+            ("10.67.0.0", "*"),
+        ] {
+            assert!(
+                dumped
+                    .iter()
+                    .any(|r| r.dest == ip(dest) && r.ifname == ifname),
+                "{dest} over {ifname}: {dumped:?}"
+            );
+        }
+        assert!(!dumped
+            .iter()
+            .any(|r| r.dest == ip("10.77.0.0") || r.dest == ip("10.78.0.0")));
+        // IPv6: table 100's more specific routes are not the kernel's way.
+        let ports = vec!["a0".to_string(), "b0".to_string()];
+        let hop = |a: &str| kernel_next_hop(&dumped, ip(a), &ports);
+        assert_eq!(hop("2001:db8:9:5::7"), Some((1, ip("2001:db8:2::1"))));
+        assert_eq!(hop("2001:db8:1::7"), Some((0, ip("2001:db8:1::7"))));
     }
 
     // As a namespace's kernel prints it: 2001:db8:1::/64 on a0, a /48 via
