@@ -95,43 +95,40 @@ fn numeric(name: &str) -> Option<u32> {
 
 /// Through NSS (getpwnam_r), so users from LDAP or sssd count as local ones.
 fn uid_of(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 1024];
-    loop {
-        // SAFETY: passwd is plain data (integers and pointers); all-zero is
-        // a valid value that getpwnam_r overwrites.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is to a live local of the size passed; the
-        // strings getpwnam_r writes stay in `buf`, which outlives `entry`.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut entry,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        return (rc == 0 && !found.is_null()).then_some(entry.pw_uid);
-    }
+    nss_id(name, libc::getpwnam_r, |p| p.pw_uid)
 }
 
+/// Through NSS (getgrnam_r), as `uid_of`.
 fn gid_of(name: &str) -> Option<u32> {
+    nss_id(name, libc::getgrnam_r, |g| g.gr_gid)
+}
+
+/// getpwnam_r(3) or getgrnam_r(3): by name, into a caller's entry and
+/// string buffer.
+type NssByName<E> = unsafe extern "C" fn(
+    *const libc::c_char,
+    *mut E,
+    *mut libc::c_char,
+    libc::size_t,
+    *mut *mut E,
+) -> libc::c_int;
+
+/// The id `id` reads from the entry `lookup` finds for `name`, the string
+/// buffer doubled (up to 1 MiB) while the lookup says it is too small.
+/// `E` is libc::passwd or libc::group.
+fn nss_id<E>(name: &str, lookup: NssByName<E>, id: fn(&E) -> u32) -> Option<u32> {
     let name = CString::new(name).ok()?;
     let mut buf = vec![0u8; 1024];
     loop {
-        // SAFETY: group is plain data (integers and pointers); all-zero is
-        // a valid value that getgrnam_r overwrites.
-        let mut entry: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: as in uid_of: live locals, `buf` of the length passed.
+        // SAFETY: E is passwd or group, plain data (integers and
+        // pointers) for which all-zero is a valid value the lookup
+        // overwrites.
+        let mut entry: E = unsafe { std::mem::zeroed() };
+        let mut found: *mut E = std::ptr::null_mut();
+        // SAFETY: every pointer is to a live local of the size passed; the
+        // strings the lookup writes stay in `buf`, which outlives `entry`.
         let rc = unsafe {
-            libc::getgrnam_r(
+            lookup(
                 name.as_ptr(),
                 &mut entry,
                 buf.as_mut_ptr().cast(),
@@ -143,7 +140,7 @@ fn gid_of(name: &str) -> Option<u32> {
             buf.resize(buf.len() * 2, 0);
             continue;
         }
-        return (rc == 0 && !found.is_null()).then_some(entry.gr_gid);
+        return (rc == 0 && !found.is_null()).then(|| id(&entry));
     }
 }
 
@@ -168,6 +165,25 @@ mod tests {
         assert_eq!((a.uid, a.gid), (Some(4321), Some(1234)));
         let a = SocketAccess::resolve(&configured(None, None)).unwrap();
         assert_eq!((a.uid, a.gid), (None, None));
+    }
+
+    #[test]
+    fn every_local_user_and_group_resolves_to_its_id() {
+        // NSS's files source reads these: each name, the id beside it.
+        for (file, lookup) in [
+            ("/etc/passwd", uid_of as fn(&str) -> Option<u32>),
+            ("/etc/group", gid_of),
+        ] {
+            let text = std::fs::read_to_string(file).unwrap();
+            let mut seen = 0;
+            for f in text.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+                if let (Some(name), Some(Ok(id))) = (f.first(), f.get(2).map(|i| i.parse())) {
+                    assert_eq!(lookup(name), Some(id), "{name} in {file}");
+                    seen += 1;
+                }
+            }
+            assert!(seen > 1, "{file} lists {seen} entries");
+        }
     }
 
     #[test]
