@@ -4,6 +4,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -115,22 +116,18 @@ type NssByName<E> = unsafe extern "C" fn(
 
 /// The id `id` reads from the entry `lookup` finds for `name`, the string
 /// buffer doubled (up to 1 MiB) while the lookup says it is too small.
-/// `E` is libc::passwd or libc::group.
 fn nss_id<E>(name: &str, lookup: NssByName<E>, id: fn(&E) -> u32) -> Option<u32> {
     let name = CString::new(name).ok()?;
     let mut buf = vec![0u8; 1024];
     loop {
-        // SAFETY: E is passwd or group, plain data (integers and
-        // pointers) for which all-zero is a valid value the lookup
-        // overwrites.
-        let mut entry: E = unsafe { std::mem::zeroed() };
+        let mut entry = MaybeUninit::<E>::uninit();
         let mut found: *mut E = std::ptr::null_mut();
         // SAFETY: every pointer is to a live local of the size passed; the
         // strings the lookup writes stay in `buf`, which outlives `entry`.
         let rc = unsafe {
             lookup(
                 name.as_ptr(),
-                &mut entry,
+                entry.as_mut_ptr(),
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 &mut found,
@@ -140,7 +137,12 @@ fn nss_id<E>(name: &str, lookup: NssByName<E>, id: fn(&E) -> u32) -> Option<u32>
             buf.resize(buf.len() * 2, 0);
             continue;
         }
-        return (rc == 0 && !found.is_null()).then(|| id(&entry));
+        if rc != 0 || found.is_null() {
+            return None;
+        }
+        // SAFETY: found, when set, points to `entry`, which the lookup
+        // filled in.
+        return Some(id(unsafe { &*found }));
     }
 }
 
@@ -169,20 +171,23 @@ mod tests {
 
     #[test]
     fn every_local_user_and_group_resolves_to_its_id() {
-        // NSS's files source reads these: each name, the id beside it.
+        // NSS's files source reads these: each name, the id beside it
+        // (its first line: a name listed twice resolves to that; NIS's
+        // +/- lines have no id).
         for (file, lookup) in [
             ("/etc/passwd", uid_of as fn(&str) -> Option<u32>),
             ("/etc/group", gid_of),
         ] {
             let text = std::fs::read_to_string(file).unwrap();
-            let mut seen = 0;
+            let mut seen = std::collections::HashSet::new();
             for f in text.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
                 if let (Some(name), Some(Ok(id))) = (f.first(), f.get(2).map(|i| i.parse())) {
-                    assert_eq!(lookup(name), Some(id), "{name} in {file}");
-                    seen += 1;
+                    if seen.insert(*name) {
+                        assert_eq!(lookup(name), Some(id), "{name} in {file}");
+                    }
                 }
             }
-            assert!(seen > 1, "{file} lists {seen} entries");
+            assert!(seen.len() > 1, "{file} lists {} entries", seen.len());
         }
     }
 

@@ -23,6 +23,9 @@ pub struct Route {
     /// `None`: the destination is on the link.
     pub gateway: Option<IpAddr>,
     pub metric: u32,
+    /// Delivered to this host (a local route of the main table, AnyIP):
+    /// no way out, whatever interface it names.
+    pub local: bool,
 }
 
 impl Route {
@@ -95,6 +98,11 @@ fn ifname(ifindex: u32) -> Option<String> {
     // SAFETY: buf has the IF_NAMESIZE bytes if_indextoname(3) may write.
     let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
     if p.is_null() {
+        let e = io::Error::last_os_error();
+        // ENXIO: gone since the dump, an ordinary race.
+        if e.raw_os_error() != Some(libc::ENXIO) {
+            tracing::warn!(ifindex, error = %e, "the name of a route's interface");
+        }
         return None;
     }
     // SAFETY: on success buf holds a NUL-terminated name.
@@ -187,6 +195,7 @@ pub(super) fn parse_main_route(
         prefix: header.destination_prefix_length,
         gateway: gateway.filter(|g| !g.is_unspecified()),
         metric,
+        local: header.kind == RouteType::Local,
     })
 }
 
@@ -213,6 +222,7 @@ pub fn parse(text: &str) -> Vec<Route> {
                 prefix: u32::from(hex(f[7])?).count_ones() as u8,
                 gateway: (!gateway.is_unspecified()).then_some(gateway.into()),
                 metric: f[6].parse().ok()?,
+                local: false,
             })
         })
         .collect()
@@ -248,6 +258,7 @@ pub fn parse_v6(text: &str) -> Vec<Route> {
                 prefix: u8::try_from(hex(f[1])?).ok().filter(|&p| p <= 128)?,
                 gateway: (!gateway.is_unspecified()).then_some(gateway.into()),
                 metric: hex(f[5])?,
+                local: false,
             })
         })
         .collect()
@@ -260,7 +271,7 @@ pub fn next_hop(routes: &[Route], addr: IpAddr, ports: &[PortInfo]) -> Option<(u
         .iter()
         .filter(|r| r.covers(addr))
         .filter_map(|r| {
-            let p = ports.iter().find(|p| p.name == r.ifname)?;
+            let p = ports.iter().find(|p| !r.local && p.name == r.ifname)?;
             Some((r, p.ifindex))
         })
         .max_by_key(|(r, _)| (r.prefix, std::cmp::Reverse(r.metric)))
@@ -270,8 +281,8 @@ pub fn next_hop(routes: &[Route], addr: IpAddr, ports: &[PortInfo]) -> Option<(u
 /// The route the kernel itself would take to `addr` (the longest prefix,
 /// then the lowest metric, over every interface), if it leaves by one of
 /// `ports` (interface names): that port's position and the next hop. A
-/// route over another interface wins here as in the kernel, and then the
-/// dataplane cannot reach `addr`.
+/// route over another interface (or a local one) wins here as in the
+/// kernel, and then the dataplane cannot reach `addr`.
 pub fn kernel_next_hop(
     routes: &[Route],
     addr: IpAddr,
@@ -281,6 +292,9 @@ pub fn kernel_next_hop(
         .iter()
         .filter(|r| r.covers(addr))
         .max_by_key(|r| (r.prefix, std::cmp::Reverse(r.metric)))?;
+    if r.local {
+        return None;
+    }
     let port = ports.iter().position(|p| *p == r.ifname)?;
     Some((port, r.hop(addr)))
 }
@@ -393,6 +407,7 @@ mgmt0\t000200C0\t0100090A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
                 prefix: 48,
                 gateway: Some(ip("fe80::1")),
                 metric: 1024,
+                local: false,
             })
         );
         // Policy routing's tables are not where the kernel sends by default.
@@ -401,8 +416,30 @@ mgmt0\t000200C0\t0100090A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
         // Multicast is not a way to one address; a local route in the
         // main table (AnyIP) is the host's, over its interface.
         assert_eq!(route(Multicast, 254, Some("ff00::"), 8, 3, None), None);
-        let r = route(Local, 254, Some("10.9.0.1"), 32, 3, None).unwrap();
-        assert_eq!(r.ifname, "a0");
+        let r = route(Local, 254, Some("10.9.0.0"), 24, 3, None).unwrap();
+        assert_eq!((r.ifname.as_str(), r.local), ("a0", true));
+        // ... and no way out over that port, though it names it.
+        let ports = ["a0".to_string()];
+        let routes = [
+            route(Unicast, 254, None, 0, 3, Some("10.9.1.1")).unwrap(),
+            r,
+        ];
+        assert_eq!(kernel_next_hop(&routes, ip("10.9.0.7"), &ports), None);
+        assert_eq!(
+            kernel_next_hop(&routes, ip("10.7.0.7"), &ports),
+            Some((0, ip("10.9.1.1")))
+        );
+        let info = PortInfo {
+            name: "a0".into(),
+            ifindex: 3,
+            mac: [0; 6],
+            ipv4: None,
+            mtu: 1500,
+        };
+        assert_eq!(
+            next_hop(&routes, ip("10.9.0.7"), &[info]),
+            Some((3, ip("10.9.1.1")))
+        );
         // Reject and throw routes have no interface: `*`, as /proc/net/route.
         let r = route(Unreachable, 254, Some("2001:db8:5::"), 48, 0, None).unwrap();
         assert_eq!((r.ifname.as_str(), r.prefix), ("*", 48));
