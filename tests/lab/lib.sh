@@ -154,12 +154,20 @@ is_state() { [ "$(vrrp_state "$1" "$2")" = "$3" ]; }
 holds_vip() { ip -n "$P-$1" -4 addr show dev out0 | has "inet $VIP/"; }
 vip_answers() { in_client curl -s --max-time 0.5 "http://$VIP:8080/" | has '^rs'; }
 
-# less_than A B: true when the number A < B.
 # `... | has PATTERN`: grep -q under pipefail fails at random, since it exits
 # at the first match and the writer's SIGPIPE then fails the pipeline.
 has() { grep "$@" >/dev/null; }
 export -f has  # for the checks that wait_until runs in `bash -c`
+# less_than A B: true when the number A < B.
 less_than() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# link_local_ready HOST IFACE: waits (5 s at most) until IFACE of $P-HOST
+# has its link-local IPv6 address past duplicate address detection: VRRP
+# over IPv6 speaks from it, and cannot before.
+link_local_ready() {
+  wait_until 5 bash -c "ip -n $P-$1 -6 addr show dev $2 scope link | has inet6 &&
+    ! ip -n $P-$1 -6 addr show dev $2 | has tentative" >/dev/null
+}
 
 # xdp_decapsulated NS: packets the IP-in-IP unwrapping XDP program
 # (scripts/lab/ipip_decap.c) on NS's r0 unwrapped (its map, found from the

@@ -7,6 +7,24 @@ sync_of() {
     python3 -c "import json,sys; print(json.load(sys.stdin).get('sync',{}).get('$2',0))" 2>/dev/null || echo 0
 }
 at_least() { [ "$(sync_of "$1" "$2")" -ge "$3" ]; }
+# broken_downloads SIZE PID...: waits for the curl PIDs (the i-th wrote
+# $D/dl$i and its -w line to $D/dl$i.res), prints a FAIL line for each
+# download that is not status 200 and SIZE bytes of 'x', and returns how
+# many (fewer than 256 PIDs).
+broken_downloads() {
+  local size=$1 bad=0 i=0 pid code got
+  shift
+  for pid in "$@"; do
+    i=$((i + 1))
+    wait "$pid" || true
+    read -r code got _ <"$D/dl$i.res" || true
+    if [ "$code" != 200 ] || [ "$got" != "$size" ] ||
+      [ "$(tr -d x <"$D/dl$i" | wc -c)" != 0 ] || [ "$(stat -c %s "$D/dl$i")" != "$size" ]; then
+      echo "FAIL: download $i: $(cat "$D/dl$i.res") ($(stat -c %s "$D/dl$i") bytes)"; bad=$((bad + 1))
+    fi
+  done
+  return "$bad"
+}
 # holds NAME SERVICE N: director NAME lists at least N live connections of
 # SERVICE: established TCP ones or UDP flows (not persistence templates,
 # not the short probes that ended).
@@ -177,14 +195,7 @@ EOT
   [ "$after" = "$who" ] || { echo "FAIL: after the preempt new connections went to $after, not $who"; return 1; }
   holds_all x1 || { "$BIN/xlbctl" --socket "$D/x1.sock" conns; echo "FAIL: the returning master installed $(sync_of x1 installed) of $n"; "$BIN/xlbctl" --socket "$D/x1.sock" show --sync; "$BIN/xlbctl" --socket "$D/x2.sock" show --sync; grep sync "$D/x2.log" "$D/x1.log"; return 1; }
   local bad=0
-  for i in $(seq $n); do
-    wait "${pids[$((i - 1))]}" || true
-    read -r code got _ <"$D/dl$i.res" || true
-    if [ "$code" != 200 ] || [ "$got" != "$size" ] ||
-      [ "$(tr -d x <"$D/dl$i" | wc -c)" != 0 ] || [ "$(stat -c %s "$D/dl$i")" != "$size" ]; then
-      echo "FAIL: download $i: $(cat "$D/dl$i.res") ($(stat -c %s "$D/dl$i") bytes)"; bad=$((bad + 1))
-    fi
-  done
+  broken_downloads "$size" "${pids[@]}" || bad=$?
   "$BIN/xlbctl" --socket "$D/x2.sock" show --sync
   "$BIN/xlbctl" --socket "$D/x1.sock" show --sync
   [ "$bad" = 0 ] || { echo "FAIL: $bad of $n downloads broke"; tail -25 "$D/x1.log"; return 1; }
@@ -295,11 +306,7 @@ test_sync_ipv6_nat_failover_keeps_every_download() {
   LAB_HA=1 lab_up
   local d ifc
   for d in dir dir2; do
-    # VRRPv3 over IPv6 speaks from the link-local addresses: wait out DAD.
-    for ifc in out0 in0; do
-      wait_until 5 bash -c "ip -n $P-$d -6 addr show dev $ifc scope link | has inet6 &&
-        ! ip -n $P-$d -6 addr show dev $ifc | has tentative" >/dev/null
-    done
+    for ifc in out0 in0; do link_local_ready "$d" "$ifc"; done
   done
   local n
   for n in x1 x2; do
@@ -373,15 +380,8 @@ EOT
   took=$(wait_until 8 is_state x2 VI6_OUT MASTER)
   echo "IPv6 failover took ${took}s with $count downloads running"
   is_state x2 VI6_IN MASTER || { echo "FAIL: the inside IPv6 gateway did not follow"; return 1; }
-  local bad=0 code got
-  for i in $(seq $count); do
-    wait "${pids[$((i - 1))]}" || true
-    read -r code got _ <"$D/dl$i.res" || true
-    if [ "$code" != 200 ] || [ "$got" != "$size" ] ||
-      [ "$(tr -d x <"$D/dl$i" | wc -c)" != 0 ] || [ "$(stat -c %s "$D/dl$i")" != "$size" ]; then
-      echo "FAIL: download $i: $(cat "$D/dl$i.res") ($(stat -c %s "$D/dl$i") bytes)"; bad=$((bad + 1))
-    fi
-  done
+  local bad=0
+  broken_downloads "$size" "${pids[@]}" || bad=$?
   "$BIN/xlbctl" --socket "$D/x2.sock" show --sync
   [ "$bad" = 0 ] || { echo "FAIL: $bad of $count IPv6 downloads broke"; tail -25 "$D/x2.log"; return 1; }
   local unresolved

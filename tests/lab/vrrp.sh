@@ -212,9 +212,7 @@ test_vrrp_v3_over_ipv6_moves_the_address_with_unsolicited_na() {
   LAB_HA=1 lab_up
   local v6=2001:db8:1::100
   for d in dir dir2; do
-    # Adverts leave from the link-local address: wait out its DAD.
-    wait_until 5 bash -c "ip -n $P-$d -6 addr show dev out0 scope link | has inet6 &&
-      ! ip -n $P-$d -6 addr show dev out0 | has tentative" >/dev/null
+    link_local_ready "$d" out0
     cat >"$D/$d.toml" <<CONF
 [[vrrp_instance]]
 name = "VI6"
